@@ -1,0 +1,53 @@
+/* strutil: small, bounded helpers for text that crosses a boundary:
+ * durations, integers, base64url, hex, timestamps, constant-time compare,
+ * and files read with a size cap. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parses a duration such as "90s", "15m", "24h", "7d" or a bare number of
+ * seconds. Returns 0, or -EINVAL for anything else, -ERANGE if it overflows. */
+int util_duration_parse(const char *s, int64_t *ret_seconds);
+
+/* Parses a whole decimal unsigned integer no larger than max.
+ * Returns 0, -EINVAL (not a number, trailing text) or -ERANGE. */
+int util_uint_parse(const char *s, uint64_t max, uint64_t *ret);
+
+/* Compares two byte strings in time that depends only on n. */
+bool util_ct_equal(const void *a, const void *b, size_t n);
+
+/* Base64url without padding. encode writes a NUL-terminated string into out
+ * (size at least util_b64url_len(n) + 1). decode returns the number of bytes
+ * written to out, -EINVAL on a bad character or length, -E2BIG if out is too small. */
+size_t util_b64url_len(size_t n);
+void util_b64url_encode(const void *in, size_t n, char *out);
+int util_b64url_decode(const char *in, size_t n, void *out, size_t out_size);
+
+/* Lower-case hex; out must hold 2n+1 bytes. */
+void util_hex_encode(const void *in, size_t n, char *out);
+
+/* Formats seconds since the epoch as RFC 3339 UTC ("2026-11-30T00:31:48Z"). */
+void util_time_format(int64_t t, char out[static 21]);
+
+/* Parses what util_time_format() writes. Returns 0 or -EINVAL. */
+int util_time_parse(const char *s, int64_t *ret);
+
+/* Wall clock and monotonic clock, in seconds and in milliseconds. */
+int64_t util_now(void);
+int64_t util_mono_ms(void);
+
+/* Reads a whole file of at most max bytes into a NUL-terminated heap buffer.
+ * Returns 0, -E2BIG if larger, or a negative errno from open/read. */
+int util_file_read(const char *path, size_t max, char **ret_data, size_t *ret_len);
+
+/* Writes a file atomically (temporary file, fsync, rename) with the given mode.
+ * Returns 0 or a negative errno. */
+int util_file_write(const char *path, const void *data, size_t len, unsigned mode);
+
+/* Duplicates at most n bytes into a NUL-terminated heap string (NULL on ENOMEM). */
+char *util_strndup(const char *s, size_t n);
+
+/* True if s is non-empty, at most max bytes, and every byte is printable ASCII. */
+bool util_str_printable(const char *s, size_t max);

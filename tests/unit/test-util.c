@@ -1,0 +1,105 @@
+/* Unit tests for lib/util: capped buffers, durations, base64url, times. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "util/strutil.h"
+#include "util/vbuf.h"
+
+static void test_vbuf_cap(void **state)
+{
+        struct vbuf b;
+
+        vbuf_init(&b, 8);
+        assert_int_equal(vbuf_puts(&b, "1234"), 0);
+        assert_int_equal(vbuf_printf(&b, "%d", 5678), 0);
+        assert_string_equal(vbuf_str(&b), "12345678");
+        assert_int_equal(vbuf_puts(&b, "9"), -E2BIG);
+        assert_int_equal(b.len, 8);
+        assert_string_equal(vbuf_str(&b), "12345678");
+        vbuf_reset(&b);
+        assert_int_equal(vbuf_printf(&b, "%s", "123456789"), -E2BIG);
+        assert_int_equal(b.len, 0);
+        vbuf_release(&b);
+}
+
+static void test_duration(void **state)
+{
+        int64_t s;
+
+        assert_int_equal(util_duration_parse("24h", &s), 0);
+        assert_int_equal(s, 86400);
+        assert_int_equal(util_duration_parse("15m", &s), 0);
+        assert_int_equal(s, 900);
+        assert_int_equal(util_duration_parse("7d", &s), 0);
+        assert_int_equal(s, 7 * 86400);
+        assert_int_equal(util_duration_parse("42", &s), 0);
+        assert_int_equal(s, 42);
+        assert_int_equal(util_duration_parse("", &s), -EINVAL);
+        assert_int_equal(util_duration_parse("h", &s), -EINVAL);
+        assert_int_equal(util_duration_parse("-1h", &s), -EINVAL);
+        assert_int_equal(util_duration_parse("1x", &s), -EINVAL);
+        assert_int_equal(util_duration_parse("99999999999999999999d", &s), -EINVAL);
+        assert_int_equal(util_duration_parse("9999999999999999d", &s), -ERANGE);
+}
+
+static void test_b64url(void **state)
+{
+        static const char *cases[][2] = {
+                { "", "" }, { "f", "Zg" }, { "fo", "Zm8" }, { "foo", "Zm9v" },
+                { "foob", "Zm9vYg" }, { "\xfb\xff", "-_8" },
+        };
+        char enc[16];
+        unsigned char dec[16];
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                size_t n = strlen(cases[i][0]);
+                util_b64url_encode(cases[i][0], n, enc);
+                assert_string_equal(enc, cases[i][1]);
+                assert_int_equal(util_b64url_len(n), strlen(enc));
+                assert_int_equal(util_b64url_decode(enc, strlen(enc), dec, sizeof(dec)), (int)n);
+                assert_memory_equal(dec, cases[i][0], n);
+        }
+        assert_int_equal(util_b64url_decode("Zm9v=", 5, dec, sizeof(dec)), -EINVAL);
+        assert_int_equal(util_b64url_decode("Z", 1, dec, sizeof(dec)), -EINVAL);
+        assert_int_equal(util_b64url_decode("Zh", 2, dec, sizeof(dec)), -EINVAL); /* stray bits */
+        assert_int_equal(util_b64url_decode("Zm9vYg", 6, dec, 3), -E2BIG);
+}
+
+static void test_time(void **state)
+{
+        char buf[21];
+        int64_t t;
+
+        util_time_format(1796000000, buf);
+        assert_int_equal(util_time_parse(buf, &t), 0);
+        assert_int_equal(t, 1796000000);
+        assert_int_equal(util_time_parse("2026-11-30T00:00:00", &t), -EINVAL);
+        assert_int_equal(util_time_parse("2026-11-30T00:00:00Zjunk", &t), -EINVAL);
+}
+
+static void test_ct_equal(void **state)
+{
+        assert_true(util_ct_equal("abc", "abc", 3));
+        assert_false(util_ct_equal("abc", "abd", 3));
+        assert_true(util_str_printable("abc", 3));
+        assert_false(util_str_printable("abcd", 3));
+        assert_false(util_str_printable("a\nb", 10));
+        assert_false(util_str_printable("", 10));
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_vbuf_cap),
+                cmocka_unit_test(test_duration),
+                cmocka_unit_test(test_b64url),
+                cmocka_unit_test(test_time),
+                cmocka_unit_test(test_ct_equal),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
