@@ -53,8 +53,8 @@ int crypto_ca_create(const char *cn, unsigned days,
 /* A loaded CA: its certificate and key, ready to sign. */
 struct crypto_ca;
 
-/* Loads a CA from PEM. Returns 0, -EINVAL if either does not parse or the key
- * does not belong to the certificate, -ENOMEM. */
+/* Loads a CA from PEM. Returns 0, -EINVAL if either does not parse, the key
+ * does not belong to the certificate or the certificate is not a CA, -ENOMEM. */
 int crypto_ca_load(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len,
                    struct crypto_ca **ret);
 void crypto_ca_free(struct crypto_ca *ca);
@@ -74,9 +74,10 @@ int crypto_csr_create(const char *key_pem, size_t key_len, const char *cn,
 
 /* Checks a CSR from outside: it parses (PEM, at most CRYPTO_PEM_MAX bytes),
  * its self-signature verifies (so the requester holds the key), and the key
- * is ECDSA P-256/P-384 or RSA of at least 2048 bits.
+ * is ECDSA P-256/P-384 or RSA of 2048 to 8192 bits.
  * Returns 0, -EBADMSG (does not parse), -EKEYREJECTED (signature does not
- * verify: the key does not match), or -EPERM (key type or size refused). */
+ * verify: the key does not match), or -EPERM (key type or size refused, or a
+ * weak signature algorithm such as SHA-1). */
 int crypto_csr_check(const char *csr_pem, size_t csr_len);
 
 /* Issues a client certificate (clientAuth, digitalSignature, CA:FALSE) for the
@@ -98,7 +99,8 @@ bool crypto_cert_key_match(const char *cert_pem, size_t cert_len,
                            const char *key_pem, size_t key_len);
 
 /* Verifies that a certificate (DER) was issued by the CA in ca_pem and is
- * within its validity period at time now.
+ * within its validity period at time now (and so is the CA); a CA certificate,
+ * the CA's own included, is never accepted.
  * Returns 0, -EBADMSG (does not parse), -EKEYREJECTED (not issued by this CA,
  * or expired / not yet valid). */
 int crypto_cert_verify_der(const char *ca_pem, size_t ca_len, const void *der, size_t len,

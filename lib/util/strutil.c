@@ -153,6 +153,34 @@ void util_hex_encode(const void *in, size_t n, char *out)
         out[2 * n] = '\0';
 }
 
+static int hex_value(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+int util_hex_decode(const char *hex, size_t len, void *out, size_t out_size)
+{
+        unsigned char *o = out;
+
+        if (len % 2)
+                return -EINVAL;
+        if (len / 2 > out_size)
+                return -E2BIG;
+        for (size_t i = 0; i < len; i += 2) {
+                int hi = hex_value(hex[i]), lo = hex_value(hex[i + 1]);
+                if (hi < 0 || lo < 0)
+                        return -EINVAL;
+                o[i / 2] = (unsigned char)(hi << 4 | lo);
+        }
+        return (int)(len / 2);
+}
+
 void util_time_format(int64_t t, char out[static 21])
 {
         struct tm tm;
@@ -192,8 +220,8 @@ int64_t util_mono_ms(void)
 int util_file_read(const char *path, size_t max, char **ret_data, size_t *ret_len)
 {
         char *buf = NULL;
-        size_t len = 0, alloc = 0;
-        int fd, r = 0;
+        size_t len = 0, alloc = 0;      /* alloc counts data bytes, plus one for the NUL */
+        int fd, r;
 
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -201,15 +229,12 @@ int util_file_read(const char *path, size_t max, char **ret_data, size_t *ret_le
         for (;;) {
                 ssize_t n;
                 if (len + 1 >= alloc) {
+                        /* room for max + 1 bytes, so one byte too many is seen */
                         size_t na = alloc ? alloc * 2 : 4096;
                         char *p;
-                        if (na > max + 1)
-                                na = max + 1;
-                        if (na <= len + 1 && len >= max) {
-                                r = -E2BIG;
-                                goto fail;
-                        }
-                        p = realloc(buf, na + 1);
+                        if (na > max + 2)
+                                na = max + 2;
+                        p = realloc(buf, na);
                         if (!p) {
                                 r = -ENOMEM;
                                 goto fail;
@@ -217,7 +242,7 @@ int util_file_read(const char *path, size_t max, char **ret_data, size_t *ret_le
                         buf = p;
                         alloc = na;
                 }
-                n = read(fd, buf + len, alloc - len);
+                n = read(fd, buf + len, alloc - 1 - len);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -233,8 +258,6 @@ int util_file_read(const char *path, size_t max, char **ret_data, size_t *ret_le
                 }
         }
         close(fd);
-        if (!buf && !(buf = malloc(1)))
-                return -ENOMEM;
         buf[len] = '\0';
         *ret_data = buf;
         if (ret_len)

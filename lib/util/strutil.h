@@ -28,6 +28,10 @@ int util_b64url_decode(const char *in, size_t n, void *out, size_t out_size);
 /* Lower-case hex; out must hold 2n+1 bytes. */
 void util_hex_encode(const void *in, size_t n, char *out);
 
+/* Decodes lower- or upper-case hex of even length. Returns the number of
+ * bytes written, -EINVAL on a bad digit or odd length, -E2BIG if out is too small. */
+int util_hex_decode(const char *hex, size_t len, void *out, size_t out_size);
+
 /* Formats seconds since the epoch as RFC 3339 UTC ("2026-11-30T00:31:48Z"). */
 void util_time_format(int64_t t, char out[static 21]);
 

@@ -1,0 +1,248 @@
+/* The uplink loop: send the inventory at start and whenever it changes,
+ * heartbeat every interval (with jitter, so a fleet restarted together does
+ * not beat in step), back off while the server is unreachable, and stop for
+ * good once the server says this device was offboarded. */
+#include "agent/src/agent.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crypto/crypto.h"
+#include "httpc/httpc.h"
+#include "inventory/inventory.h"
+#include "util/strutil.h"
+
+#define BACKOFF_MIN_S 1
+#define BACKOFF_MAX_S 300
+#define INTERVAL_MIN_S 1
+#define INTERVAL_MAX_S 86400
+
+enum uplink_result { UPLINK_OK, UPLINK_RETRY, UPLINK_OFFBOARDED, UPLINK_FATAL };
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+        stop_requested = sig;
+}
+
+struct uplink {
+        struct agent_state state;
+        struct httpc *http;
+        char *inventory;                /* canonical JSON last collected */
+        char inventory_hash[65];
+        bool inventory_sent;            /* the server holds inventory_hash */
+        long interval;
+};
+
+/* Collects the inventory as canonical JSON (sorted keys, compact), so equal
+ * inventories hash alike. Returns 0 or a negative errno. */
+static int inventory_refresh(struct uplink *u)
+{
+        struct inventory_options o = { .root = "/" };
+        uint8_t hash[32];
+        char hex[65], *text;
+        json_t *inv = NULL;
+        int r;
+
+        r = inventory_collect(&o, &inv);
+        if (r < 0) {
+                agent_log("warning", "cannot collect the inventory: %s", strerror(-r));
+                return r;
+        }
+        json_object_set_new(inv, "agent_version", json_string(VIGIL_VERSION));
+        text = json_dumps(inv, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(inv);
+        if (!text)
+                return -ENOMEM;
+        crypto_sha256(text, strlen(text), hash);
+        util_hex_encode(hash, sizeof(hash), hex);
+        if (strcmp(hex, u->inventory_hash) != 0)
+                u->inventory_sent = false;
+        free(u->inventory);
+        u->inventory = text;
+        memcpy(u->inventory_hash, hex, sizeof(hex));
+        return 0;
+}
+
+/* Classifies a response. Returns UPLINK_OK for a 2xx. */
+static enum uplink_result classify(long status, const json_t *resp, const char *what)
+{
+        if (status >= 200 && status < 300)
+                return UPLINK_OK;
+        if (status == 403 && strcmp(httpc_error_code(resp), "device_offboarded") == 0)
+                return UPLINK_OFFBOARDED;
+        agent_log("warning", "%s refused (HTTP %ld): %s", what, status, httpc_error_message(resp, status));
+        if (status == 401 || status == 403)
+                return UPLINK_FATAL;
+        return UPLINK_RETRY;
+}
+
+static enum uplink_result request(struct uplink *u, const char *method, const char *path,
+                                  const char *body, const char *what, json_t **ret)
+{
+        char err[512];
+        long status = 0;
+        json_t *resp = NULL;
+        enum uplink_result res;
+
+        if (httpc_request(u->http, method, path, NULL, body, strlen(body), &status, &resp,
+                          err, sizeof(err)) < 0) {
+                agent_log("warning", "server unreachable: %s", err);
+                return UPLINK_RETRY;
+        }
+        res = classify(status, resp, what);
+        if (res == UPLINK_OK && ret)
+                *ret = resp;
+        else
+                json_decref(resp);
+        return res;
+}
+
+static enum uplink_result send_inventory(struct uplink *u)
+{
+        enum uplink_result res;
+
+        res = request(u, "PUT", "/agent/v1/inventory", u->inventory, "inventory upload", NULL);
+        if (res == UPLINK_OK) {
+                u->inventory_sent = true;
+                agent_log("info", "inventory sent (sha256 %.12s)", u->inventory_hash);
+        }
+        return res;
+}
+
+static enum uplink_result heartbeat(struct uplink *u)
+{
+        char body[160];
+        json_t *resp = NULL;
+        json_int_t interval;
+        int current = 1;
+        enum uplink_result res;
+
+        snprintf(body, sizeof(body), "{\"agent_version\":\"%s\",\"inventory_sha256\":\"%s\"}",
+                 VIGIL_VERSION, u->inventory_hash);
+        res = request(u, "POST", "/agent/v1/heartbeat", body, "heartbeat", &resp);
+        if (res != UPLINK_OK)
+                return res;
+        if (json_unpack(resp, "{s:I,s:b}", "heartbeat_interval", &interval, "inventory_current", &current) == 0 &&
+            interval >= INTERVAL_MIN_S && interval <= INTERVAL_MAX_S)
+                u->interval = (long)interval;
+        json_decref(resp);
+        if (!current)
+                u->inventory_sent = false;
+        return UPLINK_OK;
+}
+
+/* One round: inventory if the server lacks it, then a heartbeat. */
+static enum uplink_result round_once(struct uplink *u)
+{
+        enum uplink_result res;
+
+        inventory_refresh(u);
+        if (u->inventory && !u->inventory_sent) {
+                res = send_inventory(u);
+                if (res != UPLINK_OK)
+                        return res;
+        }
+        res = heartbeat(u);
+        if (res == UPLINK_OK && !u->inventory_sent && u->inventory)
+                res = send_inventory(u);
+        return res;
+}
+
+/* Sleeps up to seconds, waking early on a signal. */
+static void nap(long seconds)
+{
+        struct timespec ts = { .tv_sec = seconds };
+
+        while (!stop_requested && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+static long jittered(long interval)
+{
+        uint32_t rnd = 0;
+        long spread = interval / 10;
+
+        if (spread == 0)
+                return interval;
+        crypto_random(&rnd, sizeof(rnd));
+        return interval - spread + (long)(rnd % (uint32_t)(2 * spread + 1));
+}
+
+static int uplink_open(struct uplink *u, const char *state_dir)
+{
+        char ca[4200], cert[4200], key[4200], err[512];
+        struct httpc_options o = { .ca_file = ca, .cert_file = cert, .key_file = key };
+        int r;
+
+        snprintf(u->state.dir, sizeof(u->state.dir), "%s", state_dir);
+        r = agent_state_load(&u->state, err, sizeof(err));
+        if (r == -ENOENT) {
+                agent_log("error", "this device is not onboarded (no state in '%s'): run "
+                          "'vigil-agent onboard PACKAGE' first", state_dir);
+                return r;
+        }
+        if (r < 0) {
+                agent_log("error", "%s", err);
+                return r;
+        }
+        agent_state_path(&u->state, "server-ca.pem", ca, sizeof(ca));
+        agent_state_path(&u->state, "device.pem", cert, sizeof(cert));
+        agent_state_path(&u->state, "device.key", key, sizeof(key));
+        r = httpc_new(u->state.server_url, &o, &u->http);
+        if (r < 0)
+                agent_log("error", "bad server URL '%s' in the state", u->state.server_url);
+        return r;
+}
+
+int agent_run(const char *state_dir, bool once)
+{
+        struct sigaction sa = { .sa_handler = on_signal };
+        struct uplink u = { .interval = 60 };
+        long backoff = BACKOFF_MIN_S;
+        int code = 0;
+
+        if (strlen(state_dir) >= sizeof(u.state.dir) - 64 || uplink_open(&u, state_dir) < 0)
+                return 1;
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        agent_log("info", "vigil-agent %s running as device %s, server %s", VIGIL_VERSION,
+                  u.state.device_id, u.state.server_url);
+        while (!stop_requested) {
+                enum uplink_result res = round_once(&u);
+                if (res == UPLINK_OFFBOARDED) {
+                        agent_log("error", "this device was offboarded by the server and its certificate "
+                                  "revoked; the agent stops (onboard again to return)");
+                        break;
+                }
+                if (res == UPLINK_FATAL) {
+                        code = 1;
+                        if (once)
+                                break;
+                }
+                if (once) {
+                        code = res == UPLINK_OK ? 0 : 1;
+                        break;
+                }
+                if (res == UPLINK_OK) {
+                        backoff = BACKOFF_MIN_S;
+                        nap(jittered(u.interval));
+                } else {
+                        agent_log("info", "retrying in %ld s", backoff);
+                        nap(backoff);
+                        backoff = backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : backoff * 2;
+                }
+        }
+        if (stop_requested)
+                agent_log("info", "stopping on signal %d", (int)stop_requested);
+        httpc_free(u.http);
+        free(u.inventory);
+        return code;
+}

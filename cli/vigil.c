@@ -1,0 +1,390 @@
+/* vigil: the admin's command-line client of vigild's REST API.
+ *
+ * Reads the server, token and CA from flags or VIGIL_SERVER, VIGIL_TOKEN and
+ * VIGIL_CA. Prints aligned tables, or the API's JSON with --json. Any error
+ * prints the server's message and exits non-zero. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/table.h"
+#include "httpc/httpc.h"
+#include "util/strutil.h"
+
+struct cli {
+        const char *server, *token, *ca;
+        bool json;
+        struct httpc *http;
+};
+
+static void usage(FILE *f)
+{
+        fputs("usage: vigil [--server URL] [--token TOKEN] [--ca FILE] [--json] COMMAND\n"
+              "commands:\n"
+              "  devices list [--top N] [--skip N]\n"
+              "  devices show ID\n"
+              "  devices software ID\n"
+              "  devices offboard ID\n"
+              "  onboarding create [--expires 24h] [--uses N] -o FILE\n"
+              "  tokens create --role security_admin|it_admin|reader [--name NAME]\n"
+              "  health\n"
+              "environment: VIGIL_SERVER, VIGIL_TOKEN, VIGIL_CA\n", f);
+}
+
+/* Sends a request; on success *ret holds the JSON body. Returns 0, or 1 after
+ * printing the error. */
+static int call(struct cli *c, const char *method, const char *path, json_t *body, long want,
+                json_t **ret)
+{
+        struct httpc_options o = { .ca_file = c->ca };
+        char err[512], *text = NULL;
+        json_t *resp = NULL;
+        long status = 0;
+        int r;
+
+        if (!c->http && httpc_new(c->server, &o, &c->http) < 0) {
+                fprintf(stderr, "vigil: the server must be an https:// URL (got '%s')\n", c->server);
+                return 1;
+        }
+        if (body)
+                text = json_dumps(body, JSON_COMPACT);
+        r = httpc_request(c->http, method, path, c->token, text, text ? strlen(text) : 0,
+                          &status, &resp, err, sizeof(err));
+        free(text);
+        if (r < 0) {
+                fprintf(stderr, "vigil: cannot reach the server: %s\n", err);
+                return 1;
+        }
+        if (status != want) {
+                fprintf(stderr, "vigil: %s (HTTP %ld)\n", httpc_error_message(resp, status), status);
+                json_decref(resp);
+                return 1;
+        }
+        *ret = resp;
+        return 0;
+}
+
+static void print_json(const json_t *j)
+{
+        char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+        if (s)
+                printf("%s\n", s);
+        free(s);
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+        const char *s = json_string_value(json_object_get(o, key));
+
+        return s ? s : "-";
+}
+
+static int devices_list(struct cli *c, int argc, char **argv)
+{
+        static const char *const cols[] = { "ID", "NAME", "OS", "HEALTH", "RISK", "COMPLIANCE", "LAST SEEN" };
+        static const char *const keys[] = { "id", "name", "os_version", "health_status", "risk_level",
+                                            "compliance_state", "last_seen" };
+        const char *top = "100", *skip = "0";
+        char path[256];
+        struct table t;
+        json_t *resp, *d;
+        size_t i;
+        int opt;
+
+        static const struct option opts[] = {
+                { "top", required_argument, NULL, 't' }, { "skip", required_argument, NULL, 's' }, { 0 } };
+        optind = 1;
+        while ((opt = getopt_long(argc, argv, "t:s:", opts, NULL)) != -1) {
+                if (opt == 't')
+                        top = optarg;
+                else if (opt == 's')
+                        skip = optarg;
+                else
+                        return 2;
+        }
+        snprintf(path, sizeof(path), "/api/v1/devices?top=%s&skip=%s", top, skip);
+        if (call(c, "GET", path, NULL, 200, &resp))
+                return 1;
+        if (c->json) {
+                print_json(resp);
+                json_decref(resp);
+                return 0;
+        }
+        table_init(&t, cols, 7);
+        json_array_foreach(json_object_get(resp, "value"), i, d) {
+                const char *row[7];
+                char os[128];
+                snprintf(os, sizeof(os), "%s %s", str(d, "os_name"), str(d, "os_version"));
+                for (int k = 0; k < 7; k++)
+                        row[k] = str(d, keys[k]);
+                row[2] = os;
+                table_add(&t, row);
+        }
+        table_print(&t, stdout);
+        table_release(&t);
+        json_decref(resp);
+        return 0;
+}
+
+static int valid_id(const char *id)
+{
+        if (!util_str_printable(id, 64) || strpbrk(id, "/?#%&") != NULL) {
+                fprintf(stderr, "vigil: '%s' is not a device id\n", id);
+                return 0;
+        }
+        return 1;
+}
+
+static int device_show(struct cli *c, const char *id)
+{
+        static const char *const keys[] = {
+                "id", "name", "os_platform", "os_name", "os_version", "kernel", "architecture",
+                "machine_id", "agent_version", "health_status", "onboarding_status", "risk_level",
+                "compliance_state", "disk_encryption", "firewall", "secure_boot", "enrolled_at",
+                "last_seen", "inventory_at", "certificate_serial", "certificate_expires_at", "offboarded_at",
+        };
+        char path[160];
+        json_t *resp;
+
+        if (!valid_id(id))
+                return 2;
+        snprintf(path, sizeof(path), "/api/v1/devices/%s", id);
+        if (call(c, "GET", path, NULL, 200, &resp))
+                return 1;
+        if (c->json) {
+                print_json(resp);
+        } else {
+                for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+                        printf("%-24s %s\n", keys[i], str(resp, keys[i]));
+        }
+        json_decref(resp);
+        return 0;
+}
+
+static int device_software(struct cli *c, const char *id)
+{
+        static const char *const cols[] = { "NAME", "VERSION", "ARCH", "SOURCE" };
+        static const char *const keys[] = { "name", "version", "architecture", "source" };
+        char path[160];
+        struct table t;
+        json_t *resp, *p;
+        size_t i;
+
+        if (!valid_id(id))
+                return 2;
+        snprintf(path, sizeof(path), "/api/v1/devices/%s/software", id);
+        if (call(c, "GET", path, NULL, 200, &resp))
+                return 1;
+        if (c->json) {
+                print_json(resp);
+                json_decref(resp);
+                return 0;
+        }
+        table_init(&t, cols, 4);
+        json_array_foreach(json_object_get(resp, "value"), i, p) {
+                const char *row[4];
+                for (int k = 0; k < 4; k++)
+                        row[k] = str(p, keys[k]);
+                table_add(&t, row);
+        }
+        table_print(&t, stdout);
+        table_release(&t);
+        json_decref(resp);
+        return 0;
+}
+
+static int device_offboard(struct cli *c, const char *id)
+{
+        char path[160];
+        json_t *resp;
+
+        if (!valid_id(id))
+                return 2;
+        snprintf(path, sizeof(path), "/api/v1/devices/%s/offboard", id);
+        if (call(c, "POST", path, NULL, 200, &resp))
+                return 1;
+        if (c->json)
+                print_json(resp);
+        else
+                printf("device %s offboarded; its certificate is revoked\n", id);
+        json_decref(resp);
+        return 0;
+}
+
+static int onboarding_create(struct cli *c, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "expires", required_argument, NULL, 'e' }, { "uses", required_argument, NULL, 'u' },
+                { "output", required_argument, NULL, 'o' }, { 0 } };
+        const char *expires = "24h", *out = NULL;
+        uint64_t uses = 1;
+        json_t *body, *resp;
+        char *text;
+        int opt, r;
+
+        optind = 1;
+        while ((opt = getopt_long(argc, argv, "e:u:o:", opts, NULL)) != -1) {
+                if (opt == 'e') {
+                        expires = optarg;
+                } else if (opt == 'u') {
+                        if (util_uint_parse(optarg, 1000000, &uses) < 0 || uses == 0) {
+                                fprintf(stderr, "vigil: --uses must be an integer from 1 to 1000000\n");
+                                return 2;
+                        }
+                } else if (opt == 'o') {
+                        out = optarg;
+                } else {
+                        return 2;
+                }
+        }
+        if (!out) {
+                fprintf(stderr, "vigil: onboarding create needs -o FILE\n");
+                return 2;
+        }
+        body = json_pack("{s:s,s:I}", "expires", expires, "uses", (json_int_t)uses);
+        r = call(c, "POST", "/api/v1/onboarding-packages", body, 201, &resp);
+        json_decref(body);
+        if (r)
+                return 1;
+        text = json_dumps(json_object_get(resp, "package"), JSON_INDENT(2));
+        /* the package holds a live enrollment token: keep it private */
+        r = text ? util_file_write(out, text, strlen(text), 0600) : -ENOMEM;
+        free(text);
+        if (r < 0) {
+                fprintf(stderr, "vigil: cannot write '%s': %s\n", out, strerror(-r));
+                json_decref(resp);
+                return 1;
+        }
+        if (c->json)
+                print_json(resp);
+        else
+                printf("onboarding package %s written to %s (expires %s, %s use%s)\n",
+                       str(resp, "id"), out, str(resp, "expires_at"),
+                       uses == 1 ? "1" : "several", uses == 1 ? "" : "s");
+        json_decref(resp);
+        return 0;
+}
+
+static int tokens_create(struct cli *c, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "role", required_argument, NULL, 'r' }, { "name", required_argument, NULL, 'n' }, { 0 } };
+        const char *role = NULL, *name = "";
+        json_t *body, *resp;
+        int opt, r;
+
+        optind = 1;
+        while ((opt = getopt_long(argc, argv, "r:n:", opts, NULL)) != -1) {
+                if (opt == 'r')
+                        role = optarg;
+                else if (opt == 'n')
+                        name = optarg;
+                else
+                        return 2;
+        }
+        if (!role) {
+                fprintf(stderr, "vigil: tokens create needs --role security_admin|it_admin|reader\n");
+                return 2;
+        }
+        body = json_pack("{s:s,s:s}", "role", role, "name", name);
+        r = call(c, "POST", "/api/v1/tokens", body, 201, &resp);
+        json_decref(body);
+        if (r)
+                return 1;
+        if (c->json) {
+                print_json(resp);
+        } else {
+                fprintf(stderr, "token %s (%s) created; it is shown only once:\n", str(resp, "id"), role);
+                printf("%s\n", str(resp, "token"));
+        }
+        json_decref(resp);
+        return 0;
+}
+
+static int health(struct cli *c)
+{
+        json_t *resp;
+
+        if (call(c, "GET", "/api/v1/health", NULL, 200, &resp))
+                return 1;
+        if (c->json)
+                print_json(resp);
+        else
+                printf("status %s, version %s, %lld devices\n", str(resp, "status"), str(resp, "version"),
+                       (long long)json_integer_value(json_object_get(resp, "devices")));
+        json_decref(resp);
+        return 0;
+}
+
+static int dispatch(struct cli *c, int argc, char **argv)
+{
+        const char *noun = argv[0], *verb = argc > 1 ? argv[1] : "";
+
+        if (strcmp(noun, "health") == 0)
+                return health(c);
+        if (!c->token) {
+                fprintf(stderr, "vigil: no admin token: set VIGIL_TOKEN or pass --token\n");
+                return 2;
+        }
+        if (strcmp(noun, "devices") == 0) {
+                if (strcmp(verb, "list") == 0)
+                        return devices_list(c, argc - 1, argv + 1);
+                if (argc != 3)
+                        goto bad;
+                if (strcmp(verb, "show") == 0)
+                        return device_show(c, argv[2]);
+                if (strcmp(verb, "software") == 0)
+                        return device_software(c, argv[2]);
+                if (strcmp(verb, "offboard") == 0)
+                        return device_offboard(c, argv[2]);
+        } else if (strcmp(noun, "onboarding") == 0 && strcmp(verb, "create") == 0) {
+                return onboarding_create(c, argc - 1, argv + 1);
+        } else if (strcmp(noun, "tokens") == 0 && strcmp(verb, "create") == 0) {
+                return tokens_create(c, argc - 1, argv + 1);
+        }
+bad:
+        fprintf(stderr, "vigil: unknown command '%s %s'\n", noun, verb);
+        usage(stderr);
+        return 2;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "server", required_argument, NULL, 's' }, { "token", required_argument, NULL, 't' },
+                { "ca", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { 0 } };
+        struct cli c = { .server = getenv("VIGIL_SERVER"), .token = getenv("VIGIL_TOKEN"),
+                         .ca = getenv("VIGIL_CA") };
+        int opt, r;
+
+        /* global options come before the command; the command's own after it */
+        while ((opt = getopt_long(argc, argv, "+s:t:c:jhV", opts, NULL)) != -1) {
+                switch (opt) {
+                case 's': c.server = optarg; break;
+                case 't': c.token = optarg; break;
+                case 'c': c.ca = optarg; break;
+                case 'j': c.json = true; break;
+                case 'h': usage(stdout); return 0;
+                case 'V': printf("vigil %s\n", VIGIL_VERSION); return 0;
+                default: usage(stderr); return 2;
+                }
+        }
+        if (optind >= argc) {
+                usage(stderr);
+                return 2;
+        }
+        if (!c.server)
+                c.server = "https://localhost:8443";
+        if (!c.ca) {
+                fprintf(stderr, "vigil: no CA: set VIGIL_CA or pass --ca (the server's DATA_DIR/server-ca.pem)\n");
+                return 2;
+        }
+        r = dispatch(&c, argc - optind, argv + optind);
+        httpc_free(c.http);
+        return r;
+}

@@ -1,0 +1,23 @@
+/* enroll's private state, shared by its files. */
+#pragma once
+
+#include "crypto/crypto.h"
+#include "server/enroll/enroll.h"
+#include "server/enroll/registry.h"
+#include "server/enroll/token.h"
+
+struct enroll {
+        char server_id[ENROLL_ID_LEN + 1];
+        uint8_t enroll_key[ENROLL_KEY_LEN];
+        char *server_cert_pem, *server_key_pem;
+        char *server_ca_pem, *device_ca_pem;
+        size_t device_ca_len;
+        struct crypto_ca *device_ca;
+        struct registry registry;
+};
+
+/* devices.c: the devices table and its JSON. */
+int devices_migrate(struct vigild *d);
+int devices_load_registry(struct vigild *d);
+json_t *devices_to_json_one(struct vigild *d, const char *id);
+json_t *devices_to_json_list(struct vigild *d, size_t top, size_t skip, size_t *ret_total);

@@ -1,0 +1,54 @@
+/* enroll: device registration — the device CA, the server's TLS identity,
+ * onboarding packages and enrollment tokens, device certificates and their
+ * revocation (offboarding), and the device records themselves.
+ *
+ * Owns the tables enroll_tokens, devices and enroll_revoked, the key material
+ * under DATA_DIR/private, and an in-memory registry of devices that answers
+ * "is this certificate still good?" and records heartbeats without SQL. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "server/http/http.h"
+
+struct vigild;
+struct enroll;
+
+/* Creates the key material of a new data directory (which must exist and be
+ * empty of it): the server CA and the server's certificate for names (plus
+ * localhost, 127.0.0.1 and ::1), the device CA, the enrollment key and the
+ * server id. Writes DIR/server-ca.pem for clients to trust.
+ * Returns 0 or a negative errno with a message in err. */
+int enroll_data_init(const char *dir, const char *const *names, size_t n_names,
+                     char *err, size_t err_size);
+
+/* Loads the key material, migrates enroll's tables and the device registry.
+ * Returns 0 or a negative errno with a message in err. */
+int enroll_open(struct vigild *d, char *err, size_t err_size);
+
+/* Flushes pending heartbeats and frees everything. */
+void enroll_close(struct vigild *d);
+
+/* PEM text for the listener: our certificate and key, and the device CA that
+ * device certificates must chain to. Owned by enroll. */
+const char *enroll_server_cert_pem(const struct vigild *d);
+const char *enroll_server_key_pem(const struct vigild *d);
+const char *enroll_device_ca_pem(const struct vigild *d);
+
+/* http_device_auth_fn: the certificate is the device's current one and the
+ * device is not offboarded. */
+int enroll_device_auth(struct vigild *d, struct http_principal *who);
+
+/* Writes heartbeat times held in memory to the database. Returns 0 or a
+ * negative errno. Called periodically and at shutdown. */
+int enroll_flush(struct vigild *d);
+
+/* True if a device with this id was ever enrolled (offboarded ones too). */
+bool enroll_device_exists(struct vigild *d, const char *device_id);
+
+/* The number of onboarded (not offboarded) devices. */
+size_t enroll_device_count(struct vigild *d);
+
+extern const struct http_route enroll_routes[];

@@ -1,0 +1,472 @@
+/* http: the HTTPS listener, routing, authentication and error replies.
+ * See http.h for the contract. */
+#include "server/http/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/log.h"
+#include "util/strutil.h"
+#include "util/vbuf.h"
+
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define ERROR_MESSAGE_MAX 512
+
+struct http_server {
+        struct MHD_Daemon *mhd;
+        struct vigild *d;
+        const struct http_route *const *tables;
+        http_admin_auth_fn admin_auth;
+        http_device_auth_fn device_auth;
+        size_t body_max;
+        uint16_t port;
+};
+
+/* Per-connection state: the device certificate is verified once per TLS
+ * connection and the outcome reused by every request on it. */
+enum cert_state { CERT_UNCHECKED = 0, CERT_NONE, CERT_INVALID, CERT_VALID };
+
+struct conn_state {
+        enum cert_state cert;
+        struct crypto_cert_info info;
+};
+
+/* Per-request state, alive from the first access-handler call to completion. */
+struct req_state {
+        struct vbuf body;
+        bool too_big;
+};
+
+void http_reply_json(struct http_reply *rep, unsigned status, json_t *body)
+{
+        json_decref(rep->json);
+        rep->status = status;
+        rep->json = body;
+}
+
+void http_reply_error(struct http_reply *rep, unsigned status, const char *code,
+                      const char *fmt, ...)
+{
+        char msg[ERROR_MESSAGE_MAX];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        http_reply_json(rep, status,
+                        json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+json_t *http_request_json(const struct http_request *req, struct http_reply *rep)
+{
+        json_error_t jerr;
+        json_t *j;
+
+        if (req->body_len == 0) {
+                http_reply_error(rep, 400, "invalid_json", "request body is empty; a JSON object is required");
+                return NULL;
+        }
+        j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!j) {
+                http_reply_error(rep, 400, "invalid_json", "malformed JSON at line %d, column %d: %s",
+                                 jerr.line, jerr.column, jerr.text);
+                return NULL;
+        }
+        if (!json_is_object(j)) {
+                json_decref(j);
+                http_reply_error(rep, 400, "invalid_json", "the request body must be a JSON object");
+                return NULL;
+        }
+        return j;
+}
+
+const char *http_request_query(const struct http_request *req, const char *name)
+{
+        return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static bool param_char_ok(char c)
+{
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_' || c == '.';
+}
+
+bool http_path_match(const char *pattern, const char *path,
+                     char params[HTTP_PARAMS_MAX][HTTP_PARAM_MAX + 1])
+{
+        size_t np = 0;
+
+        while (*pattern && *path) {
+                if (*pattern == '{') {
+                        size_t n = 0;
+                        pattern = strchr(pattern, '}');
+                        if (!pattern || np >= HTTP_PARAMS_MAX)
+                                return false;
+                        pattern++;
+                        while (*path && *path != '/') {
+                                if (n >= HTTP_PARAM_MAX || !param_char_ok(*path))
+                                        return false;
+                                params[np][n++] = *path++;
+                        }
+                        if (n == 0)
+                                return false;
+                        params[np++][n] = '\0';
+                        continue;
+                }
+                if (*pattern != *path)
+                        return false;
+                pattern++;
+                path++;
+        }
+        return *pattern == '\0' && *path == '\0';
+}
+
+/* Finds the route for a request; *ret_path_known tells 405 from 404. */
+static const struct http_route *route_find(const struct http_server *s, const char *method,
+                                           const char *path, struct http_request *req,
+                                           bool *ret_path_known)
+{
+        *ret_path_known = false;
+        for (size_t t = 0; s->tables[t]; t++)
+                for (const struct http_route *r = s->tables[t]; r->handler; r++) {
+                        if (!http_path_match(r->pattern, path, req->params))
+                                continue;
+                        *ret_path_known = true;
+                        if (strcmp(r->method, method) == 0)
+                                return r;
+                }
+        return NULL;
+}
+
+/* Verifies the peer's certificate against the trust set (the device CA) for
+ * client authentication, once per connection. */
+static void conn_check_cert(struct MHD_Connection *conn, struct conn_state *cs)
+{
+        const union MHD_ConnectionInfo *ci;
+        const gnutls_datum_t *peers;
+        gnutls_session_t session;
+        gnutls_typed_vdata_st vdata = {
+                .type = GNUTLS_DT_KEY_PURPOSE_OID,
+                .data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT,
+        };
+        unsigned int n = 0, status = 0;
+
+        if (cs->cert != CERT_UNCHECKED)
+                return;
+        cs->cert = CERT_INVALID;
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (!ci || !ci->tls_session)
+                return;
+        session = (gnutls_session_t)ci->tls_session;
+        peers = gnutls_certificate_get_peers(session, &n);
+        if (!peers || n == 0) {
+                cs->cert = CERT_NONE;
+                return;
+        }
+        if (gnutls_certificate_verify_peers(session, &vdata, 1, &status) < 0 || status != 0)
+                return;
+        if (crypto_cert_info_der(peers[0].data, peers[0].size, &cs->info) < 0)
+                return;
+        cs->cert = CERT_VALID;
+}
+
+static void authenticate_device(struct http_server *s, struct MHD_Connection *conn,
+                                struct http_principal *who, struct http_reply *rep)
+{
+        const union MHD_ConnectionInfo *ci;
+        struct conn_state *cs;
+
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        cs = ci ? ci->socket_context : NULL;
+        if (!cs) {
+                http_reply_error(rep, 500, "internal", "no connection state");
+                return;
+        }
+        conn_check_cert(conn, cs);
+        switch (cs->cert) {
+        case CERT_NONE:
+                http_reply_error(rep, 401, "device_certificate_required",
+                                 "this endpoint requires a device certificate issued at onboarding");
+                return;
+        case CERT_VALID:
+                break;
+        default:
+                http_reply_error(rep, 403, "device_certificate_invalid",
+                                 "the client certificate was not issued by this server's device CA, or has expired");
+                return;
+        }
+        who->cert = cs->info;
+        if (!util_str_printable(cs->info.cn, sizeof(who->device_id) - 1)) {
+                http_reply_error(rep, 403, "device_certificate_invalid", "the certificate names no device");
+                return;
+        }
+        memcpy(who->device_id, cs->info.cn, strlen(cs->info.cn) + 1);
+        if (s->device_auth(s->d, who) < 0)
+                http_reply_error(rep, 403, "device_offboarded",
+                                 "device %s is offboarded or its certificate was revoked", who->device_id);
+}
+
+static void authenticate_admin(struct http_server *s, struct MHD_Connection *conn,
+                               const struct http_route *r, struct http_principal *who,
+                               struct http_reply *rep)
+{
+        const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+
+        if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
+                http_reply_error(rep, 401, "unauthenticated",
+                                 "an admin token is required: send 'Authorization: Bearer TOKEN'");
+                return;
+        }
+        if (s->admin_auth(s->d, h + 7, who) < 0) {
+                http_reply_error(rep, 401, "invalid_token", "the admin token is unknown or revoked");
+                return;
+        }
+        if (!(who->role & r->roles))
+                http_reply_error(rep, 403, "forbidden", "this token's role may not do this");
+}
+
+static void dispatch(struct http_server *s, struct MHD_Connection *conn, const char *method,
+                     const char *url, struct req_state *rs, struct http_reply *rep)
+{
+        struct http_principal who;
+        struct http_request req;
+        const struct http_route *r;
+        bool known;
+
+        memset(&who, 0, sizeof(who));
+        memset(&req, 0, sizeof(req));
+        req.method = method;
+        req.path = url;
+        req.body = vbuf_str(&rs->body);
+        req.body_len = rs->body.len;
+        req.conn = conn;
+        req.who = &who;
+
+        r = route_find(s, method, url, &req, &known);
+        if (!r) {
+                if (known)
+                        http_reply_error(rep, 405, "method_not_allowed", "%s is not allowed on %s", method, url);
+                else
+                        http_reply_error(rep, 404, "not_found", "no such endpoint: %s", url);
+                return;
+        }
+        if (rs->too_big) {
+                http_reply_error(rep, 413, "body_too_large", "the request body is larger than %zu bytes",
+                                 s->body_max);
+                return;
+        }
+        if (r->auth == HTTP_AUTH_ADMIN)
+                authenticate_admin(s, conn, r, &who, rep);
+        else if (r->auth == HTTP_AUTH_DEVICE)
+                authenticate_device(s, conn, &who, rep);
+        if (rep->status)
+                return;
+        r->handler(s->d, &req, rep);
+        if (!rep->status)
+                http_reply_error(rep, 500, "internal", "the handler gave no answer");
+}
+
+static enum MHD_Result queue_reply(struct MHD_Connection *conn, struct http_reply *rep)
+{
+        struct MHD_Response *resp;
+        enum MHD_Result ret;
+        char *text = NULL;
+
+        if (rep->json)
+                text = json_dumps(rep->json, JSON_COMPACT);
+        if (!text) {
+                rep->status = 500;
+                text = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}");
+                if (!text)
+                        return MHD_NO;
+        }
+        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+                free(text);
+                return MHD_NO;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        if (rep->location)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, rep->location);
+        ret = MHD_queue_response(conn, rep->status, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **req_cls)
+{
+        struct http_server *s = cls;
+        struct req_state *rs = *req_cls;
+        struct http_reply rep = { 0 };
+        enum MHD_Result ret;
+
+        if (!rs) {
+                /* Queue nothing on the first call: libmicrohttpd would close a
+                 * keep-alive connection if we did. */
+                const char *cl;
+                uint64_t len;
+
+                rs = calloc(1, sizeof(*rs));
+                if (!rs)
+                        return MHD_NO;
+                vbuf_init(&rs->body, s->body_max);
+                cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                if (cl && (util_uint_parse(cl, UINT64_MAX, &len) < 0 || len > s->body_max))
+                        rs->too_big = true;
+                *req_cls = rs;
+                return MHD_YES;
+        }
+        if (*upload_data_size) {
+                if (!rs->too_big && vbuf_append(&rs->body, upload_data, *upload_data_size) < 0) {
+                        rs->too_big = true;
+                        vbuf_release(&rs->body);
+                }
+                *upload_data_size = 0;
+                return MHD_YES;
+        }
+        dispatch(s, conn, method, url, rs, &rep);
+        ret = queue_reply(conn, &rep);
+        json_decref(rep.json);
+        return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+        struct req_state *rs = *req_cls;
+
+        if (!rs)
+                return;
+        vbuf_release(&rs->body);
+        free(rs);
+        *req_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+        if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+                *socket_context = calloc(1, sizeof(struct conn_state));
+        } else {
+                free(*socket_context);
+                *socket_context = NULL;
+        }
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+        char line[512];
+        size_t n;
+
+        vsnprintf(line, sizeof(line), fmt, ap);
+        n = strlen(line);
+        while (n && line[n - 1] == '\n')
+                line[--n] = '\0';
+        log_debug("http: %s", line);
+}
+
+/* Parses "ADDR:PORT" or "[ADDR6]:PORT". Returns 0 or -EINVAL. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss)
+{
+        char host[64];
+        const char *colon;
+        uint64_t port;
+        size_t hl;
+
+        memset(ss, 0, sizeof(*ss));
+        colon = strrchr(listen, ':');
+        if (!colon || util_uint_parse(colon + 1, 65535, &port) < 0)
+                return -EINVAL;
+        hl = (size_t)(colon - listen);
+        if (hl >= 2 && listen[0] == '[' && listen[hl - 1] == ']') {
+                listen++;
+                hl -= 2;
+        }
+        if (hl == 0 || hl >= sizeof(host))
+                return -EINVAL;
+        memcpy(host, listen, hl);
+        host[hl] = '\0';
+        if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+                ((struct sockaddr_in *)ss)->sin_family = AF_INET;
+                ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+                return 0;
+        }
+        if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+                ((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
+                ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+                return 0;
+        }
+        return -EINVAL;
+}
+
+int http_server_start(const struct http_server_config *cfg, struct vigild *d,
+                      const struct http_route *const *tables,
+                      http_admin_auth_fn admin_auth, http_device_auth_fn device_auth,
+                      struct http_server **ret, char *err, size_t err_size)
+{
+        struct sockaddr_storage ss;
+        const union MHD_DaemonInfo *di;
+        struct http_server *s;
+        unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG;
+
+        if (parse_listen(cfg->listen, &ss) < 0) {
+                snprintf(err, err_size, "invalid listen address '%s' (want ADDR:PORT)", cfg->listen);
+                return -EINVAL;
+        }
+        if (ss.ss_family == AF_INET6)
+                flags |= MHD_USE_IPv6;
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->d = d;
+        s->tables = tables;
+        s->admin_auth = admin_auth;
+        s->device_auth = device_auth;
+        s->body_max = cfg->body_max;
+        s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
+                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 1 ? cfg->threads : 0),
+                MHD_OPTION_HTTPS_MEM_KEY, cfg->key_pem,
+                MHD_OPTION_HTTPS_MEM_CERT, cfg->cert_pem,
+                MHD_OPTION_HTTPS_MEM_TRUST, cfg->trust_pem,
+                MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+                MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
+                MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+                MHD_OPTION_END);
+        if (!s->mhd) {
+                snprintf(err, err_size, "cannot listen on %s (address in use, or bad TLS material)",
+                         cfg->listen);
+                free(s);
+                return -EADDRINUSE;
+        }
+        di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+        s->port = di ? di->port : 0;
+        *ret = s;
+        return 0;
+}
+
+uint16_t http_server_port(const struct http_server *s)
+{
+        return s->port;
+}
+
+void http_server_stop(struct http_server *s)
+{
+        if (!s)
+                return;
+        MHD_stop_daemon(s->mhd);
+        free(s);
+}

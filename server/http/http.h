@@ -1,0 +1,120 @@
+/* http: vigild's HTTPS listener, routing, authentication hooks and error replies.
+ *
+ * One libmicrohttpd daemon (epoll, internal threads) serves every route. A
+ * route names who may call it: anyone, an admin bearer token with one of a set
+ * of roles, or a device presenting its certificate. The layer reads the body
+ * into a capped buffer, authenticates, matches the route, and hands the
+ * handler a parsed request; the handler fills a reply. Every error a client
+ * sees is JSON: {"error": {"code": "...", "message": "..."}}. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/crypto.h"
+
+struct vigild;
+
+#define HTTP_PARAMS_MAX 4
+#define HTTP_PARAM_MAX 64
+
+/* Admin roles, as a bit set so a route can allow several. */
+enum http_role {
+        ROLE_READER = 1 << 0,
+        ROLE_IT_ADMIN = 1 << 1,
+        ROLE_SECURITY_ADMIN = 1 << 2,
+};
+#define ROLES_ANY (ROLE_READER | ROLE_IT_ADMIN | ROLE_SECURITY_ADMIN)
+#define ROLES_ADMIN (ROLE_IT_ADMIN | ROLE_SECURITY_ADMIN)
+
+enum http_auth {
+        HTTP_AUTH_NONE = 0,     /* anyone */
+        HTTP_AUTH_ADMIN = 1,    /* bearer token with a role in route->roles */
+        HTTP_AUTH_DEVICE = 2,   /* verified device certificate of an onboarded device */
+};
+
+/* The caller, once authenticated. */
+struct http_principal {
+        enum http_role role;                    /* admin only */
+        char token_id[40];                      /* admin only: which token */
+        char device_id[40];                     /* device only */
+        struct crypto_cert_info cert;           /* device only */
+};
+
+struct http_request {
+        const char *method;
+        const char *path;
+        const char *body;                       /* NUL-terminated; "" when none */
+        size_t body_len;
+        char params[HTTP_PARAMS_MAX][HTTP_PARAM_MAX + 1]; /* {name} captures, in order */
+        const struct http_principal *who;
+        struct MHD_Connection *conn;
+};
+
+struct http_reply {
+        unsigned status;
+        json_t *json;                           /* owned; serialized as the body */
+        const char *location;                   /* optional Location header (static or owned by json) */
+};
+
+typedef void (*http_handler_fn)(struct vigild *d, const struct http_request *req,
+                                struct http_reply *rep);
+
+struct http_route {
+        const char *method;
+        const char *pattern;                    /* "/api/v1/devices/{id}/software" */
+        enum http_auth auth;
+        unsigned roles;                         /* for HTTP_AUTH_ADMIN */
+        http_handler_fn handler;
+};
+
+/* Validates an admin bearer token; fills who->role and who->token_id.
+ * Returns 0, -EACCES for an unknown/revoked/wrong token. */
+typedef int (*http_admin_auth_fn)(struct vigild *d, const char *token, struct http_principal *who);
+
+/* Checks that the device of a verified certificate is onboarded and that the
+ * certificate is its current one. Returns 0, -EACCES if revoked/offboarded or
+ * unknown. */
+typedef int (*http_device_auth_fn)(struct vigild *d, struct http_principal *who);
+
+struct http_server_config {
+        const char *listen;                     /* "ADDR:PORT"; port 0 picks one */
+        unsigned threads;
+        size_t body_max;
+        unsigned connection_timeout;            /* seconds of idleness before closing */
+        const char *cert_pem, *key_pem, *trust_pem; /* trust: the device CA */
+};
+
+struct http_server;
+
+/* Starts the listener with the given route tables (NULL-handler terminated
+ * arrays). Returns 0 or a negative errno, with a message in err. */
+int http_server_start(const struct http_server_config *cfg, struct vigild *d,
+                      const struct http_route *const *tables,
+                      http_admin_auth_fn admin_auth, http_device_auth_fn device_auth,
+                      struct http_server **ret, char *err, size_t err_size);
+
+/* The port actually bound (useful after listening on port 0). */
+uint16_t http_server_port(const struct http_server *s);
+
+/* Stops accepting, waits for running handlers, frees. NULL is fine. */
+void http_server_stop(struct http_server *s);
+
+/* Reply helpers. http_reply_json takes ownership of body. */
+void http_reply_json(struct http_reply *rep, unsigned status, json_t *body);
+void http_reply_error(struct http_reply *rep, unsigned status, const char *code,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Parses the request body as a JSON object. On failure fills rep with a 400
+ * and returns NULL. The result is the caller's to json_decref(). */
+json_t *http_request_json(const struct http_request *req, struct http_reply *rep);
+
+/* The value of a query argument, or NULL. */
+const char *http_request_query(const struct http_request *req, const char *name);
+
+/* Matches a path against a route pattern; fills params. Exposed for tests.
+ * Returns true on a match. */
+bool http_path_match(const char *pattern, const char *path,
+                     char params[HTTP_PARAMS_MAX][HTTP_PARAM_MAX + 1]);

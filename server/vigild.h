@@ -1,0 +1,50 @@
+/* vigild: the server's shared context and configuration.
+ *
+ * One struct vigild lives for the whole run and is handed to every module's
+ * handlers. Modules keep their own state behind opaque pointers here and
+ * reach each other only through their public functions. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+struct enroll;
+
+#define VIGILD_LISTEN_DEFAULT "127.0.0.1:8443"
+#define VIGILD_CONFIG_FILE "vigild.conf"
+#define VIGILD_DB_FILE "vigild.db"
+
+struct vigild_config {
+        char listen[80];
+        char public_url[256];           /* what agents and packages use to reach us */
+        int64_t heartbeat_interval;     /* seconds, told to agents */
+        int64_t inactive_after;         /* seconds without heartbeat before 'inactive' */
+        uint64_t body_max;              /* bytes; larger bodies get 413 */
+        unsigned threads;               /* HTTP worker threads */
+        unsigned device_cert_days;
+        unsigned connection_timeout;    /* idle seconds before a connection is closed */
+        unsigned max_devices;
+        int log_level;
+};
+
+struct vigild {
+        char data_dir[4096];
+        struct vigild_config cfg;
+        struct db *db;
+        struct enroll *enroll;
+};
+
+/* Fills cfg with the defaults. */
+void vigild_config_defaults(struct vigild_config *cfg);
+
+/* Parses a configuration file's text ("key = value" lines, '#' comments) over
+ * the values already in cfg. Returns 0, or -EINVAL with "line N: reason" in
+ * err; cfg is unchanged on error. */
+int vigild_config_parse(const char *text, size_t len, struct vigild_config *cfg,
+                        char *err, size_t err_size);
+
+/* Reads DIR/vigild.conf if it exists (a missing file is fine). Returns 0 or
+ * a negative errno with a message naming the file in err. */
+int vigild_config_load(const char *data_dir, struct vigild_config *cfg, char *err, size_t err_size);
