@@ -20,7 +20,11 @@
 #include <unistd.h>
 
 #ifdef HAVE_NFTABLES
+#include <linux/capability.h>
+#include <linux/netlink.h>
 #include <nftables/libnftables.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #endif
 
 #include "util/strutil.h"
@@ -644,6 +648,25 @@ static int firewall_from_error(const char *err, json_t **ret)
         return state_newf("unknown", ret, "nftables: %s", o ? line : "list ruleset failed");
 }
 
+/* libnftables prints to stderr when it lacks privilege, and exit()s when it
+ * cannot open its netlink socket; find out first, so neither happens here. */
+static int firewall_precheck(json_t **ret)
+{
+        struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct caps[2] = { 0 };
+        int fd;
+
+        if (syscall(SYS_capget, &hdr, caps) == 0 &&
+            !(caps[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32))))
+                return state_new("unknown", "nftables: listing the ruleset needs CAP_NET_ADMIN", ret);
+        fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+        if (fd < 0)
+                return state_newf("unknown", ret, "nftables: no netfilter netlink socket: %s",
+                                  strerrorname_np(errno) ?: "error");
+        close(fd);
+        return 1;
+}
+
 static int firewall_probe(json_t **ret)
 {
         struct inventory_nft_summary s;
@@ -651,6 +674,9 @@ static int firewall_probe(json_t **ret)
         const char *out;
         int r;
 
+        r = firewall_precheck(ret);
+        if (r <= 0)
+                return r;
         ctx = nft_ctx_new(NFT_CTX_DEFAULT);
         if (!ctx)
                 return state_new("unknown", "nftables: cannot create a context", ret);

@@ -184,8 +184,10 @@ static void handle_enroll(struct vigild *d, const struct http_request *req, stru
                 http_reply_error(rep, 500, "internal", "no random numbers");
                 goto out;
         }
+        pthread_mutex_lock(&e->ca_lock);
         r = crypto_ca_sign_csr(e->device_ca, csr, strlen(csr), id, d->cfg.device_cert_days,
                                &cert, &cert_len, &ci);
+        pthread_mutex_unlock(&e->ca_lock);
         if (r < 0) {
                 csr_error(rep, r);
                 goto out;

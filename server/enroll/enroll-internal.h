@@ -1,6 +1,8 @@
 /* enroll's private state, shared by its files. */
 #pragma once
 
+#include <pthread.h>
+
 #include "crypto/crypto.h"
 #include "server/enroll/enroll.h"
 #include "server/enroll/registry.h"
@@ -13,6 +15,7 @@ struct enroll {
         char *server_ca_pem, *device_ca_pem;
         size_t device_ca_len;
         struct crypto_ca *device_ca;
+        pthread_mutex_t ca_lock;        /* GnuTLS does not promise concurrent signing with one key */
         struct registry registry;
 };
 

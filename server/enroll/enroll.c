@@ -204,6 +204,7 @@ int enroll_open(struct vigild *d, char *err, size_t err_size)
         if (!e)
                 return -ENOMEM;
         d->enroll = e;
+        pthread_mutex_init(&e->ca_lock, NULL);
         r = registry_init(&e->registry, d->cfg.max_devices);
         if (r == 0)
                 r = load_material(e, d->data_dir, err, err_size);
@@ -230,6 +231,7 @@ void enroll_close(struct vigild *d)
                 enroll_flush(d);
         registry_release(&e->registry);
         crypto_ca_free(e->device_ca);
+        pthread_mutex_destroy(&e->ca_lock);
         if (e->server_key_pem)
                 explicit_bzero(e->server_key_pem, strlen(e->server_key_pem));
         free(e->server_cert_pem);

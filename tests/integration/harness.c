@@ -1,0 +1,175 @@
+/* harness: a real vigild per test group. See harness.h. */
+#include "tests/integration/harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/strutil.h"
+
+extern char **environ;
+
+static int run_capture(char *const argv[], char *out, size_t size)
+{
+        posix_spawn_file_actions_t fa;
+        int pipefd[2], status;
+        size_t len = 0;
+        pid_t pid;
+        ssize_t n;
+
+        if (pipe(pipefd) < 0)
+                return -1;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+        posix_spawn_file_actions_addclose(&fa, pipefd[0]);
+        if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) != 0) {
+                posix_spawn_file_actions_destroy(&fa);
+                return -1;
+        }
+        posix_spawn_file_actions_destroy(&fa);
+        close(pipefd[1]);
+        while (len + 1 < size && (n = read(pipefd[0], out + len, size - 1 - len)) > 0)
+                len += (size_t)n;
+        out[len] = '\0';
+        close(pipefd[0]);
+        waitpid(pid, &status, 0);
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static const char *bin(const char *var, const char *fallback)
+{
+        const char *v = getenv(var);
+
+        return v ? v : fallback;
+}
+
+static int wait_port(const char *path, unsigned *ret_port)
+{
+        for (int i = 0; i < 200; i++) {
+                char *text;
+                uint64_t port;
+                if (util_file_read(path, 32, &text, NULL) == 0) {
+                        char *nl = strchr(text, '\n');
+                        if (nl)
+                                *nl = '\0';
+                        int r = util_uint_parse(text, 65535, &port);
+                        free(text);
+                        if (r == 0) {
+                                *ret_port = (unsigned)port;
+                                return 0;
+                        }
+                }
+                usleep(25000);
+        }
+        return -1;
+}
+
+int harness_start(struct harness *h, const char *extra_config)
+{
+        char portfile[320], conf[320], log[320];
+        struct httpc_options o = { 0 };
+        unsigned port;
+        char *nl;
+
+        memset(h, 0, sizeof(*h));
+        snprintf(h->dir, sizeof(h->dir), "/tmp/vigil-test-XXXXXX");
+        if (!mkdtemp(h->dir)) {
+                perror("mkdtemp");
+                return -1;
+        }
+        snprintf(h->data, sizeof(h->data), "%s/data", h->dir);
+        snprintf(h->ca, sizeof(h->ca), "%s/server-ca.pem", h->data);
+        {
+                char *argv[] = { (char *)bin("VIGILD", "build/vigild"), "init", "--data-dir", h->data, NULL };
+                if (run_capture(argv, h->token, sizeof(h->token)) < 0) {
+                        fprintf(stderr, "harness: vigild init failed\n");
+                        return -1;
+                }
+        }
+        nl = strchr(h->token, '\n');
+        if (nl)
+                *nl = '\0';
+        if (extra_config) {
+                int fd;
+                snprintf(conf, sizeof(conf), "%s/vigild.conf", h->data);
+                fd = open(conf, O_WRONLY | O_APPEND);
+                if (fd < 0 || write(fd, extra_config, strlen(extra_config)) < 0)
+                        return -1;
+                close(fd);
+        }
+        snprintf(portfile, sizeof(portfile), "%s/port", h->dir);
+        snprintf(log, sizeof(log), "%s/vigild.log", h->dir);
+        {
+                char *argv[] = { (char *)bin("VIGILD", "build/vigild"), "run", "--data-dir", h->data,
+                                 "--listen", "127.0.0.1:0", "--port-file", portfile, NULL };
+                posix_spawn_file_actions_t fa;
+                posix_spawn_file_actions_init(&fa);
+                posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                if (posix_spawn(&h->pid, argv[0], &fa, NULL, argv, environ) != 0) {
+                        posix_spawn_file_actions_destroy(&fa);
+                        return -1;
+                }
+                posix_spawn_file_actions_destroy(&fa);
+        }
+        if (wait_port(portfile, &port) < 0) {
+                fprintf(stderr, "harness: vigild did not start (see %s)\n", log);
+                return -1;
+        }
+        snprintf(h->url, sizeof(h->url), "https://127.0.0.1:%u", port);
+        o.ca_file = h->ca;
+        return httpc_new(h->url, &o, &h->admin) < 0 ? -1 : 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        return remove(path);
+}
+
+void harness_stop(struct harness *h)
+{
+        int status;
+
+        httpc_free(h->admin);
+        h->admin = NULL;
+        if (h->pid > 0) {
+                kill(h->pid, SIGTERM);
+                waitpid(h->pid, &status, 0);
+                h->pid = 0;
+        }
+        if (h->dir[0] && !getenv("VIGIL_TEST_KEEP"))
+                nftw(h->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+long harness_admin(struct harness *h, const char *method, const char *path, const char *bearer,
+                   const char *body, json_t **ret_json)
+{
+        char err[512];
+        long status = 0;
+        json_t *j = NULL;
+
+        /* bearer "" sends no token at all */
+        if (httpc_request(h->admin, method, path, bearer ? (*bearer ? bearer : NULL) : h->token, body,
+                          body ? strlen(body) : 0, &status, &j, err, sizeof(err)) < 0) {
+                fprintf(stderr, "harness: %s\n", err);
+                return -1;
+        }
+        if (ret_json)
+                *ret_json = j;
+        else
+                json_decref(j);
+        return status;
+}
+
+int harness_write(struct harness *h, const char *name, const char *text, char *out, size_t size)
+{
+        snprintf(out, size, "%s/%s", h->dir, name);
+        return util_file_write(out, text, strlen(text), 0600);
+}

@@ -1,0 +1,33 @@
+/* harness: starts a real vigild for integration tests — a fresh data
+ * directory from 'vigild init', 'vigild run' on a free loopback port — and
+ * stops it and removes everything afterwards. The binaries come from the
+ * environment (VIGILD, VIGIL_AGENT), which meson sets. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "httpc/httpc.h"
+
+struct harness {
+        char dir[256];          /* temporary root: DIR/data is the data directory */
+        char data[300];
+        char url[64];
+        char ca[320];           /* DIR/data/server-ca.pem */
+        char token[128];        /* the first admin token */
+        pid_t pid;
+        struct httpc *admin;    /* a client for the admin API */
+};
+
+/* Returns 0, or -1 after printing why. extra_config is appended to vigild.conf (may be NULL). */
+int harness_start(struct harness *h, const char *extra_config);
+void harness_stop(struct harness *h);
+
+/* Admin request with the first admin token (or bearer if given). Returns the HTTP
+ * status (or -1 on transport failure); *ret_json as httpc_request. */
+long harness_admin(struct harness *h, const char *method, const char *path, const char *bearer,
+                   const char *body, json_t **ret_json);
+
+/* Writes text to DIR/name and returns the path in out. */
+int harness_write(struct harness *h, const char *name, const char *text, char *out, size_t size);
