@@ -43,7 +43,8 @@ static void test_duration(void **state)
         assert_int_equal(util_duration_parse("h", &s), -EINVAL);
         assert_int_equal(util_duration_parse("-1h", &s), -EINVAL);
         assert_int_equal(util_duration_parse("1x", &s), -EINVAL);
-        assert_int_equal(util_duration_parse("99999999999999999999d", &s), -EINVAL);
+        assert_int_equal(util_duration_parse("99999999999999999999d", &s), -ERANGE);
+        assert_int_equal(util_duration_parse("1234567890123456789012345d", &s), -EINVAL);
         assert_int_equal(util_duration_parse("9999999999999999d", &s), -ERANGE);
 }
 
