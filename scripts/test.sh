@@ -49,7 +49,7 @@ if command -v clang >/dev/null 2>&1; then
         echo "== fuzz $name for ${FUZZ_SECONDS}s"
         if build-fuzz/tests/fuzz/fuzz-"$name" -max_total_time="$FUZZ_SECONDS" -max_len=65536 \
                 -print_final_stats=1 "$corpus" >"$corpus.log" 2>&1; then
-            passed=$((passed + 1)); grep -E "stat::number_of_executed_runs" "$corpus.log" || true
+            passed=$((passed + 1)); grep -E "stat::number_of_executed_units|stat::new_units_added" "$corpus.log" || true
         else
             failed=$((failed + 1)); status=1; tail -40 "$corpus.log"
         fi

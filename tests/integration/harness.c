@@ -133,9 +133,9 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
         return remove(path);
 }
 
-void harness_stop(struct harness *h)
+int harness_stop(struct harness *h)
 {
-        int status;
+        int status = 0, r = 0;
 
         httpc_free(h->admin);
         h->admin = NULL;
@@ -143,9 +143,21 @@ void harness_stop(struct harness *h)
                 kill(h->pid, SIGTERM);
                 waitpid(h->pid, &status, 0);
                 h->pid = 0;
+                /* a sanitizer report or a crash at shutdown fails the test */
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                        char log[320], *text;
+                        snprintf(log, sizeof(log), "%s/vigild.log", h->dir);
+                        fprintf(stderr, "harness: vigild ended badly (status 0x%x); its log:\n", status);
+                        if (util_file_read(log, 1 << 20, &text, NULL) == 0) {
+                                fputs(text, stderr);
+                                free(text);
+                        }
+                        r = -1;
+                }
         }
         if (h->dir[0] && !getenv("VIGIL_TEST_KEEP"))
                 nftw(h->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        return r;
 }
 
 long harness_admin(struct harness *h, const char *method, const char *path, const char *bearer,

@@ -22,7 +22,8 @@ struct harness {
 
 /* Returns 0, or -1 after printing why. extra_config is appended to vigild.conf (may be NULL). */
 int harness_start(struct harness *h, const char *extra_config);
-void harness_stop(struct harness *h);
+/* Stops vigild; returns -1 (after printing its log) if it did not exit cleanly. */
+int harness_stop(struct harness *h);
 
 /* Admin request with the first admin token (or bearer if given). Returns the HTTP
  * status (or -1 on transport failure); *ret_json as httpc_request. */

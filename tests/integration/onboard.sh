@@ -37,7 +37,7 @@ start_server() {
     done
 }
 stop_server() {
-    kill "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""; rm -f "$T/port"
+    kill "$SERVER_PID"; wait "$SERVER_PID" || fail "vigild did not exit cleanly"; SERVER_PID=""; rm -f "$T/port"
 }
 
 "$VIGILD" init --data-dir "$T/data" >"$T/token" 2>"$T/init.log" || fail "vigild init"
@@ -102,4 +102,5 @@ grep -q "offboarded" "$T/agent3.log" || fail "agent did not log that it was offb
 grep -q "unknown or revoked" "$T/cli-err.log" || fail "CLI error message unclear"
 "$VIGIL" devices show no-such-device 2>"$T/cli-err.log" && fail "unknown device shown"
 grep -q "no device" "$T/cli-err.log" || fail "CLI 404 message unclear"
+stop_server
 echo "onboard: all checks passed"

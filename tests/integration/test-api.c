@@ -31,8 +31,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-        harness_stop(&H);
-        return 0;
+        return harness_stop(&H);
 }
 
 static const char *err_code(json_t *j)
