@@ -23,6 +23,7 @@ void vigild_config_defaults(struct vigild_config *cfg)
         cfg->device_cert_days = 365;
         cfg->connection_timeout = 300;
         cfg->max_devices = 1000000;
+        cfg->max_connections = 20000;
         cfg->log_level = 2;
 }
 
@@ -84,6 +85,8 @@ static int config_set(struct vigild_config *cfg, const char *key, const char *v)
                 return set_uint(&cfg->device_cert_days, v, 1, 3650);
         if (strcmp(key, "connection_timeout") == 0)
                 return set_uint(&cfg->connection_timeout, v, 1, 86400);
+        if (strcmp(key, "max_connections") == 0)
+                return set_uint(&cfg->max_connections, v, 1, 1000000);
         if (strcmp(key, "max_devices") == 0)
                 return set_uint(&cfg->max_devices, v, 1, 100000000);
         if (strcmp(key, "log_level") == 0) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -177,6 +178,22 @@ static void public_url_default(struct vigild *d, uint16_t port)
         snprintf(d->cfg.public_url, sizeof(d->cfg.public_url), "https://%s:%u", host, port);
 }
 
+/* Each connection is a descriptor: lift the soft limit toward what
+ * max_connections needs, as far as the hard limit allows. */
+static void raise_fd_limit(unsigned max_connections)
+{
+        struct rlimit rl;
+        rlim_t want = (rlim_t)max_connections + 64;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+                return;
+        rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        if (rl.rlim_cur < want)
+                log_warn("only %llu file descriptors allowed; fewer than max_connections = %u connections "
+                         "can be open at once", (unsigned long long)rl.rlim_cur, max_connections);
+}
+
 static int serve(struct vigild *d, const char *port_file)
 {
         struct http_server_config hc = {
@@ -184,6 +201,7 @@ static int serve(struct vigild *d, const char *port_file)
                 .threads = d->cfg.threads,
                 .body_max = d->cfg.body_max,
                 .connection_timeout = d->cfg.connection_timeout,
+                .max_connections = d->cfg.max_connections,
                 .cert_pem = enroll_server_cert_pem(d),
                 .key_pem = enroll_server_key_pem(d),
                 .trust_pem = enroll_device_ca_pem(d),
@@ -194,6 +212,7 @@ static int serve(struct vigild *d, const char *port_file)
         sigset_t set;
         int sig, r;
 
+        raise_fd_limit(d->cfg.max_connections);
         sigemptyset(&set);
         sigaddset(&set, SIGTERM);
         sigaddset(&set, SIGINT);

@@ -26,6 +26,7 @@ struct vigild_config {
         unsigned device_cert_days;
         unsigned connection_timeout;    /* idle seconds before a connection is closed */
         unsigned max_devices;
+        unsigned max_connections;       /* open HTTPS connections at once */
         int log_level;
 };
 

@@ -132,8 +132,12 @@ static int enroll_commit(struct vigild *d, const struct enroll_token *t, const c
         return r;
 }
 
-static void csr_error(struct http_reply *rep, int r)
+static void csr_error(const struct http_request *req, struct http_reply *rep, int r)
 {
+        char peer[64];
+
+        http_request_peer(req, peer, sizeof(peer));
+        log_warn("enrollment from %s refused: bad CSR (%s)", peer, strerror(-r));
         if (r == -EKEYREJECTED)
                 http_reply_error(rep, 400, "csr_key_mismatch",
                                  "the CSR's signature does not verify with its public key");
@@ -171,13 +175,17 @@ static void handle_enroll(struct vigild *d, const struct http_request *req, stru
         if (r != ENROLL_TOKEN_OK) {
                 static const char *const codes[] = { "", "token_malformed", "token_foreign",
                                                      "token_forged", "token_expired" };
+                char peer[64];
+
+                http_request_peer(req, peer, sizeof(peer));
+                log_warn("enrollment from %s refused: %s", peer, enroll_token_strerror(r));
                 http_reply_error(rep, r == ENROLL_TOKEN_MALFORMED ? 400 : 403, codes[-r], "%s",
                                  enroll_token_strerror(r));
                 goto out;
         }
         r = crypto_csr_check(csr, strlen(csr));
         if (r < 0) {
-                csr_error(rep, r);
+                csr_error(req, rep, r);
                 goto out;
         }
         if (crypto_uuid4(id) < 0) {
@@ -189,13 +197,14 @@ static void handle_enroll(struct vigild *d, const struct http_request *req, stru
                                &cert, &cert_len, &ci);
         pthread_mutex_unlock(&e->ca_lock);
         if (r < 0) {
-                csr_error(rep, r);
+                csr_error(req, rep, r);
                 goto out;
         }
         db_lock(d->db);
         r = enroll_commit(d, &t, id, name, &ci);
         db_unlock(d->db);
         if (r == -EACCES) {
+                log_warn("enrollment with token %s refused: used up, revoked or unknown", t.tid);
                 http_reply_error(rep, 403, "token_used_up",
                                  "the enrollment token has been used as often as it allows, or was revoked");
                 goto out;

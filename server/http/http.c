@@ -92,6 +92,22 @@ const char *http_request_query(const struct http_request *req, const char *name)
         return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+void http_request_peer(const struct http_request *req, char *out, size_t size)
+{
+        const union MHD_ConnectionInfo *ci;
+        const struct sockaddr *sa;
+
+        snprintf(out, size, "unknown");
+        ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (!ci || !ci->client_addr)
+                return;
+        sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+                inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+        else if (sa->sa_family == AF_INET6)
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)size);
+}
+
 static bool param_char_ok(char c)
 {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -442,6 +458,7 @@ int http_server_start(const struct http_server_config *cfg, struct vigild *d,
                 MHD_OPTION_HTTPS_MEM_TRUST, cfg->trust_pem,
                 MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
                 MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
+                MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,

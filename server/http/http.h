@@ -84,6 +84,7 @@ struct http_server_config {
         unsigned threads;
         size_t body_max;
         unsigned connection_timeout;            /* seconds of idleness before closing */
+        unsigned max_connections;               /* open connections at once, all threads */
         const char *cert_pem, *key_pem, *trust_pem; /* trust: the device CA */
 };
 
@@ -113,6 +114,9 @@ json_t *http_request_json(const struct http_request *req, struct http_reply *rep
 
 /* The value of a query argument, or NULL. */
 const char *http_request_query(const struct http_request *req, const char *name);
+
+/* The client's address as text ("127.0.0.1"), for log lines. */
+void http_request_peer(const struct http_request *req, char *out, size_t size);
 
 /* Matches a path against a route pattern; fills params. Exposed for tests.
  * Returns true on a match. */

@@ -76,8 +76,13 @@ n_server=$("$VIGIL" --json devices software "$ID" | jq .count)
 [ "$n_local" = "$n_server" ] || fail "packages: $n_local installed, server has $n_server"
 "$VIGIL" devices software "$ID" | grep -q "^dpkg " || fail "dpkg not in the software table"
 
-# the server goes away; the agent keeps trying and says so, then catches up
+# a clean stop keeps the heartbeat times held in memory
+seen=$("$VIGIL" --json devices show "$ID" | jq -r .last_seen)
 stop_server
+sqlite3 "$T/data/vigild.db" "SELECT last_seen FROM devices" >"$T/db-seen" 2>/dev/null || true
+[ "$(cat "$T/db-seen")" = "$(date -d "$seen" +%s)" ] || fail "last_seen $seen was not written at shutdown"
+
+# the server goes away; the agent keeps trying and says so, then catches up
 "$AGENT" run --state-dir "$T/agent" 2>"$T/agent2.log" &
 AGENT_PID=$!
 sleep 2

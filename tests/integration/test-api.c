@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <gnutls/gnutls.h>
 
@@ -25,7 +26,7 @@ static int group_setup(void **state)
 {
         char conf[64];
 
-        snprintf(conf, sizeof(conf), "body_max = %d\n", BODY_MAX);
+        snprintf(conf, sizeof(conf), "body_max = %d\ninactive_after = 2s\n", BODY_MAX);
         return harness_start(&H, conf);
 }
 
@@ -354,6 +355,44 @@ static void test_device_certificates(void **state)
         free(csr);
 }
 
+static const char *health_of(const char *id, char *buf, size_t size)
+{
+        char path[128];
+        json_t *j = NULL;
+
+        snprintf(path, sizeof(path), "/api/v1/devices/%s", id);
+        assert_int_equal(harness_admin(&H, "GET", path, NULL, NULL, &j), 200);
+        snprintf(buf, size, "%s", json_string_value(json_object_get(j, "health_status")));
+        json_decref(j);
+        return buf;
+}
+
+/* A device is active while it heartbeats and inactive after inactive_after
+ * (2 s here) without one. */
+static void test_health_status(void **state)
+{
+        char *token = new_token(1), *key, *csr = new_csr(&key), certp[400], keyp[400], buf[32], id[64];
+        struct httpc *dev;
+        json_t *j = NULL;
+
+        assert_int_equal(enroll(token, csr, &j), 201);
+        snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(j, "device_id")));
+        harness_write(&H, "h.pem", json_string_value(json_object_get(j, "certificate")), certp, sizeof(certp));
+        harness_write(&H, "h.key", key, keyp, sizeof(keyp));
+        json_decref(j);
+        dev = device_client(certp, keyp);
+        assert_int_equal(device_req(dev, "POST", "/agent/v1/heartbeat", "{}", NULL), 200);
+        assert_string_equal(health_of(id, buf, sizeof(buf)), "active");
+        sleep(3);
+        assert_string_equal(health_of(id, buf, sizeof(buf)), "inactive");
+        assert_int_equal(device_req(dev, "POST", "/agent/v1/heartbeat", "{}", NULL), 200);
+        assert_string_equal(health_of(id, buf, sizeof(buf)), "active");
+        httpc_free(dev);
+        free(token);
+        free(key);
+        free(csr);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -363,6 +402,7 @@ int main(void)
                 cmocka_unit_test(test_bad_tokens),
                 cmocka_unit_test(test_bad_csrs),
                 cmocka_unit_test(test_device_certificates),
+                cmocka_unit_test(test_health_status),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
