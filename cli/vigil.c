@@ -106,6 +106,13 @@ static int devices_list(struct cli *c, int argc, char **argv)
                 else
                         return 2;
         }
+        {
+                uint64_t x;
+                if (util_uint_parse(top, 1000, &x) < 0 || util_uint_parse(skip, UINT32_MAX, &x) < 0) {
+                        fprintf(stderr, "vigil: --top must be 0 to 1000 and --skip a non-negative integer\n");
+                        return 2;
+                }
+        }
         snprintf(path, sizeof(path), "/api/v1/devices?top=%s&skip=%s", top, skip);
         if (call(c, "GET", path, NULL, 200, &resp))
                 return 1;
@@ -314,8 +321,8 @@ static int health(struct cli *c)
         if (c->json)
                 print_json(resp);
         else
-                printf("status %s, version %s, %lld devices\n", str(resp, "status"), str(resp, "version"),
-                       (long long)json_integer_value(json_object_get(resp, "devices")));
+                printf("status %s, version %s, database %s\n", str(resp, "status"), str(resp, "version"),
+                       str(resp, "database"));
         json_decref(resp);
         return 0;
 }

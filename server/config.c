@@ -1,5 +1,6 @@
 /* config: vigild.conf, a flat "key = value" file in the data directory.
- * Every key is also a flag of 'vigild run'; flags win over the file. */
+ * 'vigild run' flags (--listen, --public-url, --log-level) go through the
+ * same parser and win over the file. */
 #include "server/vigild.h"
 
 #include <errno.h>
@@ -18,7 +19,7 @@ void vigild_config_defaults(struct vigild_config *cfg)
         snprintf(cfg->listen, sizeof(cfg->listen), "%s", VIGILD_LISTEN_DEFAULT);
         cfg->heartbeat_interval = 60;
         cfg->inactive_after = 7 * 86400;
-        cfg->body_max = 4 * 1024 * 1024;
+        cfg->body_max = 16 * 1024 * 1024;
         cfg->threads = 2;
         cfg->device_cert_days = 365;
         cfg->connection_timeout = 300;
@@ -69,8 +70,11 @@ static int config_set(struct vigild_config *cfg, const char *key, const char *v)
                         return -EINVAL;
                 return set_string(cfg->public_url, sizeof(cfg->public_url), v);
         }
-        if (strcmp(key, "heartbeat_interval") == 0)
-                return set_duration(&cfg->heartbeat_interval, v, 1);
+        if (strcmp(key, "heartbeat_interval") == 0) {
+                int r = set_duration(&cfg->heartbeat_interval, v, 1);
+                /* agents ignore intervals past a day */
+                return r == 0 && cfg->heartbeat_interval > 86400 ? -EINVAL : r;
+        }
         if (strcmp(key, "inactive_after") == 0)
                 return set_duration(&cfg->inactive_after, v, 1);
         if (strcmp(key, "body_max") == 0) {

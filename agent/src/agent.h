@@ -38,6 +38,13 @@ int agent_state_path(const struct agent_state *s, const char *name, char *out, s
  * not onboarded, or -EINVAL with the reason in err. */
 int agent_state_load(struct agent_state *s, char *err, size_t err_size);
 
+/* Records that the server offboarded this device (file "offboarded").
+ * Returns 0 or a negative errno. */
+int agent_state_mark_offboarded(const struct agent_state *s);
+
+/* True if the server offboarded this device. */
+bool agent_state_offboarded(const struct agent_state *s);
+
 /* 'vigil-agent onboard'. Returns the process exit code. */
 int agent_onboard(const char *package_file, const char *state_dir, const char *name, bool force);
 

@@ -73,7 +73,11 @@ int main(int argc, char **argv)
                         printf("not onboarded (%s)\n", err);
                         return 1;
                 }
-                printf("onboarded\ndevice_id: %s\nserver_url: %s\n", s.device_id, s.server_url);
+                printf("%s\ndevice_id: %s\nserver_url: %s\n",
+                       agent_state_offboarded(&s) ? "offboarded by the server" : "onboarded",
+                       s.device_id, s.server_url);
+                if (agent_state_offboarded(&s))
+                        return 1;
                 return 0;
         }
         fprintf(stderr, "vigil-agent: unknown command '%s'\n", cmd);

@@ -74,6 +74,22 @@ int agent_state_load(struct agent_state *s, char *err, size_t err_size)
         return r;
 }
 
+int agent_state_mark_offboarded(const struct agent_state *s)
+{
+        char path[4200], stamp[21];
+        int r = agent_state_path(s, "offboarded", path, sizeof(path));
+
+        util_time_format(util_now(), stamp);
+        return r < 0 ? r : util_file_write(path, stamp, strlen(stamp), 0644);
+}
+
+bool agent_state_offboarded(const struct agent_state *s)
+{
+        char path[4200];
+
+        return agent_state_path(s, "offboarded", path, sizeof(path)) == 0 && access(path, F_OK) == 0;
+}
+
 static int write_state_file(const struct agent_state *s, const char *name, const char *data,
                             unsigned mode)
 {
@@ -164,6 +180,11 @@ static int keep_identity(const struct agent_state *s, const struct agent_package
             write_state_file(s, "server-ca.pem", pkg->server_ca, 0644) == 0 &&
             write_state_file(s, STATE_FILE, state, 0644) == 0)
                 r = 0;
+        if (r == 0) {
+                char path[4200];
+                if (agent_state_path(s, "offboarded", path, sizeof(path)) == 0)
+                        unlink(path);
+        }
         free(state);
         if (r == 0)
                 agent_log("info", "onboarded: this device is %s at %s", id, pkg->server_url);
@@ -210,6 +231,7 @@ int agent_onboard(const char *package_file, const char *state_dir, const char *n
         struct agent_package pkg = { 0 };
         struct agent_state s = { 0 };
         char err[512], *text;
+        bool created = false;
         size_t len;
         int r;
 
@@ -231,18 +253,22 @@ int agent_onboard(const char *package_file, const char *state_dir, const char *n
                 agent_log("error", "'%s' is not a valid onboarding package: %s", package_file, err);
                 return 1;
         }
-        if (agent_state_load(&s, err, sizeof(err)) == 0 && !force) {
+        if (agent_state_load(&s, err, sizeof(err)) == 0 && !force && !agent_state_offboarded(&s)) {
                 agent_log("error", "this device is already onboarded as %s at %s; nothing changed "
                           "(use --force to onboard it again)", s.device_id, s.server_url);
                 agent_package_release(&pkg);
                 return 1;
         }
-        if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
+        if (mkdir(state_dir, 0700) == 0) {
+                created = true;
+        } else if (errno != EEXIST) {
                 agent_log("error", "cannot create '%s': %s", state_dir, strerror(errno));
                 agent_package_release(&pkg);
                 return 1;
         }
         r = onboard_with(&s, &pkg, name);
+        if (r != 0 && created)
+                rmdir(state_dir);
         agent_package_release(&pkg);
         return r;
 }

@@ -124,8 +124,12 @@ static enum uplink_result heartbeat(struct uplink *u)
         int current = 1;
         enum uplink_result res;
 
-        snprintf(body, sizeof(body), "{\"agent_version\":\"%s\",\"inventory_sha256\":\"%s\"}",
-                 VIGIL_VERSION, u->inventory_hash);
+        /* no inventory yet (collection failed): say nothing of it */
+        if (u->inventory_hash[0])
+                snprintf(body, sizeof(body), "{\"agent_version\":\"%s\",\"inventory_sha256\":\"%s\"}",
+                         VIGIL_VERSION, u->inventory_hash);
+        else
+                snprintf(body, sizeof(body), "{\"agent_version\":\"%s\"}", VIGIL_VERSION);
         res = request(u, "POST", "/agent/v1/heartbeat", body, "heartbeat", &resp);
         if (res != UPLINK_OK)
                 return res;
@@ -220,6 +224,8 @@ int agent_run(const char *state_dir, bool once)
                 if (res == UPLINK_OFFBOARDED) {
                         agent_log("error", "this device was offboarded by the server and its certificate "
                                   "revoked; the agent stops (onboard again to return)");
+                        agent_state_mark_offboarded(&u.state);
+                        code = 0;
                         break;
                 }
                 if (res == UPLINK_FATAL) {
@@ -232,6 +238,7 @@ int agent_run(const char *state_dir, bool once)
                         break;
                 }
                 if (res == UPLINK_OK) {
+                        code = 0;
                         backoff = BACKOFF_MIN_S;
                         nap(jittered(u.interval));
                 } else {

@@ -128,7 +128,7 @@ struct worker {
 };
 
 struct cpu_mark {
-        double server_s, client_s;
+        double server_s, client_s, machine_s;   /* machine: busy time of all CPUs */
         int64_t t_us;
 };
 
@@ -136,7 +136,7 @@ struct phase_result {
         uint64_t answered, ok, bad_status, errors, connects, handshake_us;
         double elapsed_s, covered_s;
         size_t covered;
-        double server_cpu_s, client_cpu_s;
+        double server_cpu_s, client_cpu_s, machine_cpu_s;
         uint32_t p50, p90, p99, max;
 };
 
@@ -251,6 +251,24 @@ static double proc_cpu_s(long pid)
         return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Busy time of the whole machine (every CPU, every process) in seconds. */
+static double machine_busy_s(void)
+{
+        unsigned long long v[8] = { 0 };
+        FILE *f = fopen("/proc/stat", "re");
+        int n;
+
+        if (!f)
+                return -1;
+        n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+                   &v[5], &v[6], &v[7]);
+        fclose(f);
+        if (n != 8)
+                return -1;
+        /* user nice system [idle iowait] irq softirq steal */
+        return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static void cpu_mark(const struct bench *b, struct cpu_mark *m)
 {
         struct rusage ru;
@@ -259,6 +277,7 @@ static void cpu_mark(const struct bench *b, struct cpu_mark *m)
         m->client_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
                       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
         m->server_s = proc_cpu_s(b->pid);
+        m->machine_s = machine_busy_s();
         m->t_us = now_us();
 }
 
@@ -951,6 +970,7 @@ static int phase_run(struct bench *b, const struct phase *ph, struct phase_resul
         res->covered_s = b->covered_at ? (double)(b->covered_at - b->t0) / 1e6 : -1;
         res->server_cpu_s = m0.server_s >= 0 && m1.server_s >= 0 ? m1.server_s - m0.server_s : -1;
         res->client_cpu_s = m1.client_s - m0.client_s;
+        res->machine_cpu_s = m0.machine_s >= 0 && m1.machine_s >= 0 ? m1.machine_s - m0.machine_s : -1;
         return 0;
 }
 
@@ -1025,6 +1045,10 @@ static void print_phase(const struct bench *b, const struct phase *ph, const str
                        r->answered ? r->server_cpu_s * 1e6 / (double)r->answered : 0);
         printf("bench CPU                %.2f cores, %.0f us per request\n", r->client_cpu_s / r->elapsed_s,
                r->answered ? r->client_cpu_s * 1e6 / (double)r->answered : 0);
+        if (r->machine_cpu_s >= 0 && r->server_cpu_s >= 0)
+                printf("machine CPU              %.2f of %ld cores busy; other processes %.2f cores\n",
+                       r->machine_cpu_s / r->elapsed_s, sysconf(_SC_NPROCESSORS_ONLN),
+                       (r->machine_cpu_s - r->server_cpu_s - r->client_cpu_s) / r->elapsed_s);
 }
 
 static void print_memory(const struct bench *b, long base, long enrolled, long open, long closed, long hwm,

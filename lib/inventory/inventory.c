@@ -35,7 +35,7 @@
 #define BLOCK_DEPTH_MAX         8u                      /* dm/md stacks under the root device */
 #define BLOCK_SLAVES_MAX        64u                     /* devices under one device */
 #define NAME_MAX_SHOWN          64u                     /* device and fs names quoted in a detail */
-#define DETAIL_MAX              256u
+#define DETAIL_MAX              512u
 
 #define SECURE_BOOT_VAR "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
 
@@ -130,10 +130,9 @@ static int state_newf(const char *state, json_t **ret, const char *fmt, ...)
 
         vbuf_init(&detail, DETAIL_MAX);
         va_start(ap, fmt);
+        /* cannot reach the cap: every name quoted in a detail is capped */
         r = vbuf_vprintf(&detail, fmt, ap);
         va_end(ap);
-        if (r == -E2BIG)
-                r = 0;          /* the names in it are already capped; keep what fits */
         if (r >= 0)
                 r = state_new(state, vbuf_str(&detail), ret);
         vbuf_release(&detail);
@@ -166,7 +165,7 @@ static void hostname_read(const char *root, char *out, size_t size)
                         }
                         break;
                 }
-                p += n + 1;
+                p += n + (nl ? 1 : 0);
         }
         free(data);
 }
@@ -291,7 +290,7 @@ static int mountinfo_find_root(const char *text, size_t len, struct root_mount *
                 struct span f[32];
 
                 count = fields_split(p, n, f, 32);
-                p += n + 1;
+                p += n + (nl ? 1 : 0);
                 if (count < 8 || !span_eq(f[4], "/"))
                         continue;
                 for (sep = 6; sep < count && !span_eq(f[sep], "-"); sep++)
@@ -322,8 +321,10 @@ static int walk_push(struct block_walk *w, size_t len, const char *a, const char
 {
         int n = snprintf(w->path + len, sizeof(w->path) - len, "%s%s", a, b);
 
-        if (n < 0 || (size_t)n >= sizeof(w->path) - len)
+        if (n < 0 || (size_t)n >= sizeof(w->path) - len) {
+                w->path[len] = '\0';
                 return -ENAMETOOLONG;
+        }
         return 0;
 }
 
@@ -417,7 +418,7 @@ static void block_name(struct block_walk *w, size_t len, const char *devnum, cha
                                 name_copy(out, size, p + 8, k - 8);
                                 break;
                         }
-                        p += k + 1;
+                        p += k + (nl ? 1 : 0);
                 }
                 free(data);
         }
@@ -576,8 +577,12 @@ static int nft_braces(struct nft_walk *nw, struct span t, bool opens_chain)
                         nw->depth--;
                         if (nw->depth == 1)
                                 nw->in_chain = false;
-                        if (nw->depth == 0 && !nw->dormant)
-                                nw->s.base_chains += nw->table_base;
+                        if (nw->depth == 0) {
+                                if (!nw->dormant)
+                                        nw->s.base_chains += nw->table_base;
+                                nw->table_base = 0;
+                                nw->dormant = false;
+                        }
                 }
         }
         return 0;
@@ -614,7 +619,7 @@ int inventory_nft_ruleset_summarize(const char *text, size_t len,
                 }
                 if (nft_braces(&nw, t, opens_chain) < 0)
                         return -EINVAL;
-                p += n + 1;
+                p += n + (nl ? 1 : 0);
         }
         if (nw.depth != 0)
                 return -EINVAL;

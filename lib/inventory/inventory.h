@@ -8,6 +8,7 @@
  * are exported on their own so they can be unit-tested and fuzzed. */
 #pragma once
 
+#include "vigil/wire.h"
 #include <stddef.h>
 
 #include <jansson.h>
@@ -15,8 +16,8 @@
 /* Caps on /var/lib/dpkg/status. */
 #define INVENTORY_DPKG_STATUS_MAX       (64u * 1024 * 1024)     /* whole file */
 #define INVENTORY_DPKG_LINE_MAX         (64u * 1024)            /* one line, any field */
-#define INVENTORY_DPKG_FIELD_MAX        4096u   /* Package, Status, Version, Architecture, Source */
-#define INVENTORY_DPKG_PACKAGES_MAX     100000u /* installed packages appended by one call */
+#define INVENTORY_DPKG_FIELD_MAX        ((unsigned)VIGIL_WIRE_FIELD_MAX)   /* Package, Status, Version, Architecture, Source */
+#define INVENTORY_DPKG_PACKAGES_MAX     ((unsigned)VIGIL_WIRE_PACKAGES_MAX) /* installed packages appended by one call */
 
 /* Caps on os-release. */
 #define INVENTORY_OS_RELEASE_MAX        (64u * 1024)    /* whole file */

@@ -334,3 +334,15 @@ bool util_str_printable(const char *s, size_t max)
                         return false;
         return true;
 }
+
+bool util_str_is_text(const char *s, size_t max)
+{
+        size_t i;
+
+        if (!s)
+                return false;
+        for (i = 0; s[i]; i++)
+                if (i >= max || (unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
+                        return false;
+        return true;
+}

@@ -55,3 +55,7 @@ char *util_strndup(const char *s, size_t n);
 
 /* True if s is non-empty, at most max bytes, and every byte is printable ASCII. */
 bool util_str_printable(const char *s, size_t max);
+
+/* True if s (possibly empty) is at most max bytes and holds no control
+ * characters (bytes below 0x20, and 0x7f). Says nothing of UTF-8 validity. */
+bool util_str_is_text(const char *s, size_t max);

@@ -151,10 +151,10 @@ static void handle_health(struct vigild *d, const struct http_request *req, stru
                 db_stmt_done(st);
         }
         db_unlock(d->db);
-        http_reply_json(rep, db_ok ? 200 : 503, json_pack("{s:s,s:s,s:s,s:I}",
+        /* anyone may ask: say nothing about the fleet here */
+        http_reply_json(rep, db_ok ? 200 : 503, json_pack("{s:s,s:s,s:s}",
                         "status", db_ok ? "ok" : "degraded", "version", VIGIL_VERSION,
-                        "database", db_ok ? "ok" : "unavailable",
-                        "devices", (json_int_t)enroll_device_count(d)));
+                        "database", db_ok ? "ok" : "unavailable"));
 }
 
 /* POST /api/v1/tokens {"role": "reader", "name": "..."} */
@@ -168,15 +168,15 @@ static void handle_token_create(struct vigild *d, const struct http_request *req
         body = http_request_json(req, rep);
         if (!body)
                 return;
-        if (json_unpack(body, "{s:s,s?s}", "role", &role_name, "name", &name) < 0 ||
-            api_role_parse(role_name, &role) < 0) {
-                http_reply_error(rep, 400, "invalid_role",
-                                 "'role' must be one of security_admin, it_admin, reader");
+        if (json_unpack(body, "{s?s}", "name", &name) < 0 || !util_str_is_text(name, NAME_MAX_LEN)) {
+                http_reply_error(rep, 400, "invalid_name",
+                                 "'name' must be a string of at most %d bytes without control characters",
+                                 NAME_MAX_LEN);
                 goto out;
         }
-        if (*name && !util_str_printable(name, NAME_MAX_LEN)) {
-                http_reply_error(rep, 400, "invalid_name", "'name' must be printable, at most %d bytes",
-                                 NAME_MAX_LEN);
+        if (json_unpack(body, "{s:s}", "role", &role_name) < 0 || api_role_parse(role_name, &role) < 0) {
+                http_reply_error(rep, 400, "invalid_role",
+                                 "'role' must be one of security_admin, it_admin, reader");
                 goto out;
         }
         if (api_token_create(d, role, name, req->who->token_id, token, id) < 0) {

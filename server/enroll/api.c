@@ -12,11 +12,13 @@
 #include "server/tvm/tvm.h"
 #include "server/vigild.h"
 #include "util/strutil.h"
+#include "vigil/wire.h"
 
 #define PACKAGE_EXPIRES_DEFAULT (24 * 3600)
 #define PACKAGE_EXPIRES_MAX (90 * 86400)
 #define PACKAGE_USES_MAX 1000000
-#define ATTR_MAX 255
+#define ATTR_MAX VIGIL_WIRE_FIELD_MAX
+#define NAME_MAX_LEN 255
 #define LIST_TOP_DEFAULT 100
 #define LIST_TOP_MAX 1000
 
@@ -163,12 +165,21 @@ static void handle_enroll(struct vigild *d, const struct http_request *req, stru
         body = http_request_json(req, rep);
         if (!body)
                 return;
-        if (json_unpack(body, "{s:s,s:s,s?s}", "token", &token, "csr", &csr, "name", &name) < 0) {
+        if (json_unpack(body, "{s:s,s:s}", "token", &token, "csr", &csr) < 0) {
                 http_reply_error(rep, 400, "invalid_request", "'token' and 'csr' are required strings");
                 goto out;
         }
-        if (*name && !util_str_printable(name, ATTR_MAX)) {
-                http_reply_error(rep, 400, "invalid_request", "'name' must be printable, at most %d bytes", ATTR_MAX);
+        if (json_unpack(body, "{s?s}", "name", &name) < 0 || !util_str_is_text(name, NAME_MAX_LEN)) {
+                http_reply_error(rep, 400, "invalid_request",
+                                 "'name' must be a string of at most %d bytes without control characters",
+                                 NAME_MAX_LEN);
+                goto out;
+        }
+        if (enroll_device_count(d) >= d->cfg.max_devices) {
+                log_warn("enrollment refused: %u devices are onboarded, the configured maximum",
+                         d->cfg.max_devices);
+                http_reply_error(rep, 403, "device_limit_reached",
+                                 "this server already has its maximum of %u onboarded devices", d->cfg.max_devices);
                 goto out;
         }
         r = enroll_token_verify(token, strlen(token), e->server_id, e->enroll_key, util_now(), &t);
@@ -196,6 +207,10 @@ static void handle_enroll(struct vigild *d, const struct http_request *req, stru
         r = crypto_ca_sign_csr(e->device_ca, csr, strlen(csr), id, d->cfg.device_cert_days,
                                &cert, &cert_len, &ci);
         pthread_mutex_unlock(&e->ca_lock);
+        if (r == -ENOMEM || r == -EIO) {
+                http_reply_error(rep, 500, "internal", "cannot sign the device certificate");
+                goto out;
+        }
         if (r < 0) {
                 csr_error(req, rep, r);
                 goto out;
@@ -209,12 +224,14 @@ static void handle_enroll(struct vigild *d, const struct http_request *req, stru
                                  "the enrollment token has been used as often as it allows, or was revoked");
                 goto out;
         }
-        if (r == 0)
-                r = registry_put(&e->registry, id, ci.serial_hex, util_now(), false, NULL);
         if (r < 0) {
                 http_reply_error(rep, 500, "database_error", "cannot record the device");
                 goto out;
         }
+        r = registry_put(&e->registry, id, ci.serial_hex, util_now(), false, NULL);
+        if (r < 0)
+                log_error("device %s is stored but not in the registry (%s); it can connect after a restart",
+                          id, strerror(-r));
         log_info("device %s ('%s') enrolled with onboarding package %s", id, name, t.tid);
         http_reply_json(rep, 201, json_pack("{s:s,s:s,s:s,s:I}", "device_id", id, "certificate", cert,
                                             "device_ca", e->device_ca_pem,
@@ -224,7 +241,7 @@ out:
         json_decref(body);
 }
 
-/* POST /agent/v1/heartbeat {"agent_version": "...", "inventory_sha256": "hex"} */
+/* POST /agent/v1/heartbeat {"inventory_sha256": "hex"} (other members are ignored) */
 static void handle_heartbeat(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
         const char *hash_hex = NULL;
@@ -239,7 +256,7 @@ static void handle_heartbeat(struct vigild *d, const struct http_request *req, s
                 if (json_unpack(body, "{s?s}", "inventory_sha256", &hash_hex) < 0 ||
                     (hash_hex && util_hex_decode(hash_hex, strlen(hash_hex), hash, sizeof(hash)) != sizeof(hash))) {
                         http_reply_error(rep, 400, "invalid_request",
-                                         "'inventory_sha256' must be 64 lower-case hex digits");
+                                         "'inventory_sha256' must be 64 hex digits");
                         goto out;
                 }
         }
@@ -262,7 +279,7 @@ static int attr_get(const json_t *obj, const char *key, const char **ret)
         if (!v)
                 return 0;
         s = json_string_value(v);
-        if (!s || (*s && !util_str_printable(s, ATTR_MAX)))
+        if (!s || !util_str_is_text(s, ATTR_MAX))
                 return -EINVAL;
         *ret = s;
         return 0;
@@ -272,6 +289,12 @@ struct inventory_attrs {
         const char *name, *os_name, *os_version, *kernel, *arch, *machine_id, *agent_version;
         const char *disk, *firewall, *secure_boot;
 };
+
+/* True if v is "unknown", a or b. */
+static bool one_of(const char *v, const char *a, const char *b)
+{
+        return strcmp(v, "unknown") == 0 || strcmp(v, a) == 0 || strcmp(v, b) == 0;
+}
 
 static int inventory_attrs_read(const json_t *inv, struct inventory_attrs *a, char *err, size_t err_size)
 {
@@ -292,7 +315,7 @@ static int inventory_attrs_read(const json_t *inv, struct inventory_attrs *a, ch
                         return -EINVAL;
                 }
                 if (attr_get(f[i].obj, f[i].key, f[i].dst) < 0) {
-                        snprintf(err, err_size, "'%s' must be a printable string of at most %d bytes",
+                        snprintf(err, err_size, "'%s' must be a string of at most %d bytes without control characters",
                                  f[i].key, ATTR_MAX);
                         return -EINVAL;
                 }
@@ -303,6 +326,12 @@ static int inventory_attrs_read(const json_t *inv, struct inventory_attrs *a, ch
                 a->firewall = "unknown";
         if (!*a->secure_boot)
                 a->secure_boot = "unknown";
+        if (!one_of(a->disk, "encrypted", "not_encrypted") || !one_of(a->firewall, "active", "inactive") ||
+            !one_of(a->secure_boot, "enabled", "disabled")) {
+                snprintf(err, err_size, "disk_encryption.state must be encrypted, not_encrypted or unknown; "
+                         "firewall.state active, inactive or unknown; secure_boot enabled, disabled or unknown");
+                return -EINVAL;
+        }
         return 0;
 }
 
@@ -317,7 +346,7 @@ static int inventory_store(struct vigild *d, const char *id, const struct invent
         r = db_begin(d->db);
         if (r < 0)
                 return r;
-        r = db_prepare(d->db, "UPDATE devices SET name = $1, os_name = $2, os_version = $3, kernel = $4, "
+        r = db_prepare(d->db, "UPDATE devices SET name = COALESCE(NULLIF($1, ''), name), os_name = $2, os_version = $3, kernel = $4, "
                               "architecture = $5, machine_id = $6, agent_version = $7, disk_encryption = $8, "
                               "firewall = $9, secure_boot = $10, inventory_sha256 = $11, inventory_at = $12 "
                               "WHERE id = $13", &st);

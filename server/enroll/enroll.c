@@ -205,7 +205,8 @@ int enroll_open(struct vigild *d, char *err, size_t err_size)
                 return -ENOMEM;
         d->enroll = e;
         pthread_mutex_init(&e->ca_lock, NULL);
-        r = registry_init(&e->registry, d->cfg.max_devices);
+        /* offboarded devices stay in the registry: leave room for them */
+        r = registry_init(&e->registry, (size_t)d->cfg.max_devices * 4);
         if (r == 0)
                 r = load_material(e, d->data_dir, err, err_size);
         if (r < 0)

@@ -15,6 +15,7 @@
 #include "server/log.h"
 #include "util/strutil.h"
 #include "util/vbuf.h"
+#include "vigil/wire.h"
 
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define ERROR_MESSAGE_MAX 512
@@ -40,6 +41,10 @@ struct conn_state {
 
 /* Per-request state, alive from the first access-handler call to completion. */
 struct req_state {
+        const struct http_route *route;
+        struct http_principal who;
+        struct http_request req;
+        struct http_reply early;        /* an answer decided before the body (404, 401, ...) */
         struct vbuf body;
         bool too_big;
 };
@@ -248,24 +253,21 @@ static void authenticate_admin(struct http_server *s, struct MHD_Connection *con
                 http_reply_error(rep, 403, "forbidden", "this token's role may not do this");
 }
 
-static void dispatch(struct http_server *s, struct MHD_Connection *conn, const char *method,
-                     const char *url, struct req_state *rs, struct http_reply *rep)
+/* Decides, from the request line and headers alone, which route serves the
+ * request and whether the caller may use it; so that a body is only read for
+ * a caller who may send one. On refusal fills rs->early. */
+static void admit(struct http_server *s, struct MHD_Connection *conn, const char *method,
+                  const char *url, struct req_state *rs)
 {
-        struct http_principal who;
-        struct http_request req;
+        struct http_reply *rep = &rs->early;
         const struct http_route *r;
         bool known;
 
-        memset(&who, 0, sizeof(who));
-        memset(&req, 0, sizeof(req));
-        req.method = method;
-        req.path = url;
-        req.body = vbuf_str(&rs->body);
-        req.body_len = rs->body.len;
-        req.conn = conn;
-        req.who = &who;
-
-        r = route_find(s, method, url, &req, &known);
+        rs->req.method = method;
+        rs->req.path = url;
+        rs->req.conn = conn;
+        rs->req.who = &rs->who;
+        r = route_find(s, method, url, &rs->req, &known);
         if (!r) {
                 if (known)
                         http_reply_error(rep, 405, "method_not_allowed", "%s is not allowed on %s", method, url);
@@ -273,18 +275,23 @@ static void dispatch(struct http_server *s, struct MHD_Connection *conn, const c
                         http_reply_error(rep, 404, "not_found", "no such endpoint: %s", url);
                 return;
         }
+        if (r->auth == HTTP_AUTH_ADMIN)
+                authenticate_admin(s, conn, r, &rs->who, rep);
+        else if (r->auth == HTTP_AUTH_DEVICE)
+                authenticate_device(s, conn, &rs->who, rep);
+        rs->route = r;
+}
+
+static void dispatch(struct http_server *s, struct req_state *rs, struct http_reply *rep)
+{
         if (rs->too_big) {
                 http_reply_error(rep, 413, "body_too_large", "the request body is larger than %zu bytes",
-                                 s->body_max);
+                                 rs->body.max);
                 return;
         }
-        if (r->auth == HTTP_AUTH_ADMIN)
-                authenticate_admin(s, conn, r, &who, rep);
-        else if (r->auth == HTTP_AUTH_DEVICE)
-                authenticate_device(s, conn, &who, rep);
-        if (rep->status)
-                return;
-        r->handler(s->d, &req, rep);
+        rs->req.body = vbuf_str(&rs->body);
+        rs->req.body_len = rs->body.len;
+        rs->route->handler(s->d, &rs->req, rep);
         if (!rep->status)
                 http_reply_error(rep, 500, "internal", "the handler gave no answer");
 }
@@ -311,8 +318,6 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, struct http_repl
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
         MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-        if (rep->location)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, rep->location);
         ret = MHD_queue_response(conn, rep->status, resp);
         MHD_destroy_response(resp);
         return ret;
@@ -336,22 +341,32 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                 rs = calloc(1, sizeof(*rs));
                 if (!rs)
                         return MHD_NO;
-                vbuf_init(&rs->body, s->body_max);
-                cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-                if (cl && (util_uint_parse(cl, UINT64_MAX, &len) < 0 || len > s->body_max))
-                        rs->too_big = true;
                 *req_cls = rs;
+                admit(s, conn, method, url, rs);
+                /* anyone may call an unauthenticated route: a smaller cap there */
+                vbuf_init(&rs->body, rs->route && rs->route->auth == HTTP_AUTH_NONE &&
+                                     s->body_max > VIGIL_WIRE_UNAUTH_BODY_MAX ?
+                                     VIGIL_WIRE_UNAUTH_BODY_MAX : s->body_max);
+                cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                if (cl && (util_uint_parse(cl, UINT64_MAX, &len) < 0 || len > rs->body.max))
+                        rs->too_big = true;
                 return MHD_YES;
         }
         if (*upload_data_size) {
-                if (!rs->too_big && vbuf_append(&rs->body, upload_data, *upload_data_size) < 0) {
+                /* a refused request's body is read and dropped, never kept */
+                if (!rs->early.status && !rs->too_big &&
+                    vbuf_append(&rs->body, upload_data, *upload_data_size) < 0) {
                         rs->too_big = true;
                         vbuf_release(&rs->body);
                 }
                 *upload_data_size = 0;
                 return MHD_YES;
         }
-        dispatch(s, conn, method, url, rs, &rep);
+        if (rs->early.status) {
+                ret = queue_reply(conn, &rs->early);
+                return ret;
+        }
+        dispatch(s, rs, &rep);
         ret = queue_reply(conn, &rep);
         json_decref(rep.json);
         return ret;
@@ -365,6 +380,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         if (!rs)
                 return;
         vbuf_release(&rs->body);
+        json_decref(rs->early.json);
         free(rs);
         *req_cls = NULL;
 }

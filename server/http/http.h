@@ -56,7 +56,6 @@ struct http_request {
 struct http_reply {
         unsigned status;
         json_t *json;                           /* owned; serialized as the body */
-        const char *location;                   /* optional Location header (static or owned by json) */
 };
 
 typedef void (*http_handler_fn)(struct vigild *d, const struct http_request *req,

@@ -58,9 +58,8 @@ int tvm_packages_check(const json_t *packages, char *err, size_t err_size)
                         const json_t *v = json_object_get(p, package_fields[f]);
                         const char *s = json_string_value(v);
                         bool may_be_empty = f >= 2;
-                        if (!s || (!*s && !may_be_empty) ||
-                            (*s && !util_str_printable(s, TVM_FIELD_MAX))) {
-                                snprintf(err, err_size, "packages[%zu].%s must be a %sprintable string of at most %d bytes",
+                        if (!s || (!*s && !may_be_empty) || !util_str_is_text(s, TVM_FIELD_MAX)) {
+                                snprintf(err, err_size, "packages[%zu].%s must be a %sstring of at most %d bytes without control characters",
                                          i, package_fields[f], may_be_empty ? "" : "non-empty ", TVM_FIELD_MAX);
                                 return -EINVAL;
                         }

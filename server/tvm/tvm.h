@@ -6,18 +6,20 @@
 #include <jansson.h>
 
 #include "server/http/http.h"
+#include "vigil/wire.h"
 
 struct vigild;
 
-#define TVM_PACKAGES_MAX 100000
-#define TVM_FIELD_MAX 256
+#define TVM_PACKAGES_MAX VIGIL_WIRE_PACKAGES_MAX
+#define TVM_FIELD_MAX VIGIL_WIRE_FIELD_MAX
 
 /* Migrates tvm's tables. Returns 0 or a negative errno (see db_errmsg). */
 int tvm_migrate(struct vigild *d);
 
 /* Checks a "packages" array from an agent's inventory: an array of at most
  * TVM_PACKAGES_MAX objects whose name, version, architecture, source and
- * source_version are strings of at most TVM_FIELD_MAX printable bytes (name
+ * source_version are strings of at most TVM_FIELD_MAX bytes without control
+ * characters (name
  * and version non-empty). Returns 0, or -EINVAL with the reason in err. */
 int tvm_packages_check(const json_t *packages, char *err, size_t err_size);
 

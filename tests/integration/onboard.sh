@@ -101,6 +101,8 @@ kill "$AGENT_PID"; wait "$AGENT_PID" || true; AGENT_PID=""
 "$AGENT" run --state-dir "$T/agent" 2>"$T/agent3.log" && rc=0 || rc=$?
 [ "$rc" = 0 ] || fail "offboarded agent exited $rc"
 grep -q "offboarded" "$T/agent3.log" || fail "agent did not log that it was offboarded"
+"$AGENT" status --state-dir "$T/agent" >"$T/status.txt" && fail "status of an offboarded device exits 0"
+grep -q "offboarded by the server" "$T/status.txt" || fail "status does not say offboarded"
 
 # bad admin input through the CLI: clear message, non-zero exit
 "$VIGIL" --token wrong devices list 2>"$T/cli-err.log" && fail "wrong token accepted"

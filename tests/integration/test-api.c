@@ -57,8 +57,8 @@ static long device_count(void)
         json_t *j = NULL;
         long n;
 
-        assert_int_equal(harness_admin(&H, "GET", "/api/v1/health", "", NULL, &j), 200);
-        n = (long)json_integer_value(json_object_get(j, "devices"));
+        assert_int_equal(harness_admin(&H, "GET", "/api/v1/devices", NULL, NULL, &j), 200);
+        n = (long)json_integer_value(json_object_get(j, "count"));
         json_decref(j);
         return n;
 }

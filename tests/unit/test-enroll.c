@@ -384,10 +384,16 @@ static void test_registry_touch_inventory(void **state)
         assert_int_equal(registry_put(&r, a, "aa", 1, false, NULL), 0);
         assert_int_equal(registry_put(&r, b, "bb", 1, false, h1), 0);
 
-        /* no inventory held yet: nothing is current */
+        /* no inventory held yet: nothing is current, not even a hash of zeros */
         current = true;
         assert_int_equal(registry_touch(&r, a, 50, h1, &current), 0);
         assert_false(current);
+        {
+                const uint8_t zeros[REG_HASH_LEN] = { 0 };
+                current = true;
+                assert_int_equal(registry_touch(&r, a, 50, zeros, &current), 0);
+                assert_false(current);
+        }
         assert_int_equal(registry_last_seen(&r, a), 50);
 
         assert_int_equal(registry_set_inventory(&r, a, h1), 0);

@@ -455,6 +455,9 @@ static void test_nft_summary(void **state)
                   "\t\tip frag-off & 8191 != 0 counter drop\n"
                   "\t}\n"
                   "}", { 1, 1, 1, 1 } },
+                /* blocks that are not tables: a base chain is counted once */
+                { "x {\n\tchain c {\n\t\ttype filter hook input priority 0;\n\t}\n}\n"
+                  "y {\n}\n", { 0, 1, 1, 0 } },
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
