@@ -66,7 +66,7 @@ static int config_set(struct vigild_config *cfg, const char *key, const char *v)
         if (strcmp(key, "listen") == 0)
                 return set_string(cfg->listen, sizeof(cfg->listen), v);
         if (strcmp(key, "public_url") == 0) {
-                if (strncmp(v, "https://", 8) != 0)
+                if (strncmp(v, "https://", 8) != 0 || strlen(v) <= 8 || strchr(v, ' '))
                         return -EINVAL;
                 return set_string(cfg->public_url, sizeof(cfg->public_url), v);
         }

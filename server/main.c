@@ -78,7 +78,10 @@ static int write_config(const char *dir, const char *hostname)
                      "%spublic_url = https://%s:8443\n"
                      "# heartbeat_interval = 60s\n"
                      "# inactive_after = 7d\n"
-                     "# body_max = 4194304\n"
+                     "# body_max = 16777216\n"
+                     "# max_connections = 20000\n"
+                     "# max_devices = 1000000\n"
+                     "# connection_timeout = 300\n"
                      "# threads = 2\n"
                      "# device_cert_days = 365\n"
                      "# log_level = info\n",

@@ -42,8 +42,8 @@ int agent_package_parse(const char *text, size_t len, struct agent_package *ret,
                          (long long)version);
                 goto out;
         }
-        if (strncmp(url, "https://", 8) != 0 || strlen(url) > AGENT_URL_MAX ||
-            !util_str_printable(url, AGENT_URL_MAX)) {
+        if (strncmp(url, "https://", 8) != 0 || strlen(url) <= 8 || strlen(url) > AGENT_URL_MAX ||
+            !util_str_printable(url, AGENT_URL_MAX) || strchr(url, ' ')) {
                 snprintf(err, err_size, "server_url must be an https:// URL of at most %d bytes", AGENT_URL_MAX);
                 goto out;
         }
@@ -55,13 +55,17 @@ int agent_package_parse(const char *text, size_t len, struct agent_package *ret,
                 snprintf(err, err_size, "enrollment_token is not a token");
                 goto out;
         }
-        ret->server_ca = strdup(ca);
-        ret->token = strdup(token);
-        if (!ret->server_ca || !ret->token) {
-                agent_package_release(ret);
-                r = -ENOMEM;
-                snprintf(err, err_size, "out of memory");
-                goto out;
+        {
+                char *ca_copy = strdup(ca), *token_copy = strdup(token);
+                if (!ca_copy || !token_copy) {
+                        free(ca_copy);
+                        free(token_copy);
+                        r = -ENOMEM;
+                        snprintf(err, err_size, "out of memory");
+                        goto out;
+                }
+                ret->server_ca = ca_copy;
+                ret->token = token_copy;
         }
         memcpy(ret->server_url, url, strlen(url) + 1);
         r = 0;

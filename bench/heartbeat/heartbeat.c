@@ -5,10 +5,13 @@
  * keep-alive mTLS connections that send POST /agent/v1/heartbeat one request
  * at a time. Each connection presents one device's certificate; after K
  * requests it closes and reconnects as the next device, so every device
- * heartbeats during the run. The run lasts D seconds and until every device
- * has heartbeated at least once (capped by --max-duration). Optional baseline
- * phases send GET PATH under the very same load (same certificates, same
- * connection cycle) so the heartbeat's own cost can be read as a ratio.
+ * heartbeats during the run. That phase lasts D seconds and until every
+ * device has heartbeated at least once (capped by --max-duration). A second
+ * heartbeat phase keeps its C connections alive for D seconds, as agents do
+ * between heartbeats, so the cost of a request and the cost of a TLS
+ * connection can be told apart. Optional baseline phases send GET PATH on C
+ * kept-alive connections (same device certificates) so the heartbeat's own
+ * cost can be read as a ratio.
  *
  * The client is T threads, each owning C/T non-blocking GnuTLS sessions on
  * one epoll set, so it stays light next to vigild on a small machine. It
@@ -55,7 +58,7 @@
 #define THREADS_DEFAULT 2
 #define THREADS_MAX 64
 #define DURATION_DEFAULT 10.0
-#define PER_CONN_DEFAULT 16
+#define PER_CONN_DEFAULT 4
 #define ENROLL_CONNS_DEFAULT 8
 #define ENROLL_ROUNDS 3                 /* enrollment retries for devices a transport error lost */
 #define BASELINES_MAX 4
@@ -924,7 +927,8 @@ static void phase_collect(struct bench *b, struct phase_result *res)
 }
 
 /* Runs one phase to its end and fills res. Enrollment ends when the work
- * does; the others after the duration and once every device answered. */
+ * does; the others after the duration, and when they cycle through the
+ * devices, not before every device answered (up to --max-duration). */
 static int phase_run(struct bench *b, const struct phase *ph, struct phase_result *res)
 {
         struct cpu_mark m0, m1;
@@ -956,7 +960,8 @@ static int phase_run(struct bench *b, const struct phase *ph, struct phase_resul
                 int64_t el = now_us() - b->t0;
                 sleep_s(0.02);
                 if (ph->kind == PHASE_BEAT && !__atomic_load_n(&b->stop, __ATOMIC_RELAXED) &&
-                    ((el >= deadline && __atomic_load_n(&b->covered, __ATOMIC_RELAXED) >= b->n_devices) ||
+                    ((el >= deadline && (!ph->per_conn ||
+                                         __atomic_load_n(&b->covered, __ATOMIC_RELAXED) >= b->n_devices)) ||
                      el >= cap))
                         __atomic_store_n(&b->stop, 1, __ATOMIC_RELAXED);
         }
@@ -1023,13 +1028,20 @@ static void print_phase(const struct bench *b, const struct phase *ph, const str
 {
         double rate = r->elapsed_s > 0 ? (double)r->ok / r->elapsed_s : 0;
 
-        printf("\n== %s: %s %s, %u connections, %u requests per connection ==\n", ph->title, ph->method,
-               ph->path, ph->n_conns, ph->per_conn);
-        printf("devices                  %zu answered of %zu", r->covered, b->n_devices);
-        if (r->covered_s >= 0)
-                printf(" (all by %.2f s)\n", r->covered_s);
+        printf("\n== %s: %s %s, %u connections, ", ph->title, ph->method, ph->path, ph->n_conns);
+        if (ph->per_conn)
+                printf("%u requests per connection then the next device ==\n", ph->per_conn);
         else
-                printf(" (NOT all within the run)\n");
+                printf("kept alive ==\n");
+        if (ph->per_conn) {
+                printf("devices                  %zu answered of %zu", r->covered, b->n_devices);
+                if (r->covered_s >= 0)
+                        printf(" (all by %.2f s)\n", r->covered_s);
+                else
+                        printf(" (NOT all within the run)\n");
+        } else {
+                printf("devices                  %zu (one per connection)\n", r->covered);
+        }
         printf("requests                 %" PRIu64 " answered in %.2f s, %" PRIu64 " as expected (%u)\n",
                r->answered, r->elapsed_s, r->ok, ph->expect);
         printf("throughput               %.0f /s\n", rate);
@@ -1051,26 +1063,48 @@ static void print_phase(const struct bench *b, const struct phase *ph, const str
                        (r->machine_cpu_s - r->server_cpu_s - r->client_cpu_s) / r->elapsed_s);
 }
 
+/* vigild's CPU per TLS connection, from the cycling phase less what its
+ * requests cost on kept-alive connections. */
+static void print_connection_cost(const struct phase_result *cyc, const struct phase_result *ka)
+{
+        double per_req, per_conn;
+
+        if (cyc->server_cpu_s < 0 || ka->server_cpu_s < 0 || !ka->answered || !cyc->connects)
+                return;
+        per_req = ka->server_cpu_s / (double)ka->answered;
+        per_conn = (cyc->server_cpu_s - per_req * (double)cyc->answered) / (double)cyc->connects;
+        printf("\nvigild CPU per request   %.0f us on a kept-alive connection; %.0f us per new TLS connection\n",
+               per_req * 1e6, per_conn * 1e6);
+}
+
 static void print_memory(const struct bench *b, long base, long enrolled, long open, long closed, long hwm,
                          unsigned conns)
 {
-        double per_dev, per_conn;
+        double dev, dev_all, conn;
 
-        if (base < 0 || open < 0 || closed < 0) {
+        if (base < 0 || enrolled < 0 || open < 0 || closed < 0) {
                 printf("\n== memory: not measured (no --pid) ==\n");
                 return;
         }
-        per_dev = (double)(closed - base) * 1024.0 / (double)b->n_devices;
-        per_conn = conns ? (double)(open - closed) / (double)conns : 0;
+        dev = (double)(enrolled - base) * 1024.0 / (double)b->n_devices;
+        dev_all = (double)(open - base) * 1024.0 / (double)b->n_devices;
+        conn = conns ? (double)(open - enrolled) / (double)conns : 0;
         printf("\n== memory: vigild pid %ld, VmRSS ==\n", b->pid);
-        printf("before enrollment        %ld KiB\n", base);
-        printf("after enrollment         %ld KiB (%+ld)\n", enrolled, enrolled - base);
-        printf("heartbeats, %5u open   %ld KiB (%+ld)\n", conns, open, open - base);
-        printf("after closing them       %ld KiB (%+ld)   peak VmHWM %ld KiB\n", closed, closed - base, hwm);
-        printf("per device               %.0f bytes (%.1f MiB per 10,000 devices)\n", per_dev,
-               per_dev * 10000.0 / 1048576.0);
-        printf("per open connection      %.1f KiB (TLS session and HTTP state; %.1f MiB per 10,000)\n",
-               per_conn, per_conn * 10000.0 / 1024.0);
+        printf("before enrollment        %7ld KiB\n", base);
+        printf("after enrollment         %7ld KiB  %+7ld KiB\n", enrolled, enrolled - base);
+        printf("heartbeats, %5u open   %7ld KiB  %+7ld KiB\n", conns, open, open - base);
+        printf("all closed, %.1f s later %7ld KiB  %+7ld KiB  (peak VmHWM %ld KiB)\n", b->settle, closed,
+               closed - base, hwm);
+        printf("per device, all in       %.0f bytes = %.1f MiB per 10,000 devices (enrollment + heartbeats,\n"
+               "                         connections open, divided by %zu devices)\n",
+               dev_all, dev_all * 10000.0 / 1048576.0, b->n_devices);
+        printf("per device, state        %.0f bytes = %.1f MiB per 10,000 devices (after enrollment,\n"
+               "                         its connections closed)\n", dev, dev * 10000.0 / 1048576.0);
+        printf("per open connection      %.1f KiB = %.0f MiB per 10,000 connections (heartbeat growth over\n"
+               "                         enrollment, divided by the %u open connections)\n",
+               conn, conn * 10000.0 / 1024.0, conns);
+        printf("freed on close           %ld KiB of %ld KiB grown with the connections\n", open - closed,
+               open - enrolled);
 }
 
 /* --- main ---------------------------------------------------------------- */
@@ -1081,12 +1115,15 @@ static void usage(FILE *f)
               "                       [--duration D] [--max-duration S] [--per-conn K]\n"
               "                       [--enroll-conns E] [--pid PID] [--settle S]\n"
               "                       [--baseline PATH[=STATUS]]...\n"
-              "Enrolls N devices (default 10000) with the package, then sends heartbeats over C\n"
-              "keep-alive mTLS connections (default 256), each presenting one device and\n"
-              "moving to the next device after K requests (default 16), for D seconds\n"
-              "(default 10) and until every device has heartbeated (at most S seconds,\n"
-              "default 12*D). --baseline runs GET PATH under the same load afterwards,\n"
-              "expecting STATUS (default 200). --pid: vigild's pid, for memory and CPU.\n", f);
+              "Enrolls N devices (default 10000) over E connections (default 8), then:\n"
+              "  every device: C mTLS connections (default 256), each presenting one device\n"
+              "    for K heartbeats (default 4) then reconnecting as the next device, for D\n"
+              "    seconds (default 10) and until every device has heartbeated (at most S\n"
+              "    seconds, default 12*D);\n"
+              "  kept alive: the same C connections never closed, for D seconds;\n"
+              "  baselines: GET PATH on C kept-alive connections for D seconds, expecting\n"
+              "    STATUS (default 200).\n"
+              "--pid: vigild's pid, for its memory (VmRSS) and CPU time. T threads (default 2).\n", f);
 }
 
 static int opt_uint(const char *name, const char *v, uint64_t min, uint64_t max, uint64_t *ret)
@@ -1181,12 +1218,12 @@ static int baseline_phase(const struct bench *b, const char *spec, struct phase 
         memcpy(path, spec, n);
         path[n] = '\0';
         *ph = (struct phase){ .kind = PHASE_BEAT, .title = "baseline", .method = "GET", .path = path,
-                              .expect = (unsigned)status, .n_conns = b->n_conns, .per_conn = b->per_conn,
-                              .park = true };
+                              .expect = (unsigned)status, .n_conns = b->n_conns, .park = true };
         return 0;
 }
 
-/* Runs a baseline phase and prints it with its ratio to the heartbeat. */
+/* Runs a baseline phase (kept-alive connections) and prints it with the
+ * kept-alive heartbeat's ratio to it. */
 static void baseline_run(struct bench *b, const char *spec, const struct phase_result *hb)
 {
         struct phase_result r;
@@ -1202,9 +1239,12 @@ static void baseline_run(struct bench *b, const char *spec, const struct phase_r
         workers_close(b);
         print_phase(b, &ph, &r);
         if (r.ok && r.elapsed_s > 0 && hb->elapsed_s > 0 && r.p50 && r.p99)
-                printf("heartbeat / baseline     throughput %.2f, p50 latency %.2f, p99 latency %.2f\n",
+                printf("heartbeat / this         throughput %.2f, p50 latency %.2f, p99 latency %.2f, "
+                       "vigild CPU per request %.2f\n",
                        ((double)hb->ok / hb->elapsed_s) / ((double)r.ok / r.elapsed_s),
-                       (double)hb->p50 / (double)r.p50, (double)hb->p99 / (double)r.p99);
+                       (double)hb->p50 / (double)r.p50, (double)hb->p99 / (double)r.p99,
+                       hb->server_cpu_s >= 0 && r.server_cpu_s > 0 ?
+                       (hb->server_cpu_s / (double)hb->answered) / (r.server_cpu_s / (double)r.answered) : 0);
 }
 
 int main(int argc, char **argv)
@@ -1214,16 +1254,19 @@ int main(int argc, char **argv)
                 .per_conn = PER_CONN_DEFAULT, .enroll_conns = ENROLL_CONNS_DEFAULT,
                 .duration = DURATION_DEFAULT, .settle = SETTLE_DEFAULT,
         };
-        struct phase beat = { .kind = PHASE_BEAT, .title = "heartbeat", .method = "POST",
-                              .path = "/agent/v1/heartbeat", .expect = 200, .body = true, .park = true };
-        struct phase_result enr, hb;
+        struct phase cycle = { .kind = PHASE_BEAT, .title = "heartbeat, every device", .method = "POST",
+                               .path = "/agent/v1/heartbeat", .expect = 200, .body = true, .park = true };
+        struct phase steady = cycle;
+        struct phase_result enr, hb, ka;
         long rss_base, rss_enrolled, rss_open, rss_closed;
         unsigned open;
 
         if (options_parse(&b, argc, argv) < 0)
                 return 2;
-        beat.n_conns = b.n_conns;
-        beat.per_conn = b.per_conn;
+        cycle.n_conns = steady.n_conns = b.n_conns;
+        cycle.per_conn = b.per_conn;
+        steady.title = "heartbeat, kept alive";
+        steady.per_conn = 0;
         if (package_load(&b) < 0)
                 return 1;
         b.devs = calloc(b.n_devices, sizeof(*b.devs));
@@ -1247,21 +1290,31 @@ int main(int argc, char **argv)
         printf("latency ms               p50 %.2f  p99 %.2f  max %.2f\n", ms(enr.p50), ms(enr.p99), ms(enr.max));
         if (enr.server_cpu_s >= 0)
                 printf("vigild CPU               %.0f us per enrollment\n", enr.server_cpu_s * 1e6 / (double)enr.ok);
+        fflush(stdout);
         sleep_s(b.settle);
         rss_enrolled = proc_status_kib(b.pid, "VmRSS");
 
-        if (phase_run(&b, &beat, &hb) < 0)
+        if (phase_run(&b, &cycle, &hb) < 0)
                 return 1;
         rss_open = proc_status_kib(b.pid, "VmRSS");
         open = workers_parked(&b);
         workers_close(&b);
         sleep_s(b.settle);
         rss_closed = proc_status_kib(b.pid, "VmRSS");
-        print_phase(&b, &beat, &hb);
-        print_memory(&b, rss_base, rss_enrolled, rss_open, rss_closed, proc_status_kib(b.pid, "VmHWM"),
-                     open);
+        print_phase(&b, &cycle, &hb);
+        print_memory(&b, rss_base, rss_enrolled, rss_open, rss_closed, proc_status_kib(b.pid, "VmHWM"), open);
+        fflush(stdout);
 
-        for (unsigned i = 0; i < b.n_baselines; i++)
-                baseline_run(&b, b.baselines[i], &hb);
+        if (phase_run(&b, &steady, &ka) < 0)
+                return 1;
+        workers_close(&b);
+        print_phase(&b, &steady, &ka);
+        print_connection_cost(&hb, &ka);
+        fflush(stdout);
+
+        for (unsigned i = 0; i < b.n_baselines; i++) {
+                baseline_run(&b, b.baselines[i], &ka);
+                fflush(stdout);
+        }
         return 0;
 }

@@ -17,11 +17,12 @@ static void check_bounds(const struct vigild_config *cfg)
                 abort();
         if (cfg->public_url[0] && strncmp(cfg->public_url, "https://", 8) != 0)
                 abort();
-        if (cfg->heartbeat_interval < 1 || cfg->inactive_after < 1 || cfg->body_max < 1024 ||
+        if (cfg->heartbeat_interval < 1 || cfg->heartbeat_interval > 86400 || cfg->inactive_after < 1 || cfg->body_max < 1024 ||
             cfg->body_max > 256u * 1024 * 1024 || cfg->threads < 1 || cfg->threads > 64 ||
             cfg->device_cert_days < 1 || cfg->device_cert_days > 3650 ||
             cfg->connection_timeout < 1 || cfg->connection_timeout > 86400 ||
             cfg->max_devices < 1 || cfg->max_devices > 100000000 ||
+            cfg->max_connections < 1 || cfg->max_connections > 1000000 ||
             cfg->log_level < 0 || cfg->log_level > 3)
                 abort();
 }

@@ -46,11 +46,12 @@ static void test_defaults(void **state)
         assert_string_equal(cfg.public_url, "");
         assert_int_equal(cfg.heartbeat_interval, 60);
         assert_int_equal(cfg.inactive_after, 7 * 86400);
-        assert_int_equal(cfg.body_max, 4 * 1024 * 1024);
+        assert_int_equal(cfg.body_max, 16 * 1024 * 1024);
         assert_int_equal(cfg.threads, 2);
         assert_int_equal(cfg.device_cert_days, 365);
         assert_int_equal(cfg.connection_timeout, 300);
         assert_int_equal(cfg.max_devices, 1000000);
+        assert_int_equal(cfg.max_connections, 20000);
         assert_int_equal(cfg.log_level, 2);
 
         /* an empty file, or one of comments, changes nothing */
@@ -76,6 +77,7 @@ static void test_every_key(void **state)
                 "device_cert_days = 30\n"
                 "connection_timeout = 120\n"
                 "max_devices = 5000\n"
+                "max_connections = 300\n"
                 "log_level = debug\n";
 
         vigild_config_defaults(&cfg);
@@ -89,6 +91,7 @@ static void test_every_key(void **state)
         assert_int_equal(cfg.device_cert_days, 30);
         assert_int_equal(cfg.connection_timeout, 120);
         assert_int_equal(cfg.max_devices, 5000);
+        assert_int_equal(cfg.max_connections, 300);
         assert_int_equal(cfg.log_level, 3);
 }
 
@@ -116,12 +119,14 @@ static void test_durations(void **state)
         } ok[] = {
                 { "heartbeat_interval = 90s", 90 }, { "heartbeat_interval = 45", 45 },
                 { "heartbeat_interval = 15m", 900 }, { "heartbeat_interval = 24h", 86400 },
-                { "heartbeat_interval = 7d", 604800 }, { "heartbeat_interval = 1", 1 },
+                { "heartbeat_interval = 1d", 86400 }, { "heartbeat_interval = 86400", 86400 },
+                { "heartbeat_interval = 1", 1 },
         };
         static const char *const bad[] = {
                 "heartbeat_interval = 0", "heartbeat_interval = 0s", "heartbeat_interval = -5s",
                 "heartbeat_interval = 5x", "heartbeat_interval = s", "heartbeat_interval = 1.5h",
                 "heartbeat_interval = 5 s", "heartbeat_interval = 9999999999999999d",
+                "heartbeat_interval = 86401", "heartbeat_interval = 2d", /* agents ignore > 1 day */
                 "inactive_after = 0d", "inactive_after = 1w", "inactive_after = ",
         };
         struct vigild_config cfg;
@@ -136,6 +141,10 @@ static void test_durations(void **state)
         vigild_config_defaults(&cfg);
         assert_int_equal(parse("inactive_after = 36h", &cfg, err, sizeof(err)), 0);
         assert_int_equal(cfg.inactive_after, 36 * 3600);
+        assert_int_equal(parse("inactive_after = 90s", &cfg, err, sizeof(err)), 0);
+        assert_int_equal(cfg.inactive_after, 90);
+        assert_int_equal(parse("inactive_after = 7d", &cfg, err, sizeof(err)), 0);
+        assert_int_equal(cfg.inactive_after, 7 * 86400);
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
                 assert_refused(bad[i], 1);
 }
@@ -200,6 +209,7 @@ static void test_bounds(void **state)
                 "threads = 1", "threads = 64", "body_max = 1024", "body_max = 268435456",
                 "device_cert_days = 1", "device_cert_days = 3650", "connection_timeout = 1",
                 "connection_timeout = 86400", "max_devices = 1", "max_devices = 100000000",
+                "max_connections = 1", "max_connections = 1000000",
                 "log_level = error", "log_level = warning", "log_level = info", "log_level = debug",
                 "public_url = https://a", "listen = [::1]:8443",
         };
@@ -210,6 +220,7 @@ static void test_bounds(void **state)
                 "device_cert_days = 0", "device_cert_days = 3651",
                 "connection_timeout = 0", "connection_timeout = 86401",
                 "max_devices = 0", "max_devices = 100000001",
+                "max_connections = 0", "max_connections = 1000001",
                 "log_level = verbose", "log_level = DEBUG", "log_level = 3", "log_level =",
                 "public_url = http://vigil.example.com", "public_url = vigil.example.com",
                 "public_url = HTTPS://vigil.example.com", "public_url = ftp://x", "public_url =",
