@@ -83,20 +83,43 @@ static const char *str(const json_t *o, const char *key)
         return s ? s : "-";
 }
 
+/* Prints resp's "value" array as a table of the given keys, or resp as JSON. */
+static void print_values(const struct cli *c, const json_t *resp, const char *const *cols,
+                         const char *const *keys, size_t n)
+{
+        const char *row[TABLE_COLS_MAX];
+        struct table t;
+        json_t *v;
+        size_t i;
+
+        if (c->json) {
+                print_json(resp);
+                return;
+        }
+        table_init(&t, cols, n);
+        json_array_foreach(json_object_get(resp, "value"), i, v) {
+                for (size_t k = 0; k < n && k < TABLE_COLS_MAX; k++)
+                        row[k] = str(v, keys[k]);
+                table_add(&t, row);
+        }
+        table_print(&t, stdout);
+        table_release(&t);
+}
+
 static int devices_list(struct cli *c, int argc, char **argv)
 {
-        static const char *const cols[] = { "ID", "NAME", "OS", "HEALTH", "RISK", "COMPLIANCE", "LAST SEEN" };
-        static const char *const keys[] = { "id", "name", "os_version", "health_status", "risk_level",
-                                            "compliance_state", "last_seen" };
-        const char *top = "100", *skip = "0";
-        char path[256];
-        struct table t;
-        json_t *resp, *d;
-        size_t i;
-        int opt;
-
+        static const char *const cols[] = { "ID", "NAME", "OS", "VERSION", "HEALTH", "RISK", "COMPLIANCE",
+                                            "LAST SEEN" };
+        static const char *const keys[] = { "id", "name", "os_name", "os_version", "health_status",
+                                            "risk_level", "compliance_state", "last_seen" };
         static const struct option opts[] = {
                 { "top", required_argument, NULL, 't' }, { "skip", required_argument, NULL, 's' }, { 0 } };
+        const char *top = "100", *skip = "0";
+        char path[256];
+        json_t *resp;
+        uint64_t x;
+        int opt;
+
         optind = 1;
         while ((opt = getopt_long(argc, argv, "t:s:", opts, NULL)) != -1) {
                 if (opt == 't')
@@ -106,33 +129,14 @@ static int devices_list(struct cli *c, int argc, char **argv)
                 else
                         return 2;
         }
-        {
-                uint64_t x;
-                if (util_uint_parse(top, 1000, &x) < 0 || util_uint_parse(skip, UINT32_MAX, &x) < 0) {
-                        fprintf(stderr, "vigil: --top must be 0 to 1000 and --skip a non-negative integer\n");
-                        return 2;
-                }
+        if (util_uint_parse(top, 1000, &x) < 0 || util_uint_parse(skip, UINT32_MAX, &x) < 0) {
+                fprintf(stderr, "vigil: --top must be 0 to 1000 and --skip a non-negative integer\n");
+                return 2;
         }
         snprintf(path, sizeof(path), "/api/v1/devices?top=%s&skip=%s", top, skip);
         if (call(c, "GET", path, NULL, 200, &resp))
                 return 1;
-        if (c->json) {
-                print_json(resp);
-                json_decref(resp);
-                return 0;
-        }
-        table_init(&t, cols, 7);
-        json_array_foreach(json_object_get(resp, "value"), i, d) {
-                const char *row[7];
-                char os[128];
-                snprintf(os, sizeof(os), "%s %s", str(d, "os_name"), str(d, "os_version"));
-                for (int k = 0; k < 7; k++)
-                        row[k] = str(d, keys[k]);
-                row[2] = os;
-                table_add(&t, row);
-        }
-        table_print(&t, stdout);
-        table_release(&t);
+        print_values(c, resp, cols, keys, sizeof(cols) / sizeof(cols[0]));
         json_decref(resp);
         return 0;
 }
@@ -177,29 +181,14 @@ static int device_software(struct cli *c, const char *id)
         static const char *const cols[] = { "NAME", "VERSION", "ARCH", "SOURCE" };
         static const char *const keys[] = { "name", "version", "architecture", "source" };
         char path[160];
-        struct table t;
-        json_t *resp, *p;
-        size_t i;
+        json_t *resp;
 
         if (!valid_id(id))
                 return 2;
         snprintf(path, sizeof(path), "/api/v1/devices/%s/software", id);
         if (call(c, "GET", path, NULL, 200, &resp))
                 return 1;
-        if (c->json) {
-                print_json(resp);
-                json_decref(resp);
-                return 0;
-        }
-        table_init(&t, cols, 4);
-        json_array_foreach(json_object_get(resp, "value"), i, p) {
-                const char *row[4];
-                for (int k = 0; k < 4; k++)
-                        row[k] = str(p, keys[k]);
-                table_add(&t, row);
-        }
-        table_print(&t, stdout);
-        table_release(&t);
+        print_values(c, resp, cols, keys, sizeof(cols) / sizeof(cols[0]));
         json_decref(resp);
         return 0;
 }

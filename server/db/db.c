@@ -768,3 +768,12 @@ int db_migrate(struct db *db, const char *module, const struct db_migration *ste
         }
         return 0;
 }
+
+int db_finish(struct db *db, int r)
+{
+        if (r == 0)
+                r = db_commit(db);
+        if (r < 0)
+                db_rollback(db);
+        return r;
+}

@@ -77,6 +77,10 @@ int db_begin(struct db *db);
 int db_commit(struct db *db);
 int db_rollback(struct db *db);
 
+/* Ends the open transaction by the outcome of the work in it: commits when
+ * r is 0, rolls back otherwise. Returns r, or the commit's error. */
+int db_finish(struct db *db, int r);
+
 /* Runs parameterless SQL, one or several statements, discarding any rows.
  * Returns 0 or an error as db_step(). */
 int db_exec(struct db *db, const char *sql);

@@ -127,11 +127,7 @@ static int enroll_commit(struct vigild *d, const struct enroll_token *t, const c
                 r = db_step(st);
                 db_stmt_done(st);
         }
-        if (r == 0)
-                r = db_commit(d->db);
-        if (r < 0)
-                db_rollback(d->db);
-        return r;
+        return db_finish(d->db, r);
 }
 
 static void csr_error(const struct http_request *req, struct http_reply *rep, int r)
@@ -360,11 +356,7 @@ static int inventory_store(struct vigild *d, const char *id, const struct invent
         }
         if (r == 0 && packages)
                 r = tvm_software_replace(d, id, packages);
-        if (r == 0)
-                r = db_commit(d->db);
-        if (r < 0)
-                db_rollback(d->db);
-        return r;
+        return db_finish(d->db, r);
 }
 
 /* PUT /agent/v1/inventory — the whole inventory document. */
@@ -482,11 +474,7 @@ static int offboard_commit(struct vigild *d, const char *id, const char *by)
                 r = db_step(st);
                 db_stmt_done(st);
         }
-        if (r == 0)
-                r = db_commit(d->db);
-        if (r < 0)
-                db_rollback(d->db);
-        return r;
+        return db_finish(d->db, r);
 }
 
 /* POST /api/v1/devices/{id}/offboard: revokes the device's certificate. */
