@@ -1019,6 +1019,17 @@ static int enroll_all(struct bench *b, struct phase_result *res)
 
 /* --- the report ---------------------------------------------------------- */
 
+/* A phase in which nothing was answered measured nothing: say so and fail. */
+static int phase_check(const struct bench *b, const struct phase *ph, const struct phase_result *r)
+{
+        if (r->ok)
+                return 0;
+        fprintf(stderr, "bench-heartbeat: %s: no request answered as expected (%" PRIu64 " transport errors)%s\n",
+                ph->title, r->errors,
+                b->pid > 0 && proc_status_kib(b->pid, "VmRSS") < 0 ? "; vigild is gone" : "");
+        return -EIO;
+}
+
 static double ms(uint32_t us)
 {
         return (double)us / 1000.0;
@@ -1223,8 +1234,8 @@ static int baseline_phase(const struct bench *b, const char *spec, struct phase 
 }
 
 /* Runs a baseline phase (kept-alive connections) and prints it with the
- * kept-alive heartbeat's ratio to it. */
-static void baseline_run(struct bench *b, const char *spec, const struct phase_result *hb)
+ * kept-alive heartbeat's ratio to it. Returns 0 or a negative errno. */
+static int baseline_run(struct bench *b, const char *spec, const struct phase_result *hb)
 {
         struct phase_result r;
         struct phase ph;
@@ -1232,10 +1243,10 @@ static void baseline_run(struct bench *b, const char *spec, const struct phase_r
 
         if (baseline_phase(b, spec, &ph, path, sizeof(path)) < 0) {
                 fprintf(stderr, "bench-heartbeat: bad --baseline '%s'\n", spec);
-                return;
+                return -EINVAL;
         }
         if (phase_run(b, &ph, &r) < 0)
-                return;
+                return -EAGAIN;
         workers_close(b);
         print_phase(b, &ph, &r);
         if (r.ok && r.elapsed_s > 0 && hb->elapsed_s > 0 && r.p50 && r.p99)
@@ -1245,6 +1256,7 @@ static void baseline_run(struct bench *b, const char *spec, const struct phase_r
                        (double)hb->p50 / (double)r.p50, (double)hb->p99 / (double)r.p99,
                        hb->server_cpu_s >= 0 && r.server_cpu_s > 0 ?
                        (hb->server_cpu_s / (double)hb->answered) / (r.server_cpu_s / (double)r.answered) : 0);
+        return phase_check(b, &ph, &r);
 }
 
 int main(int argc, char **argv)
@@ -1263,8 +1275,19 @@ int main(int argc, char **argv)
 
         if (options_parse(&b, argc, argv) < 0)
                 return 2;
+        for (unsigned i = 0; i < b.n_baselines; i++) {
+                struct phase ph;
+                char path[256];
+                if (baseline_phase(&b, b.baselines[i], &ph, path, sizeof(path)) < 0) {
+                        fprintf(stderr, "bench-heartbeat: --baseline wants PATH[=STATUS], not '%s'\n",
+                                b.baselines[i]);
+                        return 2;
+                }
+        }
         cycle.n_conns = steady.n_conns = b.n_conns;
         cycle.per_conn = b.per_conn;
+        if (!cycle.per_conn)
+                cycle.title = "heartbeat, kept alive (--per-conn 0)";
         steady.title = "heartbeat, kept alive";
         steady.per_conn = 0;
         if (package_load(&b) < 0)
@@ -1294,7 +1317,7 @@ int main(int argc, char **argv)
         sleep_s(b.settle);
         rss_enrolled = proc_status_kib(b.pid, "VmRSS");
 
-        if (phase_run(&b, &cycle, &hb) < 0)
+        if (phase_run(&b, &cycle, &hb) < 0 || phase_check(&b, &cycle, &hb) < 0)
                 return 1;
         rss_open = proc_status_kib(b.pid, "VmRSS");
         open = workers_parked(&b);
@@ -1305,7 +1328,7 @@ int main(int argc, char **argv)
         print_memory(&b, rss_base, rss_enrolled, rss_open, rss_closed, proc_status_kib(b.pid, "VmHWM"), open);
         fflush(stdout);
 
-        if (phase_run(&b, &steady, &ka) < 0)
+        if (phase_run(&b, &steady, &ka) < 0 || phase_check(&b, &steady, &ka) < 0)
                 return 1;
         workers_close(&b);
         print_phase(&b, &steady, &ka);
@@ -1313,7 +1336,8 @@ int main(int argc, char **argv)
         fflush(stdout);
 
         for (unsigned i = 0; i < b.n_baselines; i++) {
-                baseline_run(&b, b.baselines[i], &ka);
+                if (baseline_run(&b, b.baselines[i], &ka) < 0)
+                        return 1;
                 fflush(stdout);
         }
         return 0;

@@ -171,7 +171,7 @@ static void handle_enroll(struct vigild *d, const struct http_request *req, stru
                                  NAME_MAX_LEN);
                 goto out;
         }
-        if (enroll_device_count(d) >= d->cfg.max_devices) {
+        if (enroll_device_count(d) >= d->cfg.max_devices || !registry_has_room(&d->enroll->registry)) {
                 log_warn("enrollment refused: %u devices are onboarded, the configured maximum",
                          d->cfg.max_devices);
                 http_reply_error(rep, 403, "device_limit_reached",

@@ -68,6 +68,12 @@ int devices_load_registry(struct vigild *d)
         int r;
 
         db_lock(d->db);
+        /* every stored device must fit, even if max_devices was lowered since */
+        r = db_prepare(d->db, "SELECT count(*) FROM devices", &st);
+        if (r == 0 && db_step(st) == 1)
+                registry_reserve(&d->enroll->registry, (size_t)db_column_int64(st, 0));
+        if (r == 0)
+                db_stmt_done(st);
         r = db_prepare(d->db, "SELECT id, cert_serial, last_seen, offboarded_at, inventory_sha256 "
                               "FROM devices", &st);
         while (r == 0 && (r = db_step(st)) == 1) {

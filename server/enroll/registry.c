@@ -247,3 +247,21 @@ size_t registry_take_dirty(struct registry *r, struct reg_dirty *out, size_t max
         pthread_mutex_unlock(&r->lock);
         return n;
 }
+
+bool registry_has_room(struct registry *r)
+{
+        bool room;
+
+        pthread_mutex_lock(&r->lock);
+        room = r->count < r->max;
+        pthread_mutex_unlock(&r->lock);
+        return room;
+}
+
+void registry_reserve(struct registry *r, size_t max)
+{
+        pthread_mutex_lock(&r->lock);
+        if (max > r->max)
+                r->max = max;
+        pthread_mutex_unlock(&r->lock);
+}

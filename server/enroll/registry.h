@@ -62,6 +62,12 @@ int registry_offboard(struct registry *r, const char *id);
 int64_t registry_last_seen(struct registry *r, const char *id);
 
 bool registry_exists(struct registry *r, const char *id);
+
+/* True if one more device fits under the cap. */
+bool registry_has_room(struct registry *r);
+
+/* Raises the cap to at least max (never lowers it). */
+void registry_reserve(struct registry *r, size_t max);
 size_t registry_active(struct registry *r);
 
 /* Moves up to max pending heartbeat times into out, clearing them.
