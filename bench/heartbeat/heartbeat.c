@@ -16,13 +16,15 @@
  * The client is T threads, each owning C/T non-blocking GnuTLS sessions on
  * one epoll set, so it stays light next to vigild on a small machine. It
  * prints figures and exits 0 whatever they are; it exits 1 only when the
- * benchmark could not run (no server, enrollment refused).
+ * benchmark could not run (no server, enrollment refused, a phase in which
+ * nothing was answered).
  *
- * With --pid it reads vigild's VmRSS before enrollment, after enrollment,
- * at the end of the heartbeat phase with every connection still open, and
- * again after those connections are closed; the differences split vigild's
- * memory into per-device and per-connection parts. It also reads vigild's CPU
- * time (utime + stime) around each phase. Loopback servers only. */
+ * With --pid it reads vigild's VmRSS before enrollment, after enrollment
+ * (per-device state), at the end of the every-device phase with its
+ * connections still open (their growth over enrollment is per-connection
+ * state) and again after closing them. It also reads vigild's CPU time
+ * (utime + stime) and the machine's around each phase, so a figure taken on a
+ * busy machine says so. Loopback servers only. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -35,6 +37,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -58,7 +61,7 @@
 #define THREADS_DEFAULT 2
 #define THREADS_MAX 64
 #define DURATION_DEFAULT 10.0
-#define PER_CONN_DEFAULT 4
+#define PER_CONN_DEFAULT 16
 #define ENROLL_CONNS_DEFAULT 8
 #define ENROLL_ROUNDS 3                 /* enrollment retries for devices a transport error lost */
 #define BASELINES_MAX 4
@@ -72,7 +75,6 @@
 #define ERRORS_MAX 1000                 /* transport errors before a phase gives up */
 #define ERRORS_SHOWN 5
 #define LATENCIES_MAX (64u * 1024 * 1024)
-#define PACKAGE_MAX (256 * 1024)
 
 enum phase_kind { PHASE_ENROLL, PHASE_BEAT };
 
@@ -141,6 +143,16 @@ struct phase_result {
         size_t covered;
         double server_cpu_s, client_cpu_s, machine_cpu_s;
         uint32_t p50, p90, p99, max;
+};
+
+/* vigild's VmRSS in KiB at the points the memory report compares. */
+struct rss {
+        long base;              /* before enrollment */
+        long enrolled;          /* after enrollment, its connections closed */
+        long open;              /* end of the every-device phase, its connections open */
+        long closed;            /* those closed, --settle seconds later */
+        long hwm;               /* VmHWM then */
+        unsigned conns;         /* connections open at 'open' */
 };
 
 struct bench {
@@ -300,12 +312,13 @@ static bool addr_is_loopback(const struct sockaddr_storage *ss)
 static int server_url_parse(struct bench *b, const char *url)
 {
         struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
-        const char *h = url + 8, *end, *host, *colon;
+        const char *h, *end, *host, *colon;
         char port[8];
         size_t hl, pl;
 
         if (strncmp(url, "https://", 8) != 0)
                 return -EINVAL;
+        h = url + 8;
         end = h + strcspn(h, "/");
         if (h[0] == '[') {
                 colon = memchr(h, ']', (size_t)(end - h));
@@ -609,8 +622,10 @@ static int conn_open(struct conn *c)
         setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (connect(c->fd, (const struct sockaddr *)&b->addr, b->addr_len) < 0 && errno != EINPROGRESS)
                 return -errno;
-        if (gnutls_init(&c->tls, GNUTLS_CLIENT | GNUTLS_NONBLOCK) < 0)
+        if (gnutls_init(&c->tls, GNUTLS_CLIENT | GNUTLS_NONBLOCK) < 0) {
+                c->tls = NULL;
                 return -ENOMEM;
+        }
         gnutls_priority_set(c->tls, b->prio);
         gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, b->cred);
         gnutls_session_set_verify_cert(c->tls, b->host, 0);
@@ -1074,38 +1089,40 @@ static void print_phase(const struct bench *b, const struct phase *ph, const str
                        (r->machine_cpu_s - r->server_cpu_s - r->client_cpu_s) / r->elapsed_s);
 }
 
-/* vigild's CPU per TLS connection, from the cycling phase less what its
- * requests cost on kept-alive connections. */
+/* Splits vigild's CPU into a cost per request and a cost per new TLS
+ * connection, from two phases with different mixes of the two:
+ * cpu = per_req * requests + per_conn * connections, solved for both. */
 static void print_connection_cost(const struct phase_result *cyc, const struct phase_result *ka)
 {
-        double per_req, per_conn;
+        double a1 = (double)cyc->answered, c1 = (double)cyc->connects, a2 = (double)ka->answered,
+               c2 = (double)ka->connects, det = a1 * c2 - a2 * c1, per_req, per_conn;
 
-        if (cyc->server_cpu_s < 0 || ka->server_cpu_s < 0 || !ka->answered || !cyc->connects)
-                return;
-        per_req = ka->server_cpu_s / (double)ka->answered;
-        per_conn = (cyc->server_cpu_s - per_req * (double)cyc->answered) / (double)cyc->connects;
-        printf("\nvigild CPU per request   %.0f us on a kept-alive connection; %.0f us per new TLS connection\n",
+        if (cyc->server_cpu_s < 0 || ka->server_cpu_s < 0 || det == 0 || c1 < 2 * c2 * a1 / a2)
+                return;         /* the two phases do not differ enough in their mix */
+        per_req = (cyc->server_cpu_s * c2 - ka->server_cpu_s * c1) / det;
+        per_conn = (a1 * ka->server_cpu_s - a2 * cyc->server_cpu_s) / det;
+        printf("\nvigild CPU split        %.0f us per heartbeat, %.0f us per new TLS connection\n"
+               "                         (solved from the two heartbeat phases above)\n",
                per_req * 1e6, per_conn * 1e6);
 }
 
-static void print_memory(const struct bench *b, long base, long enrolled, long open, long closed, long hwm,
-                         unsigned conns)
+static void print_memory(const struct bench *b, const struct rss *m)
 {
         double dev, dev_all, conn;
 
-        if (base < 0 || enrolled < 0 || open < 0 || closed < 0) {
+        if (m->base < 0 || m->enrolled < 0 || m->open < 0 || m->closed < 0) {
                 printf("\n== memory: not measured (no --pid) ==\n");
                 return;
         }
-        dev = (double)(enrolled - base) * 1024.0 / (double)b->n_devices;
-        dev_all = (double)(open - base) * 1024.0 / (double)b->n_devices;
-        conn = conns ? (double)(open - enrolled) / (double)conns : 0;
+        dev = (double)(m->enrolled - m->base) * 1024.0 / (double)b->n_devices;
+        dev_all = (double)(m->open - m->base) * 1024.0 / (double)b->n_devices;
+        conn = m->conns ? (double)(m->open - m->enrolled) / (double)m->conns : 0;
         printf("\n== memory: vigild pid %ld, VmRSS ==\n", b->pid);
-        printf("before enrollment        %7ld KiB\n", base);
-        printf("after enrollment         %7ld KiB  %+7ld KiB\n", enrolled, enrolled - base);
-        printf("heartbeats, %5u open   %7ld KiB  %+7ld KiB\n", conns, open, open - base);
-        printf("all closed, %.1f s later %7ld KiB  %+7ld KiB  (peak VmHWM %ld KiB)\n", b->settle, closed,
-               closed - base, hwm);
+        printf("before enrollment        %7ld KiB\n", m->base);
+        printf("after enrollment         %7ld KiB  %+7ld KiB\n", m->enrolled, m->enrolled - m->base);
+        printf("heartbeats, %5u open   %7ld KiB  %+7ld KiB\n", m->conns, m->open, m->open - m->base);
+        printf("all closed, %.1f s later %7ld KiB  %+7ld KiB  (peak VmHWM %ld KiB)\n", b->settle, m->closed,
+               m->closed - m->base, m->hwm);
         printf("per device, all in       %.0f bytes = %.1f MiB per 10,000 devices (enrollment + heartbeats,\n"
                "                         connections open, divided by %zu devices)\n",
                dev_all, dev_all * 10000.0 / 1048576.0, b->n_devices);
@@ -1113,9 +1130,19 @@ static void print_memory(const struct bench *b, long base, long enrolled, long o
                "                         its connections closed)\n", dev, dev * 10000.0 / 1048576.0);
         printf("per open connection      %.1f KiB = %.0f MiB per 10,000 connections (heartbeat growth over\n"
                "                         enrollment, divided by the %u open connections)\n",
-               conn, conn * 10000.0 / 1024.0, conns);
-        printf("freed on close           %ld KiB of %ld KiB grown with the connections\n", open - closed,
-               open - enrolled);
+               conn, conn * 10000.0 / 1024.0, m->conns);
+        printf("freed on close           %ld KiB of %ld KiB grown with the connections\n", m->open - m->closed,
+               m->open - m->enrolled);
+}
+
+static void print_enrollment(const struct bench *b, const struct phase_result *r)
+{
+        printf("\n== enrollment: POST /agent/v1/enroll, %u connections ==\n", b->enroll_conns);
+        printf("devices enrolled         %" PRIu64 " in %.2f s (%.0f /s), %" PRIu64 " transport errors retried\n",
+               r->ok, r->elapsed_s, (double)r->ok / r->elapsed_s, r->errors);
+        printf("latency ms               p50 %.2f  p99 %.2f  max %.2f\n", ms(r->p50), ms(r->p99), ms(r->max));
+        if (r->server_cpu_s >= 0)
+                printf("vigild CPU               %.0f us per enrollment\n", r->server_cpu_s * 1e6 / (double)r->ok);
 }
 
 /* --- main ---------------------------------------------------------------- */
@@ -1128,7 +1155,7 @@ static void usage(FILE *f)
               "                       [--baseline PATH[=STATUS]]...\n"
               "Enrolls N devices (default 10000) over E connections (default 8), then:\n"
               "  every device: C mTLS connections (default 256), each presenting one device\n"
-              "    for K heartbeats (default 4) then reconnecting as the next device, for D\n"
+              "    for K heartbeats (default 16) then reconnecting as the next device, for D\n"
               "    seconds (default 10) and until every device has heartbeated (at most S\n"
               "    seconds, default 12*D);\n"
               "  kept alive: the same C connections never closed, for D seconds;\n"
@@ -1157,6 +1184,22 @@ static int opt_seconds(const char *name, const char *v, double *ret)
                 fprintf(stderr, "bench-heartbeat: --%s must be a number of seconds\n", name);
                 return -EINVAL;
         }
+        return 0;
+}
+
+/* Splits "PATH[=STATUS]" into a phase. Returns 0 or -EINVAL. */
+static int baseline_phase(const struct bench *b, const char *spec, struct phase *ph, char *path, size_t size)
+{
+        const char *eq = strchr(spec, '=');
+        size_t n = eq ? (size_t)(eq - spec) : strlen(spec);
+        uint64_t status = 200;
+
+        if (n >= size || (eq && (util_uint_parse(eq + 1, 599, &status) < 0 || status < 100)))
+                return -EINVAL;
+        memcpy(path, spec, n);
+        path[n] = '\0';
+        *ph = (struct phase){ .kind = PHASE_BEAT, .title = "baseline", .method = "GET", .path = path,
+                              .expect = (unsigned)status, .n_conns = b->n_conns, .park = true };
         return 0;
 }
 
@@ -1208,6 +1251,15 @@ static int options_parse(struct bench *b, int argc, char **argv)
                 usage(stderr);
                 r = -EINVAL;
         }
+        for (unsigned i = 0; r == 0 && i < b->n_baselines; i++) {
+                struct phase ph;
+                char path[256];
+                if (baseline_phase(b, b->baselines[i], &ph, path, sizeof(path)) < 0) {
+                        fprintf(stderr, "bench-heartbeat: --baseline wants PATH[=STATUS], not '%s'\n",
+                                b->baselines[i]);
+                        r = -EINVAL;
+                }
+        }
         if (!b->max_duration)
                 b->max_duration = 12 * b->duration;
         if (b->max_duration < b->duration)
@@ -1215,22 +1267,6 @@ static int options_parse(struct bench *b, int argc, char **argv)
         if (b->n_threads > b->n_conns)
                 b->n_threads = b->n_conns;
         return r;
-}
-
-/* Splits "PATH[=STATUS]" into a phase. Returns 0 or -EINVAL. */
-static int baseline_phase(const struct bench *b, const char *spec, struct phase *ph, char *path, size_t size)
-{
-        const char *eq = strchr(spec, '=');
-        size_t n = eq ? (size_t)(eq - spec) : strlen(spec);
-        uint64_t status = 200;
-
-        if (n >= size || (eq && (util_uint_parse(eq + 1, 599, &status) < 0 || status < 100)))
-                return -EINVAL;
-        memcpy(path, spec, n);
-        path[n] = '\0';
-        *ph = (struct phase){ .kind = PHASE_BEAT, .title = "baseline", .method = "GET", .path = path,
-                              .expect = (unsigned)status, .n_conns = b->n_conns, .park = true };
-        return 0;
 }
 
 /* Runs a baseline phase (kept-alive connections) and prints it with the
@@ -1259,6 +1295,21 @@ static int baseline_run(struct bench *b, const char *spec, const struct phase_re
         return phase_check(b, &ph, &r);
 }
 
+/* The every-device heartbeat phase, with vigild's memory read while its
+ * connections are open and again after they are closed. */
+static int beat_measured(struct bench *b, const struct phase *ph, struct phase_result *res, struct rss *m)
+{
+        if (phase_run(b, ph, res) < 0 || phase_check(b, ph, res) < 0)
+                return -EIO;
+        m->open = proc_status_kib(b->pid, "VmRSS");
+        m->conns = workers_parked(b);
+        workers_close(b);
+        sleep_s(b->settle);
+        m->closed = proc_status_kib(b->pid, "VmRSS");
+        m->hwm = proc_status_kib(b->pid, "VmHWM");
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         struct bench b = {
@@ -1270,20 +1321,11 @@ int main(int argc, char **argv)
                                .path = "/agent/v1/heartbeat", .expect = 200, .body = true, .park = true };
         struct phase steady = cycle;
         struct phase_result enr, hb, ka;
-        long rss_base, rss_enrolled, rss_open, rss_closed;
-        unsigned open;
+        struct rss m;
 
         if (options_parse(&b, argc, argv) < 0)
                 return 2;
-        for (unsigned i = 0; i < b.n_baselines; i++) {
-                struct phase ph;
-                char path[256];
-                if (baseline_phase(&b, b.baselines[i], &ph, path, sizeof(path)) < 0) {
-                        fprintf(stderr, "bench-heartbeat: --baseline wants PATH[=STATUS], not '%s'\n",
-                                b.baselines[i]);
-                        return 2;
-                }
-        }
+        signal(SIGPIPE, SIG_IGN);      /* a server gone mid-write is an error to count, not a death */
         cycle.n_conns = steady.n_conns = b.n_conns;
         cycle.per_conn = b.per_conn;
         if (!cycle.per_conn)
@@ -1300,32 +1342,21 @@ int main(int argc, char **argv)
         }
         printf("bench-heartbeat: %zu devices, %u connections, %u threads, server %s\n",
                b.n_devices, b.n_conns, b.n_threads, b.host_header);
-        rss_base = proc_status_kib(b.pid, "VmRSS");
-
+        m.base = proc_status_kib(b.pid, "VmRSS");
         if (enroll_all(&b, &enr) < 0) {
                 fprintf(stderr, "bench-heartbeat: %" PRIu64 " of %zu devices enrolled; stopping\n", enr.ok,
                         b.n_devices);
                 return 1;
         }
-        printf("\n== enrollment: POST /agent/v1/enroll, %u connections ==\n", b.enroll_conns);
-        printf("devices enrolled         %" PRIu64 " in %.2f s (%.0f /s), %" PRIu64 " transport errors retried\n",
-               enr.ok, enr.elapsed_s, (double)enr.ok / enr.elapsed_s, enr.errors);
-        printf("latency ms               p50 %.2f  p99 %.2f  max %.2f\n", ms(enr.p50), ms(enr.p99), ms(enr.max));
-        if (enr.server_cpu_s >= 0)
-                printf("vigild CPU               %.0f us per enrollment\n", enr.server_cpu_s * 1e6 / (double)enr.ok);
+        print_enrollment(&b, &enr);
         fflush(stdout);
         sleep_s(b.settle);
-        rss_enrolled = proc_status_kib(b.pid, "VmRSS");
+        m.enrolled = proc_status_kib(b.pid, "VmRSS");
 
-        if (phase_run(&b, &cycle, &hb) < 0 || phase_check(&b, &cycle, &hb) < 0)
+        if (beat_measured(&b, &cycle, &hb, &m) < 0)
                 return 1;
-        rss_open = proc_status_kib(b.pid, "VmRSS");
-        open = workers_parked(&b);
-        workers_close(&b);
-        sleep_s(b.settle);
-        rss_closed = proc_status_kib(b.pid, "VmRSS");
         print_phase(&b, &cycle, &hb);
-        print_memory(&b, rss_base, rss_enrolled, rss_open, rss_closed, proc_status_kib(b.pid, "VmHWM"), open);
+        print_memory(&b, &m);
         fflush(stdout);
 
         if (phase_run(&b, &steady, &ka) < 0 || phase_check(&b, &steady, &ka) < 0)

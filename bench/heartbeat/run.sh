@@ -9,6 +9,7 @@
 # Usage: bench/heartbeat/run.sh [BUILD_DIR] [bench-heartbeat options...]
 #   BUILD_DIR defaults to ./build; e.g. bench/heartbeat/run.sh build --devices 2000
 # VIGIL_BENCH_KEEP=1 keeps the temporary directory (vigild.log) for a look.
+# shellcheck disable=SC3045 # ulimit -n and -H: dash and bash both have them
 set -eu
 
 BUILD=${1:-build}
@@ -22,7 +23,12 @@ done
 
 T=$(mktemp -d /tmp/vigil-bench-XXXXXX)
 SERVER_PID=""
+BENCH_PID=""
 cleanup() {
+    if [ -n "$BENCH_PID" ]; then
+        kill "$BENCH_PID" 2>/dev/null || true
+        wait "$BENCH_PID" 2>/dev/null || true
+    fi
     if [ -n "$SERVER_PID" ]; then
         kill "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
@@ -65,7 +71,15 @@ VIGIL_SERVER="https://127.0.0.1:$PORT" VIGIL_TOKEN=$(cat "$T/token") VIGIL_CA="$
 echo "vigild $("$VIGILD" --version | cut -d' ' -f2) pid $SERVER_PID on 127.0.0.1:$PORT, data $T/data" \
      "(defaults: threads 2, connection_timeout 300 s)"
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), open files limit $(ulimit -n)"
+# In the background so that a signal reaches the trap at once, not when the
+# benchmark ends.
 "$BENCH" --package "$T/pkg.json" --pid "$SERVER_PID" \
-    --baseline /api/v1/health --baseline /bench/unknown-path=404 "$@" || fail "bench-heartbeat failed"
+    --baseline /api/v1/health --baseline /bench/unknown-path=404 "$@" &
+BENCH_PID=$!
+if ! wait "$BENCH_PID"; then
+    BENCH_PID=""
+    fail "bench-heartbeat failed"
+fi
+BENCH_PID=""
 kill -0 "$SERVER_PID" 2>/dev/null || fail "vigild died during the run"
 echo "vigild log: $(grep -c . "$T/vigild.log") lines, $(grep -ci -e error -e warning "$T/vigild.log" || true) errors or warnings"
