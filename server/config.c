@@ -25,6 +25,9 @@ void vigild_config_defaults(struct vigild_config *cfg)
         cfg->connection_timeout = 300;
         cfg->max_devices = 1000000;
         cfg->max_connections = 20000;
+        /* every online agent keeps a connection: keep each one small. Requests
+         * are small; bodies stream through it. */
+        cfg->connection_memory = 8192;
         cfg->log_level = 2;
 }
 
@@ -89,6 +92,8 @@ static int config_set(struct vigild_config *cfg, const char *key, const char *v)
                 return set_uint(&cfg->device_cert_days, v, 1, 3650);
         if (strcmp(key, "connection_timeout") == 0)
                 return set_uint(&cfg->connection_timeout, v, 1, 86400);
+        if (strcmp(key, "connection_memory") == 0)
+                return set_uint(&cfg->connection_memory, v, 4096, 1024 * 1024);
         if (strcmp(key, "max_connections") == 0)
                 return set_uint(&cfg->max_connections, v, 1, 1000000);
         if (strcmp(key, "max_devices") == 0)

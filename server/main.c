@@ -80,6 +80,7 @@ static int write_config(const char *dir, const char *hostname)
                      "# inactive_after = 7d\n"
                      "# body_max = 16777216\n"
                      "# max_connections = 20000\n"
+                     "# connection_memory = 8192\n"
                      "# max_devices = 1000000\n"
                      "# connection_timeout = 300\n"
                      "# threads = 2\n"
@@ -186,13 +187,13 @@ static void public_url_default(struct vigild *d, uint16_t port)
 static void raise_fd_limit(unsigned max_connections)
 {
         struct rlimit rl;
-        rlim_t want = (rlim_t)max_connections + 64;
+        rlim_t want = (rlim_t)max_connections + 64, enough = (rlim_t)max_connections;
 
         if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
                 return;
         rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
-        if (rl.rlim_cur < want)
+        if (rl.rlim_cur < enough)
                 log_warn("only %llu file descriptors allowed; fewer than max_connections = %u connections "
                          "can be open at once", (unsigned long long)rl.rlim_cur, max_connections);
 }
@@ -205,6 +206,7 @@ static int serve(struct vigild *d, const char *port_file)
                 .body_max = d->cfg.body_max,
                 .connection_timeout = d->cfg.connection_timeout,
                 .max_connections = d->cfg.max_connections,
+                .connection_memory = d->cfg.connection_memory,
                 .cert_pem = enroll_server_cert_pem(d),
                 .key_pem = enroll_server_key_pem(d),
                 .trust_pem = enroll_device_ca_pem(d),

@@ -27,6 +27,7 @@ struct vigild_config {
         unsigned connection_timeout;    /* idle seconds before a connection is closed */
         unsigned max_devices;
         unsigned max_connections;       /* open HTTPS connections at once */
+        unsigned connection_memory;     /* bytes of request/response buffers per connection */
         int log_level;
 };
 

@@ -84,6 +84,7 @@ struct http_server_config {
         size_t body_max;
         unsigned connection_timeout;            /* seconds of idleness before closing */
         unsigned max_connections;               /* open connections at once, all threads */
+        size_t connection_memory;               /* bytes per connection for headers and buffers */
         const char *cert_pem, *key_pem, *trust_pem; /* trust: the device CA */
 };
 
