@@ -22,7 +22,9 @@
 #define INTERVAL_MIN_S 1
 #define INTERVAL_MAX_S 86400
 
-enum uplink_result { UPLINK_OK, UPLINK_RETRY, UPLINK_OFFBOARDED, UPLINK_FATAL };
+/* UPLINK_REJECTED: the server refused this request's content (4xx); sending
+ * it again unchanged cannot help. */
+enum uplink_result { UPLINK_OK, UPLINK_RETRY, UPLINK_REJECTED, UPLINK_OFFBOARDED, UPLINK_FATAL };
 
 static volatile sig_atomic_t stop_requested;
 
@@ -80,6 +82,8 @@ static enum uplink_result classify(long status, const json_t *resp, const char *
         agent_log("warning", "%s refused (HTTP %ld): %s", what, status, httpc_error_message(resp, status));
         if (status == 401 || status == 403)
                 return UPLINK_FATAL;
+        if (status >= 400 && status < 500 && status != 408 && status != 429)
+                return UPLINK_REJECTED;
         return UPLINK_RETRY;
 }
 
@@ -112,6 +116,10 @@ static enum uplink_result send_inventory(struct uplink *u)
         if (res == UPLINK_OK) {
                 u->inventory_sent = true;
                 agent_log("info", "inventory sent (sha256 %.12s)", u->inventory_hash);
+        } else if (res == UPLINK_REJECTED) {
+                /* not again until it changes or the server asks: heartbeats go on */
+                u->inventory_sent = true;
+                res = UPLINK_OK;
         }
         return res;
 }
@@ -142,18 +150,16 @@ static enum uplink_result heartbeat(struct uplink *u)
         return UPLINK_OK;
 }
 
-/* One round: inventory if the server lacks it, then a heartbeat. */
+/* One round: a heartbeat, then the inventory if it changed or the server
+ * lacks it. */
 static enum uplink_result round_once(struct uplink *u)
 {
         enum uplink_result res;
 
         inventory_refresh(u);
-        if (u->inventory && !u->inventory_sent) {
-                res = send_inventory(u);
-                if (res != UPLINK_OK)
-                        return res;
-        }
         res = heartbeat(u);
+        if (res == UPLINK_REJECTED)
+                res = UPLINK_RETRY;
         if (res == UPLINK_OK && !u->inventory_sent && u->inventory)
                 res = send_inventory(u);
         return res;
