@@ -94,10 +94,21 @@ until grep -q "inventory sent" "$T/agent2.log" || grep -q "heartbeat" "$T/vigild
     i=$((i + 1)); [ $i -lt 100 ] || fail "agent did not reconnect"; sleep 0.1
 done
 
+# an inventory the server refuses (here: over body_max) does not stop heartbeats
+kill "$AGENT_PID"; wait "$AGENT_PID" || true; AGENT_PID=""
+stop_server
+echo "body_max = 4096" >>"$T/data/vigild.conf"
+sqlite3 "$T/data/vigild.db" "UPDATE devices SET inventory_sha256 = NULL" || fail "sqlite3"
+start_server
+"$AGENT" run --state-dir "$T/agent" --once 2>"$T/agent-413.log" || fail "agent stopped on a refused inventory"
+grep -q "inventory upload refused (HTTP 413)" "$T/agent-413.log" || fail "refused inventory not logged"
+stop_server
+sed -i '/^body_max = 4096$/d' "$T/data/vigild.conf"
+start_server
+
 # offboarding revokes the certificate; the agent stops at its next request
 "$VIGIL" devices offboard "$ID" >/dev/null || fail "offboard"
 "$VIGIL" devices show "$ID" | grep -q "^onboarding_status  *offboarded" || fail "not shown offboarded"
-kill "$AGENT_PID"; wait "$AGENT_PID" || true; AGENT_PID=""
 "$AGENT" run --state-dir "$T/agent" 2>"$T/agent3.log" && rc=0 || rc=$?
 [ "$rc" = 0 ] || fail "offboarded agent exited $rc"
 grep -q "offboarded" "$T/agent3.log" || fail "agent did not log that it was offboarded"
