@@ -1,0 +1,1 @@
+/* events_cmd: being written */

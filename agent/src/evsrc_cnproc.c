@@ -1,0 +1,1 @@
+/* evsrc_cnproc: being written */

@@ -1,0 +1,1 @@
+/* proctable: being written */

@@ -1,0 +1,1 @@
+/* procfs: being written */
