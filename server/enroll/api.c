@@ -130,6 +130,23 @@ static int enroll_commit(struct vigild *d, const struct enroll_token *t, const c
         return db_finish(d->db, r);
 }
 
+/* True if the token may still be used (checked again, atomically, at commit). */
+static bool token_has_uses(struct vigild *d, const char *tid)
+{
+        struct db_stmt *st;
+        bool ok = false;
+
+        db_lock(d->db);
+        if (db_prepare(d->db, "SELECT 1 FROM enroll_tokens WHERE id = $1 AND uses < max_uses "
+                              "AND revoked_at IS NULL", &st) == 0) {
+                db_bind_text(st, 1, tid, strlen(tid));
+                ok = db_step(st) == 1;
+                db_stmt_done(st);
+        }
+        db_unlock(d->db);
+        return ok;
+}
+
 static void csr_error(const struct http_request *req, struct http_reply *rep, int r)
 {
         char peer[64];
@@ -188,6 +205,13 @@ static void handle_enroll(struct vigild *d, const struct http_request *req, stru
                 log_warn("enrollment from %s refused: %s", peer, enroll_token_strerror(r));
                 http_reply_error(rep, r == ENROLL_TOKEN_MALFORMED ? 400 : 403, codes[-r], "%s",
                                  enroll_token_strerror(r));
+                goto out;
+        }
+        /* a used-up or revoked token must not cost us a signature */
+        if (!token_has_uses(d, t.tid)) {
+                log_warn("enrollment with token %s refused: used up, revoked or unknown", t.tid);
+                http_reply_error(rep, 403, "token_used_up",
+                                 "the enrollment token has been used as often as it allows, or was revoked");
                 goto out;
         }
         r = crypto_csr_check(csr, strlen(csr));
@@ -489,6 +513,9 @@ static void handle_offboard(struct vigild *d, const struct http_request *req, st
         }
         db_lock(d->db);
         r = offboard_commit(d, id, req->who->token_id);
+        /* before the lock goes: no device request may pass between the two */
+        if (r == 0)
+                registry_offboard(&d->enroll->registry, id);
         db_unlock(d->db);
         if (r == -EALREADY) {
                 http_reply_error(rep, 409, "already_offboarded", "device %s is already offboarded", id);
@@ -498,7 +525,6 @@ static void handle_offboard(struct vigild *d, const struct http_request *req, st
                 http_reply_error(rep, 500, "database_error", "cannot offboard the device");
                 return;
         }
-        registry_offboard(&d->enroll->registry, id);
         log_info("device %s offboarded by token %s; its certificate is revoked", id, req->who->token_id);
         handle_device_show(d, req, rep);
 }

@@ -64,7 +64,7 @@ int devices_migrate(struct vigild *d)
 
 int devices_load_registry(struct vigild *d)
 {
-        struct db_stmt *st;
+        struct db_stmt *st = NULL;
         int r;
 
         db_lock(d->db);
@@ -74,6 +74,7 @@ int devices_load_registry(struct vigild *d)
                 registry_reserve(&d->enroll->registry, (size_t)db_column_int64(st, 0));
         if (r == 0)
                 db_stmt_done(st);
+        st = NULL;
         r = db_prepare(d->db, "SELECT id, cert_serial, last_seen, offboarded_at, inventory_sha256 "
                               "FROM devices", &st);
         while (r == 0 && (r = db_step(st)) == 1) {

@@ -9,8 +9,12 @@
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "server/log.h"
 #include "util/strutil.h"
@@ -20,13 +24,33 @@
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define ERROR_MESSAGE_MAX 512
 
-struct http_server {
+#define HTTP_WORKERS_MAX 64
+#define PREAUTH_TIMEOUT_S 30
+#define DISCARD_MAX (1024 * 1024)      /* body bytes read and dropped before a refusal is sent */    /* until a connection authenticates, it may idle this long */
+
+/* One libmicrohttpd daemon per worker thread, all listening on the same port
+ * (SO_REUSEPORT), each driven by our own loop rather than libmicrohttpd's
+ * internal epoll thread: that loop (0.9.75) can block in a second
+ * epoll_wait() with a batch of exactly 128 ready connections unserved until
+ * the connection timeout. Driven from outside, libmicrohttpd never blocks;
+ * only our poll() on its epoll descriptor does. */
+struct http_worker {
         struct MHD_Daemon *mhd;
+        struct http_server *server;
+        pthread_t thread;
+        bool running;
+};
+
+struct http_server {
+        struct http_worker workers[HTTP_WORKERS_MAX];
+        unsigned n_workers;
+        int wake_fd;                    /* eventfd: written once to stop every worker */
         struct vigild *d;
         const struct http_route *const *tables;
         http_admin_auth_fn admin_auth;
         http_device_auth_fn device_auth;
         size_t body_max;
+        unsigned connection_timeout;
         uint16_t port;
 };
 
@@ -36,6 +60,7 @@ enum cert_state { CERT_UNCHECKED = 0, CERT_NONE, CERT_INVALID, CERT_VALID };
 
 struct conn_state {
         enum cert_state cert;
+        bool trusted;                   /* a request on it authenticated: the long timeout applies */
         struct crypto_cert_info info;
 };
 
@@ -47,6 +72,7 @@ struct req_state {
         struct http_reply early;        /* an answer decided before the body (404, 401, ...) */
         struct vbuf body;
         bool too_big;
+        size_t discarded;               /* body bytes of a refused request, read and dropped */
 };
 
 void http_reply_json(struct http_reply *rep, unsigned status, json_t *body)
@@ -65,6 +91,11 @@ void http_reply_error(struct http_reply *rep, unsigned status, const char *code,
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        /* messages may quote what the client sent: keep them printable ASCII,
+         * so they are valid JSON strings whatever the client sent */
+        for (char *c = msg; *c; c++)
+                if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+                        *c = '?';
         http_reply_json(rep, status,
                         json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
@@ -224,6 +255,11 @@ static void authenticate_device(struct http_server *s, struct MHD_Connection *co
                 return;
         }
         who->cert = cs->info;
+        if (util_now() >= cs->info.not_after) {
+                /* verified when the connection opened; it may have expired since */
+                http_reply_error(rep, 403, "device_certificate_invalid", "the device certificate has expired");
+                return;
+        }
         if (!util_str_printable(cs->info.cn, sizeof(who->device_id) - 1)) {
                 http_reply_error(rep, 403, "device_certificate_invalid", "the certificate names no device");
                 return;
@@ -253,6 +289,19 @@ static void authenticate_admin(struct http_server *s, struct MHD_Connection *con
                 http_reply_error(rep, 403, "forbidden", "this token's role may not do this");
 }
 
+/* A connection that authenticated once may stay open as long as any; until
+ * then it gets PREAUTH_TIMEOUT_S, so idle strangers cannot hold every slot. */
+static void conn_trust(struct http_server *s, struct MHD_Connection *conn)
+{
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct conn_state *cs = ci ? ci->socket_context : NULL;
+
+        if (!cs || cs->trusted)
+                return;
+        cs->trusted = true;
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->connection_timeout);
+}
+
 /* Decides, from the request line and headers alone, which route serves the
  * request and whether the caller may use it; so that a body is only read for
  * a caller who may send one. On refusal fills rs->early. */
@@ -280,6 +329,8 @@ static void admit(struct http_server *s, struct MHD_Connection *conn, const char
         else if (r->auth == HTTP_AUTH_DEVICE)
                 authenticate_device(s, conn, &rs->who, rep);
         rs->route = r;
+        if (r->auth != HTTP_AUTH_NONE && !rep->status)
+                conn_trust(s, conn);
 }
 
 static void dispatch(struct http_server *s, struct req_state *rs, struct http_reply *rep)
@@ -353,19 +404,24 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                 return MHD_YES;
         }
         if (*upload_data_size) {
-                /* a refused request's body is read and dropped, never kept */
+                /* a refused request's body is read and dropped, never kept
+                 * (libmicrohttpd 0.9.75 cannot answer before the body is read);
+                 * past DISCARD_MAX the connection is cut instead */
                 if (!rs->early.status && !rs->too_big &&
                     vbuf_append(&rs->body, upload_data, *upload_data_size) < 0) {
                         rs->too_big = true;
                         vbuf_release(&rs->body);
                 }
+                if (rs->early.status || rs->too_big) {
+                        rs->discarded += *upload_data_size;
+                        if (rs->discarded > DISCARD_MAX)
+                                return MHD_NO;
+                }
                 *upload_data_size = 0;
                 return MHD_YES;
         }
-        if (rs->early.status) {
-                ret = queue_reply(conn, &rs->early);
-                return ret;
-        }
+        if (rs->early.status)
+                return queue_reply(conn, &rs->early);
         dispatch(s, rs, &rep);
         ret = queue_reply(conn, &rep);
         json_decref(rep.json);
@@ -388,8 +444,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
+        struct http_server *s = cls;
+
         if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
                 *socket_context = calloc(1, sizeof(struct conn_state));
+                if (s->connection_timeout > PREAUTH_TIMEOUT_S)
+                        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                                  (unsigned)PREAUTH_TIMEOUT_S);
         } else {
                 free(*socket_context);
                 *socket_context = NULL;
@@ -442,6 +503,59 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss)
         return -EINVAL;
 }
 
+static void *worker_main(void *arg)
+{
+        struct http_worker *w = arg;
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+        struct pollfd pfd[2] = {
+                { .fd = di ? di->epoll_fd : -1, .events = POLLIN },
+                { .fd = w->server->wake_fd, .events = POLLIN },
+        };
+
+        for (;;) {
+                MHD_UNSIGNED_LONG_LONG to;
+                int timeout = 1000;
+
+                if (MHD_get_timeout(w->mhd, &to) == MHD_YES && to < 1000)
+                        timeout = (int)to;
+                if (poll(pfd, 2, timeout) > 0 && (pfd[1].revents & POLLIN))
+                        break;
+                MHD_run(w->mhd);
+        }
+        return NULL;
+}
+
+static struct MHD_Daemon *daemon_start(struct http_server *s, const struct http_server_config *cfg,
+                                       const struct sockaddr_storage *ss, unsigned max_conn)
+{
+        unsigned flags = MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG;
+
+        if (ss->ss_family == AF_INET6)
+                flags |= MHD_USE_IPv6;
+        return MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
+                MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
+                MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                MHD_OPTION_HTTPS_MEM_KEY, cfg->key_pem,
+                MHD_OPTION_HTTPS_MEM_CERT, cfg->cert_pem,
+                MHD_OPTION_HTTPS_MEM_TRUST, cfg->trust_pem,
+                MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+                MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
+                MHD_OPTION_CONNECTION_LIMIT, max_conn,
+                MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory,
+                MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+                MHD_OPTION_END);
+}
+
+static void set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+        if (ss->ss_family == AF_INET6)
+                ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+        else
+                ((struct sockaddr_in *)ss)->sin_port = htons(port);
+}
+
 int http_server_start(const struct http_server_config *cfg, struct vigild *d,
                       const struct http_route *const *tables,
                       http_admin_auth_fn admin_auth, http_device_auth_fn device_auth,
@@ -450,14 +564,14 @@ int http_server_start(const struct http_server_config *cfg, struct vigild *d,
         struct sockaddr_storage ss;
         const union MHD_DaemonInfo *di;
         struct http_server *s;
-        unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG;
+        unsigned n = cfg->threads ? cfg->threads : 1;
 
+        if (n > HTTP_WORKERS_MAX)
+                n = HTTP_WORKERS_MAX;
         if (parse_listen(cfg->listen, &ss) < 0) {
                 snprintf(err, err_size, "invalid listen address '%s' (want ADDR:PORT)", cfg->listen);
                 return -EINVAL;
         }
-        if (ss.ss_family == AF_INET6)
-                flags |= MHD_USE_IPv6;
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
@@ -466,28 +580,36 @@ int http_server_start(const struct http_server_config *cfg, struct vigild *d,
         s->admin_auth = admin_auth;
         s->device_auth = device_auth;
         s->body_max = cfg->body_max;
-        s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
-                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 1 ? cfg->threads : 0),
-                MHD_OPTION_HTTPS_MEM_KEY, cfg->key_pem,
-                MHD_OPTION_HTTPS_MEM_CERT, cfg->cert_pem,
-                MHD_OPTION_HTTPS_MEM_TRUST, cfg->trust_pem,
-                MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
-                MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
-                MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-                MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory,
-                MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-                MHD_OPTION_END);
-        if (!s->mhd) {
-                snprintf(err, err_size, "cannot listen on %s (address in use, or bad TLS material)",
-                         cfg->listen);
+        s->connection_timeout = cfg->connection_timeout;
+        s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (s->wake_fd < 0) {
                 free(s);
-                return -EADDRINUSE;
+                return -errno;
         }
-        di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-        s->port = di ? di->port : 0;
+        for (unsigned i = 0; i < n; i++) {
+                struct http_worker *w = &s->workers[i];
+                w->server = s;
+                w->mhd = daemon_start(s, cfg, &ss, (cfg->max_connections + n - 1) / n);
+                if (!w->mhd) {
+                        snprintf(err, err_size, "cannot listen on %s (address in use, or bad TLS material)",
+                                 cfg->listen);
+                        http_server_stop(s);
+                        return -EADDRINUSE;
+                }
+                s->n_workers++;
+                if (i == 0) {
+                        /* with port 0 the kernel picked one: the others join it */
+                        di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_BIND_PORT);
+                        s->port = di ? di->port : 0;
+                        set_port(&ss, s->port);
+                }
+                if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+                        snprintf(err, err_size, "cannot start HTTP worker threads");
+                        http_server_stop(s);
+                        return -EAGAIN;
+                }
+                w->running = true;
+        }
         *ret = s;
         return 0;
 }
@@ -499,8 +621,17 @@ uint16_t http_server_port(const struct http_server *s)
 
 void http_server_stop(struct http_server *s)
 {
+        uint64_t one = 1;
+
         if (!s)
                 return;
-        MHD_stop_daemon(s->mhd);
+        if (write(s->wake_fd, &one, sizeof(one)) < 0)
+                abort();        /* an eventfd write of 1 cannot fail */
+        for (unsigned i = 0; i < s->n_workers; i++) {
+                if (s->workers[i].running)
+                        pthread_join(s->workers[i].thread, NULL);
+                MHD_stop_daemon(s->workers[i].mhd);
+        }
+        close(s->wake_fd);
         free(s);
 }
