@@ -51,5 +51,8 @@ int agent_onboard(const char *package_file, const char *state_dir, const char *n
 /* 'vigil-agent run'. Returns the process exit code. */
 int agent_run(const char *state_dir, bool once);
 
+/* 'vigil-agent events' (argv[0] is "events"). Returns the process exit code. */
+int agent_events(int argc, char **argv);
+
 /* Logs one line to stderr with a timestamp. */
 void agent_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -57,6 +57,7 @@ enum ev_exec_flags {
         EV_EXEC_STDERR_TTY = 1 << 7,
         EV_EXEC_ARGS_TRUNCATED = 1 << 8,
         EV_EXEC_PATH_TRUNCATED = 1 << 9,
+        EV_EXEC_CWD_TRUNCATED = 1 << 10,
 };
 
 struct ev_exec {
@@ -113,9 +114,12 @@ struct ev_net {
 
 enum ev_file_op { EV_FILE_CREATE = 1, EV_FILE_MODIFY = 2, EV_FILE_RENAME = 3, EV_FILE_DELETE = 4 };
 
+enum ev_file_flags { EV_FILE_PATH_TRUNCATED = 1 << 0 };
+
 struct ev_file {
         char path[EV_PATH_MAX];         /* the target file */
         uint32_t op;                    /* enum ev_file_op */
+        uint32_t flags;                 /* enum ev_file_flags */
 };
 
 struct agent_event {

@@ -1,1 +1,288 @@
-/* events_cmd: being written */
+/* events_cmd: `vigil-agent events`, the sensor's events as JSON lines.
+ *
+ * Opens the eBPF sensor or the proc connector (or the first that works),
+ * feeds the process table with every event and prints each event that
+ * passes the filter as one JSON object per line on stdout, flushed per line,
+ * until SIGINT/SIGTERM, --count events or --duration. What runs, what it
+ * cannot see and what it counted go to stderr. Exit status: 0, 1 on a
+ * failure, 2 on bad usage, 3 when the sensor cannot run on this kernel or
+ * build (-EOPNOTSUPP from its open). */
+#include "agent/src/agent.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/src/event_json.h"
+#include "agent/src/evsrc.h"
+#include "agent/src/proctable.h"
+#include "util/strutil.h"
+
+#define POLL_MS 250
+#define EVENTS_EXIT_UNSUPPORTED 3       /* the sensor asked for cannot run here */
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+        stop_signal = sig;
+}
+
+struct events_opts {
+        const char *sensor;             /* "auto", "bpf" or "cnproc" */
+        const char *filter;
+        uint64_t count;                 /* 0: no limit */
+        int64_t duration_s;             /* 0: no limit */
+        const char *watch[EVSRC_WATCH_MAX + 1];
+        unsigned nwatch;
+};
+
+struct events_run {
+        struct proctable *pt;
+        struct event_json *ej;
+        struct event_filter filter;
+        uint64_t seen, printed, limit;
+        uint64_t end_ns;                /* CLOCK_MONOTONIC end of --duration; 0: none */
+        int error;                      /* negative errno once output failed */
+};
+
+static void usage(FILE *f)
+{
+        fputs("usage: vigil-agent events [--sensor=auto|bpf|cnproc] [--filter EXPR] [--count N]\n"
+              "                          [--duration SECONDS] [--watch PATH]...\n"
+              "Prints the sensor's events as JSON lines (fields: docs/EVENTS.md).\n"
+              "  --filter EXPR   FIELD=VALUE (equal), FIELD~VALUE (contains), != and !~ (negated),\n"
+              "                  joined by ',' (all must match); '\\,' is a comma in a value\n"
+              "  --watch PATH    report files created or modified under PATH (repeatable;\n"
+              "                  replaces the default watched paths)\n", f);
+}
+
+static int opts_parse(int argc, char **argv, struct events_opts *o)
+{
+        static const struct option longopts[] = {
+                { "sensor", required_argument, NULL, 's' },
+                { "filter", required_argument, NULL, 'f' },
+                { "count", required_argument, NULL, 'c' },
+                { "duration", required_argument, NULL, 'd' },
+                { "watch", required_argument, NULL, 'w' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
+        };
+        int c;
+
+        o->sensor = "auto";
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "s:f:c:d:w:h", longopts, NULL)) != -1) {
+                switch (c) {
+                case 's':
+                        if (strcmp(optarg, "auto") && strcmp(optarg, "bpf") && strcmp(optarg, "cnproc")) {
+                                fprintf(stderr, "vigil-agent events: unknown sensor '%s' (auto, bpf or cnproc)\n", optarg);
+                                return -EINVAL;
+                        }
+                        o->sensor = optarg;
+                        break;
+                case 'f':
+                        o->filter = optarg;
+                        break;
+                case 'c':
+                        if (util_uint_parse(optarg, UINT32_MAX, &o->count) < 0 || o->count == 0) {
+                                fprintf(stderr, "vigil-agent events: bad --count '%s' (a number from 1)\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case 'd':
+                        if (util_duration_parse(optarg, &o->duration_s) < 0 || o->duration_s <= 0) {
+                                fprintf(stderr, "vigil-agent events: bad --duration '%s' (seconds, or 90s, 15m, 1h)\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case 'w':
+                        if (o->nwatch == EVSRC_WATCH_MAX || optarg[0] != '/') {
+                                fprintf(stderr, "vigil-agent events: --watch '%s': %s\n", optarg,
+                                        optarg[0] != '/' ? "not an absolute path" : "too many watched paths");
+                                return -EINVAL;
+                        }
+                        o->watch[o->nwatch++] = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 1;
+                default:
+                        usage(stderr);
+                        return -EINVAL;
+                }
+        }
+        if (optind != argc) {
+                usage(stderr);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* Opens the sensor the options name; for auto, eBPF and else the proc
+ * connector, saying why. Returns 0, or after logging -EOPNOTSUPP (the
+ * sensor cannot run on this kernel or build) or another negative errno. */
+static int sensor_open(const struct events_opts *o, struct evsrc **ret)
+{
+        struct evsrc_config cfg = { .watch_paths = o->nwatch ? o->watch : NULL };
+        char err[512] = "";
+        int r;
+
+        if (strcmp(o->sensor, "cnproc") != 0) {
+                r = evsrc_bpf_open(&cfg, ret, err, sizeof(err));
+                if (r == 0)
+                        return 0;
+                if (strcmp(o->sensor, "bpf") == 0) {
+                        agent_log("error", "cannot open the eBPF sensor: %s", err[0] ? err : strerror(-r));
+                        return r;
+                }
+                agent_log("warning", "eBPF sensor unavailable (%s); falling back to the proc connector",
+                          err[0] ? err : strerror(-r));
+        }
+        err[0] = '\0';
+        r = evsrc_cnproc_open(&cfg, ret, err, sizeof(err));
+        if (r < 0) {
+                agent_log("error", "cannot open the proc-connector sensor: %s", err[0] ? err : strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+static uint64_t mono_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* True once the run should end. A sensor may deliver a long burst within
+ * one poll; checking here lets the rest of the burst pass cheaply. */
+static bool run_done(const struct events_run *run)
+{
+        return stop_signal || run->error || (run->limit && run->printed >= run->limit) ||
+               (run->end_ns && mono_ns() >= run->end_ns);
+}
+
+static void on_event(const struct agent_event *ev, void *ctx)
+{
+        struct events_run *run = ctx;
+        json_t *obj;
+
+        if (run_done(run))
+                return;
+        run->seen++;
+        proctable_feed(run->pt, ev);
+        if (event_json_build(run->ej, ev, run->pt, &obj) < 0) {
+                run->error = -ENOMEM;
+                return;
+        }
+        if (event_filter_match(&run->filter, obj)) {
+                if (json_dumpf(obj, stdout, JSON_COMPACT) < 0 || fputc('\n', stdout) == EOF ||
+                    fflush(stdout) == EOF)
+                        run->error = errno == EPIPE ? -EPIPE : -EIO;
+                else
+                        run->printed++;
+        }
+        json_decref(obj);
+}
+
+/* Polls until a signal, the count, the duration or an error. Returns the
+ * exit code. */
+static int events_loop(struct evsrc *src, struct events_run *run)
+{
+        uint64_t end = run->end_ns;
+        int r;
+
+        while (!stop_signal) {
+                uint64_t now = mono_ns();
+                int timeout = POLL_MS;
+
+                if (end && now >= end)
+                        break;
+                if (end && (end - now) / 1000000 < POLL_MS)
+                        timeout = (int)((end - now) / 1000000) + 1;
+                r = src->ops->poll(src, timeout, on_event, run);
+                if (r < 0 && r != -EINTR && r != -EAGAIN) {
+                        agent_log("error", "the %s sensor failed: %s", src->ops->name, strerror(-r));
+                        return 1;
+                }
+                if (run->error == -EPIPE) {
+                        agent_log("info", "stdout was closed");
+                        return 0;
+                }
+                if (run->error) {
+                        agent_log("error", "cannot write an event: %s", strerror(-run->error));
+                        return 1;
+                }
+                if (run->limit && run->printed >= run->limit)
+                        break;
+                proctable_expire(run->pt, mono_ns());
+        }
+        return 0;
+}
+
+int agent_events(int argc, char **argv)
+{
+        struct events_opts o = { 0 };
+        struct events_run *run = NULL;
+        /* SA_RESTART keeps a write to stdout from failing with EINTR; the
+         * sensor's wait returns early on a signal all the same */
+        struct sigaction sa = { .sa_handler = on_stop, .sa_flags = SA_RESTART };
+        struct evsrc *src = NULL;
+        const char *lim;
+        char err[256];
+        int r, code = 1;
+
+        r = opts_parse(argc, argv, &o);
+        if (r != 0)
+                return r > 0 ? 0 : 2;
+        run = calloc(1, sizeof(*run));
+        if (!run)
+                return 1;
+        if (o.filter && event_filter_parse(&run->filter, o.filter, err, sizeof(err)) < 0) {
+                fprintf(stderr, "vigil-agent events: bad --filter '%s': %s\n", o.filter, err);
+                free(run);
+                return 2;
+        }
+        run->limit = o.count;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        r = sensor_open(&o, &src);
+        if (r < 0) {
+                code = r == -EOPNOTSUPP ? EVENTS_EXIT_UNSUPPORTED : 1;
+                goto out_run;
+        }
+        run->pt = proctable_new(0, 0);
+        run->ej = event_json_new(src->ops->name);
+        if (!run->pt || !run->ej) {
+                agent_log("error", "out of memory");
+                goto out_src;
+        }
+        r = proctable_seed(run->pt, "/proc");
+        if (r < 0)
+                agent_log("warning", "cannot read /proc to seed the process table: %s", strerror(-r));
+        lim = src->ops->limitations(src);
+        agent_log("info", "sensor '%s' running (%d processes from /proc); it cannot see: %s",
+                  src->ops->name, r < 0 ? 0 : r, lim && *lim ? lim : "(nothing declared)");
+        if (o.duration_s)
+                run->end_ns = mono_ns() + (uint64_t)o.duration_s * 1000000000ull;
+        code = events_loop(src, run);
+        agent_log("info", "events seen: %llu, printed: %llu, dropped by the sensor: %llu",
+                  (unsigned long long)run->seen, (unsigned long long)run->printed,
+                  (unsigned long long)src->ops->dropped(src));
+out_src:
+        event_json_free(run->ej);
+        proctable_free(run->pt);
+        src->ops->close(src);
+out_run:
+        free(run);
+        return code;
+}

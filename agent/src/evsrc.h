@@ -52,3 +52,24 @@ int evsrc_cnproc_open(const struct evsrc_config *cfg, struct evsrc **ret, char *
 /* The default watched paths (NULL-terminated): /etc, cron, systemd units,
  * ~/.ssh/authorized_keys, /etc/ld.so.preload, shell profiles. */
 extern const char *const evsrc_default_watch_paths[];
+
+/* Added with the proc-connector sensor: true if path falls under a watched
+ * entry. An entry is a byte-wise prefix of the path, except that a "*"
+ * standing as a whole component matches exactly one non-empty path
+ * component, so "/home/STAR/.ssh/authorized_keys" (STAR being "*") names
+ * every user's keys without watching all of /home. */
+bool evsrc_watch_match(const char *pattern, const char *path);
+
+/* The eBPF sensor's clocks, for evsrc_bpf_record_convert(). */
+struct evsrc_bpf_clock {
+        int64_t wall_offset_ns;         /* CLOCK_REALTIME - CLOCK_MONOTONIC */
+        uint64_t ns_per_tick;           /* 1e9 / sysconf(_SC_CLK_TCK) */
+};
+
+/* Converts one record of the eBPF sensor's ring buffer (the layout of
+ * include/vigil/bpf_event.h, size bytes) into *ret, which is written only
+ * on success. Returns 0, or -EINVAL for a record that is short, inconsistent
+ * or of an unknown type. Exported for the unit test; present only in builds
+ * with the eBPF sensor (HAVE_BPF). */
+int evsrc_bpf_record_convert(const void *rec, size_t size, const struct evsrc_bpf_clock *clk,
+                             struct agent_event *ret);

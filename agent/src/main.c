@@ -10,6 +10,8 @@ static void usage(FILE *f)
         fputs("usage: vigil-agent onboard FILE [--state-dir DIR] [--name NAME] [--force]\n"
               "       vigil-agent run [--state-dir DIR] [--once]\n"
               "       vigil-agent status [--state-dir DIR]\n"
+              "       vigil-agent events [--sensor=auto|bpf|cnproc] [--filter EXPR] [--count N]\n"
+              "                          [--duration SECONDS] [--watch PATH]...\n"
               "       vigil-agent --version\n"
               "The state directory defaults to " AGENT_STATE_DIR_DEFAULT ".\n", f);
 }
@@ -41,6 +43,8 @@ int main(int argc, char **argv)
                 usage(stdout);
                 return 0;
         }
+        if (strcmp(cmd, "events") == 0)
+                return agent_events(argc - 1, argv + 1);
         optind = 2;
         while ((c = getopt_long(argc, argv, "s:n:foh", opts, NULL)) != -1) {
                 switch (c) {
