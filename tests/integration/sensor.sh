@@ -97,7 +97,7 @@ absent_or_declared() {
 }
 
 mkdir -p "$T/root/etc/cron.d"
-for name in payload old-parent new-parent child-a child-b; do
+for name in payload old-parent new-parent child-a child-b marker; do
     cp "$HELPER" "$T/$name"
 done
 
@@ -193,8 +193,17 @@ while kill -0 "$CHILD_A" 2>/dev/null; do
     i=$((i + 1)); [ $i -lt 100 ] || fail "child-a did not end"; sleep 0.05
 done
 
-# --- stop the agent; it reports what it saw
-sleep 1.5
+# --- stop the agent once it has printed everything above: on a busy host it
+# may lag behind, and it drops what is still queued when it stops. A last
+# process marks the end; its exit is reported even when nothing else of it is.
+"$T/marker" sleep-ms 10 &
+MARKER=$!
+wait "$MARKER"
+i=0
+until grep -q "\"EventType\":\"process_exit\".*\"ProcessId\":$MARKER," "$ALL"; do
+    i=$((i + 1)); [ $i -lt 600 ] || fail "the agent did not report the end marker (pid $MARKER) within 120 s"
+    sleep 0.2
+done
 kill -TERM "$AGENT_PID"
 i=0
 while kill -0 "$AGENT_PID" 2>/dev/null && [ "$(ps -o stat= -p "$AGENT_PID")" != Z ]; do
