@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 
 #include "agent/src/event_json.h"
 #include "agent/src/evsrc.h"
+#include "agent/src/privs.h"
 #include "agent/src/proctable.h"
 #include "util/strutil.h"
 
@@ -269,6 +271,18 @@ int agent_events(int argc, char **argv)
         r = proctable_seed(run->pt, "/proc");
         if (r < 0)
                 agent_log("warning", "cannot read /proc to seed the process table: %s", strerror(-r));
+        {
+                /* attached: reading /proc of other users' processes is all
+                 * that is left to do with privilege */
+                static const int keep[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH };
+                char perr[256];
+                int pr = privs_keep_only(keep, sizeof(keep) / sizeof(keep[0]), perr, sizeof(perr));
+                if (pr < 0)
+                        agent_log("warning", "cannot drop capabilities (%s); running with all it had", perr);
+                else
+                        agent_log("info", "capabilities dropped; kept only CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH "
+                                  "(to read /proc of every process)");
+        }
         lim = src->ops->limitations(src);
         agent_log("info", "sensor '%s' running (%d processes from /proc); it cannot see: %s",
                   src->ops->name, r < 0 ? 0 : r, lim && *lim ? lim : "(nothing declared)");

@@ -118,6 +118,11 @@ until grep -q "running" "$T/agent.log"; do
     sleep 0.1
 done
 grep "running" "$T/agent.log"
+# attached, the agent keeps only CAP_DAC_READ_SEARCH (2) and CAP_SYS_PTRACE (19)
+capeff=$(awk '/^CapEff:/ {print $2}' "/proc/$AGENT_PID/status")
+[ "$capeff" = 0000000000080004 ] || fail "the agent kept capabilities $capeff, not only 0000000000080004"
+capbnd=$(awk '/^CapBnd:/ {print $2}' "/proc/$AGENT_PID/status")
+[ "$capbnd" = 0000000000080004 ] || fail "the agent's bounding set is $capbnd"
 
 # --- 1. a binary copied to /tmp
 PARENT_IMAGE=$(readlink /proc/$$/exe)
