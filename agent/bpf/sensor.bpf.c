@@ -20,7 +20,9 @@
 
 #include "vigil/bpf_event.h"
 
-char LICENSE[] SEC("license") = "GPL";
+/* The kernel lends its GPL-only helpers (probe reads, ring buffer, ...)
+ * only to GPL-compatible programs. */
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Loop bounds. */
 #define PATH_WALK_MAX 80                /* path components plus mount crossings */
@@ -187,7 +189,10 @@ struct cred_ids {
 /* The ids each thread had when last seen (created, past an exec, after a
  * setuid-family call), so that the exit of a setuid-family call can say
  * what it changed without a sys_enter program running on every system
- * call. Threads older than the sensor are not in it. */
+ * call. Threads older than the sensor are not in it. Entries are not
+ * deleted at exit (a map update takes a lock, and costs more than the
+ * rest of an event): a reused thread id is overwritten when its thread is
+ * created, and the LRU drops the dead ones. */
 struct {
         __uint(type, BPF_MAP_TYPE_LRU_HASH);
         __uint(max_entries, 32768);
@@ -301,7 +306,7 @@ static __always_inline void hdr_fill(struct vigil_bpf_hdr *h, __u32 type, __u32 
 
 static __always_inline bool is_agent(struct task_struct *t)
 {
-        return agent_tgid && t->tgid == agent_tgid;
+        return agent_tgid && (__u32)t->tgid == agent_tgid;
 }
 
 static __always_inline void ids_read(struct cred_ids *ids, const struct cred *c)
@@ -472,11 +477,13 @@ int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
         struct vigil_bpf_exec *ev;
         __u32 zero = 0, ilen, clen, alen, size, tid = t->pid;
         unsigned long arg_start, arg_end;
-        struct cred_ids ids;
+        struct cred_ids ids, *known;
         bool cut = false;
 
         ids_read(&ids, t->real_cred);
-        bpf_map_update_elem(&thread_ids, &tid, &ids, BPF_ANY);
+        known = bpf_map_lookup_elem(&thread_ids, &tid);
+        if (!known || known->uid != ids.uid || known->euid != ids.euid)
+                bpf_map_update_elem(&thread_ids, &tid, &ids, BPF_ANY);
         if (is_agent(t))
                 return 0;
         ev = bpf_map_lookup_elem(&exec_buf, &zero);
@@ -571,14 +578,14 @@ int BPF_PROG(vigil_exit, struct task_struct *p)
 {
         struct task_struct *t = bpf_get_current_task_btf();
         struct vigil_bpf_exit *ev;
-        __u32 tgid = t->tgid, tid = t->pid;
+        __u32 tgid = t->tgid;
 
-        bpf_map_delete_elem(&thread_ids, &tid);
         /* Only the last thread of the group: do_exit() has counted this one
          * out of signal->live already. */
         if (t->signal->live.counter != 0 || is_agent(t))
                 return 0;
-        bpf_map_delete_elem(&mem_writers, &tgid);
+        if (bpf_map_lookup_elem(&mem_writers, &tgid))
+                bpf_map_delete_elem(&mem_writers, &tgid);
         ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
         if (!ev) {
                 drop_count();
@@ -764,7 +771,7 @@ int BPF_PROG(vigil_sx_inject, struct pt_regs *regs, long ret)
                 return 0;
         }
         target_resolve(t, nr, ev);
-        if (ev->target_pid == t->tgid && ev->target_start_ns) {
+        if (ev->target_pid == (__u32)t->tgid && ev->target_start_ns) {
                 bpf_ringbuf_discard(ev, BPF_RB_NO_WAKEUP);
                 return 0;       /* not another process */
         }
@@ -816,7 +823,7 @@ int BPF_PROG(vigil_sx_proc_mem, struct pt_regs *regs, long ret)
                         bpf_task_release(target);
                 }
         }
-        if (ev->target_pid == t->tgid) {
+        if (ev->target_pid == (__u32)t->tgid) {
                 bpf_ringbuf_discard(ev, BPF_RB_NO_WAKEUP);
                 return 0;
         }

@@ -77,7 +77,7 @@ struct evsrc_bpf {
         char off[P_COUNT][REASON_MAX];  /* why a program is off; "" while it runs */
         int off_errno[P_COUNT];         /* the error that switched it off, if any */
         struct evsrc_bpf_clock clock;
-        const char *watch[EVSRC_WATCH_MAX + 1];         /* NULL-terminated, borrowed or owned */
+        const char *watch[EVSRC_WATCH_MAX + 1];         /* NULL-terminated; points into watch_owned */
         char *watch_owned[EVSRC_WATCH_MAX];
         int ncpus;
         uint64_t *drop_values;                          /* one per possible CPU */
@@ -781,8 +781,9 @@ static void limitations_build(struct evsrc_bpf *s, size_t watch_ignored)
                    (any || watch_ignored) ? "; " : "");
 }
 
-/* Takes the watched entries from cfg, or the defaults; at most
- * EVSRC_WATCH_MAX. Returns those that the kernel side cannot pre-filter. */
+/* Copies the watched entries of cfg, or the defaults; at most
+ * EVSRC_WATCH_MAX. Entries that are not absolute paths are left out and
+ * counted in *ret_ignored. Returns 0, -E2BIG or -ENOMEM. */
 static int watch_take(struct evsrc_bpf *s, const struct evsrc_config *cfg, size_t *ret_ignored)
 {
         const char *const *src = cfg && cfg->watch_paths ? cfg->watch_paths : evsrc_default_watch_paths;

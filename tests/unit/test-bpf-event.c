@@ -184,8 +184,8 @@ static void test_exec_paths_flagged(void **state)
 static void test_malformed(void **state)
 {
         struct vigil_bpf_exec *k = exec_record("/bin/x", 7, "/", 2, "x", 2, 1);
-        struct vigil_bpf_cred cred;
-        struct vigil_bpf_file file;
+        struct vigil_bpf_cred cred = { 0 };
+        struct vigil_bpf_file file = { 0 };
         struct agent_event *ev = calloc(1, sizeof(*ev));
 
         ev->type = 99;
