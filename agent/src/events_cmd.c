@@ -45,6 +45,9 @@ struct events_opts {
         unsigned nwatch;
 };
 
+/* An event's JSON is at most a few KiB (args, paths and ancestors are capped). */
+#define LINE_MAX_BYTES (256 * 1024)
+
 struct events_run {
         struct proctable *pt;
         struct event_json *ej;
@@ -52,6 +55,7 @@ struct events_run {
         uint64_t seen, printed, limit;
         uint64_t end_ns;                /* CLOCK_MONOTONIC end of --duration; 0: none */
         int error;                      /* negative errno once output failed */
+        char line[LINE_MAX_BYTES];      /* one event's JSON, written with one call */
 };
 
 static void usage(FILE *f)
@@ -186,11 +190,18 @@ static void on_event(const struct agent_event *ev, void *ctx)
                 return;
         }
         if (event_filter_match(&run->filter, obj)) {
-                if (json_dumpf(obj, stdout, JSON_COMPACT) < 0 || fputc('\n', stdout) == EOF ||
-                    fflush(stdout) == EOF)
-                        run->error = errno == EPIPE ? -EPIPE : -EIO;
-                else
-                        run->printed++;
+                /* serialize into one buffer and write it whole: jansson's
+                 * stream output makes one stdio call per token */
+                size_t n = json_dumpb(obj, run->line, sizeof(run->line) - 1, JSON_COMPACT);
+                if (n == 0 || n >= sizeof(run->line) - 1) {
+                        run->error = -E2BIG;
+                } else {
+                        run->line[n++] = '\n';
+                        if (fwrite(run->line, 1, n, stdout) != n)
+                                run->error = errno == EPIPE ? -EPIPE : -EIO;
+                        else
+                                run->printed++;
+                }
         }
         json_decref(obj);
 }
@@ -211,6 +222,9 @@ static int events_loop(struct evsrc *src, struct events_run *run)
                 if (end && (end - now) / 1000000 < POLL_MS)
                         timeout = (int)((end - now) / 1000000) + 1;
                 r = src->ops->poll(src, timeout, on_event, run);
+                /* lines go out once per poll, not once per event */
+                if (fflush(stdout) == EOF && !run->error)
+                        run->error = errno == EPIPE ? -EPIPE : -EIO;
                 if (r < 0 && r != -EINTR && r != -EAGAIN) {
                         agent_log("error", "the %s sensor failed: %s", src->ops->name, strerror(-r));
                         return 1;

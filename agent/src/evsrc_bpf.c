@@ -69,6 +69,9 @@ static const struct prog_desc prog_descs[P_COUNT] = {
                        VIGIL_BPF_SX_NET, -1, false },
 };
 
+/* Records delivered by one poll at most, so the caller regains control. */
+#define POLL_BUDGET 4096
+
 struct evsrc_bpf {
         struct evsrc base;
         struct sensor *skel;
@@ -445,7 +448,9 @@ static int on_record(void *ctx, void *data, size_t size)
                 s->cb(&s->ev, s->cb_ctx);
                 s->delivered++;
         }
-        return 0;
+        /* a negative answer makes libbpf stop here (the record counts as
+         * consumed), so one poll returns even under a continuous burst */
+        return s->delivered >= POLL_BUDGET ? -EAGAIN : 0;
 }
 
 static int bpf_fd(struct evsrc *base)
@@ -469,7 +474,7 @@ static int bpf_poll(struct evsrc *base, int timeout_ms, evsrc_cb cb, void *ctx)
         if (r >= 0 || r == -EINTR)
                 r = ring_buffer__consume(s->rb);
         s->cb = NULL;
-        if (r < 0 && r != -EINTR)
+        if (r < 0 && r != -EINTR && r != -EAGAIN)
                 return r;
         return s->delivered;
 }

@@ -61,6 +61,7 @@ sensor_start() { # $1: none|bpf|cnproc|auditd; $2: label for the output file
 sensor_stop() { # $1: mode; $2: label
     case $1 in
     bpf|cnproc)
+        sleep 1   # let the agent print what is still in flight
         CPU=$(agent_cpu_ticks "$AGENT_PID")
         kill -INT "$AGENT_PID"; wait "$AGENT_PID" || true; AGENT_PID=""
         echo "$CPU" >"$T/cpu-$2" ;;
