@@ -43,6 +43,7 @@ struct events_opts {
         int64_t duration_s;             /* 0: no limit */
         const char *watch[EVSRC_WATCH_MAX + 1];
         unsigned nwatch;
+        bool quiet;                     /* --output=none: follow processes, print nothing */
 };
 
 /* An event's JSON is at most a few KiB (args, paths and ancestors are capped). */
@@ -53,6 +54,8 @@ struct events_run {
         struct event_json *ej;
         struct event_filter filter;
         uint64_t seen, printed, limit;
+        uint64_t by_type[EV_FILE + 1];  /* events seen, per enum ev_type */
+        bool quiet;
         uint64_t end_ns;                /* CLOCK_MONOTONIC end of --duration; 0: none */
         int error;                      /* negative errno once output failed */
         char line[LINE_MAX_BYTES];      /* one event's JSON, written with one call */
@@ -66,7 +69,9 @@ static void usage(FILE *f)
               "  --filter EXPR   FIELD=VALUE (equal), FIELD~VALUE (contains), != and !~ (negated),\n"
               "                  joined by ',' (all must match); '\\,' is a comma in a value\n"
               "  --watch PATH    report files created or modified under PATH (repeatable;\n"
-              "                  replaces the default watched paths)\n", f);
+              "                  replaces the default watched paths)\n"
+              "  --output none   follow processes but print nothing; counts per event type\n"
+              "                  are logged at exit (for measuring the sensor's own cost)\n", f);
 }
 
 static int opts_parse(int argc, char **argv, struct events_opts *o)
@@ -77,6 +82,7 @@ static int opts_parse(int argc, char **argv, struct events_opts *o)
                 { "count", required_argument, NULL, 'c' },
                 { "duration", required_argument, NULL, 'd' },
                 { "watch", required_argument, NULL, 'w' },
+                { "output", required_argument, NULL, 'o' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
@@ -84,7 +90,7 @@ static int opts_parse(int argc, char **argv, struct events_opts *o)
 
         o->sensor = "auto";
         optind = 1;
-        while ((c = getopt_long(argc, argv, "s:f:c:d:w:h", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "s:f:c:d:w:o:h", longopts, NULL)) != -1) {
                 switch (c) {
                 case 's':
                         if (strcmp(optarg, "auto") && strcmp(optarg, "bpf") && strcmp(optarg, "cnproc")) {
@@ -115,6 +121,13 @@ static int opts_parse(int argc, char **argv, struct events_opts *o)
                                 return -EINVAL;
                         }
                         o->watch[o->nwatch++] = optarg;
+                        break;
+                case 'o':
+                        if (strcmp(optarg, "json") && strcmp(optarg, "none")) {
+                                fprintf(stderr, "vigil-agent events: --output '%s': json or none\n", optarg);
+                                return -EINVAL;
+                        }
+                        o->quiet = strcmp(optarg, "none") == 0;
                         break;
                 case 'h':
                         usage(stdout);
@@ -184,7 +197,11 @@ static void on_event(const struct agent_event *ev, void *ctx)
         if (run_done(run))
                 return;
         run->seen++;
+        if ((unsigned)ev->type <= EV_FILE)
+                run->by_type[ev->type]++;
         proctable_feed(run->pt, ev);
+        if (run->quiet)
+                return;
         if (event_json_build(run->ej, ev, run->pt, &obj) < 0) {
                 run->error = -ENOMEM;
                 return;
@@ -268,6 +285,7 @@ int agent_events(int argc, char **argv)
                 return 2;
         }
         run->limit = o.count;
+        run->quiet = o.quiet;
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
@@ -303,9 +321,11 @@ int agent_events(int argc, char **argv)
         if (o.duration_s)
                 run->end_ns = mono_ns() + (uint64_t)o.duration_s * 1000000000ull;
         code = events_loop(src, run);
-        agent_log("info", "events seen: %llu, printed: %llu, dropped by the sensor: %llu",
-                  (unsigned long long)run->seen, (unsigned long long)run->printed,
-                  (unsigned long long)src->ops->dropped(src));
+        agent_log("info", "events seen: %llu (exec %llu, fork %llu, exit %llu), printed: %llu, "
+                  "dropped by the sensor: %llu",
+                  (unsigned long long)run->seen, (unsigned long long)run->by_type[EV_EXEC],
+                  (unsigned long long)run->by_type[EV_FORK], (unsigned long long)run->by_type[EV_EXIT],
+                  (unsigned long long)run->printed, (unsigned long long)src->ops->dropped(src));
 out_src:
         event_json_free(run->ej);
         proctable_free(run->pt);

@@ -3,8 +3,11 @@
 #
 #   bench/sensor/run.sh [BUILD_DIR] [ROUNDS]
 #
-# Loads, each timed with no sensor, with `vigil-agent events --sensor=bpf`,
-# with `--sensor=cnproc`, and with Debian's auditd carrying an execve rule,
+# Loads, each timed with no sensor; with `vigil-agent events --sensor=bpf` and
+# `--sensor=cnproc` following every process but printing nothing
+# (`--output none`: the sensor and process table, what the agent itself runs);
+# with `--sensor=bpf` printing every event as JSON (bpf-json: the debugging
+# command's own cost on top); and with Debian's auditd carrying an execve rule,
 # the modes interleaved round by round so drift hits them alike:
 #   - exec storm: 20,000 fork+exec of /bin/true over 2 workers;
 #   - build: a parallel build (ninja -j2) of this project from a clean copy.
@@ -44,8 +47,11 @@ agent_cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 sensor_start() { # $1: none|bpf|cnproc|auditd; $2: label for the output file
     case $1 in
-    bpf|cnproc)
-        "$AGENT" events --sensor="$1" >"$T/events-$2.jsonl" 2>"$T/agent-$2.log" &
+    bpf|cnproc|bpf-json)
+        case $1 in
+        bpf-json) "$AGENT" events --sensor=bpf >"$T/events-$2.jsonl" 2>"$T/agent-$2.log" & ;;
+        *) "$AGENT" events --sensor="$1" --output none >"$T/events-$2.jsonl" 2>"$T/agent-$2.log" & ;;
+        esac
         AGENT_PID=$!
         i=0
         until grep -qi "sensor" "$T/agent-$2.log" 2>/dev/null; do
@@ -60,7 +66,7 @@ sensor_start() { # $1: none|bpf|cnproc|auditd; $2: label for the output file
 }
 sensor_stop() { # $1: mode; $2: label
     case $1 in
-    bpf|cnproc)
+    bpf|cnproc|bpf-json)
         sleep 1   # let the agent print what is still in flight
         CPU=$(agent_cpu_ticks "$AGENT_PID")
         kill -INT "$AGENT_PID"; wait "$AGENT_PID" || true; AGENT_PID=""
@@ -79,17 +85,23 @@ build() {
     echo "$s $e" | awk '{printf "%.3f\n", $2 - $1}'
 }
 
-MODES="none bpf cnproc auditd"
+MODES="none bpf cnproc auditd bpf-json"
 for r in $(seq 1 "$ROUNDS"); do
     for m in $MODES; do
         sensor_start "$m" "storm-$m-$r"
         t=$(storm)
         sensor_stop "$m" "storm-$m-$r"
         echo "$t" >>"$T/storm-$m"
-        if [ "$m" = bpf ] || [ "$m" = cnproc ]; then
-            seen=$(grep -c '"EventType":"process_exec".*"Image":"[^"]*/true"' "$T/events-storm-$m-$r.jsonl" || true)
-            events=$(grep -c . "$T/events-storm-$m-$r.jsonl" || true)
-            dropped=$(grep -o 'dropped[^0-9]*[0-9]*' "$T/agent-storm-$m-$r.log" | grep -o '[0-9]*$' | tail -1)
+        if [ "$m" != none ] && [ "$m" != auditd ]; then
+            # exec events the agent counted (all execs on the machine during the storm)
+            seen=$(grep -o '(exec [0-9]*' "$T/agent-storm-$m-$r.log" | grep -o '[0-9]*$' | tail -1)
+            if [ "$m" = bpf-json ]; then   # and those whose JSON names the program
+                seen="$seen $(grep -c '"EventType":"process_exec".*"Image":"[^"]*/true"' "$T/events-storm-$m-$r.jsonl" || true)"
+            else
+                seen="$seen -"
+            fi
+            events=$(grep -o 'events seen: [0-9]*' "$T/agent-storm-$m-$r.log" | grep -o '[0-9]*$' | tail -1)
+            dropped=$(grep -o 'dropped by the sensor: [0-9]*' "$T/agent-storm-$m-$r.log" | grep -o '[0-9]*$' | tail -1)
             echo "$seen $events ${dropped:-?} $(cat "$T/cpu-storm-$m-$r")" >>"$T/complete-$m"
         fi
         sensor_start "$m" "build-$m-$r"
@@ -114,10 +126,11 @@ for load in storm build; do
     done
 done
 echo
-echo "completeness during the storm (exec events of /bin/true seen / $N performed; all events; kernel drops; agent CPU per event)"
-for m in bpf cnproc; do
-    while read -r seen events dropped ticks; do
-        printf '  %-7s %6d / %d   %7d events   dropped %s   %s us/event\n' "$m" "$seen" "$N" "$events" "$dropped" \
+echo "completeness during the storm: exec events counted by the agent (for bpf-json also those whose"
+echo "Image is .../true) against $N performed; all events; sensor drops; agent CPU per event"
+for m in bpf cnproc bpf-json; do
+    while read -r seen named events dropped ticks; do
+        printf '  %-8s %6s (%s) / %d   %7s events   dropped %s   %s us/event\n' "$m" "$seen" "$named" "$N" "$events" "$dropped" \
             "$(echo "$ticks $hz $events" | awk '{ if ($3 > 0) printf "%.1f", $1 / $2 * 1e6 / $3; else print "-" }')"
     done <"$T/complete-$m"
 done
