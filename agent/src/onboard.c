@@ -24,18 +24,13 @@
 
 void agent_log(const char *level, const char *fmt, ...)
 {
-        char line[1024], stamp[32];
-        struct timespec ts;
-        struct tm tm;
+        char line[1100];
         va_list ap;
 
-        clock_gettime(CLOCK_REALTIME, &ts);
-        gmtime_r(&ts.tv_sec, &tm);
-        strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
         va_start(ap, fmt);
-        vsnprintf(line, sizeof(line), fmt, ap);
+        util_log_line_vformat(line, sizeof(line), level, fmt, ap);
         va_end(ap);
-        fprintf(stderr, "%s.%03ldZ %s: %s\n", stamp, ts.tv_nsec / 1000000, level, line);
+        fputs(line, stderr);
 }
 
 int agent_state_path(const struct agent_state *s, const char *name, char *out, size_t size)

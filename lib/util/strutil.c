@@ -346,3 +346,26 @@ bool util_str_is_text(const char *s, size_t max)
                         return false;
         return true;
 }
+
+void util_log_line_vformat(char *out, size_t size, const char *level, const char *fmt, va_list ap)
+{
+        struct timespec ts;
+        struct tm tm;
+        size_t n;
+        int k;
+
+        if (size < 2)
+                return;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
+        k = snprintf(out + n, size - n, ".%03ldZ %s: ", ts.tv_nsec / 1000000, level);
+        n = k < 0 || (size_t)k >= size - n ? size - 1 : n + (size_t)k;
+        if (n < size - 1)
+                vsnprintf(out + n, size - n, fmt, ap);
+        n = strlen(out);
+        if (n >= size - 1)
+                n = size - 2;
+        out[n] = '\n';
+        out[n + 1] = '\0';
+}

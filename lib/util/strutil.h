@@ -3,6 +3,7 @@
  * and files read with a size cap. */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +38,12 @@ void util_time_format(int64_t t, char out[static 21]);
 
 /* Parses what util_time_format() writes. Returns 0 or -EINVAL. */
 int util_time_parse(const char *s, int64_t *ret);
+
+/* Formats one log line, "2026-11-30T00:31:48.123Z LEVEL: message\n", into out
+ * (cut to size, always NUL-terminated and newline-ended). The programs write
+ * it; this library only formats. */
+void util_log_line_vformat(char *out, size_t size, const char *level, const char *fmt, va_list ap)
+        __attribute__((format(printf, 4, 0)));
 
 /* Wall clock and monotonic clock, in seconds and in milliseconds. */
 int64_t util_now(void);

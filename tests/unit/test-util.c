@@ -93,6 +93,31 @@ static void test_ct_equal(void **state)
         assert_false(util_str_printable("", 10));
 }
 
+static void log_line(char *out, size_t size, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        util_log_line_vformat(out, size, "info", fmt, ap);
+        va_end(ap);
+}
+
+static void test_log_line(void **state)
+{
+        char line[64], small[40];
+        char big[200];
+
+        log_line(line, sizeof(line), "device %s", "x");
+        assert_int_equal(strlen(line), strlen("2026-11-30T00:31:48.123Z info: device x\n"));
+        assert_string_equal(line + 24, " info: device x\n");
+        assert_int_equal(line[23], 'Z');
+        memset(big, 'a', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        log_line(small, sizeof(small), "%s", big);
+        assert_int_equal(strlen(small), sizeof(small) - 1);
+        assert_int_equal(small[sizeof(small) - 2], '\n');
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -101,6 +126,7 @@ int main(void)
                 cmocka_unit_test(test_b64url),
                 cmocka_unit_test(test_time),
                 cmocka_unit_test(test_ct_equal),
+                cmocka_unit_test(test_log_line),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
