@@ -91,7 +91,8 @@ for r in $(seq 1 "$ROUNDS"); do
         sensor_start "$m" "storm-$m-$r"
         t=$(storm)
         sensor_stop "$m" "storm-$m-$r"
-        echo "$t" >>"$T/storm-$m"
+        echo "${t% *}" >>"$T/storm-$m"
+        echo "${t#* }" >>"$T/stormcpu-$m"
         if [ "$m" != none ] && [ "$m" != auditd ]; then
             # exec events the agent counted (all execs on the machine during the storm)
             seen=$(grep -o '(exec [0-9]*' "$T/agent-storm-$m-$r.log" | grep -o '[0-9]*$' | tail -1)
@@ -116,9 +117,12 @@ median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a
 hz=$(getconf CLK_TCK)
 echo "bench/sensor: $ROUNDS rounds, exec storm of $N fork+exec of /bin/true (2 workers), build = ninja -j2 of this project"
 echo "machine: $(nproc) CPUs, kernel $(uname -r)"
-for load in storm build; do
+for load in storm stormcpu build; do
     base=$(median "$T/$load-none")
-    printf '\n%-8s %-8s %10s %8s   %s\n' "$load" mode "median s" ratio "all rounds (s)"
+    case $load in
+    storm) title="storm, wall" ;; stormcpu) title="storm, CPU of the storm's processes (kernel time, eBPF included)" ;;
+    build) title="build, wall" ;; esac
+    printf '\n%s\n%-8s %-8s %10s %8s   %s\n' "$title" "" mode "median s" ratio "all rounds (s)"
     for m in $MODES; do
         med=$(median "$T/$load-$m")
         printf '%-8s %-8s %10.3f %8.3f   %s\n' "" "$m" "$med" "$(echo "$med $base" | awk '{print $1 / $2}')" \

@@ -1,11 +1,13 @@
 /* storm: the exec-storm load of bench/sensor. Runs N fork+exec of a program
  * (default /bin/true) across P worker processes, each one child at a time,
- * and prints the wall time in seconds. Nothing else: the sensor's cost shows
+ * and prints the wall time and the CPU time (user + system, of every child:
+ * the kernel's work on their behalf, eBPF programs included) in seconds. Nothing else: the sensor's cost shows
  * as the difference between runs with and without it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +38,7 @@ int main(int argc, char **argv)
         uint64_t n = 20000, p = 2;
         const char *prog = "/bin/true";
         struct timespec a, b;
+        struct rusage ru;
         int failed = 0;
 
         if ((argc > 1 && util_uint_parse(argv[1], 10000000, &n) < 0) ||
@@ -63,6 +66,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "storm: a fork or exec failed\n");
                 return 1;
         }
-        printf("%.3f\n", (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
+        getrusage(RUSAGE_CHILDREN, &ru);
+        printf("%.3f %.3f\n", (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9,
+               (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+               (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
         return 0;
 }
