@@ -180,7 +180,7 @@ int vigild_config_load(const char *data_dir, struct vigild_config *cfg, char *er
         size_t len;
         int r;
 
-        snprintf(path, sizeof(path), "%s/%s", data_dir, VIGILD_CONFIG_FILE);
+        util_path_join(path, sizeof(path), data_dir, VIGILD_CONFIG_FILE);
         r = util_file_read(path, CONFIG_MAX, &text, &len);
         if (r == -ENOENT)
                 return 0;

@@ -39,7 +39,7 @@ static int open_storage(struct vigild *d, char *err, size_t err_size)
         char path[4200];
         int r;
 
-        snprintf(path, sizeof(path), "%s/%s", d->data_dir, VIGILD_DB_FILE);
+        util_path_join(path, sizeof(path), d->data_dir, VIGILD_DB_FILE);
         r = db_open(path, &d->db);
         if (r < 0) {
                 snprintf(err, err_size, "cannot open the database '%s': %s", path, strerror(-r));
@@ -87,7 +87,7 @@ static int write_config(const char *dir, const char *hostname)
                      "# device_cert_days = 365\n"
                      "# log_level = info\n",
                      VIGILD_LISTEN_DEFAULT, hostname ? "" : "# ", hostname ? hostname : "localhost");
-        snprintf(path, sizeof(path), "%s/%s", dir, VIGILD_CONFIG_FILE);
+        util_path_join(path, sizeof(path), dir, VIGILD_CONFIG_FILE);
         return util_file_write(path, text, (size_t)n, 0644);
 }
 

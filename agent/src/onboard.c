@@ -35,9 +35,7 @@ void agent_log(const char *level, const char *fmt, ...)
 
 int agent_state_path(const struct agent_state *s, const char *name, char *out, size_t size)
 {
-        if ((size_t)snprintf(out, size, "%s/%s", s->dir, name) >= size)
-                return -ENAMETOOLONG;
-        return 0;
+        return util_path_join(out, size, s->dir, name);
 }
 
 int agent_state_load(struct agent_state *s, char *err, size_t err_size)

@@ -269,6 +269,13 @@ fail:
         return r;
 }
 
+int util_path_join(char *out, size_t size, const char *dir, const char *name)
+{
+        int n = snprintf(out, size, "%s/%s", dir, name);
+
+        return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
 int util_file_write(const char *path, const void *data, size_t len, unsigned mode)
 {
         char tmp[PATH_MAX];

@@ -53,6 +53,10 @@ int64_t util_mono_ms(void);
  * Returns 0, -E2BIG if larger, or a negative errno from open/read. */
 int util_file_read(const char *path, size_t max, char **ret_data, size_t *ret_len);
 
+/* Builds "dir/name" into out. Returns 0 or -ENAMETOOLONG (out then holds a
+ * cut string that must not be used). */
+int util_path_join(char *out, size_t size, const char *dir, const char *name);
+
 /* Writes a file atomically (temporary file, fsync, rename) with the given mode.
  * Returns 0 or a negative errno. */
 int util_file_write(const char *path, const void *data, size_t len, unsigned mode);

@@ -18,18 +18,11 @@
 #define NAMES_MAX 32
 #define FLUSH_BATCH 4096
 
-static int path_join(char *out, size_t size, const char *dir, const char *name)
-{
-        if ((size_t)snprintf(out, size, "%s/%s", dir, name) >= size)
-                return -ENAMETOOLONG;
-        return 0;
-}
-
 static int write_file(const char *dir, const char *name, const void *data, size_t len,
                       unsigned mode, char *err, size_t err_size)
 {
         char path[4200];
-        int r = path_join(path, sizeof(path), dir, name);
+        int r = util_path_join(path, sizeof(path), dir, name);
 
         if (r == 0)
                 r = util_file_write(path, data, len, mode);
@@ -105,7 +98,7 @@ int enroll_data_init(const char *dir, const char *const *names, size_t n_names,
                 snprintf(err, err_size, "at most %d --hostname names", NAMES_MAX);
                 return -E2BIG;
         }
-        r = path_join(path, sizeof(path), dir, "private");
+        r = util_path_join(path, sizeof(path), dir, "private");
         if (r == 0 && mkdir(path, 0700) < 0)
                 r = -errno;
         if (r < 0) {
@@ -141,7 +134,7 @@ static int read_file(const char *dir, const char *name, size_t max, char **ret, 
                      char *err, size_t err_size)
 {
         char path[4200];
-        int r = path_join(path, sizeof(path), dir, name);
+        int r = util_path_join(path, sizeof(path), dir, name);
 
         if (r == 0)
                 r = util_file_read(path, max, ret, ret_len);
