@@ -4,10 +4,10 @@
 set -eu
 mode=${1:-run}
 pkgs="meson ninja-build pkg-config gcc libmicrohttpd-dev libgnutls28-dev gnutls-bin
-      libjansson-dev libsqlite3-dev libcurl4-gnutls-dev libnftables-dev
+      libjansson-dev libyaml-dev libpcre2-dev libsqlite3-dev libcurl4-gnutls-dev libnftables-dev
       clang libbpf-dev bpftool"
 if [ "$mode" = test ]; then
-    pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 curl jq"
+    pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 curl jq libcap2-bin"
 fi
 missing=""
 for p in $pkgs; do
