@@ -76,7 +76,8 @@ fi
 if alive "$STATE/agent.pid"; then
     echo "vigil-agent is already running (pid $(cat "$STATE/agent.pid"))"
 else
-    nohup build/vigil-agent run --state-dir "$STATE" >>"$STATE/agent.log" 2>&1 &
+    # the repository's own Sigma rules (an installed agent reads PREFIX/share/vigil/rules)
+    nohup build/vigil-agent run --state-dir "$STATE" --rules "$top/rules" >>"$STATE/agent.log" 2>&1 &
     echo $! >"$STATE/agent.pid"
 fi
 sleep 1
@@ -87,7 +88,7 @@ Vigil is running.
   API:          https://localhost:$PORT/api/v1/  (server log: $DATA/vigild.log)
   CA to trust:  $DATA/server-ca.pem
   Admin token:  $DATA/initial-admin-token  (role security_admin; delete it once you have made your own)
-  Agent:        state in $STATE, log in $STATE/agent.log
+  Agent:        state in $STATE, log in $STATE/agent.log (alerts: grep ' alert: '; spool: $STATE/spool/)
 
 Try:
   export VIGIL_SERVER=https://localhost:$PORT VIGIL_CA=$DATA/server-ca.pem

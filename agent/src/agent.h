@@ -1,9 +1,12 @@
 /* vigil-agent: the endpoint agent. This header ties its files together:
- * the onboarding package, the state directory, onboarding and the uplink loop. */
+ * the onboarding package, the state directory, onboarding, the uplink loop
+ * and the commands. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "agent/src/detect.h"
 
 #define AGENT_STATE_DIR_DEFAULT "/var/lib/vigil"
 #define AGENT_PACKAGE_MAX (64 * 1024)
@@ -48,8 +51,42 @@ bool agent_state_offboarded(const struct agent_state *s);
 /* 'vigil-agent onboard'. Returns the process exit code. */
 int agent_onboard(const char *package_file, const char *state_dir, const char *name, bool force);
 
+#define AGENT_RULES_MAX 64             /* --rules given to one command */
+
+/* What 'vigil-agent run' was asked to do. */
+struct agent_run_opts {
+        const char *state_dir;
+        bool once;                      /* one uplink round, no detection */
+        bool no_detect;                 /* no sensor and no detection */
+        const char *sensor;             /* "auto" (default), "bpf" or "cnproc" */
+        const char *rules[AGENT_RULES_MAX];     /* none: VIGIL_RULES_DIR */
+        size_t n_rules;
+};
+
 /* 'vigil-agent run'. Returns the process exit code. */
-int agent_run(const char *state_dir, bool once);
+int agent_run(const struct agent_run_opts *o);
+
+/* The sensor and detection of 'run', in a thread of their own, spooling
+ * alerts into STATE/spool. Returns 0 and a handle, or a negative errno
+ * after logging why (the agent then goes on without detection). */
+struct run_detect;
+int agent_detect_start(const struct agent_run_opts *o, const char *state_dir, struct run_detect **ret);
+
+/* Stops the detection thread and frees it; NULL is fine. */
+void agent_detect_stop(struct run_detect *rd);
+
+/* 'vigil-agent detect', 'scan-rules' and 'test-rules' (argv[0] is the
+ * command). Return the process exit code. */
+int agent_detect(int argc, char **argv);
+int agent_scan_rules(int argc, char **argv);
+int agent_test_rules(int argc, char **argv);
+
+/* Loads the rules at the given paths (none: VIGIL_RULES_DIR, or only the
+ * built-in detectors when it is absent), logging rejections and a summary,
+ * and makes the detect that reports to fn. Returns 0 or a negative errno
+ * (logged). */
+int agent_detect_setup(const char *const *rules, size_t n_rules, detect_alert_fn fn, void *userdata,
+                       struct detect **ret);
 
 /* 'vigil-agent events' (argv[0] is "events"). Returns the process exit code. */
 int agent_events(int argc, char **argv);

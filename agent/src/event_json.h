@@ -2,7 +2,9 @@
  * (Image, CommandLine, ParentImage, DestinationIp, TargetFilename, ...) and
  * Vigil's own where Sigma has none; the process table supplies what the
  * event itself does not carry (parent, ancestors, the image of a process
- * that is not exec'ing). docs/EVENTS.md lists every field.
+ * that is not exec'ing). The values come from event_fields.c, which
+ * detection reads too; this file only writes them as JSON. docs/EVENTS.md
+ * lists every field.
  *
  * Also the small filter language of `vigil-agent events --filter`, which
  * matches those objects. */
@@ -14,12 +16,8 @@
 #include <stdint.h>
 
 #include "agent/src/event.h"
+#include "agent/src/event_fields.h"
 #include "agent/src/proctable.h"
-
-/* CommandLine is at most this long; a longer one is cut at a character
- * boundary and flagged CommandLineTruncated. */
-#define EVENT_CMDLINE_MAX (4 * EV_ARGS_MAX)
-#define EVENT_USER_CACHE 64             /* uid -> name entries kept */
 
 struct event_json;
 
@@ -35,18 +33,12 @@ void event_json_free(struct event_json *ej);
 int event_json_build(struct event_json *ej, const struct agent_event *ev,
                      const struct proctable *pt, json_t **ret);
 
-/* The user name of uid (from the passwd database, cached), or the number as
- * text when it has none. The string stays valid until the next call. */
+/* The user name of uid, as event_fields_user(). */
 const char *event_json_user(struct event_json *ej, uint32_t uid);
 
-/* Joins argv (args_len bytes of NUL-terminated entries) into out with
- * spaces; an entry that is empty or holds a space, tab, newline, quote or
- * backslash is wrapped in double quotes with '"' and '\' escaped by a
- * backslash. Bytes that are not UTF-8 become U+FFFD. Writes at most size-1
- * bytes and a NUL; sets *ret_truncated if the result was cut. Returns the
- * length written. */
-size_t event_cmdline_join(const char *args, size_t args_len, char *out, size_t size,
-                          bool *ret_truncated);
+/* The converter's field context, for a caller that also wants field values
+ * of the events it converts (detection). */
+struct event_fields *event_json_fields(struct event_json *ej);
 
 /* ---- the --filter language ----
  *

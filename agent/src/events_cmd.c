@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <linux/capability.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,12 +21,9 @@
 
 #include "agent/src/event_json.h"
 #include "agent/src/evsrc.h"
-#include "agent/src/privs.h"
+#include "agent/src/pipeline.h"
 #include "agent/src/proctable.h"
-#include "util/strutil.h"
 
-#define POLL_MS 250
-#define EVENTS_EXIT_UNSUPPORTED 3       /* the sensor asked for cannot run here */
 
 static volatile sig_atomic_t stop_signal;
 
@@ -37,12 +33,8 @@ static void on_stop(int sig)
 }
 
 struct events_opts {
-        const char *sensor;             /* "auto", "bpf" or "cnproc" */
+        struct pipeline_opts p;         /* --sensor, --count, --duration, --watch */
         const char *filter;
-        uint64_t count;                 /* 0: no limit */
-        int64_t duration_s;             /* 0: no limit */
-        const char *watch[EVSRC_WATCH_MAX + 1];
-        unsigned nwatch;
         bool quiet;                     /* --output=none: follow processes, print nothing */
 };
 
@@ -77,50 +69,27 @@ static void usage(FILE *f)
 static int opts_parse(int argc, char **argv, struct events_opts *o)
 {
         static const struct option longopts[] = {
-                { "sensor", required_argument, NULL, 's' },
+                PIPELINE_LONGOPTS,
                 { "filter", required_argument, NULL, 'f' },
-                { "count", required_argument, NULL, 'c' },
-                { "duration", required_argument, NULL, 'd' },
-                { "watch", required_argument, NULL, 'w' },
                 { "output", required_argument, NULL, 'o' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
         int c;
 
-        o->sensor = "auto";
+        o->p.sensor = "auto";
         optind = 1;
         while ((c = getopt_long(argc, argv, "s:f:c:d:w:o:h", longopts, NULL)) != -1) {
                 switch (c) {
                 case 's':
-                        if (strcmp(optarg, "auto") && strcmp(optarg, "bpf") && strcmp(optarg, "cnproc")) {
-                                fprintf(stderr, "vigil-agent events: unknown sensor '%s' (auto, bpf or cnproc)\n", optarg);
+                case 'c':
+                case 'd':
+                case 'w':
+                        if (pipeline_opt_parse("events", c, optarg, &o->p) < 0)
                                 return -EINVAL;
-                        }
-                        o->sensor = optarg;
                         break;
                 case 'f':
                         o->filter = optarg;
-                        break;
-                case 'c':
-                        if (util_uint_parse(optarg, UINT32_MAX, &o->count) < 0 || o->count == 0) {
-                                fprintf(stderr, "vigil-agent events: bad --count '%s' (a number from 1)\n", optarg);
-                                return -EINVAL;
-                        }
-                        break;
-                case 'd':
-                        if (util_duration_parse(optarg, &o->duration_s) < 0 || o->duration_s <= 0) {
-                                fprintf(stderr, "vigil-agent events: bad --duration '%s' (seconds, or 90s, 15m, 1h)\n", optarg);
-                                return -EINVAL;
-                        }
-                        break;
-                case 'w':
-                        if (o->nwatch == EVSRC_WATCH_MAX || optarg[0] != '/') {
-                                fprintf(stderr, "vigil-agent events: --watch '%s': %s\n", optarg,
-                                        optarg[0] != '/' ? "not an absolute path" : "too many watched paths");
-                                return -EINVAL;
-                        }
-                        o->watch[o->nwatch++] = optarg;
                         break;
                 case 'o':
                         if (strcmp(optarg, "json") && strcmp(optarg, "none")) {
@@ -144,49 +113,12 @@ static int opts_parse(int argc, char **argv, struct events_opts *o)
         return 0;
 }
 
-/* Opens the sensor the options name; for auto, eBPF and else the proc
- * connector, saying why. Returns 0, or after logging -EOPNOTSUPP (the
- * sensor cannot run on this kernel or build) or another negative errno. */
-static int sensor_open(const struct events_opts *o, struct evsrc **ret)
-{
-        struct evsrc_config cfg = { .watch_paths = o->nwatch ? o->watch : NULL };
-        char err[512] = "";
-        int r;
-
-        if (strcmp(o->sensor, "cnproc") != 0) {
-                r = evsrc_bpf_open(&cfg, ret, err, sizeof(err));
-                if (r == 0)
-                        return 0;
-                if (strcmp(o->sensor, "bpf") == 0) {
-                        agent_log("error", "cannot open the eBPF sensor: %s", err[0] ? err : strerror(-r));
-                        return r;
-                }
-                agent_log("warning", "eBPF sensor unavailable (%s); falling back to the proc connector",
-                          err[0] ? err : strerror(-r));
-        }
-        err[0] = '\0';
-        r = evsrc_cnproc_open(&cfg, ret, err, sizeof(err));
-        if (r < 0) {
-                agent_log("error", "cannot open the proc-connector sensor: %s", err[0] ? err : strerror(-r));
-                return r;
-        }
-        return 0;
-}
-
-static uint64_t mono_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* True once the run should end. A sensor may deliver a long burst within
  * one poll; checking here lets the rest of the burst pass cheaply. */
 static bool run_done(const struct events_run *run)
 {
         return stop_signal || run->error || (run->limit && run->printed >= run->limit) ||
-               (run->end_ns && mono_ns() >= run->end_ns);
+               (run->end_ns && pipeline_mono_ns() >= run->end_ns);
 }
 
 static void on_event(const struct agent_event *ev, void *ctx)
@@ -223,42 +155,22 @@ static void on_event(const struct agent_event *ev, void *ctx)
         json_decref(obj);
 }
 
-/* Polls until a signal, the count, the duration or an error. Returns the
- * exit code. */
-static int events_loop(struct evsrc *src, struct events_run *run)
+/* After each poll: lines go out once per poll, not once per event. */
+static int after_poll(void *ctx, uint64_t now)
 {
-        uint64_t end = run->end_ns;
-        int r;
+        struct events_run *run = ctx;
 
-        while (!stop_signal) {
-                uint64_t now = mono_ns();
-                int timeout = POLL_MS;
-
-                if (end && now >= end)
-                        break;
-                if (end && (end - now) / 1000000 < POLL_MS)
-                        timeout = (int)((end - now) / 1000000) + 1;
-                r = src->ops->poll(src, timeout, on_event, run);
-                /* lines go out once per poll, not once per event */
-                if (fflush(stdout) == EOF && !run->error)
-                        run->error = errno == EPIPE ? -EPIPE : -EIO;
-                if (r < 0 && r != -EINTR && r != -EAGAIN) {
-                        agent_log("error", "the %s sensor failed: %s", src->ops->name, strerror(-r));
-                        return 1;
-                }
-                if (run->error == -EPIPE) {
-                        agent_log("info", "stdout was closed");
-                        return 0;
-                }
-                if (run->error) {
-                        agent_log("error", "cannot write an event: %s", strerror(-run->error));
-                        return 1;
-                }
-                if (run->limit && run->printed >= run->limit)
-                        break;
-                proctable_expire(run->pt, mono_ns());
+        if (fflush(stdout) == EOF && !run->error)
+                run->error = errno == EPIPE ? -EPIPE : -EIO;
+        if (run->error == -EPIPE) {
+                agent_log("info", "stdout was closed");
+                return 1;
         }
-        return 0;
+        if (run->error) {
+                agent_log("error", "cannot write an event: %s", strerror(-run->error));
+                return -1;
+        }
+        return run->limit && run->printed >= run->limit ? 1 : 0;
 }
 
 int agent_events(int argc, char **argv)
@@ -269,7 +181,6 @@ int agent_events(int argc, char **argv)
          * sensor's wait returns early on a signal all the same */
         struct sigaction sa = { .sa_handler = on_stop, .sa_flags = SA_RESTART };
         struct evsrc *src = NULL;
-        const char *lim;
         char err[256];
         int r, code = 1;
 
@@ -284,14 +195,14 @@ int agent_events(int argc, char **argv)
                 free(run);
                 return 2;
         }
-        run->limit = o.count;
+        run->limit = o.p.count;
         run->quiet = o.quiet;
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
-        r = sensor_open(&o, &src);
+        r = pipeline_sensor_open(o.p.sensor, o.p.nwatch ? o.p.watch : NULL, &src);
         if (r < 0) {
-                code = r == -EOPNOTSUPP ? EVENTS_EXIT_UNSUPPORTED : 1;
+                code = r == -EOPNOTSUPP ? PIPELINE_EXIT_UNSUPPORTED : 1;
                 goto out_run;
         }
         run->pt = proctable_new(0, 0);
@@ -300,27 +211,14 @@ int agent_events(int argc, char **argv)
                 agent_log("error", "out of memory");
                 goto out_src;
         }
-        r = proctable_seed(run->pt, "/proc");
-        if (r < 0)
-                agent_log("warning", "cannot read /proc to seed the process table: %s", strerror(-r));
-        {
-                /* attached: reading /proc of other users' processes is all
-                 * that is left to do with privilege */
-                static const int keep[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH };
-                char perr[256];
-                int pr = privs_keep_only(keep, sizeof(keep) / sizeof(keep[0]), perr, sizeof(perr));
-                if (pr < 0)
-                        agent_log("warning", "cannot drop capabilities (%s); running with all it had", perr);
-                else
-                        agent_log("info", "capabilities dropped; kept only CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH "
-                                  "(to read /proc of every process)");
-        }
-        lim = src->ops->limitations(src);
-        agent_log("info", "sensor '%s' running (%d processes from /proc); it cannot see: %s",
-                  src->ops->name, r < 0 ? 0 : r, lim && *lim ? lim : "(nothing declared)");
-        if (o.duration_s)
-                run->end_ns = mono_ns() + (uint64_t)o.duration_s * 1000000000ull;
-        code = events_loop(src, run);
+        /* attached: reading /proc of other users' processes is all that is
+         * left to do with privilege */
+        r = pipeline_table_seed(run->pt);
+        pipeline_privs_drop(NULL, 0, NULL);
+        pipeline_log_running(src, r);
+        if (o.p.duration_s)
+                run->end_ns = pipeline_mono_ns() + (uint64_t)o.p.duration_s * 1000000000ull;
+        code = pipeline_loop(src, run->pt, on_event, run, run->end_ns, &stop_signal, after_poll);
         agent_log("info", "events seen: %llu (exec %llu, fork %llu, exit %llu), printed: %llu, "
                   "dropped by the sensor: %llu",
                   (unsigned long long)run->seen, (unsigned long long)run->by_type[EV_EXEC],

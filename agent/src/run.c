@@ -1,7 +1,8 @@
 /* The uplink loop: send the inventory at start and whenever it changes,
  * heartbeat every interval (with jitter, so a fleet restarted together does
  * not beat in step), back off while the server is unreachable, and stop for
- * good once the server says this device was offboarded. */
+ * good once the server says this device was offboarded. The sensor and
+ * detection run beside it in a thread of their own (run_detect.c). */
 #include "agent/src/agent.h"
 
 #include <errno.h>
@@ -211,20 +212,25 @@ static int uplink_open(struct uplink *u, const char *state_dir)
         return r;
 }
 
-int agent_run(const char *state_dir, bool once)
+int agent_run(const struct agent_run_opts *o)
 {
         struct sigaction sa = { .sa_handler = on_signal };
         struct uplink u = { .interval = 60 };
+        struct run_detect *rd = NULL;
         long backoff = BACKOFF_MIN_S;
+        bool once = o->once;
         int code = 0;
 
-        if (strlen(state_dir) >= sizeof(u.state.dir) - 64 || uplink_open(&u, state_dir) < 0)
+        if (strlen(o->state_dir) >= sizeof(u.state.dir) - 64 || uplink_open(&u, o->state_dir) < 0)
                 return 1;
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
         agent_log("info", "vigil-agent %s running as device %s, server %s", VIGIL_VERSION,
                   u.state.device_id, u.state.server_url);
+        /* one round (--once) has nothing to detect in */
+        if (!once && !o->no_detect)
+                agent_detect_start(o, o->state_dir, &rd);
         while (!stop_requested) {
                 enum uplink_result res = round_once(&u);
                 if (res == UPLINK_OFFBOARDED) {
@@ -255,6 +261,7 @@ int agent_run(const char *state_dir, bool once)
         }
         if (stop_requested)
                 agent_log("info", "stopping on signal %d", (int)stop_requested);
+        agent_detect_stop(rd);
         httpc_free(u.http);
         free(u.inventory);
         return code;
