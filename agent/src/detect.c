@@ -359,7 +359,7 @@ static json_t *ancestors_json(struct event_fields *f, const struct proctable *pt
 static int payload_build(struct detect *d, const struct agent_event *ev, const struct proctable *pt,
                          struct alert_payload *p)
 {
-        int cat = event_category_of(ev->type);
+        int cat = event_category_of(ev);
         int r;
 
         r = event_json_build(d->ej, ev, pt, &p->event);
@@ -472,7 +472,7 @@ static void sigma_run(struct detect *d, uint32_t cat)
 int detect_event(struct detect *d, const struct agent_event *ev, const struct proctable *pt)
 {
         struct detect_builtin_hit hit;
-        int cat = event_category_of(ev->type);
+        int cat = event_category_of(ev);
         int found = 0;
 
         d->stats.events++;

@@ -41,6 +41,7 @@ const char *const event_category_names[EVENT_CATEGORY_COUNT] = {
         [EVENT_CATEGORY_FILE_EVENT] = "file_event",
         [EVENT_CATEGORY_PROCESS_ACCESS] = "process_access",
         [EVENT_CATEGORY_CREDENTIAL_CHANGE] = "credential_change",
+        [EVENT_CATEGORY_FILE_DELETE] = "file_delete",
 };
 
 struct user_slot {
@@ -92,13 +93,14 @@ const char *event_type_name(enum ev_type t)
         return "unknown";
 }
 
-int event_category_of(enum ev_type t)
+int event_category_of(const struct agent_event *ev)
 {
-        switch (t) {
+        switch (ev->type) {
         case EV_EXEC: return EVENT_CATEGORY_PROCESS_CREATION;
         case EV_CONNECT:
         case EV_ACCEPT: return EVENT_CATEGORY_NETWORK_CONNECTION;
-        case EV_FILE: return EVENT_CATEGORY_FILE_EVENT;
+        case EV_FILE:
+                return ev->file.op == EV_FILE_DELETE ? EVENT_CATEGORY_FILE_DELETE : EVENT_CATEGORY_FILE_EVENT;
         case EV_PTRACE:
         case EV_VM_WRITE:
         case EV_PROC_MEM_WRITE: return EVENT_CATEGORY_PROCESS_ACCESS;
@@ -682,7 +684,7 @@ static int value_access(struct event_fields *f, enum event_field id, struct even
         const struct ev_inject *x = &ev->inject;
         const struct proctable_proc *t;
 
-        if (event_category_of(ev->type) != EVENT_CATEGORY_PROCESS_ACCESS)
+        if (event_category_of(ev) != EVENT_CATEGORY_PROCESS_ACCESS)
                 return -ENOENT;
         switch (id) {
         case EVENT_FIELD_SOURCE_IMAGE: return value_image(f, EVENT_FIELD_IMAGE, v);
@@ -743,7 +745,7 @@ static int value_net(struct event_fields *f, enum event_field id, struct event_v
 int event_fields_value(struct event_fields *f, enum event_field id, struct event_value *v)
 {
         const struct agent_event *ev = f->ev;
-        int cat = event_category_of(ev->type);
+        int cat = event_category_of(ev);
 
         switch (id) {
         case EVENT_FIELD_EVENT_TYPE:

@@ -118,17 +118,19 @@ extern const enum event_field_type event_field_types[EVENT_FIELD_COUNT];
 enum event_category {
         EVENT_CATEGORY_PROCESS_CREATION = 0,    /* process_exec */
         EVENT_CATEGORY_NETWORK_CONNECTION = 1,  /* network_connect, network_accept */
-        EVENT_CATEGORY_FILE_EVENT = 2,          /* file_create, _modify, _rename, _delete */
+        EVENT_CATEGORY_FILE_EVENT = 2,          /* file_create, file_modify, file_rename (the new name) */
         EVENT_CATEGORY_PROCESS_ACCESS = 3,      /* ptrace, process_vm_write, proc_mem_write */
         EVENT_CATEGORY_CREDENTIAL_CHANGE = 4,   /* credential_change */
+        EVENT_CATEGORY_FILE_DELETE = 5,         /* file_delete: Sigma's own category, so that
+                                                 * file_event rules (creation) never see a delete */
         EVENT_CATEGORY_COUNT
 };
 
 extern const char *const event_category_names[EVENT_CATEGORY_COUNT];
 
-/* The category of an event type, or -1 when it has none (fork, exit,
+/* The category of an event, or -1 when it has none (fork, exit,
  * memfd_create). */
-int event_category_of(enum ev_type t);
+int event_category_of(const struct agent_event *ev);
 
 /* The category id of a name ("process_creation"), or -ENOENT. */
 int event_category_find(const char *name, size_t len);

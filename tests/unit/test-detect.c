@@ -126,7 +126,8 @@ static void test_schema(void **state)
 
         assert_string_equal(detect_schema.product, "linux");
         assert_int_equal(detect_schema.n_fields, EVENT_FIELD_COUNT);
-        assert_int_equal(detect_schema.n_categories, 5);
+        assert_int_equal(detect_schema.n_categories, 6);
+        assert_string_equal(detect_schema.categories[EVENT_CATEGORY_FILE_DELETE], "file_delete");
         assert_string_equal(detect_schema.categories[EVENT_CATEGORY_PROCESS_ACCESS], "process_access");
         assert_string_equal(detect_schema.categories[EVENT_CATEGORY_CREDENTIAL_CHANGE], "credential_change");
         for (size_t i = 0; i < EVENT_FIELD_COUNT; i++)
@@ -141,12 +142,24 @@ static void test_schema(void **state)
                 if (!found)
                         fail_msg("schema lacks %s", must[k]);
         }
-        assert_int_equal(event_category_of(EV_EXEC), EVENT_CATEGORY_PROCESS_CREATION);
-        assert_int_equal(event_category_of(EV_PTRACE), EVENT_CATEGORY_PROCESS_ACCESS);
-        assert_int_equal(event_category_of(EV_PROC_MEM_WRITE), EVENT_CATEGORY_PROCESS_ACCESS);
-        assert_int_equal(event_category_of(EV_CRED), EVENT_CATEGORY_CREDENTIAL_CHANGE);
-        assert_int_equal(event_category_of(EV_FORK), -1);
-        assert_int_equal(event_category_of(EV_MEMFD), -1);
+        static const struct { enum ev_type type; uint32_t op; int cat; } cats[] = {
+                { EV_EXEC, 0, EVENT_CATEGORY_PROCESS_CREATION },
+                { EV_PTRACE, 0, EVENT_CATEGORY_PROCESS_ACCESS },
+                { EV_PROC_MEM_WRITE, 0, EVENT_CATEGORY_PROCESS_ACCESS },
+                { EV_CRED, 0, EVENT_CATEGORY_CREDENTIAL_CHANGE },
+                { EV_FILE, EV_FILE_CREATE, EVENT_CATEGORY_FILE_EVENT },
+                { EV_FILE, EV_FILE_RENAME, EVENT_CATEGORY_FILE_EVENT },
+                { EV_FILE, EV_FILE_DELETE, EVENT_CATEGORY_FILE_DELETE },
+                { EV_FORK, 0, -1 },
+                { EV_MEMFD, 0, -1 },
+        };
+        for (size_t k = 0; k < sizeof(cats) / sizeof(cats[0]); k++) {
+                struct agent_event ev = { .type = cats[k].type };
+
+                if (ev.type == EV_FILE)
+                        ev.file.op = cats[k].op;
+                assert_int_equal(event_category_of(&ev), cats[k].cat);
+        }
 }
 
 static void test_from_json(void **state)

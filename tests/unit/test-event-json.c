@@ -396,7 +396,7 @@ static void test_file(void **state)
                 ev->file.op = op;
                 o = build(ej, NULL, ev);
                 assert_string_equal(str(o, "EventType"), types[op]);
-                assert_string_equal(str(o, "Category"), "file_event");
+                assert_string_equal(str(o, "Category"), op == EV_FILE_DELETE ? "file_delete" : "file_event");
                 assert_string_equal(str(o, "TargetFilename"), "/etc/cron.d/evil");
                 json_decref(o);
         }
