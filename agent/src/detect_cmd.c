@@ -306,6 +306,8 @@ static void scan_diag(const struct sigma_diag *diag, void *userdata)
                 printf("%s:%u: %s\n", diag->file, diag->line, diag->reason);
         else if (diag->status == SIGMA_REJECTED)
                 printf("%s: %s\n", diag->file, diag->reason);
+        else if (diag->status == SIGMA_UNSUPPORTED && sc->verbose && diag->line)
+                printf("%s:%u: unsupported: %s\n", diag->file, diag->line, diag->reason);
         else if (diag->status == SIGMA_UNSUPPORTED && sc->verbose)
                 printf("%s: unsupported: %s\n", diag->file, diag->reason);
 }

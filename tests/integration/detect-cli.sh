@@ -84,7 +84,7 @@ grep -q "^loaded by category: process_creation 2, network_connection 0, file_eve
     fail "scan-rules: per-category counts"
 grep -q "unsupported:" "$T/scan.out" && fail "scan-rules: unsupported listed without --verbose"
 "$AGENT" scan-rules --verbose "$T/rules" >"$T/scan-v.out" 2>&1 || true
-grep -q "^$T/rules/unsupported.yml: unsupported: .*auditd" "$T/scan-v.out" || fail "scan-rules --verbose: no unsupported line"
+grep -q "^$T/rules/unsupported.yml:[0-9]*: unsupported: .*auditd" "$T/scan-v.out" || fail "scan-rules --verbose: no unsupported line"
 rm "$T/rules/sub/bad.yml"
 "$AGENT" scan-rules "$T/rules" >"$T/scan2.out" 2>&1 || fail "scan-rules exited non-zero without a rejected rule"
 grep -qx 'loaded 2, unsupported-logsource 1, rejected 0' "$T/scan2.out" || fail "scan-rules summary without the bad rule"
