@@ -27,36 +27,26 @@
 # VIGIL_BUILD_ROOT). Needs root and the bpf sensor; exits 77 without them.
 set -eu
 
+SENSOR=bpf
 AGENT=${VIGIL_AGENT:-build/vigil-agent}
 RULES=${VIGIL_RULES:-rules}
 here=$(cd "$(dirname "$0")" && pwd)
 CORPUS=${VIGIL_SIGMA_CORPUS:-$here/../../../shared/corpus/sigma}
 BUILD_ROOT=${VIGIL_BUILD_ROOT:-$(dirname "$AGENT")}
 
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "the bpf sensor needs root"
-[ -r /sys/kernel/btf/vmlinux ] || skip "no /sys/kernel/btf/vmlinux: this kernel has no BTF"
-command -v jq >/dev/null || skip "jq is not installed"
-[ -d "$RULES" ] || { echo "FAIL: no rules folder at '$RULES'" >&2; exit 1; }
-case $("$AGENT" detect --help 2>&1 || true) in
-*"unknown command"*) skip "this vigil-agent has no 'detect' command yet" ;;
-esac
+. "$here/lib.sh"
+need_sensor
+need_detect
 
-T=$(mktemp -d /tmp/vigil-benign-XXXXXX)
-AL=$T/alerts.jsonl
-AGENT_PID=""
-BG_PIDS=""
 PKG=vigil-benign-test
 PKG_INSTALLED=""
+make_temp benign
+AL=$T/alerts.jsonl
 cleanup() {
-    for p in $BG_PIDS; do kill "$p" 2>/dev/null || true; done
-    [ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null || true
-    wait 2>/dev/null || true
+    end_processes
     [ -n "$PKG_INSTALLED" ] && dpkg --purge "$PKG" >/dev/null 2>&1 || true
-    if [ -n "${VIGIL_TEST_KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
+    remove_temp
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 
 fail() {
     echo "FAIL (benign): $*" >&2
@@ -73,21 +63,7 @@ done
 [ $# -gt 2 ] || echo "note: no SigmaHQ corpus at $CORPUS: Vigil's rules only"
 echo "rules: $*"
 
-"$AGENT" detect --sensor=bpf "$@" --output json >"$AL" 2>"$T/agent.log" &
-AGENT_PID=$!
-i=0
-until grep -q "running" "$T/agent.log"; do
-    if ! kill -0 "$AGENT_PID" 2>/dev/null; then
-        rc=0
-        wait "$AGENT_PID" || rc=$?
-        AGENT_PID=""
-        [ "$rc" -eq 3 ] && skip "the bpf sensor cannot run here: $(cat "$T/agent.log")"
-        fail "the agent exited ($rc) before its sensor ran"
-    fi
-    i=$((i + 1))
-    [ $i -lt 600 ] || fail "the agent did not start its sensor in 60 s"
-    sleep 0.1
-done
+start_agent "$AL" 60 detect --sensor=bpf "$@" --output json
 grep "rules: loaded" "$T/agent.log" || true
 
 step() { echo "- $*"; }
@@ -179,8 +155,7 @@ if command -v python3 >/dev/null; then
         >"$T/check.port" 2>/dev/null &
     CHECK=$!
     BG_PIDS="$BG_PIDS $CHECK"
-    i=0
-    until [ -s "$T/check.port" ]; do i=$((i + 1)); [ $i -lt 100 ] || break; sleep 0.05; done
+    within 5 test -s "$T/check.port" || true
     [ -s "$T/check.port" ] && bash -c "echo > /dev/tcp/127.0.0.1/$(cat "$T/check.port")" 2>/dev/null || true
     wait "$CHECK" 2>/dev/null || true
 fi
@@ -190,25 +165,20 @@ if command -v python3 >/dev/null && command -v curl >/dev/null; then
     step "curl from a loopback web server (not executed)"
     mkdir -p "$T/www"
     echo "just a text file" >"$T/www/notes.txt"
-    python3 -u -m http.server --bind 127.0.0.1 --directory "$T/www" 0 >"$T/http.log" 2>&1 &
-    HTTPD=$!
-    BG_PIDS="$BG_PIDS $HTTPD"
-    i=0
-    until grep -q "port [0-9]" "$T/http.log" 2>/dev/null; do
-        i=$((i + 1)); [ $i -lt 200 ] || fail "the loopback HTTP server did not start"; sleep 0.05
-    done
-    HPORT=$(sed -n 's/.* port \([0-9][0-9]*\).*/\1/p' "$T/http.log" | head -n 1)
+    start_httpd "$T/www"
     curl -sSf -o "$T/notes.txt" "http://127.0.0.1:$HPORT/notes.txt"
     grep -q "text file" "$T/notes.txt"
     kill "$HTTPD" 2>/dev/null || true
 fi
 
 # --- the project's unit tests
+TEST_DATA=$(cd "$(dirname "$0")/../data" && pwd)
 step "unit tests from $BUILD_ROOT/tests/unit"
 ran=0
 for t in test-util test-procfs test-proctable test-event-json test-config; do
     if [ -x "$BUILD_ROOT/tests/unit/$t" ]; then
-        (cd "$BUILD_ROOT" && "tests/unit/$t" >/dev/null 2>&1) || echo "note: $t failed (not this test's concern)"
+        (cd "$BUILD_ROOT" && VIGIL_TEST_DATA="$TEST_DATA" "tests/unit/$t" >/dev/null 2>&1) ||
+            fail "unit test $t failed while detection watched"
         ran=$((ran + 1))
     fi
 done
@@ -217,19 +187,9 @@ done
 # --- stop once the agent has reported all of it: a last program run from
 # /tmp raises Vigil's medium "run from a temporary folder" alert
 cp /bin/true "$T/end-marker"
-sh -c '"$1"; rc=$?; exit $rc' sh "$T/end-marker"
-i=0
-until grep -F "$T/end-marker" "$AL" >/dev/null 2>&1; do
-    kill -0 "$AGENT_PID" 2>/dev/null || fail "the agent exited"
-    i=$((i + 1)); [ $i -lt 600 ] || fail "the agent did not report the end marker within 120 s"
-    sleep 0.2
-done
-kill -TERM "$AGENT_PID"
-rc=0
-wait "$AGENT_PID" || rc=$?
-AGENT_PID=""
-[ "$rc" -eq 0 ] || fail "the agent exited with $rc on SIGTERM"
-jq -e . "$AL" >/dev/null || fail "the output is not JSON lines"
+tree "$T/end-marker"
+await_output "the end marker" -F "$T/end-marker"
+stop_agent
 
 # ours: this script's processes (the subject or one of its ancestors)
 ours='select((.process.pid == $me) or any(.ancestors[]?; .pid == $me))'

@@ -18,18 +18,11 @@ VIGILD=${VIGILD:-build/vigild}
 VIGIL=${VIGIL:-build/vigil}
 here=$(cd "$(dirname "$0")" && pwd)
 CORPUS=${VIGIL_SIGMA_CORPUS:-$here/../../../shared/corpus/sigma}
-command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
+. "$here/lib.sh"
+command -v jq >/dev/null || skip "jq is not installed"
 
-T=$(mktemp -d /tmp/vigil-detect-cli-XXXXXX)
+make_temp detect-cli
 chmod 755 "$T"
-PIDS=""
-cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${VIGIL_TEST_KEEP:-}" ] || rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 
 fail() {
     echo "FAIL: $*" >&2
@@ -37,14 +30,6 @@ fail() {
     exit 1
 }
 ok() { echo "ok: $*"; }
-
-# wait_for FILE PATTERN SECONDS: until FILE has a line matching PATTERN
-wait_for() {
-    i=0
-    until grep -q -- "$2" "$1" 2>/dev/null; do
-        i=$((i + 1)); [ $i -lt $(($3 * 10)) ] || return 1; sleep 0.1
-    done
-}
 
 rule() {        # rule FILE ID CATEGORY DETECTION-LINES...
     f=$1 id=$2 cat=$3
@@ -132,7 +117,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 "$AGENT" detect --sensor=bpf --rules "$T/rules" --duration 60 >"$T/detect.out" 2>"$T/detect.log" &
 DPID=$!
-PIDS="$PIDS $DPID"
+BG_PIDS="$BG_PIDS $DPID"
 if ! wait_for "$T/detect.log" "running" 30; then
     kill -0 "$DPID" 2>/dev/null || { wait "$DPID" && rc=0 || rc=$?; }
     [ "${rc:-0}" = 3 ] && { echo "skipped: the eBPF sensor cannot run here"; exit 0; }
@@ -152,12 +137,9 @@ ok "detect: Sigma alert and fold"
 if command -v python3 >/dev/null && command -v curl >/dev/null; then
     mkdir "$T/www"
     cp /bin/true "$T/www/payload"
-    (cd "$T/www" && exec python3 -m http.server 0 --bind 127.0.0.1 >"$T/www.log" 2>&1) &
-    PIDS="$PIDS $!"
-    wait_for "$T/www.log" "Serving HTTP" 10 || fail "no HTTP server for the download"
-    port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$T/www.log" | head -n 1)
+    start_httpd "$T/www"
     dl=/tmp/vigil-detect-cli-dl-$$
-    curl -s -o "$dl" "http://127.0.0.1:$port/payload" && chmod +x "$dl" && "$dl"
+    curl -s -o "$dl" "http://127.0.0.1:$HPORT/payload" && chmod +x "$dl" && "$dl"
     rm -f "$dl"
     wait_for "$T/detect.out" "File downloaded and then executed" 10 || fail "detect: download then exec not seen"
     jq -e -s "[.[] | select(.source == \"builtin\")][0] | .evidence.TargetFilename == \"$dl\" and
@@ -172,18 +154,15 @@ grep -q "events seen: .*alerts: [0-9]* new" "$T/detect.log" || fail "detect: no 
 
 # ---- 5. run with vigild ----
 [ -r /var/lib/dpkg/status ] || { echo "skipped: run (no dpkg database for the inventory)"; exit 0; }
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
-       shuf -i 20000-60000 -n 1)
+PORT=$(free_port)
 "$VIGILD" init --data-dir "$T/data" >"$T/token" 2>"$T/init.log" || fail "vigild init"
-"$VIGILD" run --data-dir "$T/data" --listen "127.0.0.1:$PORT" --port-file "$T/port" >>"$T/vigild.log" 2>&1 &
-PIDS="$PIDS $!"
-wait_for "$T/port" . 10 || fail "vigild did not start"
+start_vigild
 export VIGIL_SERVER="https://127.0.0.1:$PORT" VIGIL_TOKEN="$(cat "$T/token")" VIGIL_CA="$T/data/server-ca.pem"
 "$VIGIL" onboarding create --expires 1h --uses 1 -o "$T/pkg.json" >"$T/cli.log" || fail "onboarding create"
 "$AGENT" onboard "$T/pkg.json" --state-dir "$T/agent" 2>"$T/onboard.log" || fail "onboard"
 "$AGENT" run --state-dir "$T/agent" --rules "$T/rules" 2>"$T/agent.log" &
 APID=$!
-PIDS="$PIDS $APID"
+BG_PIDS="$BG_PIDS $APID"
 wait_for "$T/agent.log" "sensor '.*' running" 30 || fail "run: the sensor did not start"
 grep -q "CAP_NET_ADMIN" "$T/agent.log" || fail "run: the capabilities kept are not logged"
 sh -c 'true vigil-detect-cli-marker'

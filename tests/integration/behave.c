@@ -1,13 +1,19 @@
-/* detect-helper: the attack behaviours the detection integration test
- * (detect.sh) performs for real, built with the tests so that the test needs
- * no compiler when it runs. Each subcommand does one thing an attacker might
- * and prints what the test needs to find its alerts:
+/* behave: the behaviours the sensor and detection integration tests
+ * (sensor.sh, detect.sh) perform for real, built with the tests so that
+ * they need no compiler when they run. Each subcommand does one thing an
+ * attacker might and prints what the tests need to find its events and
+ * alerts:
  *
  *   sleep-ms MS                   sleep (a payload that lives long enough for /proc reads)
  *   spawn PROG ARG...             fork, exec PROG in the child, wait for it (a parent such
  *                                 as a fake office process starting a shell)
- *   memfd-exec NAME MS            copy this program into a memfd called NAME and execute it
- *                                 as "NAME sleep-ms MS" (fileless execution)
+ *   fork-exec PROG ARG...         fork, exec PROG in the child, print "PID CHILD", wait
+ *                                 200 ms and exit without waiting for the child (orphaning it)
+ *   reuse-pid PID PROG ARG...     start PROG with pid PID (through ns_last_pid; retries);
+ *                                 prints "reused PID" or "missed"
+ *   memfd-exec NAME MS [ARGV0]    copy this program into a memfd called NAME and execute it
+ *                                 as "ARGV0 sleep-ms MS" (fileless execution; ARGV0 is NAME
+ *                                 unless given)
  *   deleted-exec PATH MS          copy this program to PATH, open it, unlink it and execute
  *                                 the open file as "PATH sleep-ms MS"
  *   suid-root                     print uid/euid, wait 300 ms, setuid(0) (a setuid-root or
@@ -21,6 +27,8 @@
  *   listen PORTFILE MARK          accept one TCP connection on 127.0.0.1 (port written to
  *                                 PORTFILE), send it "echo MARK-ok; sleep 0.3; exit 0", print
  *                                 what comes back
+ *   connect-shell PORT MARK       connect to 127.0.0.1:PORT, make the socket stdin/stdout/stderr,
+ *                                 exec "/bin/sh -s MARK" (a reverse shell)
  *
  * Exit status 0 on success, 1 on failure (with a message on stderr), 2 on
  * bad usage. Only loopback addresses are ever used. */
@@ -44,7 +52,7 @@
 
 static int die(const char *what)
 {
-        fprintf(stderr, "detect-helper: %s: %s\n", what, strerror(errno));
+        fprintf(stderr, "behave: %s: %s\n", what, strerror(errno));
         return 1;
 }
 
@@ -56,7 +64,7 @@ static long num(const char *s)
         errno = 0;
         v = strtol(s, &end, 10);
         if (errno || *end || end == s || v < 0) {
-                fprintf(stderr, "detect-helper: not a number: '%s'\n", s);
+                fprintf(stderr, "behave: not a number: '%s'\n", s);
                 exit(2);
         }
         return v;
@@ -71,21 +79,77 @@ static int sleep_ms(long ms)
         return 0;
 }
 
-static int spawn(char **argv)
+/* Forks a child that runs argv[0] with argv; returns its pid, or -1 (fork
+ * failed). With want > 0 the child first checks that it got pid want and
+ * exits 99 when it did not. */
+static pid_t start(char **argv, pid_t want)
 {
-        pid_t child;
-        int st;
+        pid_t child = fork();
 
-        child = fork();
-        if (child < 0)
-                return die("fork");
         if (child == 0) {
+                if (want > 0 && getpid() != want)
+                        _exit(99);
                 execv(argv[0], argv);
                 _exit(127);
         }
+        return child;
+}
+
+static int spawn(char **argv)
+{
+        pid_t child = start(argv, 0);
+        int st;
+
+        if (child < 0)
+                return die("fork");
         if (waitpid(child, &st, 0) < 0)
                 return die("waitpid");
         return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
+static int fork_exec(char **argv)
+{
+        pid_t child = start(argv, 0);
+
+        if (child < 0)
+                return die("fork");
+        printf("%d %d\n", (int)getpid(), (int)child);
+        sleep_ms(200);
+        return 0;
+}
+
+/* The kernel gives the next process last_pid + 1 when that is free. Prints
+ * "missed" when the pid could not be had (taken, or ns_last_pid not writable). */
+static int reuse_pid(pid_t want, char **argv)
+{
+        for (int attempt = 0; attempt < 50; attempt++) {
+                int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+                char text[32];
+                pid_t child;
+                int st, len;
+
+                len = snprintf(text, sizeof(text), "%d", (int)want - 1);
+                if (fd < 0 || write(fd, text, (size_t)len) != len) {
+                        /* no checkpoint/restore support or no privilege: the
+                         * test then checks lineage without reuse */
+                        fprintf(stderr, "behave: cannot set ns_last_pid: %s\n", strerror(errno));
+                        if (fd >= 0)
+                                close(fd);
+                        break;
+                }
+                close(fd);
+                child = start(argv, want);
+                if (child < 0)
+                        return die("fork");
+                if (waitpid(child, &st, 0) < 0)
+                        return die("waitpid");
+                if (WIFEXITED(st) && WEXITSTATUS(st) == 99)
+                        continue;
+                printf("reused %d\n", (int)want);
+                return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+        }
+        printf("missed\n");
+        return 0;
 }
 
 /* Copies /proc/self/exe to fd. */
@@ -109,9 +173,9 @@ static int copy_self(int fd)
         return 0;
 }
 
-static int memfd_exec(const char *name, const char *ms)
+static int memfd_exec(const char *name, const char *ms, const char *argv0)
 {
-        char *const argv[] = { (char *)name, "sleep-ms", (char *)ms, NULL };
+        char *const argv[] = { (char *)argv0, "sleep-ms", (char *)ms, NULL };
         int fd;
 
         fd = memfd_create(name, MFD_CLOEXEC);
@@ -204,7 +268,7 @@ static int inject_child(const char *msg, ssize_t (*write_fn)(pid_t, const char *
         if (write(go[1], "x", 1) != 1 || waitpid(child, &st, 0) < 0)
                 return die("wake the child");
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-                fprintf(stderr, "detect-helper: the child did not see the write\n");
+                fprintf(stderr, "behave: the child did not see the write\n");
                 return 1;
         }
         printf("%d %zd\n", (int)child, n);
@@ -246,7 +310,7 @@ static int tcp_listen(const char *portfile, const char *mark)
         /* the pause lets a sensor that reads /proc after the exec find the shell */
         clen = snprintf(cmd, sizeof(cmd), "echo %s-ok; sleep 0.3; exit 0\n", mark);
         if (clen < 0 || (size_t)clen >= sizeof(cmd)) {
-                fprintf(stderr, "detect-helper: marker too long\n");
+                fprintf(stderr, "behave: marker too long\n");
                 return 2;
         }
         s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -269,6 +333,21 @@ static int tcp_listen(const char *portfile, const char *mark)
         return 0;
 }
 
+static int connect_shell(const char *port, const char *mark)
+{
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                                  .sin_port = htons((uint16_t)num(port)) };
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+
+        if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                return die("connect to 127.0.0.1");
+        if (dup2(s, 0) < 0 || dup2(s, 1) < 0 || dup2(s, 2) < 0)
+                return die("dup2");
+        close(s);
+        execl("/bin/sh", "sh", "-s", mark, (char *)NULL);
+        return die("exec /bin/sh");
+}
+
 int main(int argc, char **argv)
 {
         const char *cmd = argc > 1 ? argv[1] : "";
@@ -278,8 +357,12 @@ int main(int argc, char **argv)
                 return sleep_ms(num(argv[2]));
         if (strcmp(cmd, "spawn") == 0 && argc >= 3)
                 return spawn(argv + 2);
-        if (strcmp(cmd, "memfd-exec") == 0 && argc == 4)
-                return memfd_exec(argv[2], argv[3]);
+        if (strcmp(cmd, "fork-exec") == 0 && argc >= 3)
+                return fork_exec(argv + 2);
+        if (strcmp(cmd, "reuse-pid") == 0 && argc >= 4)
+                return reuse_pid((pid_t)num(argv[2]), argv + 3);
+        if (strcmp(cmd, "memfd-exec") == 0 && (argc == 4 || argc == 5))
+                return memfd_exec(argv[2], argv[3], argv[argc == 5 ? 4 : 2]);
         if (strcmp(cmd, "deleted-exec") == 0 && argc == 4)
                 return deleted_exec(argv[2], argv[3]);
         if (strcmp(cmd, "suid-root") == 0 && argc == 2)
@@ -294,8 +377,11 @@ int main(int argc, char **argv)
                 return inject_child("written through /proc/PID/mem", proc_mem_fn);
         if (strcmp(cmd, "listen") == 0 && argc == 4)
                 return tcp_listen(argv[2], argv[3]);
-        fprintf(stderr, "usage: detect-helper sleep-ms MS | spawn PROG ARG... | memfd-exec NAME MS |\n"
-                        "       deleted-exec PATH MS | suid-root | ptrace-attach PID [MS] | ptrace-seize PID [MS] |\n"
-                        "       vm-write | proc-mem-write | listen PORTFILE MARK\n");
+        if (strcmp(cmd, "connect-shell") == 0 && argc == 4)
+                return connect_shell(argv[2], argv[3]);
+        fprintf(stderr, "usage: behave sleep-ms MS | spawn PROG ARG... | fork-exec PROG ARG... |\n"
+                        "       reuse-pid PID PROG ARG... | memfd-exec NAME MS [ARGV0] | deleted-exec PATH MS |\n"
+                        "       suid-root | ptrace-attach PID [MS] | ptrace-seize PID [MS] |\n"
+                        "       vm-write | proc-mem-write | listen PORTFILE MARK | connect-shell PORT MARK\n");
         return 2;
 }
