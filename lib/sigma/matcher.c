@@ -2,8 +2,9 @@
  * scratch space that matching uses.
  *
  * Rules are grouped by category. For each event the fields the category's
- * rules read are cut to the scratch's text budget and lowercased once into
- * the scratch; values were lowercased at load (unless `cased`), so every
+ * rules read are lowercased once into the scratch, each cut to its share of
+ * the scratch's text budget (a long field is matched on its first bytes,
+ * and never crowds the others out); values were lowercased at load (unless `cased`), so every
  * comparison is a plain byte compare. Unless SIGMA_MATCHER_NAIVE is given,
  * each category has an index (index.c) that names the rules an event may
  * match; only those, and the rules the index cannot bound, are evaluated,
@@ -206,17 +207,18 @@ static bool eval_match(const struct ectx *c, const struct sigma_node *n)
 static bool eval(const struct ectx *c, uint32_t ni)
 {
         const struct sigma_node *n = &c->r->nodes[ni];
-        const uint32_t *k = c->r->kids + n->a;
 
+        /* kids is indexed only for AND and OR: elsewhere n->a is no kids
+         * index, and a rule without groups has no kids at all */
         switch (n->kind) {
         case SIGMA_N_AND:
                 for (uint32_t i = 0; i < n->n; i++)
-                        if (!eval(c, k[i]))
+                        if (!eval(c, c->r->kids[n->a + i]))
                                 return false;
                 return true;
         case SIGMA_N_OR:
                 for (uint32_t i = 0; i < n->n; i++)
-                        if (eval(c, k[i]))
+                        if (eval(c, c->r->kids[n->a + i]))
                                 return true;
                 return false;
         case SIGMA_N_NOT:
@@ -270,10 +272,50 @@ static void lower_copy(char *out, const char *in, uint32_t n)
         }
 }
 
-/* The used fields of the event, cut to the budget and lowercased. */
+/* Every field keeps a share of the budget, so no field is ever cut to
+ * nothing (which would read as empty, and match `null`). */
+_Static_assert(SIGMA_SCRATCH_TEXT / SIGMA_FIELDS_MAX >= 64, "each field keeps at least 64 bytes of text");
+
+/* Bytes of the used fields that fit the budget when each is cut to `share`. */
+static uint64_t views_total(const struct sigma_cat *c, const struct sigma_event *ev, uint32_t share)
+{
+        uint64_t total = 0;
+
+        for (uint32_t i = 0; i < c->n_fields; i++) {
+                const struct sigma_str *in = &ev->fields[c->fields[i]];
+
+                if (in->ptr)
+                        total += in->len < share ? in->len : share;
+        }
+        return total;
+}
+
+/* How many bytes each field may keep: all of them when the used fields
+ * fit the budget; else the largest share such that they fit when each is
+ * cut to it (so one long field cannot crowd out the others, and each keeps
+ * at least SIGMA_SCRATCH_TEXT / SIGMA_FIELDS_MAX bytes). */
+static uint32_t views_share(const struct sigma_cat *c, const struct sigma_event *ev)
+{
+        uint32_t lo = SIGMA_SCRATCH_TEXT / SIGMA_FIELDS_MAX, hi = SIGMA_SCRATCH_TEXT;
+
+        if (views_total(c, ev, UINT32_MAX) <= SIGMA_SCRATCH_TEXT)
+                return UINT32_MAX;
+        while (lo < hi) {
+                uint32_t mid = lo + (hi - lo + 1) / 2;
+
+                if (views_total(c, ev, mid) <= SIGMA_SCRATCH_TEXT)
+                        lo = mid;
+                else
+                        hi = mid - 1;
+        }
+        return lo;
+}
+
+/* The used fields of the event, each cut to its share of the budget (a
+ * long field is matched on its first bytes) and lowercased. */
 static void views_fill(struct sigma_scratch *s, const struct sigma_cat *c, const struct sigma_event *ev)
 {
-        uint32_t room = SIGMA_SCRATCH_TEXT;
+        uint32_t room = SIGMA_SCRATCH_TEXT, share = views_share(c, ev);
         char *out = s->text;
 
         for (uint32_t i = 0; i < c->n_fields; i++) {
@@ -286,7 +328,8 @@ static void views_fill(struct sigma_scratch *s, const struct sigma_cat *c, const
                         *v = absent_view;
                         continue;
                 }
-                len = in->len < room ? in->len : room;
+                len = in->len < share ? in->len : share;
+                len = len < room ? len : room;
                 lower_copy(out, in->ptr, len);
                 *v = (struct sigma_view){ .orig = len ? in->ptr : "", .low = out, .len = len, .present = true };
                 out += len;

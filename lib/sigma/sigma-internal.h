@@ -165,9 +165,46 @@ enum sigma_pat_kind {
         SIGMA_P_EXISTS = 8,     /* op: 1 exists, 0 absent */
         SIGMA_P_NULL = 9,       /* absent or empty */
         SIGMA_P_FIELDREF = 10,  /* op: EXACT PREFIX SUFFIX CONTAINS against field `ref` */
+        SIGMA_P_TIME = 11,      /* part `unit` of a date, compared (op: SIGMA_NUM_*) with num */
 };
 
-enum { SIGMA_NUM_LT, SIGMA_NUM_LTE, SIGMA_NUM_GT, SIGMA_NUM_GTE };
+enum { SIGMA_NUM_LT, SIGMA_NUM_LTE, SIGMA_NUM_GT, SIGMA_NUM_GTE, SIGMA_NUM_EQ };
+
+/* A decimal number read from text, kept exactly: the value is
+ * (neg ? -1 : 1) * 0.D * 10^exp, where D is the significant digits
+ * int_d[0..n_int) then frac_d[0..n_frac) (no leading zero; no digits at all
+ * for zero). A `whole` number (no point, no exponent, magnitude at most
+ * UINT64_MAX) also has its magnitude in mag. The pointers are into the text
+ * that was read, which must outlive the struct. */
+struct sigma_num {
+        const char *int_d, *frac_d;
+        uint32_t n_int, n_frac;
+        int64_t exp;
+        uint64_t mag;
+        bool neg, whole;
+};
+
+#define SIGMA_NUM_TEXT_MAX 63u  /* bytes of the longest text read as a number */
+
+/* Reads len bytes of text as a decimal number: [+-] digits [. digits]
+ * [e [+-] digits], digits on at least one side of the point, nothing else
+ * (no spaces, no hexadecimal, no inf or nan). Returns whether it is one. */
+bool sigma_num_parse(const char *s, size_t len, struct sigma_num *ret);
+
+/* Compares two numbers exactly: <0, 0, >0. */
+int sigma_num_cmp(const struct sigma_num *a, const struct sigma_num *b);
+
+/* The parts of a date the time modifiers take. */
+enum sigma_time_unit {
+        SIGMA_TIME_MINUTE, SIGMA_TIME_HOUR, SIGMA_TIME_DAY, SIGMA_TIME_WEEK, SIGMA_TIME_MONTH, SIGMA_TIME_YEAR,
+};
+
+/* Reads len bytes of text as a date, YYYY-MM-DD, `T` (or `t` or a space),
+ * HH:MM:SS, an optional fraction of a second, an optional `Z` or +hh:mm /
+ * -hh:mm; stores its part `unit` as written (no time zone conversion; the
+ * week is the ISO 8601 week number, 1..53). Returns false when the text is
+ * not such a date (or names a day that does not exist). */
+bool sigma_date_part(const char *s, size_t len, enum sigma_time_unit unit, uint32_t *ret);
 
 struct sigma_pat {
         uint8_t kind;
@@ -180,7 +217,8 @@ struct sigma_pat {
         uint16_t *tok;          /* GLOB */
         pcre2_code *re;
         uint8_t cidr_addr[16];
-        double num;
+        uint8_t unit;           /* TIME: enum sigma_time_unit */
+        struct sigma_num num;   /* NUM, TIME: the value (its digits in lit) */
         uint32_t ref;           /* FIELDREF: field id or SIGMA_FIELD_ABSENT */
 };
 
@@ -271,8 +309,12 @@ enum sigma_mod_bit {
         SIGMA_M_CONTAINS, SIGMA_M_STARTSWITH, SIGMA_M_ENDSWITH, SIGMA_M_ALL, SIGMA_M_CASED,
         SIGMA_M_RE, SIGMA_M_RE_I, SIGMA_M_RE_M, SIGMA_M_RE_S, SIGMA_M_CIDR, SIGMA_M_EXISTS,
         SIGMA_M_NEQ, SIGMA_M_FIELDREF, SIGMA_M_WINDASH, SIGMA_M_BASE64, SIGMA_M_BASE64OFFSET,
-        SIGMA_M_LT, SIGMA_M_LTE, SIGMA_M_GT, SIGMA_M_GTE, SIGMA_M_COUNT
+        SIGMA_M_LT, SIGMA_M_LTE, SIGMA_M_GT, SIGMA_M_GTE,
+        SIGMA_M_UTF16LE, SIGMA_M_UTF16BE, SIGMA_M_UTF16, SIGMA_M_WIDE,
+        SIGMA_M_MINUTE, SIGMA_M_HOUR, SIGMA_M_DAY, SIGMA_M_WEEK, SIGMA_M_MONTH, SIGMA_M_YEAR,
+        SIGMA_M_COUNT
 };
+_Static_assert(SIGMA_M_COUNT <= 32, "modifier bits must fit struct sigma_mods.bits");
 
 /* A key `Field|mod|mod`: the field name and the modifiers, with the
  * transformations in the order written. */

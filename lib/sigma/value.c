@@ -3,17 +3,17 @@
  *
  * A value is first read into tokens (bytes plus the `*`, `?` and windash
  * wildcards, with `\*`, `\?`, `\\` escapes), then the transformation
- * modifiers run in the order written (windash, base64, base64offset,
- * contains/startswith/endswith), and the result is classified: a literal
- * compared whole, as a prefix, a suffix or a substring (the common cases,
- * tested with memcmp/memmem), or a general glob. Type modifiers make
- * regular expressions (PCRE2, JIT), CIDR ranges, numbers, existence tests
- * and field references. Combinations the specification forbids or this
- * engine does not implement are refused with a reason naming the modifier. */
+ * modifiers run in the order written (windash, utf16le/utf16be/utf16/wide,
+ * base64, base64offset, contains/startswith/endswith), and the result is
+ * classified: a literal compared whole, as a prefix, a suffix or a
+ * substring (the common cases, tested with memcmp/memmem), or a general
+ * glob. Type modifiers make regular expressions (PCRE2, JIT), CIDR ranges,
+ * numbers, date parts, existence tests and field references. Combinations
+ * the specification forbids or this engine does not implement are refused
+ * with a reason naming the modifier. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +26,19 @@
 static const char *const mod_names[SIGMA_M_COUNT] = {
         "contains", "startswith", "endswith", "all", "cased", "re", "i", "m", "s",
         "cidr", "exists", "neq", "fieldref", "windash", "base64", "base64offset",
-        "lt", "lte", "gt", "gte",
+        "lt", "lte", "gt", "gte", "utf16le", "utf16be", "utf16", "wide",
+        "minute", "hour", "day", "week", "month", "year",
 };
 
 #define B(x) (1u << (x))
 #define MB_KIND (B(SIGMA_M_CONTAINS) | B(SIGMA_M_STARTSWITH) | B(SIGMA_M_ENDSWITH))
 #define MB_NUM (B(SIGMA_M_LT) | B(SIGMA_M_LTE) | B(SIGMA_M_GT) | B(SIGMA_M_GTE))
-#define MB_XFORM (B(SIGMA_M_WINDASH) | B(SIGMA_M_BASE64) | B(SIGMA_M_BASE64OFFSET))
-#define MB_TYPE (B(SIGMA_M_RE) | B(SIGMA_M_CIDR) | B(SIGMA_M_EXISTS) | B(SIGMA_M_FIELDREF) | MB_NUM)
+#define MB_B64 (B(SIGMA_M_BASE64) | B(SIGMA_M_BASE64OFFSET))
+#define MB_UTF (B(SIGMA_M_UTF16LE) | B(SIGMA_M_UTF16BE) | B(SIGMA_M_UTF16) | B(SIGMA_M_WIDE))
+#define MB_XFORM (B(SIGMA_M_WINDASH) | MB_B64 | MB_UTF)
+#define MB_TIME (B(SIGMA_M_MINUTE) | B(SIGMA_M_HOUR) | B(SIGMA_M_DAY) | B(SIGMA_M_WEEK) | B(SIGMA_M_MONTH) | \
+                 B(SIGMA_M_YEAR))
+#define MB_TYPE (B(SIGMA_M_RE) | B(SIGMA_M_CIDR) | B(SIGMA_M_EXISTS) | B(SIGMA_M_FIELDREF) | MB_NUM | MB_TIME)
 
 /* What each modifier may be combined with (besides itself). */
 static uint32_t mod_allowed(enum sigma_mod_bit m)
@@ -60,9 +65,13 @@ static uint32_t mod_allowed(enum sigma_mod_bit m)
         case SIGMA_M_WINDASH:
                 return MB_KIND | B(SIGMA_M_ALL) | B(SIGMA_M_CASED) | B(SIGMA_M_NEQ) | MB_XFORM;
         case SIGMA_M_BASE64: case SIGMA_M_BASE64OFFSET:
-                return MB_KIND | B(SIGMA_M_ALL) | B(SIGMA_M_CASED) | B(SIGMA_M_NEQ) | B(SIGMA_M_WINDASH);
-        default:        /* numeric */
-                return B(SIGMA_M_ALL) | B(SIGMA_M_NEQ);
+                return MB_KIND | B(SIGMA_M_ALL) | B(SIGMA_M_CASED) | B(SIGMA_M_NEQ) | B(SIGMA_M_WINDASH) | MB_UTF;
+        case SIGMA_M_UTF16LE: case SIGMA_M_UTF16BE: case SIGMA_M_UTF16: case SIGMA_M_WIDE:
+                return MB_KIND | B(SIGMA_M_ALL) | B(SIGMA_M_CASED) | B(SIGMA_M_NEQ) | B(SIGMA_M_WINDASH) | MB_B64;
+        case SIGMA_M_LT: case SIGMA_M_LTE: case SIGMA_M_GT: case SIGMA_M_GTE:
+                return B(SIGMA_M_ALL) | B(SIGMA_M_NEQ) | MB_TIME;
+        default:        /* a date part, compared with the value or with lt, lte, gt, gte */
+                return B(SIGMA_M_ALL) | B(SIGMA_M_NEQ) | MB_NUM;
         }
 }
 
@@ -76,21 +85,35 @@ static int mod_lookup(const char *s, size_t len)
 
 static int mod_refuse(const char *s, size_t len, unsigned line, struct sigma_err *err)
 {
-        static const char *const utf[] = { "utf16le", "utf16be", "utf16", "wide" };
-        static const char *const tm[] = { "minute", "hour", "day", "week", "month", "year" };
-
-        for (size_t i = 0; i < 4; i++)
-                if (strlen(utf[i]) == len && memcmp(utf[i], s, len) == 0)
-                        return sigma_err_set(err, line, "modifier '%s' is not supported: event fields are UTF-8 text",
-                                             utf[i]);
-        for (size_t i = 0; i < 6; i++)
-                if (strlen(tm[i]) == len && memcmp(tm[i], s, len) == 0)
-                        return sigma_err_set(err, line, "time modifier '%s' is not supported", tm[i]);
         if (len == 6 && memcmp(s, "expand", 6) == 0)
                 return sigma_err_set(err, line, "modifier 'expand' (placeholders) is not supported");
         if (len == 0)
                 return sigma_err_set(err, line, "empty modifier");
         return sigma_err_set(err, line, "unknown modifier '%.*s'", (int)(len > 64 ? 64 : len), s);
+}
+
+/* A UTF-16 encoding must be followed by base64 or base64offset: its bytes
+ * alone hold NULs (every ASCII character has one), and event text is UTF-8,
+ * so the value could never match. windash works on text, so it must come
+ * before the encoding. */
+static int mods_check_order(const struct sigma_mods *m, unsigned line, struct sigma_err *err)
+{
+        int utf = -1;
+        bool encoded = false;
+
+        for (uint8_t i = 0; i < m->n_xf; i++) {
+                if (B(m->xf[i]) & MB_UTF)
+                        utf = m->xf[i];
+                else if (utf >= 0 && m->xf[i] == SIGMA_M_WINDASH)
+                        return sigma_err_set(err, line, "modifier 'windash' must come before '%s'", mod_names[utf]);
+                else if (utf >= 0 && (B(m->xf[i]) & MB_B64))
+                        encoded = true;
+        }
+        if (utf >= 0 && !encoded)
+                return sigma_err_set(err, line,
+                                     "modifier '%s' needs a later 'base64' or 'base64offset': UTF-16 holds NUL bytes, "
+                                     "which never occur in the agent's UTF-8 event text", mod_names[utf]);
+        return 0;
 }
 
 int sigma_mods_parse(const char *key, size_t len, unsigned line, struct sigma_mods *m,
@@ -121,7 +144,7 @@ int sigma_mods_parse(const char *key, size_t len, unsigned line, struct sigma_mo
                                 return sigma_err_set(err, line, "modifier '%s' is only valid after 're'",
                                                      mod_names[k]);
                 }
-                if (k == SIGMA_M_BASE64 || k == SIGMA_M_BASE64OFFSET || k == SIGMA_M_WINDASH || k <= SIGMA_M_ENDSWITH) {
+                if (B(k) & (MB_XFORM | MB_KIND)) {
                         if (m->n_xf >= sizeof(m->xf))
                                 return sigma_err_set(err, line, "too many modifiers");
                         m->xf[m->n_xf++] = (uint8_t)k;
@@ -129,7 +152,7 @@ int sigma_mods_parse(const char *key, size_t len, unsigned line, struct sigma_mo
                 m->bits |= B(k);
                 p = e;
         }
-        return 0;
+        return mods_check_order(m, line, err);
 }
 
 
@@ -215,7 +238,7 @@ static int dash_expand(const struct tstr *v, struct tlist *out, unsigned line, s
 
         for (uint32_t i = 0; i < v->n; i++)
                 if (v->t[i] == SIGMA_T_DASH && ++k && (combos *= 5) > SIGMA_EXPAND_MAX)
-                        return sigma_err_set(err, line, "windash before base64 expands into more than %u values",
+                        return sigma_err_set(err, line, "windash before an encoding expands into more than %u values",
                                              SIGMA_EXPAND_MAX);
         for (uint32_t c = 0; c < combos; c++) {
                 uint16_t *t = malloc((size_t)(v->n * 3 + 1) * sizeof(*t));
@@ -237,6 +260,96 @@ static int dash_expand(const struct tstr *v, struct tlist *out, unsigned line, s
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
+
+/* The UTF-8 character at byte tokens t[i..n): its code point into *cp and
+ * its length, or 0 when it is no valid UTF-8 (a stray or missing
+ * continuation byte, an overlong form, a surrogate, past U+10FFFF). */
+static uint32_t utf8_decode(const uint16_t *t, uint32_t n, uint32_t i, uint32_t *cp)
+{
+        static const uint32_t min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+        uint16_t c = t[i];
+        uint32_t w = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        uint32_t v;
+
+        if (w == 0 || w > n - i)
+                return 0;
+        v = w == 1 ? c : c & (0x7fu >> w);
+        for (uint32_t k = 1; k < w; k++) {
+                if (t[i + k] > 255 || (t[i + k] & 0xc0) != 0x80)
+                        return 0;
+                v = v << 6 | (t[i + k] & 0x3fu);
+        }
+        if (v < min[w] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+                return 0;
+        *cp = v;
+        return w;
+}
+
+/* One value (byte tokens, no windash) as UTF-16 bytes: little-endian, or
+ * big-endian for utf16be, after the byte order mark FF FE for utf16. `*`
+ * and `?` stay as they are, for base64 to refuse. Each input byte gives at
+ * most two output bytes. */
+static int utf16_one(const struct tstr *v, int mod, unsigned line, struct tlist *out, struct sigma_err *err)
+{
+        uint16_t *t = malloc(((size_t)v->n * 2 + 2) * sizeof(*t));
+        uint32_t o = 0, w;
+        bool be = mod == SIGMA_M_UTF16BE;
+
+        if (!t)
+                return -ENOMEM;
+        if (mod == SIGMA_M_UTF16) {
+                t[o++] = 0xff;
+                t[o++] = 0xfe;
+        }
+        for (uint32_t i = 0; i < v->n; i += w) {
+                uint32_t cp, units[2], n_units = 1;
+
+                w = 1;
+                if (v->t[i] > 255) {
+                        t[o++] = v->t[i];
+                        continue;
+                }
+                w = utf8_decode(v->t, v->n, i, &cp);
+                if (w == 0) {
+                        free(t);
+                        return sigma_err_set(err, line, "a %s value must be valid UTF-8", mod_names[mod]);
+                }
+                units[0] = cp;
+                if (cp >= 0x10000) {
+                        units[0] = 0xd800 | ((cp - 0x10000) >> 10);
+                        units[1] = 0xdc00 | (cp & 0x3ff);
+                        n_units = 2;
+                }
+                for (uint32_t k = 0; k < n_units; k++) {
+                        t[o++] = (uint16_t)(be ? units[k] >> 8 : units[k] & 0xff);
+                        t[o++] = (uint16_t)(be ? units[k] & 0xff : units[k] >> 8);
+                }
+        }
+        return tlist_push(out, t, o);
+}
+
+/* utf16le, utf16be, utf16, wide: every value as UTF-16 bytes, its windash
+ * tokens spelled out first (one value per combination). */
+static int xf_utf16(struct tlist *l, int mod, unsigned line, struct sigma_err *err)
+{
+        struct tlist out = { 0 }, spelled = { 0 };
+        int r = 0;
+
+        for (uint32_t i = 0; i < l->n && r >= 0; i++) {
+                r = dash_expand(&l->v[i], &spelled, line, err);
+                for (uint32_t j = 0; j < spelled.n && r >= 0; j++)
+                        r = utf16_one(&spelled.v[j], mod, line, &out, err);
+                tlist_release(&spelled);
+        }
+        if (r < 0) {
+                tlist_release(&out);
+                return r == -E2BIG ? sigma_err_set(err, line, "value expands into more than %u values",
+                                                   SIGMA_EXPAND_MAX) : r;
+        }
+        tlist_release(l);
+        *l = out;
         return 0;
 }
 
@@ -364,6 +477,12 @@ static int run_transforms(const struct sigma_mods *m, bool keyword, struct tlist
                 case SIGMA_M_BASE64:
                 case SIGMA_M_BASE64OFFSET:
                         r = xf_base64(l, m->xf[i] == SIGMA_M_BASE64OFFSET, line, err);
+                        break;
+                case SIGMA_M_UTF16LE:
+                case SIGMA_M_UTF16BE:
+                case SIGMA_M_UTF16:
+                case SIGMA_M_WIDE:
+                        r = xf_utf16(l, m->xf[i], line, err);
                         break;
                 default:
                         kind_seen = true;
@@ -517,51 +636,77 @@ bad:
         return sigma_err_set(err, line, "invalid CIDR '%.*s'", (int)(len > 64 ? 64 : len), s);
 }
 
-static bool num_parse(const char *s, size_t len, double *ret)
-{
-        char buf[64], *end;
-        double v;
-
-        if (len == 0 || len >= sizeof(buf))
-                return false;
-        for (size_t i = 0; i < len; i++)
-                if (!isdigit((unsigned char)s[i]) && !strchr("+-.eE", s[i]))
-                        return false;
-        memcpy(buf, s, len);
-        buf[len] = '\0';
-        v = strtod(buf, &end);
-        if (end != buf + len || !isfinite(v))
-                return false;
-        *ret = v;
-        return true;
-}
-
 /* --- compiling one value -------------------------------------------------------- */
 
 static int num_op(const struct sigma_mods *m)
 {
         return m->bits & B(SIGMA_M_LT) ? SIGMA_NUM_LT : m->bits & B(SIGMA_M_LTE) ? SIGMA_NUM_LTE :
-               m->bits & B(SIGMA_M_GT) ? SIGMA_NUM_GT : SIGMA_NUM_GTE;
+               m->bits & B(SIGMA_M_GT) ? SIGMA_NUM_GT : m->bits & B(SIGMA_M_GTE) ? SIGMA_NUM_GTE : SIGMA_NUM_EQ;
 }
 
-/* A typed value (re, cidr, number, fieldref): one pattern. */
+/* A copy of the value's text, read as a number into p->num (which points
+ * into the copy). Returns 0, 1 when it is no number, -ENOMEM. */
+static int pat_num(const char *s, size_t len, struct sigma_pat *p)
+{
+        if (len > SIGMA_NUM_TEXT_MAX)
+                return 1;
+        p->lit = malloc(len + 1);
+        if (!p->lit)
+                return -ENOMEM;
+        memcpy(p->lit, s, len);
+        p->lit[len] = '\0';
+        p->len = (uint32_t)len;
+        return sigma_num_parse(p->lit, len, &p->num) ? 0 : 1;
+}
+
+/* The time modifiers: a date part compared with a whole number, which
+ * must be one the part can take when compared for equality. */
+static int pat_time(const char *s, size_t len, const struct sigma_mods *m, unsigned line, struct sigma_pat *p,
+                    struct sigma_err *err)
+{
+        static const uint32_t lo[6] = { 0, 0, 1, 1, 1, 0 }, hi[6] = { 59, 23, 31, 53, 12, 9999 };
+        int unit = 0, r;
+
+        while (!(m->bits & B(SIGMA_M_MINUTE + unit)))
+                unit++;
+        p->kind = SIGMA_P_TIME;
+        p->unit = (uint8_t)unit;
+        p->op = (uint8_t)num_op(m);
+        r = pat_num(s, len, p);
+        if (r < 0)
+                return r;
+        if (r > 0 || !p->num.whole || (p->num.neg && p->num.mag))
+                return sigma_err_set(err, line, "modifier '%s' needs a whole number, not '%.*s'",
+                                     mod_names[SIGMA_M_MINUTE + unit], (int)(len > 64 ? 64 : len), s);
+        if (p->op == SIGMA_NUM_EQ && (p->num.mag < lo[unit] || p->num.mag > hi[unit]))
+                return sigma_err_set(err, line, "modifier '%s' needs a number from %u to %u, not '%.*s'",
+                                     mod_names[SIGMA_M_MINUTE + unit], lo[unit], hi[unit],
+                                     (int)(len > 64 ? 64 : len), s);
+        return 0;
+}
+
+/* A typed value (re, cidr, number, date part, fieldref): one pattern. */
 static int compile_typed(struct sigma_build *b, const struct sigma_mods *m, const char *s, size_t len,
                          unsigned line, struct sigma_pat *p)
 {
         struct sigma_err *err = b->err;
+        int r;
 
         if (m->bits & B(SIGMA_M_RE))
                 return pat_re(s, len, m, line, p, err);
         if (m->bits & B(SIGMA_M_CIDR))
                 return pat_cidr(s, len, line, p, err);
         memset(p, 0, sizeof(*p));
+        if (m->bits & MB_TIME)
+                return pat_time(s, len, m, line, p, err);
         if (m->bits & MB_NUM) {
                 p->kind = SIGMA_P_NUM;
                 p->op = (uint8_t)num_op(m);
-                if (!num_parse(s, len, &p->num))
+                r = pat_num(s, len, p);
+                if (r > 0)
                         return sigma_err_set(err, line, "modifier '%s' needs a number, not '%.*s'",
                                              mod_names[SIGMA_M_LT + num_op(m)], (int)(len > 64 ? 64 : len), s);
-                return 0;
+                return r;
         }
         /* fieldref */
         p->kind = SIGMA_P_FIELDREF;
@@ -701,18 +846,32 @@ static bool cidr_match(const struct sigma_pat *p, const char *s, uint32_t len)
         return rem == 0 || ((a[full] ^ p->cidr_addr[full]) & (0xff00u >> rem) & 0xff) == 0;
 }
 
+static bool num_test(uint8_t op, int c)
+{
+        switch (op) {
+        case SIGMA_NUM_LT: return c < 0;
+        case SIGMA_NUM_LTE: return c <= 0;
+        case SIGMA_NUM_GT: return c > 0;
+        case SIGMA_NUM_GTE: return c >= 0;
+        default: return c == 0;
+        }
+}
+
 static bool num_match(const struct sigma_pat *p, const char *s, uint32_t len)
 {
-        double v;
+        struct sigma_num v;
 
-        if (!num_parse(s, len, &v))
+        return sigma_num_parse(s, len, &v) && num_test(p->op, sigma_num_cmp(&v, &p->num));
+}
+
+/* The value of a time pattern is a whole number (see pat_time). */
+static bool time_match(const struct sigma_pat *p, const char *s, uint32_t len)
+{
+        uint32_t part;
+
+        if (!sigma_date_part(s, len, (enum sigma_time_unit)p->unit, &part))
                 return false;
-        switch (p->op) {
-        case SIGMA_NUM_LT: return v < p->num;
-        case SIGMA_NUM_LTE: return v <= p->num;
-        case SIGMA_NUM_GT: return v > p->num;
-        default: return v >= p->num;
-        }
+        return num_test(p->op, part < p->num.mag ? -1 : part > p->num.mag);
 }
 
 bool sigma_lit_match(uint8_t kind, const char *t, uint32_t len, const char *lit, uint32_t n)
@@ -745,6 +904,8 @@ bool sigma_pat_match_text(const struct sigma_pat *p, const struct sigma_view *v,
                 return cidr_match(p, v->orig, v->len);
         case SIGMA_P_NUM:
                 return num_match(p, v->orig, v->len);
+        case SIGMA_P_TIME:
+                return time_match(p, v->orig, v->len);
         default:
                 return false;
         }

@@ -607,12 +607,10 @@ static void test_conditions(void **state)
 static void test_reject_modifiers(void **state)
 {
         expect_rejected(SEL("Image|foo: x"), 7, "unknown modifier 'foo'");
-        expect_rejected(SEL("Image|wide: x"), 7, "modifier 'wide' is not supported");
-        expect_rejected(SEL("Image|utf16le|base64: x"), 7, "'utf16le'");
-        expect_rejected(SEL("Image|utf16be: x"), 7, "'utf16be'");
-        expect_rejected(SEL("Image|utf16: x"), 7, "'utf16'");
+        expect_rejected(SEL("Image|wide: x"), 7, "modifier 'wide' needs a later 'base64' or 'base64offset'");
+        expect_rejected(SEL("Image|utf16be: x"), 7, "modifier 'utf16be' needs a later");
         expect_rejected(SEL("Image|expand: '%servers%'"), 7, "'expand'");
-        expect_rejected(SEL("Image|hour: 3"), 7, "time modifier 'hour'");
+        expect_rejected(SEL("Image|hour: 24"), 7, "modifier 'hour' needs a number from 0 to 23, not '24'");
         expect_rejected(SEL("Image||contains: x"), 7, "empty modifier");
         expect_rejected(SEL("Image|contains|contains: x"), 7, "given twice");
         expect_rejected(SEL("Image|contains|endswith: x"), 7, "'contains' and 'endswith' cannot be combined");
@@ -1318,7 +1316,12 @@ static size_t gen_selection(char *out, size_t cap)
 {
         static const char *const mods[] = { "", "|contains", "|startswith", "|endswith", "|cased", "|contains|cased",
                                             "|windash", "|contains|all", "|re", "|re|i", "|neq", "|exists",
-                                            "|base64offset|contains", "|fieldref", "|contains|windash", "null", "kw" };
+                                            "|base64offset|contains", "|fieldref", "|contains|windash", "null", "kw",
+                                            "|wide|base64offset|contains", "|utf16be|base64", "|utf16|base64offset",
+                                            "|windash|utf16le|base64offset|contains", "|wide|base64|cased", "|gt", "|lte",
+                                            "|neq|gte", "|hour", "|minute|gte", "|day|lt", "|year|neq", "|hour|gt" };
+        static const char *const nums[] = { "0", "-1", "1.5", "1e3", "9007199254740992", "18446744073709551615",
+                                            "-9223372036854775808" };
         size_t o = 0, keys = 1 + rnd(3), first = rnd(5);
 
         if (rnd(8) == 0) {      /* keywords */
@@ -1341,6 +1344,15 @@ static size_t gen_selection(char *out, size_t cap)
                         o += (size_t)snprintf(out + o, cap - o, "        %s%s: %s\n", f, m, gen_fields[rnd(5)]);
                 else if (strcmp(m, "null") == 0)
                         o += (size_t)snprintf(out + o, cap - o, "        %s: null\n", f);
+                else if (strstr(m, "utf16") || strstr(m, "wide")) {
+                        gen_literal(v, sizeof(v), false);
+                        o += (size_t)snprintf(out + o, cap - o, "        %s%s: '%s'\n", f, m, v);
+                } else if (strstr(m, "hour") || strstr(m, "minute") || strstr(m, "day") || strstr(m, "year"))
+                        o += (size_t)snprintf(out + o, cap - o, "        %s%s: %u\n", f, m,
+                                              strstr(m, "year") ? 2024 + rnd(4) : strstr(m, "day") ? 1 + rnd(28) :
+                                              rnd(strstr(m, "hour") ? 24 : 60));
+                else if (strstr(m, "gt") || strstr(m, "lt"))
+                        o += (size_t)snprintf(out + o, cap - o, "        %s%s: %s\n", f, m, nums[rnd(7)]);
                 else if (strcmp(m, "kw") == 0 || strstr(m, "all"))
                         o += (size_t)snprintf(out + o, cap - o, "        %s%s:\n            - '%s'\n            - '%s'\n",
                                               f, strcmp(m, "kw") ? m : "", v, v2);
@@ -1368,6 +1380,58 @@ static void gen_rules(char *out, size_t cap, int n_rules)
         }
 }
 
+/* Event text for the generated rules: mostly bytes of their alphabet, and
+ * sometimes a number, a date, or an encoded value the UTF-16 modifiers
+ * look for (base64 of ASCII text as UTF-16, at some offset). */
+static void gen_event_value(char *out, size_t cap)
+{
+        static const char *const nums[] = { "0", "-1", "1", "1.5", "1e3", "-0.5", "9007199254740992",
+                                            "9007199254740993", "18446744073709551615", "18446744073709551616" };
+        static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        unsigned char raw[48];
+        size_t n = 0, o = 0, k = rnd(10);
+
+        if (k == 0) {
+                snprintf(out, cap, "%s", nums[rnd(10)]);
+                return;
+        }
+        if (k == 1) {
+                snprintf(out, cap, "20%02u-%02u-%02uT%02u:%02u:%02u.5Z", 24 + rnd(4), 1 + rnd(12), 1 + rnd(28), rnd(24),
+                         rnd(60), rnd(60));
+                return;
+        }
+        if (k > 3) {
+                size_t len = rnd(12), i;
+
+                for (i = 0; i < len && i + 1 < cap; i++)
+                        out[i] = "abcABC-/ .\xe2\x80\x93"[rnd(13)];
+                out[i] = '\0';
+                return;
+        }
+        for (uint32_t i = rnd(3); i > 0; i--)
+                raw[n++] = ' ';
+        if (rnd(3) == 0) {
+                raw[n++] = 0xff;
+                raw[n++] = 0xfe;
+        }
+        for (uint32_t i = 1 + rnd(8), be = rnd(2); i > 0 && n + 2 < sizeof(raw); i--) {
+                unsigned char c = (unsigned char)"abcABC-/ "[rnd(9)];
+
+                raw[n++] = be ? 0 : c;
+                raw[n++] = be ? c : 0;
+        }
+        for (size_t i = 0; i < n && o + 5 < cap; i += 3) {
+                uint32_t v = (uint32_t)raw[i] << 16 | (i + 1 < n ? (uint32_t)raw[i + 1] << 8 : 0) |
+                             (i + 2 < n ? raw[i + 2] : 0);
+
+                out[o++] = b64[v >> 18];
+                out[o++] = b64[(v >> 12) & 63];
+                out[o++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+                out[o++] = i + 2 < n ? b64[v & 63] : '=';
+        }
+        out[o] = '\0';
+}
+
 static void test_generated_differential(void **state)
 {
         static char text[1 << 20];
@@ -1375,7 +1439,7 @@ static void test_generated_differential(void **state)
 
         for (int round = 0; round < 40; round++) {
                 struct sigma_str f[N_AGENT_FIELDS];
-                static char vals[5][64];
+                static char vals[5][96];
                 struct sigma_ruleset *rs;
                 struct diags g;
 
@@ -1385,14 +1449,11 @@ static void test_generated_differential(void **state)
                 for (int e = 0; e < 300; e++) {
                         memset(f, 0, sizeof(f));
                         for (int k = 0; k < 5; k++) {
-                                size_t n = rnd(12), i;
                                 int id = sigma_ruleset_field_id(rs, gen_fields[k]);
 
-                                for (i = 0; i < n; i++)
-                                        vals[k][i] = "abcABC-/ .\xe2\x80\x93"[rnd(13)];
-                                vals[k][i] = '\0';
+                                gen_event_value(vals[k], sizeof(vals[k]));
                                 if (id >= 0 && rnd(5))
-                                        f[id] = (struct sigma_str){ vals[k], (uint32_t)n };
+                                        f[id] = (struct sigma_str){ vals[k], (uint32_t)strlen(vals[k]) };
                         }
                         total += match_both_fast(rs, f);
                 }
@@ -1402,6 +1463,285 @@ static void test_generated_differential(void **state)
         print_message("generated: %ld rules loaded, %ld matches, indexed == naive\n", loaded, total);
         assert_true(loaded > 4000);
         assert_true(total > 1000);
+}
+
+/* --- UTF-16 encodings, time modifiers, exact numbers, the text budget ---------------------------- */
+
+static void test_utf16(void **state)
+{
+        const char *wide = SEL("CommandLine|wide|base64offset|contains: 'ping'");
+        const char *le = SEL("CommandLine|utf16le|base64offset|contains: 'ping'");
+
+        /* "ping 10.0.0.1", "xxping 10.0.0.1", "cmd /c ping 10.0.0.1" in UTF-16LE, base64: one per offset */
+        assert_int_equal(matches(wide, "CommandLine", "pwsh -enc cABpAG4AZwAgADEAMAAuADAALgAwAC4AMQA=", NULL), 1);
+        assert_int_equal(matches(wide, "CommandLine", "pwsh -enc eAB4AHAAaQBuAGcAIAAxADAALgAwAC4AMAAuADEA", NULL), 1);
+        assert_int_equal(matches(le, "CommandLine", "YwBtAGQAIAAvAGMAIABwAGkAbgBnACAAMQAwAC4AMAAuADAALgAxAA==", NULL), 1);
+        /* "cmd /c pong ..." in UTF-16LE; "cmd /c ping ..." in UTF-8 */
+        assert_int_equal(matches(le, "CommandLine", "YwBtAGQAIAAvAGMAIABwAG8AbgBnACAAMQAwAC4AMAAuADAALgAxAA==", NULL), 0);
+        assert_int_equal(matches(wide, "CommandLine", "Y21kIC9jIHBpbmcgMTAuMC4wLjE=", NULL), 0);
+        /* the whole value: big endian, and little endian after the byte order mark FF FE */
+        assert_int_equal(matches(SEL("CommandLine|utf16be|base64: 'id'"), "CommandLine", "AGkAZA==", NULL), 1);
+        assert_int_equal(matches(SEL("CommandLine|utf16be|base64: 'id'"), "CommandLine", "aQBkAA==", NULL), 0);
+        assert_int_equal(matches(SEL("CommandLine|utf16|base64: 'id'"), "CommandLine", "//5pAGQA", NULL), 1);
+        assert_int_equal(matches(SEL("CommandLine|utf16|base64: 'id'"), "CommandLine", "aQBkAA==", NULL), 0);
+        assert_int_equal(matches(SEL("CommandLine|utf16|base64: 'id'"), "CommandLine", "/v8AaQBk", NULL), 0);
+        /* from UTF-8: U+00E9 is E9 00; U+1F600 is the surrogate pair D83D DE00 */
+        assert_int_equal(matches(SEL("CommandLine|wide|base64: '\xc3\xa9'"), "CommandLine", "6QA=", NULL), 1);
+        assert_int_equal(matches(SEL("CommandLine|wide|base64: '\xf0\x9f\x98\x80'"), "CommandLine", "PdgA3g==", NULL), 1);
+        assert_int_equal(matches(SEL("CommandLine|utf16be|base64: '\xf0\x9f\x98\x80'"), "CommandLine", "2D3eAA==", NULL), 1);
+        /* windash before the encoding: every dash spelled out, then encoded */
+        assert_int_equal(matches(SEL("CommandLine|windash|wide|base64: '-x'"), "CommandLine", "LQB4AA==", NULL), 1);
+        assert_int_equal(matches(SEL("CommandLine|windash|wide|base64: '-x'"), "CommandLine", "LwB4AA==", NULL), 1);
+        assert_int_equal(matches(SEL("CommandLine|windash|wide|base64: '-x'"), "CommandLine", "EyB4AA==", NULL), 1);
+        /* the base64 text compares without case unless cased */
+        assert_int_equal(matches(SEL("CommandLine|wide|base64: 'Ab'"), "CommandLine", "qqbiaa==", NULL), 1);
+        assert_int_equal(matches(SEL("CommandLine|wide|base64|cased: 'Ab'"), "CommandLine", "qqbiaa==", NULL), 0);
+        assert_int_equal(matches(SEL("CommandLine|wide|base64|cased: 'Ab'"), "CommandLine", "QQBiAA==", NULL), 1);
+        /* keywords and neq */
+        assert_int_equal(matches("    kw:\n        '|wide|base64offset':\n            - 'ping'\n    condition: kw\n",
+                                 "User", "cABpAG4AZwAgADEAMAAuADAALgAwAC4AMQA=", NULL), 1);
+        assert_int_equal(matches(SEL("CommandLine|utf16be|base64|neq: 'id'"), "CommandLine", "AGkAZA==", NULL), 0);
+        assert_int_equal(matches(SEL("CommandLine|utf16be|base64|neq: 'id'"), "CommandLine", "x", NULL), 1);
+
+        /* alone, the UTF-16 bytes hold NULs that UTF-8 event text never has */
+        expect_rejected(SEL("Image|utf16le: x"), 7,
+                        "modifier 'utf16le' needs a later 'base64' or 'base64offset': UTF-16 holds NUL bytes, "
+                        "which never occur in the agent's UTF-8 event text");
+        expect_rejected(SEL("Image|utf16: x"), 7, "modifier 'utf16' needs a later 'base64'");
+        expect_rejected(SEL("Image|wide|contains: x"), 7, "NUL bytes");
+        expect_rejected(SEL("Image|base64|wide: x"), 7, "modifier 'wide' needs a later 'base64'");
+        expect_rejected(SEL("Image|cased|wide|all:\n            - a\n            - b"), 7, "needs a later");
+        expect_rejected(SEL("Image|wide|windash|base64: x"), 7, "modifier 'windash' must come before 'wide'");
+        expect_rejected(SEL("Image|wide|utf16le|base64: x"), 7, "'wide' and 'utf16le' cannot be combined");
+        expect_rejected(SEL("Image|utf16|utf16be|base64: x"), 7, "cannot be combined");
+        expect_rejected(SEL("Image|wide|wide|base64: x"), 7, "given twice");
+        expect_rejected(SEL("Image|wide|re|base64: x"), 7, "cannot be combined");
+        expect_rejected(SEL("Image|wide|cidr: x"), 7, "cannot be combined");
+        expect_rejected(SEL("Image|wide|gt: 1"), 7, "cannot be combined");
+        expect_rejected(SEL("Image|wide|base64: 'a*'"), 7, "cannot hold wildcards");
+        expect_rejected(SEL("Image|contains|wide|base64offset: 'a'"), 7, "cannot hold wildcards");
+        expect_rejected(SEL("Image|windash|wide|base64offset: '-a-b-c-d'"), 7, "more than 256 values");
+}
+
+static void test_time(void **state)
+{
+        const char *ts = "2026-11-30T00:31:48.123456789Z";    /* a Monday, ISO week 49 */
+
+        assert_int_equal(matches(SEL("Timestamp|minute: 31"), "Timestamp", ts, NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|minute: 32"), "Timestamp", ts, NULL), 0);
+        assert_int_equal(matches(SEL("Timestamp|hour: 0"), "Timestamp", ts, NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|hour: 00"), "Timestamp", ts, NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|hour: '0'"), "Timestamp", ts, NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|day: 30"), "Timestamp", ts, NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|week: 49"), "Timestamp", ts, NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|week: 48"), "Timestamp", ts, NULL), 0);
+        assert_int_equal(matches(SEL("Timestamp|month: 11"), "Timestamp", ts, NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|year: 2026"), "Timestamp", ts, NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|year: 2027"), "Timestamp", ts, NULL), 0);
+        /* ISO weeks across the turn of the year */
+        assert_int_equal(matches(SEL("Timestamp|week: 53"), "Timestamp", "2027-01-01T12:00:00Z", NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|week: 53"), "Timestamp", "2027-01-03T12:00:00Z", NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|week: 1"), "Timestamp", "2027-01-04T12:00:00Z", NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|week: 1"), "Timestamp", "2024-12-30T12:00:00Z", NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|week: 53"), "Timestamp", "2021-01-03T12:00:00Z", NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|week: 52"), "Timestamp", "2000-01-01T12:00:00Z", NULL), 1);
+        /* as written: no time zone conversion; a space, t and z are accepted */
+        assert_int_equal(matches(SEL("Timestamp|hour: 23"), "Timestamp", "2026-11-30T23:05:00+05:30", NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|hour: 23"), "Timestamp", "2026-11-30T23:05:00-08:00", NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|hour: 23"), "Timestamp", "2026-11-30 23:05:00", NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|hour: 23"), "Timestamp", "2026-11-30t23:05:00.5z", NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|hour: 23"), "Timestamp", "2026-11-30T23:05:00", NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|day: 29"), "Timestamp", "2024-02-29T01:02:03Z", NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|minute: 0"), "Timestamp", "2016-12-31T23:59:60Z", NULL), 0);
+        assert_int_equal(matches(SEL("Timestamp|minute: 59"), "Timestamp", "2016-12-31T23:59:60Z", NULL), 1);
+        /* what is not such a date does not match */
+        {
+                static const char *const bad[] = {
+                        "yesterday", "2026-11-30", "2026-11-30T23:05", "2026-02-29T23:05:00Z", "2026-11-31T23:05:00Z",
+                        "2026-13-01T23:05:00Z", "2026-11-30T24:05:00Z", "2026-11-30T23:60:00Z", "2026-11-30T23:05:61Z",
+                        "2026-11-30T23:05:00.Z", "2026-11-30T23:05:00+0530", "2026-11-30T23:05:00+24:00",
+                        "2026-11-30T23:05:00ZZ", "2026-11-30X23:05:00Z", " 2026-11-30T23:05:00Z", "2026-11-30T23:05:00Z ",
+                        "+026-11-30T23:05:00Z", "2026-1a-30T23:05:00Z", "1764462300", "",
+                };
+
+                for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                        if (matches(SEL("Timestamp|hour|gte: 0"), "Timestamp", bad[i], NULL) != 0)
+                                fail_msg("'%s' read as a date", bad[i]);
+        }
+        assert_int_equal(matches(SEL("Timestamp|hour: 0"), NULL), 0);
+        /* with lt, lte, gt, gte (in either order), neq, all */
+        assert_int_equal(matches(SEL("Timestamp|hour|gte: 22"), "Timestamp", "2026-11-30T22:00:00Z", NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|hour|gte: 22"), "Timestamp", "2026-11-30T21:59:59Z", NULL), 0);
+        assert_int_equal(matches(SEL("Timestamp|gt|hour: 21"), "Timestamp", "2026-11-30T22:00:00Z", NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|hour|lt: 6"), "Timestamp", "2026-11-30T05:59:59Z", NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|hour|lte: 6"), "Timestamp", "2026-11-30T07:00:00Z", NULL), 0);
+        assert_int_equal(matches(SEL("Timestamp|year|gt: 99999"), "Timestamp", ts, NULL), 0);
+        assert_int_equal(matches(SEL("Timestamp|month|neq: 11"), "Timestamp", ts, NULL), 0);
+        assert_int_equal(matches(SEL("Timestamp|month|neq: 11"), "Timestamp", "2026-12-01T00:00:00Z", NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|month|neq: 11"), NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|hour|all:\n            - 0\n            - 00"), "Timestamp", ts, NULL), 1);
+        assert_int_equal(matches(SEL("Timestamp|hour:\n            - 1\n            - 2"), "Timestamp", ts, NULL), 0);
+        assert_int_equal(matches("    kw:\n        '|year': 2026\n    condition: kw\n", "User", ts, NULL), 1);
+
+        expect_rejected(SEL("Timestamp|hour: x"), 7, "modifier 'hour' needs a whole number, not 'x'");
+        expect_rejected(SEL("Timestamp|minute: 1.5"), 7, "modifier 'minute' needs a whole number");
+        expect_rejected(SEL("Timestamp|day: -1"), 7, "modifier 'day' needs a whole number");
+        expect_rejected(SEL("Timestamp|year|gt: 1e3"), 7, "modifier 'year' needs a whole number");
+        expect_rejected(SEL("Timestamp|minute: 60"), 7, "modifier 'minute' needs a number from 0 to 59, not '60'");
+        expect_rejected(SEL("Timestamp|day: 0"), 7, "from 1 to 31");
+        expect_rejected(SEL("Timestamp|week: 54"), 7, "modifier 'week' needs a number from 1 to 53");
+        expect_rejected(SEL("Timestamp|month: 13"), 7, "from 1 to 12");
+        expect_rejected(SEL("Timestamp|year: 10000"), 7, "from 0 to 9999");
+        expect_rejected(SEL("Timestamp|hour|minute: 3"), 7, "'hour' and 'minute' cannot be combined");
+        expect_rejected(SEL("Timestamp|hour|contains: 3"), 7, "cannot be combined");
+        expect_rejected(SEL("Timestamp|hour|cased: 3"), 7, "cannot be combined");
+        expect_rejected(SEL("Timestamp|hour|re: 3"), 7, "cannot be combined");
+        expect_rejected(SEL("Timestamp|hour|base64: 3"), 7, "cannot be combined");
+        expect_rejected(SEL("Timestamp|hour|gt|lt: 3"), 7, "cannot be combined");
+        expect_rejected(SEL("Timestamp|hour|exists: true"), 7, "cannot be combined");
+        expect_rejected(SEL("Timestamp|hour: null"), 7, "null cannot take modifiers");
+}
+
+static void test_numeric_exact(void **state)
+{
+        /* 2^53 + 1 is no double */
+        assert_int_equal(matches(SEL("CgroupId|gt: 9007199254740992"), "CgroupId", "9007199254740993", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|gt: 9007199254740992"), "CgroupId", "9007199254740992", NULL), 0);
+        assert_int_equal(matches(SEL("CgroupId|lte: 9007199254740992"), "CgroupId", "9007199254740993", NULL), 0);
+        assert_int_equal(matches(SEL("CgroupId|gte: 9007199254740993"), "CgroupId", "9007199254740992", NULL), 0);
+        assert_int_equal(matches(SEL("CgroupId|lt: 9007199254740993"), "CgroupId", "9007199254740992", NULL), 1);
+        /* the whole of uint64 and int64 */
+        assert_int_equal(matches(SEL("CgroupId|gte: 18446744073709551615"), "CgroupId", "18446744073709551615", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|gte: 18446744073709551615"), "CgroupId", "18446744073709551614", NULL), 0);
+        assert_int_equal(matches(SEL("CgroupId|lt: 18446744073709551615"), "CgroupId", "18446744073709551614", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|gt: 18446744073709551615"), "CgroupId", "18446744073709551616", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|lt: 18446744073709551616"), "CgroupId", "18446744073709551615", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|gt: 9223372036854775807"), "CgroupId", "9223372036854775808", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|gt: -9223372036854775808"), "CgroupId", "-9223372036854775807", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|lt: -9223372036854775807"), "CgroupId", "-9223372036854775808", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|lt: -9223372036854775808"), "CgroupId", "-9223372036854775808", NULL), 0);
+        assert_int_equal(matches(SEL("CgroupId|lt: -18446744073709551615"), "CgroupId", "-18446744073709551616", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|gt: -1"), "CgroupId", "18446744073709551615", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|lt: 1"), "CgroupId", "-18446744073709551615", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|lt: 0"), "CgroupId", "-0", NULL), 0);
+        assert_int_equal(matches(SEL("CgroupId|gte: 0"), "CgroupId", "-0", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|lte: -0"), "CgroupId", "0", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|gte: 7"), "CgroupId", "007", NULL), 1);
+        /* a fraction or an exponent on either side: exact decimal comparison */
+        assert_int_equal(matches(SEL("CgroupId|lte: 9007199254740992.9"), "CgroupId", "9007199254740993", NULL), 0);
+        assert_int_equal(matches(SEL("CgroupId|gt: 9007199254740992.5"), "CgroupId", "9007199254740992.7", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|gt: 18446744073709551615"), "CgroupId", "18446744073709551615.01", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|gt: 18446744073709551615.5"), "CgroupId", "18446744073709551616", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|gt: 1e3"), "CgroupId", "1001", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|gt: 1e3"), "CgroupId", "1000", NULL), 0);
+        assert_int_equal(matches(SEL("CgroupId|gte: 1000"), "CgroupId", "1e3", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|lte: 1000"), "CgroupId", "0.001e6", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|gte: 1000"), "CgroupId", "0.001E+6", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|lt: 101"), "CgroupId", "1E+2", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|gt: 0.0001"), "CgroupId", "1e-3", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|lt: 0.0001"), "CgroupId", "1e-5", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|lt: -0.5"), "CgroupId", "-0.50001", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|gt: -0.5"), "CgroupId", "-0.50001", NULL), 0);
+        assert_int_equal(matches(SEL("CgroupId|gte: 1.5"), "CgroupId", "1.50", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|gt: 0"), "CgroupId", ".5", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|gt: 4.9"), "CgroupId", "5.", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|lt: 1e400"), "CgroupId", "18446744073709551616", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|gt: 0"), "CgroupId", "0.000", NULL), 0);
+        assert_int_equal(matches(SEL("CgroupId|gte: 0"), "CgroupId", "0e5", NULL), 1);
+        /* text that is no number */
+        {
+                static const char *const bad[] = {
+                        "1e", "1e+", "1.2.3", "--1", "+-1", " 1", "1 ", "+", ".", "e5", "0x10", "inf", "nan", "1,5", "",
+                        "1000000000000000000000000000000000000000000000000000000000000000",
+                };
+
+                for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                        if (matches(SEL("CgroupId|gt: -1e9"), "CgroupId", bad[i], NULL) != 0)
+                                fail_msg("'%s' read as a number", bad[i]);
+        }
+        /* equality and neq compare text, exactly */
+        assert_int_equal(matches(SEL("CgroupId: 9007199254740993"), "CgroupId", "9007199254740993", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId: 9007199254740993"), "CgroupId", "9007199254740992", NULL), 0);
+        assert_int_equal(matches(SEL("CgroupId|neq: 9007199254740993"), "CgroupId", "9007199254740992", NULL), 1);
+        assert_int_equal(matches(SEL("CgroupId|neq: 9007199254740993"), "CgroupId", "9007199254740993", NULL), 0);
+        assert_int_equal(matches(SEL("CgroupId|neq|gt: 9007199254740992"), "CgroupId", "9007199254740993", NULL), 0);
+        assert_int_equal(matches(SEL("CgroupId|neq|gt: 9007199254740992"), "CgroupId", "9007199254740992", NULL), 1);
+        expect_rejected(SEL("CgroupId|gt: 0x10"), 7, "modifier 'gt' needs a number, not '0x10'");
+        expect_rejected(SEL("CgroupId|gt: 1e999999999"), 7, "needs a number");
+        expect_rejected(SEL("CgroupId|gt: '1000000000000000000000000000000000000000000000000000000000000000'"), 7,
+                        "needs a number");
+}
+
+/* Fills n bytes of a new string with c, with `mark` at offset at. */
+static char *filled(size_t n, char c, const char *mark, size_t at)
+{
+        char *s = malloc(n + 1);
+
+        assert_non_null(s);
+        memset(s, c, n);
+        s[n] = '\0';
+        if (mark)
+                memcpy(s + at, mark, strlen(mark));
+        return s;
+}
+
+/* A rule whose selection `sel` is x, that also reads every field (a keyword
+ * no event has), so that every field takes its part of the text budget. */
+static const char *all_fields(const char *x)
+{
+        static char buf[512];
+
+        snprintf(buf, sizeof(buf), "    sel:\n        %s\n    kw:\n        - 'qqqq'\n    condition: sel or kw\n", x);
+        return buf;
+}
+
+static void test_budget_share(void **state)
+{
+        /* a field past the 64 KiB budget crowds out no other field: a later
+         * field is still present with its text, so null does not match it */
+        char *big = filled(70000, 'y', "abc", 0);
+        char *f[5];
+
+#define TWO "CommandLine", big, "CurrentDirectory", "/tmp"
+        assert_int_equal(matches(all_fields("CurrentDirectory: null"), TWO, NULL), 0);
+        assert_int_equal(matches(all_fields("CurrentDirectory: ''"), TWO, NULL), 0);
+        assert_int_equal(matches(all_fields("CurrentDirectory: /tmp"), TWO, NULL), 1);
+        assert_int_equal(matches(all_fields("CurrentDirectory|endswith: /tmp"), TWO, NULL), 1);
+        assert_int_equal(matches(all_fields("CurrentDirectory|exists: true"), TWO, NULL), 1);
+        assert_int_equal(matches(all_fields("CommandLine|startswith: abc"), TWO, NULL), 1);
+        assert_int_equal(matches(all_fields("CommandLine: null"), TWO, NULL), 0);
+        assert_int_equal(matches("    kw:\n        - '/tmp'\n    condition: kw\n", TWO, NULL), 1);
+        assert_int_equal(matches(all_fields("CurrentDirectory: null"), "CommandLine", big, "CurrentDirectory", "",
+                                 NULL), 1);
+#undef TWO
+        /* five long fields share the budget: each is matched on its first
+         * bytes (13107 each here), the last as much as the first */
+        for (int i = 0; i < 5; i++)
+                f[i] = filled(30000, (char)('a' + i), "mark", i == 4 ? 20000 : 100);
+        {
+                const char *names[5] = { "Image", "CommandLine", "CurrentDirectory", "ParentImage", "ParentCommandLine" };
+#define FIVE names[0], f[0], names[1], f[1], names[2], f[2], names[3], f[3], names[4], f[4]
+                assert_int_equal(matches(all_fields("ParentImage|contains: mark"), FIVE, NULL), 1);
+                assert_int_equal(matches(all_fields("ParentImage: null"), FIVE, NULL), 0);
+                assert_int_equal(matches(all_fields("ParentCommandLine|startswith: eee"), FIVE, NULL), 1);
+                assert_int_equal(matches(all_fields("ParentCommandLine: null"), FIVE, NULL), 0);
+                assert_int_equal(matches(all_fields("ParentCommandLine|contains: mark"), FIVE, NULL), 0);
+                assert_int_equal(matches(all_fields("Image|contains: mark"), FIVE, NULL), 1);
+                assert_int_equal(matches("    kw:\n        - 'dddmark'\n    condition: kw\n", FIVE, NULL), 1);
+                assert_int_equal(matches("    kw:\n        - 'eeemark'\n    condition: kw\n", FIVE, NULL), 0);
+                /* the share is the budget over the fields: 13107 bytes seen, 13108 not */
+                f[4][13106] = 'Z';
+                assert_int_equal(matches(all_fields("ParentCommandLine|contains: Z"), FIVE, NULL), 1);
+                f[4][13106] = 'e';
+                f[4][13107] = 'Z';
+                assert_int_equal(matches(all_fields("ParentCommandLine|contains: Z"), FIVE, NULL), 0);
+                /* a field the rules do not read takes no part of the budget */
+                assert_int_equal(matches(SEL("ParentCommandLine|contains: mark"), FIVE, NULL), 1);
+#undef FIVE
+        }
+        for (int i = 0; i < 5; i++)
+                free(f[i]);
+        free(big);
 }
 
 int main(void)
@@ -1436,6 +1776,10 @@ int main(void)
                 cmocka_unit_test(test_corpus_load),
                 cmocka_unit_test(test_naive_vs_indexed),
                 cmocka_unit_test(test_generated_differential),
+                cmocka_unit_test(test_utf16),
+                cmocka_unit_test(test_time),
+                cmocka_unit_test(test_numeric_exact),
+                cmocka_unit_test(test_budget_share),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
