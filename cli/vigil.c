@@ -28,6 +28,11 @@ static void usage(FILE *f)
               "  devices show ID\n"
               "  devices software ID\n"
               "  devices offboard ID\n"
+              "  alerts list [--device ID] [--severity S] [--status S] [--rule ID] [--technique T]\n"
+              "              [--limit N] [--offset N] [--json]\n"
+              "  alerts show ID [--json]\n"
+              "  alerts update ID [--status S] [--classification C] [--determination D]\n"
+              "                   [--assign NAME] [--comment TEXT] [--json]\n"
               "  onboarding create [--expires 24h] [--uses N] -o FILE\n"
               "  tokens create --role security_admin|it_admin|reader [--name NAME]\n"
               "  health\n"
@@ -301,6 +306,172 @@ static int tokens_create(struct cli *c, int argc, char **argv)
         return 0;
 }
 
+/* A query value that needs no URL encoding. */
+static int query_value_ok(const char *name, const char *v)
+{
+        for (const char *p = v; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                      *p == '-' || *p == '_' || *p == '.' || *p == ':')) {
+                        fprintf(stderr, "vigil: --%s '%s' holds a character that is not allowed\n", name, v);
+                        return 0;
+                }
+        return *v != '\0' && strlen(v) <= 128;
+}
+
+static int alerts_list(struct cli *c, int argc, char **argv)
+{
+        static const char *const cols[] = { "ID", "SEVERITY", "STATUS", "DEVICE", "TITLE", "COUNT", "LAST SEEN" };
+        static const char *const keys[] = { "id", "severity", "status", "device_id", "title", "count", "last_seen" };
+        static const char *const params[] = { "device", "severity", "status", "rule_id", "technique", "limit",
+                                              "offset" };
+        static const struct option opts[] = {
+                { "device", required_argument, NULL, 0 }, { "severity", required_argument, NULL, 1 },
+                { "status", required_argument, NULL, 2 }, { "rule", required_argument, NULL, 3 },
+                { "technique", required_argument, NULL, 4 }, { "limit", required_argument, NULL, 5 },
+                { "offset", required_argument, NULL, 6 }, { "json", no_argument, NULL, 'j' }, { 0 } };
+        const char *vals[7] = { 0 };
+        char path[1400];
+        size_t n;
+        json_t *resp, *v;
+        int opt;
+
+        optind = 1;
+        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                if (opt == 'j')
+                        c->json = true;
+                else if (opt >= 0 && opt < 7)
+                        vals[opt] = optarg;
+                else
+                        return 2;
+        }
+        n = (size_t)snprintf(path, sizeof(path), "/api/v1/alerts?");
+        for (int i = 0; i < 7; i++) {
+                if (!vals[i])
+                        continue;
+                if (!query_value_ok(params[i], vals[i]))
+                        return 2;
+                n += (size_t)snprintf(path + n, sizeof(path) - n, "%s=%s&", params[i], vals[i]);
+        }
+        path[n - 1] = '\0';
+        if (call(c, "GET", path, NULL, 200, &resp))
+                return 1;
+        /* count is a number: show it as text in the table */
+        if (!c->json) {
+                size_t i;
+                json_array_foreach(json_object_get(resp, "value"), i, v) {
+                        char num[24];
+                        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(json_object_get(v, "count")));
+                        json_object_set_new(v, "count", json_string(num));
+                }
+        }
+        print_values(c, resp, cols, keys, sizeof(cols) / sizeof(cols[0]));
+        if (!c->json && json_is_integer(json_object_get(resp, "next_offset")))
+                printf("(%lld alerts in all; more with --offset %lld)\n",
+                       (long long)json_integer_value(json_object_get(resp, "count")),
+                       (long long)json_integer_value(json_object_get(resp, "next_offset")));
+        json_decref(resp);
+        return 0;
+}
+
+static void alert_print(const json_t *a)
+{
+        static const char *const keys[] = {
+                "id", "title", "severity", "status", "classification", "determination", "assigned_to",
+                "device_id", "rule_id", "source", "first_seen", "last_seen", "received_at", "resolved_at",
+        };
+        const json_t *v;
+        size_t i;
+
+        for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+                printf("%-16s %s\n", keys[i], str(a, keys[i]));
+        printf("%-16s %lld\n", "count", (long long)json_integer_value(json_object_get(a, "count")));
+        printf("%-16s", "techniques");
+        json_array_foreach(json_object_get(a, "techniques"), i, v)
+                printf(" %s", json_string_value(v));
+        printf("\n%-16s %s\n", "process", str(json_object_get(json_object_get(a, "alert"), "process"), "command_line"));
+        json_array_foreach(json_object_get(a, "history"), i, v)
+                printf("history          %s %s: %s %s -> %s\n", str(v, "at"), str(v, "by"), str(v, "field"),
+                       str(v, "from"), str(v, "to"));
+        json_array_foreach(json_object_get(a, "comments"), i, v)
+                printf("comment          %s %s: %s\n", str(v, "at"), str(v, "by"), str(v, "text"));
+}
+
+static int alert_show(struct cli *c, int argc, char **argv)
+{
+        char path[160];
+        json_t *resp;
+
+        if (argc >= 3 && strcmp(argv[2], "--json") == 0)
+                c->json = true;
+        if (argc < 2 || argc > 3 || !valid_id(argv[1]))
+                return 2;
+        snprintf(path, sizeof(path), "/api/v1/alerts/%s", argv[1]);
+        if (call(c, "GET", path, NULL, 200, &resp))
+                return 1;
+        if (c->json)
+                print_json(resp);
+        else
+                alert_print(resp);
+        json_decref(resp);
+        return 0;
+}
+
+static int alert_update(struct cli *c, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "status", required_argument, NULL, 0 }, { "classification", required_argument, NULL, 1 },
+                { "determination", required_argument, NULL, 2 }, { "assign", required_argument, NULL, 3 },
+                { "comment", required_argument, NULL, 4 }, { "json", no_argument, NULL, 'j' }, { 0 } };
+        static const char *const keys[] = { "status", "classification", "determination", "assigned_to" };
+        const char *id, *comment = NULL;
+        json_t *body = json_object(), *resp = NULL;
+        char path[200];
+        int opt, r = 2;
+
+        if (argc < 2 || argv[1][0] == '-' || !valid_id(argv[1]))
+                goto out;
+        id = argv[1];
+        optind = 2;
+        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                if (opt == 'j')
+                        c->json = true;
+                else if (opt >= 0 && opt < 4)
+                        json_object_set_new(body, keys[opt], json_string(optarg));
+                else if (opt == 4)
+                        comment = optarg;
+                else
+                        goto out;
+        }
+        if (!json_object_size(body) && !comment) {
+                fprintf(stderr, "vigil: nothing to update: give --status, --classification, --determination, "
+                                "--assign or --comment\n");
+                goto out;
+        }
+        r = 1;
+        snprintf(path, sizeof(path), "/api/v1/alerts/%s", id);
+        if (json_object_size(body) && call(c, "PATCH", path, body, 200, &resp))
+                goto out;
+        if (comment) {
+                json_t *cb = json_pack("{s:s}", "comment", comment);
+                json_decref(resp);
+                resp = NULL;
+                snprintf(path, sizeof(path), "/api/v1/alerts/%s/comments", id);
+                r = call(c, "POST", path, cb, 201, &resp);
+                json_decref(cb);
+                if (r)
+                        goto out;
+        }
+        if (c->json)
+                print_json(resp);
+        else
+                alert_print(resp);
+        r = 0;
+out:
+        json_decref(resp);
+        json_decref(body);
+        return r;
+}
+
 static int health(struct cli *c)
 {
         json_t *resp;
@@ -337,6 +508,13 @@ static int dispatch(struct cli *c, int argc, char **argv)
                         return device_software(c, argv[2]);
                 if (strcmp(verb, "offboard") == 0)
                         return device_offboard(c, argv[2]);
+        } else if (strcmp(noun, "alerts") == 0) {
+                if (strcmp(verb, "list") == 0)
+                        return alerts_list(c, argc - 1, argv + 1);
+                if (strcmp(verb, "show") == 0)
+                        return alert_show(c, argc - 1, argv + 1);
+                if (strcmp(verb, "update") == 0)
+                        return alert_update(c, argc - 1, argv + 1);
         } else if (strcmp(noun, "onboarding") == 0 && strcmp(verb, "create") == 0) {
                 return onboarding_create(c, argc - 1, argv + 1);
         } else if (strcmp(noun, "tokens") == 0 && strcmp(verb, "create") == 0) {

@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "server/api/api.h"
+#include "server/bus.h"
 #include "server/db/db.h"
+#include "server/defend/defend.h"
 #include "server/enroll/enroll.h"
 #include "server/http/http.h"
 #include "server/log.h"
@@ -23,7 +25,7 @@
 #define HOSTNAMES_MAX 32
 #define FLUSH_INTERVAL_S 1
 
-static const struct http_route *const route_tables[] = { api_routes, enroll_routes, tvm_routes, NULL };
+static const struct http_route *const route_tables[] = { api_routes, enroll_routes, tvm_routes, defend_routes, NULL };
 
 static void usage(FILE *f)
 {
@@ -48,16 +50,27 @@ static int open_storage(struct vigild *d, char *err, size_t err_size)
         r = api_migrate(d);
         if (r == 0)
                 r = tvm_migrate(d);
+        if (r == 0)
+                r = defend_migrate(d);
         if (r < 0) {
                 snprintf(err, err_size, "cannot migrate the database '%s': %s", path, db_errmsg(d->db));
                 return r;
         }
-        return enroll_open(d, err, err_size);
+        r = enroll_open(d, err, err_size);
+        if (r < 0)
+                return r;
+        d->bus = bus_new();
+        r = d->bus ? defend_open(d) : -ENOMEM;
+        if (r < 0)
+                snprintf(err, err_size, "cannot start the defend module: %s", strerror(-r));
+        return r;
 }
 
 static void close_storage(struct vigild *d)
 {
         enroll_close(d);
+        bus_free(d->bus);
+        d->bus = NULL;
         db_close(d->db);
         d->db = NULL;
 }

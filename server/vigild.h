@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct bus;
 struct db;
 struct enroll;
 
@@ -36,6 +37,7 @@ struct vigild {
         struct vigild_config cfg;
         struct db *db;
         struct enroll *enroll;
+        struct bus *bus;                /* in-process events (bus.h) */
 };
 
 /* Fills cfg with the defaults. */

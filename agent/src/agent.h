@@ -67,10 +67,14 @@ struct agent_run_opts {
 int agent_run(const struct agent_run_opts *o);
 
 /* The sensor and detection of 'run', in a thread of their own, spooling
- * alerts into STATE/spool. Returns 0 and a handle, or a negative errno
- * after logging why (the agent then goes on without detection). */
+ * alerts into spool (not taken; it must outlive the thread) and waking
+ * uplink (may be NULL) after each. Returns 0 and a handle, or a negative
+ * errno after logging why (the agent then goes on without detection). */
 struct run_detect;
-int agent_detect_start(const struct agent_run_opts *o, const char *state_dir, struct run_detect **ret);
+struct spool;
+struct alert_uplink;
+int agent_detect_start(const struct agent_run_opts *o, struct spool *spool, struct alert_uplink *uplink,
+                       struct run_detect **ret);
 
 /* Stops the detection thread and frees it; NULL is fine. */
 void agent_detect_stop(struct run_detect *rd);

@@ -2,7 +2,11 @@
  * heartbeat every interval (with jitter, so a fleet restarted together does
  * not beat in step), back off while the server is unreachable, and stop for
  * good once the server says this device was offboarded. The sensor and
- * detection run beside it in a thread of their own (run_detect.c). */
+ * detection run beside it in a thread of their own (run_detect.c), spooling
+ * alerts that the alert uplink, in a third thread, sends as they come
+ * (uplink_alerts.c). The spool is opened here, before detection drops the
+ * agent's capabilities, and the uplink thread is started after, so that it
+ * runs reduced too. */
 #include "agent/src/agent.h"
 
 #include <errno.h>
@@ -13,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/src/spool.h"
+#include "agent/src/uplink_alerts.h"
 #include "crypto/crypto.h"
 #include "httpc/httpc.h"
 #include "inventory/inventory.h"
@@ -212,11 +218,41 @@ static int uplink_open(struct uplink *u, const char *state_dir)
         return r;
 }
 
+/* The spool and its uplink; a spool that cannot be opened leaves the agent
+ * without detection (logged), as before. */
+static void alerts_start(const struct agent_run_opts *o, const struct agent_state *st, struct spool **ret_spool,
+                         struct alert_uplink **ret_uplink, struct run_detect **ret_rd)
+{
+        struct alert_uplink *up = NULL;
+        struct spool *sp = NULL;
+        char dir[4200];
+        int r;
+
+        r = agent_state_path(st, "spool", dir, sizeof(dir));
+        if (r == 0)
+                r = spool_open(dir, "alerts", 0, 0, &sp);
+        if (r < 0) {
+                agent_log("error", "cannot open the alert spool in '%s': %s; detection is off", dir, strerror(-r));
+                return;
+        }
+        alert_uplink_new(st, sp, &up);
+        if (!o->no_detect)
+                agent_detect_start(o, sp, up, ret_rd);
+        if (up && alert_uplink_start(up) < 0) {
+                alert_uplink_free(up);
+                up = NULL;
+        }
+        *ret_spool = sp;
+        *ret_uplink = up;
+}
+
 int agent_run(const struct agent_run_opts *o)
 {
         struct sigaction sa = { .sa_handler = on_signal };
         struct uplink u = { .interval = 60 };
         struct run_detect *rd = NULL;
+        struct alert_uplink *up = NULL;
+        struct spool *sp = NULL;
         long backoff = BACKOFF_MIN_S;
         bool once = o->once;
         int code = 0;
@@ -228,9 +264,10 @@ int agent_run(const struct agent_run_opts *o)
         signal(SIGPIPE, SIG_IGN);
         agent_log("info", "vigil-agent %s running as device %s, server %s", VIGIL_VERSION,
                   u.state.device_id, u.state.server_url);
-        /* one round (--once) has nothing to detect in */
-        if (!once && !o->no_detect)
-                agent_detect_start(o, o->state_dir, &rd);
+        /* one round (--once) has nothing to detect in; without detection
+         * what an earlier run spooled is still sent */
+        if (!once)
+                alerts_start(o, &u.state, &sp, &up, &rd);
         while (!stop_requested) {
                 enum uplink_result res = round_once(&u);
                 if (res == UPLINK_OFFBOARDED) {
@@ -262,6 +299,8 @@ int agent_run(const struct agent_run_opts *o)
         if (stop_requested)
                 agent_log("info", "stopping on signal %d", (int)stop_requested);
         agent_detect_stop(rd);
+        alert_uplink_free(up);
+        spool_close(sp);
         httpc_free(u.http);
         free(u.inventory);
         return code;

@@ -5,10 +5,14 @@
  * rules, the sensor (which needs root), the process table, the spool; then
  * capabilities are dropped, which on Linux holds for the calling thread and
  * every thread made after it, so the whole agent runs reduced. The thread
- * owns all of it; it talks to the rest only through the log and the spool.
- * Every alert, new or folded, goes to the log as one line and to the spool
- * STATE/spool/alerts-*.jsonl as its JSON; new alerts are synced to disk at
- * once, fold updates at most once a second (docs/DETECTION.md). */
+ * owns all of it but the spool (opened by `run`, shared with the alert
+ * uplink); it talks to the rest only through the log, the spool and the
+ * uplink's wake-up. Every alert, new or folded, goes to the log as one line
+ * and to the spool STATE/spool/alerts-*.jsonl as its JSON; new alerts are
+ * synced to disk at once, fold updates at most once a second
+ * (docs/DETECTION.md); then the uplink is woken, at once for a high alert
+ * (it sends it straight away), lazily for the others (they wait up to a
+ * second to travel together). */
 #include "agent/src/agent.h"
 
 #include <errno.h>
@@ -21,6 +25,7 @@
 
 #include "agent/src/pipeline.h"
 #include "agent/src/spool.h"
+#include "agent/src/uplink_alerts.h"
 #include "util/strutil.h"
 
 #define SYNC_EVERY_NS 1000000000ull     /* fold updates reach the disk within this */
@@ -31,7 +36,8 @@ struct run_detect {
         struct evsrc *src;
         struct proctable *pt;
         struct detect *det;
-        struct spool *spool;
+        struct spool *spool;            /* not owned */
+        struct alert_uplink *uplink;    /* not owned; NULL: none */
         uint64_t last_sync_ns;
         uint64_t spool_errors;
         char *line;                     /* ALERT_LINE_MAX bytes */
@@ -55,6 +61,8 @@ static void on_alert(const struct alert *a, enum alert_change change, void *user
         if (r < 0 && rd->spool_errors++ == 0)
                 agent_log("error", "cannot spool alert %s: %s (further failures are counted)",
                           a->id, strerror(-r));
+        if (r == 0)
+                alert_uplink_wake(rd->uplink, a->severity == ALERT_SEVERITY_HIGH);
 }
 
 static void on_event(const struct agent_event *ev, void *ctx)
@@ -96,7 +104,6 @@ static void run_detect_free(struct run_detect *rd)
 {
         if (rd->src)
                 rd->src->ops->close(rd->src);
-        spool_close(rd->spool);
         detect_free(rd->det);
         proctable_free(rd->pt);
         free(rd->line);
@@ -105,24 +112,16 @@ static void run_detect_free(struct run_detect *rd)
 
 /* Rules, spool, sensor and table, in that order: what can fail on bad
  * input comes before the sensor is attached. */
-static int run_detect_open(struct run_detect *rd, const struct agent_run_opts *o, const char *state_dir)
+static int run_detect_open(struct run_detect *rd, const struct agent_run_opts *o)
 {
         /* the uplink still reads the nftables ruleset for the inventory */
         static const int extra[] = { CAP_NET_ADMIN };
         const char *watch[EVSRC_WATCH_MAX + 1];
-        char dir[4200];
         int r;
 
         r = agent_detect_setup(o->rules, o->n_rules, on_alert, rd, &rd->det);
         if (r < 0)
                 return r;
-        r = util_path_join(dir, sizeof(dir), state_dir, "spool");
-        if (r == 0)
-                r = spool_open(dir, "alerts", 0, 0, &rd->spool);
-        if (r < 0) {
-                agent_log("error", "cannot open the alert spool in '%s': %s", dir, strerror(-r));
-                return r;
-        }
         pipeline_detect_watch_paths(watch);
         r = pipeline_sensor_open(o->sensor, watch, &rd->src);
         if (r < 0)
@@ -134,7 +133,8 @@ static int run_detect_open(struct run_detect *rd, const struct agent_run_opts *o
         return 0;
 }
 
-int agent_detect_start(const struct agent_run_opts *o, const char *state_dir, struct run_detect **ret)
+int agent_detect_start(const struct agent_run_opts *o, struct spool *spool, struct alert_uplink *uplink,
+                       struct run_detect **ret)
 {
         struct run_detect *rd = calloc(1, sizeof(*rd));
         sigset_t all, old;
@@ -142,11 +142,13 @@ int agent_detect_start(const struct agent_run_opts *o, const char *state_dir, st
 
         if (!rd)
                 return r;
+        rd->spool = spool;
+        rd->uplink = uplink;
         rd->line = malloc(ALERT_LINE_MAX);
         rd->pt = proctable_new(0, 0);
         if (!rd->line || !rd->pt)
                 goto fail;
-        r = run_detect_open(rd, o, state_dir);
+        r = run_detect_open(rd, o);
         if (r < 0)
                 goto fail;
         /* signals go to the uplink thread, which stops this one */

@@ -2,25 +2,32 @@
  *
  * The segments present are listed once at open (sorted by sequence) and
  * then tracked in memory; the segment being written is the last. Dropping
- * counts the newlines of the segment it deletes (a segment is at most a few
- * MiB, read in fixed chunks), so the count is exact even across restarts. */
+ * counts the lines of what it deletes by severity (a segment is at most a
+ * few MiB), so the counts are exact even across restarts. One mutex guards
+ * it all: the detection thread appends, the alert uplink reads and
+ * acknowledges. */
 #include "agent/src/spool.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/src/agent.h"
 #include "util/strutil.h"
+
+#define SEGMENT_READ_MAX (64u << 20)  /* a segment read whole to be rewritten or counted */
 
 struct segment {
         uint64_t seq;
         uint64_t bytes;
+        int purged;                     /* severities up to this one were removed */
 };
 
 struct spool {
@@ -30,6 +37,9 @@ struct spool {
         struct segment seg[SPOOL_SEGMENTS_MAX];
         size_t n_seg;
         uint64_t total, dropped;
+        uint64_t dropped_sev[SPOOL_SEVERITIES];
+        struct spool_pos ack;           /* gen: the current generation */
+        pthread_mutex_t lock;
         int fd;                         /* the last segment, open for appending; -1 if none */
         bool dirty;                     /* written since the last sync */
         bool torn;                      /* a write failed half-way: begin a new segment */
@@ -63,29 +73,91 @@ static int segment_cmp(const void *a, const void *b)
         return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static uint64_t lines_count(const char *path)
+/* The severity of an alert line (its first "severity" key is the alert's:
+ * alert_to_json() puts it before every nested object), 0 if unknown. */
+static int line_severity(const char *p, size_t len)
 {
-        char buf[65536];
-        uint64_t n = 0;
-        ssize_t got;
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        static const char *const names[] = { NULL, "informational\"", "low\"", "medium\"", "high\"" };
+        const char *k = memmem(p, len, "\"severity\":\"", 12);
+        size_t rest;
 
-        if (fd < 0)
+        if (!k)
                 return 0;
-        while ((got = read(fd, buf, sizeof(buf))) > 0)
-                for (ssize_t i = 0; i < got; i++)
-                        n += buf[i] == '\n';
-        close(fd);
+        k += 12;
+        rest = len - (size_t)(k - p);
+        for (int i = 1; i < SPOOL_SEVERITIES; i++)
+                if (rest >= strlen(names[i]) && memcmp(k, names[i], strlen(names[i])) == 0)
+                        return i;
+        return 0;
+}
+
+/* Counts the whole lines of data by severity into counts. */
+static uint64_t lines_count(const char *data, size_t len, uint64_t counts[static SPOOL_SEVERITIES])
+{
+        const char *p = data, *end = data + len, *nl;
+        uint64_t n = 0;
+
+        while (p < end && (nl = memchr(p, '\n', (size_t)(end - p)))) {
+                counts[line_severity(p, (size_t)(nl - p))]++;
+                n++;
+                p = nl + 1;
+        }
         return n;
 }
 
+static void counts_log(const struct spool *s, const char *what, const uint64_t c[static SPOOL_SEVERITIES])
+{
+        agent_log("warning", "spool full (%zu bytes): %s: dropped %" PRIu64 " informational, %" PRIu64
+                  " low, %" PRIu64 " medium, %" PRIu64 " high, %" PRIu64 " other alert lines; dropped "
+                  "in all so far %" PRIu64 " (informational %" PRIu64 ", low %" PRIu64 ", medium %" PRIu64
+                  ", high %" PRIu64 ", other %" PRIu64 ")", s->max_bytes, what, c[1], c[2], c[3], c[4], c[0],
+                  s->dropped, s->dropped_sev[1], s->dropped_sev[2], s->dropped_sev[3], s->dropped_sev[4],
+                  s->dropped_sev[0]);
+}
+
+static const char *const severity_keys[SPOOL_SEVERITIES] = {
+        "other", "informational", "low", "medium", "high"
+};
+
+/* NAME.dropped: the total; NAME.dropped-severity: "KEY COUNT" lines. */
 static void dropped_save(const struct spool *s)
 {
-        char path[4200], text[32];
+        char path[4200], text[256];
         int n = snprintf(text, sizeof(text), "%" PRIu64 "\n", s->dropped);
 
         if (snprintf(path, sizeof(path), "%s/%s.dropped", s->dir, s->name) < (int)sizeof(path))
                 util_file_write(path, text, (size_t)n, 0600);
+        n = 0;
+        for (int i = 1; i <= SPOOL_SEVERITIES; i++)
+                n += snprintf(text + n, sizeof(text) - (size_t)n, "%s %" PRIu64 "\n",
+                              severity_keys[i % SPOOL_SEVERITIES], s->dropped_sev[i % SPOOL_SEVERITIES]);
+        if (snprintf(path, sizeof(path), "%s/%s.dropped-severity", s->dir, s->name) < (int)sizeof(path))
+                util_file_write(path, text, (size_t)n, 0600);
+}
+
+static void dropped_severity_load(struct spool *s)
+{
+        char path[4200], *text = NULL, *line, *next;
+        uint64_t v;
+
+        snprintf(path, sizeof(path), "%s/%s.dropped-severity", s->dir, s->name);
+        if (util_file_read(path, 1024, &text, NULL) < 0)
+                return;
+        for (line = text; *line; line = next) {
+                char *sp;
+
+                next = line + strcspn(line, "\n");
+                if (*next)
+                        *next++ = '\0';
+                sp = strchr(line, ' ');
+                if (!sp)
+                        continue;
+                *sp = '\0';
+                for (int i = 0; i < SPOOL_SEVERITIES; i++)
+                        if (strcmp(line, severity_keys[i]) == 0 && util_uint_parse(sp + 1, UINT64_MAX, &v) == 0)
+                                s->dropped_sev[i] = v;
+        }
+        free(text);
 }
 
 static void dropped_load(struct spool *s)
@@ -99,21 +171,185 @@ static void dropped_load(struct spool *s)
         if (util_uint_parse(text, UINT64_MAX, &s->dropped) < 0)
                 s->dropped = 0;
         free(text);
+        dropped_severity_load(s);
 }
 
-/* Deletes the oldest segment, counting its lines as dropped. */
-static void segment_drop_oldest(struct spool *s)
+/* Removes segment i from the list (its file is gone). */
+static void segment_forget(struct spool *s, size_t i)
+{
+        s->total -= s->seg[i].bytes;
+        memmove(s->seg + i, s->seg + i + 1, (s->n_seg - i - 1) * sizeof(s->seg[0]));
+        s->n_seg--;
+}
+
+static int ack_path(const struct spool *s, char *out, size_t size)
+{
+        int n = snprintf(out, size, "%s/%s.ack", s->dir, s->name);
+
+        return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* NAME.ack: "SEQUENCE OFFSET"; absent or unreadable: nothing acknowledged. */
+static void ack_load(struct spool *s)
+{
+        char path[4200], *text = NULL, *sp;
+        uint64_t seq, off;
+
+        if (ack_path(s, path, sizeof(path)) < 0 || util_file_read(path, 64, &text, NULL) < 0)
+                return;
+        text[strcspn(text, "\n")] = '\0';
+        sp = strchr(text, ' ');
+        if (sp) {
+                *sp = '\0';
+                if (util_uint_parse(text, UINT64_MAX, &seq) == 0 && util_uint_parse(sp + 1, UINT64_MAX, &off) == 0)
+                        s->ack = (struct spool_pos){ seq, off, 0 };
+        }
+        free(text);
+}
+
+static int ack_save(const struct spool *s, const struct spool_pos *pos)
+{
+        char path[4200], text[64];
+        int n = snprintf(text, sizeof(text), "%" PRIu64 " %" PRIu64 "\n", pos->seq, pos->off);
+        int r = ack_path(s, path, sizeof(path));
+
+        return r < 0 ? r : util_file_write(path, text, (size_t)n, 0600);
+}
+
+/* At open: deletes the segments wholly acknowledged, and keeps the
+ * position within what is there (a spool emptied by hand, a power loss
+ * that took acknowledged bytes): lines appended later must lie after it. */
+static void ack_apply(struct spool *s)
 {
         char path[4200];
 
+        while (s->n_seg > 1 && s->seg[0].seq < s->ack.seq) {
+                if (segment_path(s, s->seg[0].seq, path, sizeof(path)) == 0)
+                        unlink(path);
+                segment_forget(s, 0);
+        }
+        if (s->n_seg == 0 || s->seg[s->n_seg - 1].seq < s->ack.seq) {
+                s->ack.seq = s->n_seg ? s->seg[0].seq : 1;     /* spool_resume() begins 1 */
+                s->ack.off = 0;
+        } else if (s->seg[0].seq == s->ack.seq && s->ack.off > s->seg[0].bytes) {
+                s->ack.off = s->seg[0].bytes;
+        }
+}
+
+/* Deletes the oldest segment, counting its unacknowledged lines as dropped. */
+static void segment_drop_oldest(struct spool *s)
+{
+        uint64_t counts[SPOOL_SEVERITIES] = { 0 }, from = 0;
+        char path[4200], what[64], *data = NULL;
+        size_t len = 0;
+
         if (segment_path(s, s->seg[0].seq, path, sizeof(path)) == 0) {
-                s->dropped += lines_count(path);
+                if (util_file_read(path, SEGMENT_READ_MAX, &data, &len) == 0) {
+                        if (s->seg[0].seq == s->ack.seq && s->ack.off <= len)
+                                from = s->ack.off;
+                        s->dropped += lines_count(data + from, len - from, counts);
+                        for (int i = 0; i < SPOOL_SEVERITIES; i++)
+                                s->dropped_sev[i] += counts[i];
+                        free(data);
+                }
                 unlink(path);
         }
-        s->total -= s->seg[0].bytes;
-        memmove(s->seg, s->seg + 1, (s->n_seg - 1) * sizeof(s->seg[0]));
-        s->n_seg--;
+        snprintf(what, sizeof(what), "segment %" PRIu64 " deleted", s->seg[0].seq);
+        segment_forget(s, 0);
+        s->ack.gen++;
         dropped_save(s);
+        counts_log(s, what, counts);
+}
+
+static int write_all(int fd, const char *p, size_t len);
+
+/* Writes segment i's file again without its lines of severity 1..level
+ * after the acknowledged position (cut last lines go too). Returns the
+ * lines dropped, counted into counts, or a negative errno. */
+static int segment_purge(struct spool *s, size_t i, int level, uint64_t counts[static SPOOL_SEVERITIES])
+{
+        char path[4200], tmp[4300], *data = NULL;
+        const char *p, *end, *nl;
+        size_t len = 0, keep;
+        int fd = -1, r, n = 0;
+        uint64_t written = 0;
+
+        r = segment_path(s, s->seg[i].seq, path, sizeof(path));
+        if (r < 0 || (r = util_file_read(path, SEGMENT_READ_MAX, &data, &len)) < 0)
+                return r;
+        keep = s->seg[i].seq == s->ack.seq && s->ack.off <= len ? s->ack.off : 0;
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+                r = -errno;
+                goto out;
+        }
+        r = write_all(fd, data, keep);
+        written = keep;
+        for (p = data + keep, end = data + len; r == 0 && p < end && (nl = memchr(p, '\n', (size_t)(end - p)));
+             p = nl + 1) {
+                int sev = line_severity(p, (size_t)(nl - p));
+
+                if (sev >= 1 && sev <= level) {
+                        counts[sev]++;
+                        n++;
+                        continue;
+                }
+                r = write_all(fd, p, (size_t)(nl + 1 - p));
+                written += (uint64_t)(nl + 1 - p);
+        }
+        if (r == 0 && fdatasync(fd) < 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0) {
+                unlink(tmp);
+                goto out;
+        }
+        s->total = s->total - s->seg[i].bytes + written;
+        s->seg[i].bytes = written;
+        r = n;
+out:
+        if (fd >= 0)
+                close(fd);
+        free(data);
+        return r;
+}
+
+/* Makes room past max_bytes: informational and low lines of the older
+ * segments first, oldest segment first; then medium ones; then whole
+ * segments, oldest first. The newest segment is never rewritten. */
+static void spool_make_room(struct spool *s)
+{
+        for (int level = 2; level <= 3 && s->total > s->max_bytes; level++) {
+                for (size_t i = 0; i + 1 < s->n_seg && s->total > s->max_bytes; i++) {
+                        uint64_t counts[SPOOL_SEVERITIES] = { 0 };
+                        char what[96];
+                        int n;
+
+                        if (s->seg[i].purged >= level)
+                                continue;
+                        n = segment_purge(s, i, level, counts);
+                        if (n < 0) {
+                                agent_log("error", "spool full: cannot rewrite segment %" PRIu64 ": %s",
+                                          s->seg[i].seq, strerror(-n));
+                                continue;
+                        }
+                        s->seg[i].purged = level;
+                        if (n == 0)
+                                continue;
+                        s->ack.gen++;
+                        s->dropped += (uint64_t)n;
+                        for (int k = 0; k < SPOOL_SEVERITIES; k++)
+                                s->dropped_sev[k] += counts[k];
+                        dropped_save(s);
+                        snprintf(what, sizeof(what), "segment %" PRIu64 " rewritten without its %s lines",
+                                 s->seg[i].seq, level == 2 ? "informational and low" : "medium");
+                        counts_log(s, what, counts);
+                }
+        }
+        while (s->total > s->max_bytes && s->n_seg > 1)
+                segment_drop_oldest(s);
 }
 
 /* Lists the segments in dir, oldest first. */
@@ -127,6 +363,14 @@ static int segments_scan(struct spool *s)
         if (!d)
                 return -errno;
         while ((e = readdir(d))) {
+                size_t l = strlen(e->d_name);
+
+                /* a rewrite cut short by a crash: the segment itself is whole */
+                if (l > 10 && strcmp(e->d_name + l - 10, ".jsonl.tmp") == 0 &&
+                    strncmp(e->d_name, s->name, strlen(s->name)) == 0) {
+                        unlinkat(dirfd(d), e->d_name, 0);
+                        continue;
+                }
                 if (segment_seq(s, e->d_name, &seq) < 0 || fstatat(dirfd(d), e->d_name, &st, 0) < 0)
                         continue;
                 if (s->n_seg == SPOOL_SEGMENTS_MAX) {
@@ -137,7 +381,7 @@ static int segments_scan(struct spool *s)
                         s->total -= s->seg[0].bytes;
                         s->seg[0] = s->seg[--s->n_seg];
                 }
-                s->seg[s->n_seg++] = (struct segment){ seq, (uint64_t)st.st_size };
+                s->seg[s->n_seg++] = (struct segment){ seq, (uint64_t)st.st_size, 0 };
                 s->total += (uint64_t)st.st_size;
         }
         closedir(d);
@@ -162,7 +406,7 @@ static int segment_begin(struct spool *s, uint64_t seq)
                 return -errno;
         if (s->n_seg == SPOOL_SEGMENTS_MAX)
                 segment_drop_oldest(s);
-        s->seg[s->n_seg++] = (struct segment){ seq, 0 };
+        s->seg[s->n_seg++] = (struct segment){ seq, 0, 0 };
         s->dirty = false;
         return 0;
 }
@@ -221,10 +465,14 @@ int spool_open(const char *dir, const char *name, size_t max_bytes, size_t segme
         s->max_bytes = max_bytes ? max_bytes : SPOOL_MAX_BYTES_DEFAULT;
         s->segment_bytes = segment_bytes ? segment_bytes : SPOOL_SEGMENT_BYTES_DEFAULT;
         s->fd = -1;
+        pthread_mutex_init(&s->lock, NULL);
         dropped_load(s);
+        ack_load(s);
         r = segments_scan(s);
-        if (r == 0)
+        if (r == 0) {
+                ack_apply(s);
                 r = spool_resume(s);
+        }
         if (r < 0) {
                 spool_close(s);
                 return r;
@@ -241,6 +489,7 @@ void spool_close(struct spool *s)
                 spool_sync(s);
                 close(s->fd);
         }
+        pthread_mutex_destroy(&s->lock);
         free(s);
 }
 
@@ -259,7 +508,7 @@ static int write_all(int fd, const char *p, size_t len)
         return 0;
 }
 
-int spool_append(struct spool *s, const char *line, size_t len)
+static int append_locked(struct spool *s, const char *line, size_t len)
 {
         struct segment *cur = &s->seg[s->n_seg - 1];
         int r;
@@ -279,12 +528,22 @@ int spool_append(struct spool *s, const char *line, size_t len)
         cur->bytes += len;
         s->total += len;
         s->dirty = true;
-        while (s->total > s->max_bytes && s->n_seg > 1)
-                segment_drop_oldest(s);
+        if (s->total > s->max_bytes)
+                spool_make_room(s);
         return 0;
 }
 
-int spool_sync(struct spool *s)
+int spool_append(struct spool *s, const char *line, size_t len)
+{
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        r = append_locked(s, line, len);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+static int sync_locked(struct spool *s)
 {
         if (!s->dirty || s->fd < 0)
                 return 0;
@@ -294,12 +553,210 @@ int spool_sync(struct spool *s)
         return 0;
 }
 
+int spool_sync(struct spool *s)
+{
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        r = sync_locked(s);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+/* The counters are read by the other thread too: under the lock. */
 uint64_t spool_bytes(const struct spool *s)
 {
-        return s->total;
+        struct spool *w = (struct spool *)s;
+        uint64_t v;
+
+        pthread_mutex_lock(&w->lock);
+        v = s->total;
+        pthread_mutex_unlock(&w->lock);
+        return v;
 }
 
 uint64_t spool_dropped(const struct spool *s)
 {
-        return s->dropped;
+        struct spool *w = (struct spool *)s;
+        uint64_t v;
+
+        pthread_mutex_lock(&w->lock);
+        v = s->dropped;
+        pthread_mutex_unlock(&w->lock);
+        return v;
+}
+
+void spool_dropped_by_severity(const struct spool *s, uint64_t ret[static SPOOL_SEVERITIES])
+{
+        struct spool *w = (struct spool *)s;
+
+        pthread_mutex_lock(&w->lock);
+        memcpy(ret, s->dropped_sev, sizeof(s->dropped_sev));
+        pthread_mutex_unlock(&w->lock);
+}
+
+struct spool_pos spool_acked(const struct spool *s)
+{
+        struct spool *w = (struct spool *)s;
+        struct spool_pos v;
+
+        pthread_mutex_lock(&w->lock);
+        v = s->ack;
+        pthread_mutex_unlock(&w->lock);
+        return v;
+}
+
+bool spool_pending(const struct spool *s)
+{
+        struct spool *w = (struct spool *)s;
+        const struct segment *last;
+        bool pending;
+
+        pthread_mutex_lock(&w->lock);
+        last = &s->seg[s->n_seg - 1];
+        pending = last->seq > s->ack.seq || (last->seq == s->ack.seq && last->bytes > s->ack.off);
+        pthread_mutex_unlock(&w->lock);
+        return pending;
+}
+
+/* A line longer than a chunk begins at *pos: finds its end and offers it
+ * to fn as NULL. Returns 2 to go on, 1 if fn stopped, 0 if the line is cut
+ * (no newline before end), or a negative errno. */
+static int line_skip(int fd, uint64_t *pos, uint64_t end, char *buf, spool_line_fn fn, void *userdata)
+{
+        for (uint64_t q = *pos + SPOOL_READ_CHUNK; q < end;) {
+                size_t want = end - q > SPOOL_READ_CHUNK ? SPOOL_READ_CHUNK : (size_t)(end - q);
+                ssize_t got = pread(fd, buf, want, (off_t)q);
+                const char *nl;
+
+                if (got <= 0)
+                        return got < 0 ? -errno : 0;
+                nl = memchr(buf, '\n', (size_t)got);
+                if (nl) {
+                        size_t len = (size_t)(q + (uint64_t)(nl + 1 - buf) - *pos);
+
+                        if (fn(NULL, len, userdata) > 0)
+                                return 1;
+                        *pos += len;
+                        return 2;
+                }
+                q += (uint64_t)got;
+        }
+        return 0;
+}
+
+/* Offers the whole lines of fd's bytes [*pos, end) to fn; moves *pos past
+ * what was taken. Returns 1 if fn stopped, 0 at the end (a cut last line
+ * left), or a negative errno. */
+static int segment_read(int fd, uint64_t *pos, uint64_t end, char *buf, spool_line_fn fn, void *userdata)
+{
+        while (*pos < end) {
+                size_t want = end - *pos > SPOOL_READ_CHUNK ? SPOOL_READ_CHUNK : (size_t)(end - *pos);
+                ssize_t got = pread(fd, buf, want, (off_t)*pos);
+                const char *p = buf, *nl;
+                int r;
+
+                if (got < 0)
+                        return -errno;
+                if (got == 0)
+                        return 0;
+                while ((nl = memchr(p, '\n', (size_t)(buf + got - p)))) {
+                        if (fn(p, (size_t)(nl + 1 - p), userdata) > 0)
+                                return 1;
+                        *pos += (uint64_t)(nl + 1 - p);
+                        p = nl + 1;
+                }
+                if (p > buf)
+                        continue;
+                if ((size_t)got < SPOOL_READ_CHUNK)
+                        return 0;       /* a cut last line */
+                r = line_skip(fd, pos, end, buf, fn, userdata);
+                if (r != 2)
+                        return r;
+        }
+        return 0;
+}
+
+static int read_locked(struct spool *s, spool_line_fn fn, void *userdata, char *buf, struct spool_pos *ret_end)
+{
+        struct spool_pos pos = s->ack;
+        char path[4200];
+        int r = 0;
+
+        pos.gen = s->ack.gen;
+        for (size_t i = 0; i < s->n_seg && r == 0; i++) {
+                const struct segment *g = &s->seg[i];
+                bool newest = i + 1 == s->n_seg;
+                uint64_t at;
+                int fd;
+
+                if (g->seq < pos.seq)
+                        continue;
+                at = g->seq == pos.seq ? pos.off : 0;
+                if ((r = segment_path(s, g->seq, path, sizeof(path))) < 0)
+                        break;
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0) {
+                        r = -errno;
+                        break;
+                }
+                r = segment_read(fd, &at, g->bytes, buf, fn, userdata);
+                close(fd);
+                pos.seq = g->seq;
+                pos.off = at;
+                /* an older segment read to its end (a cut last line
+                 * included) is done: the position moves to the next */
+                if (r == 0 && !newest) {
+                        pos.seq = s->seg[i + 1].seq;
+                        pos.off = 0;
+                }
+        }
+        if (r < 0)
+                return r;
+        *ret_end = pos;
+        return 0;
+}
+
+int spool_read(struct spool *s, spool_line_fn fn, void *userdata, struct spool_pos *ret_end)
+{
+        char *buf = malloc(SPOOL_READ_CHUNK);
+        int r;
+
+        if (!buf)
+                return -ENOMEM;
+        pthread_mutex_lock(&s->lock);
+        r = read_locked(s, fn, userdata, buf, ret_end);
+        pthread_mutex_unlock(&s->lock);
+        free(buf);
+        return r;
+}
+
+int spool_ack(struct spool *s, const struct spool_pos *pos)
+{
+        char path[4200];
+        int r = 0;
+
+        pthread_mutex_lock(&s->lock);
+        if (pos->gen != s->ack.gen) {
+                r = -ESTALE;
+                goto out;
+        }
+        if (pos->seq == s->ack.seq && pos->off == s->ack.off)
+                goto out;
+        /* never a position past what a power loss could take back */
+        r = sync_locked(s);
+        if (r == 0)
+                r = ack_save(s, pos);
+        if (r < 0)
+                goto out;
+        s->ack.seq = pos->seq;
+        s->ack.off = pos->off;
+        while (s->n_seg > 1 && s->seg[0].seq < pos->seq) {
+                if (segment_path(s, s->seg[0].seq, path, sizeof(path)) == 0)
+                        unlink(path);
+                segment_forget(s, 0);
+        }
+out:
+        pthread_mutex_unlock(&s->lock);
+        return r;
 }

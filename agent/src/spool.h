@@ -3,12 +3,26 @@
  *
  * A spool is a directory of segment files NAME-SEQUENCE.jsonl (sequence: 20
  * decimal digits, rising), each one JSON object per line, appended to and
- * never rewritten. A segment is closed past segment_bytes and a new one
- * begun; past max_bytes in all, the oldest segments are deleted and their
- * lines counted in NAME.dropped (a decimal number, replaced atomically). A
+ * only rewritten to make room. A segment is closed past segment_bytes and
+ * a new one begun; past max_bytes in all, lines are dropped (below) and
+ * counted in NAME.dropped (a decimal number, replaced atomically) and by
+ * severity in NAME.dropped-severity. A
  * line cut by a crash is left as it is and the next segment begun: a
- * reader skips a last line without its newline. The reader (the uplink)
- * deletes the segments it has sent; the spool writes only to its newest. */
+ * reader skips a last line without its newline.
+ *
+ * The reader (the alert uplink, in another thread: every function here
+ * locks the spool) reads from the acknowledged position on with
+ * spool_read() and moves it with spool_ack(), which persists it in
+ * NAME.ack ("SEQUENCE OFFSET", replaced atomically after an fsync) and
+ * deletes the segments wholly before it. When the spool is full it makes
+ * room oldest low-severity first: it rewrites the older segments without
+ * their informational and low lines, then without their medium ones, and
+ * only then deletes the oldest segments (docs/DETECTION.md, "Spool full").
+ * Lines before the acknowledged position are kept byte for byte by a
+ * rewrite, so the position stays valid; a rewrite or a deletion changes
+ * the spool's generation, and an acknowledgement read under an older
+ * generation is refused (the reader reads again; the server deduplicates).
+ * The spool writes only to its newest segment and never rewrites it. */
 #pragma once
 
 #include <stdbool.h>
@@ -19,6 +33,11 @@
 #define SPOOL_MAX_BYTES_DEFAULT (64u << 20)
 #define SPOOL_SEGMENTS_MAX 4096u        /* segments tracked; more are dropped at open */
 #define SPOOL_NAME_MAX 32
+#define SPOOL_READ_CHUNK (8u << 20)     /* bytes a read holds at once; longer lines are skipped */
+
+/* Drop counters by severity, indexed by the alert_severity value (1..4);
+ * 0 counts lines without a known severity. */
+#define SPOOL_SEVERITIES 5
 
 struct spool;
 
@@ -31,8 +50,9 @@ int spool_open(const char *dir, const char *name, size_t max_bytes, size_t segme
 /* Closes the spool, syncing what was written. spool_close(NULL) is fine. */
 void spool_close(struct spool *s);
 
-/* Appends one line (len bytes, ending in '\n'), then drops the oldest
- * segments while the spool is past its size. The data reaches the file
+/* Appends one line (len bytes, ending in '\n') with one write, then makes
+ * room (oldest low severity first, see above) while the spool is past its
+ * size. The data reaches the file
  * (a crash of the agent loses nothing) but not necessarily the disk: see
  * spool_sync(). Returns 0 or a negative errno. */
 int spool_append(struct spool *s, const char *line, size_t len);
@@ -44,3 +64,37 @@ int spool_sync(struct spool *s);
 /* Bytes held now; lines dropped since the spool was created (persisted). */
 uint64_t spool_bytes(const struct spool *s);
 uint64_t spool_dropped(const struct spool *s);
+
+/* Lines dropped for space by severity (see SPOOL_SEVERITIES); ret must
+ * hold SPOOL_SEVERITIES counters. */
+void spool_dropped_by_severity(const struct spool *s, uint64_t ret[static SPOOL_SEVERITIES]);
+
+/* A place in the spool: segment seq, byte offset off (a line start), and
+ * the generation it was read under. */
+struct spool_pos {
+        uint64_t seq, off, gen;
+};
+
+/* Called for each whole line (len bytes with its '\n') by spool_read();
+ * line is NULL for a line longer than SPOOL_READ_CHUNK, which is skipped
+ * (len is its length). Returns 0 to take the line and go on, 1 to stop
+ * before it (it is not taken). */
+typedef int (*spool_line_fn)(const char *line, size_t len, void *userdata);
+
+/* Offers the whole lines after the acknowledged position, oldest first, to
+ * fn (with the spool locked: fn must not call the spool), and writes in
+ * *ret_end the position after the last line taken (past cut last lines of
+ * older segments). Returns 0 or a negative errno. */
+int spool_read(struct spool *s, spool_line_fn fn, void *userdata, struct spool_pos *ret_end);
+
+/* Marks everything before pos (from spool_read) as delivered: syncs the
+ * newest segment, persists pos, deletes the segments wholly before it.
+ * Returns 0, -ESTALE if the spool was rewritten since pos was read
+ * (nothing changes; read again), or a negative errno. */
+int spool_ack(struct spool *s, const struct spool_pos *pos);
+
+/* The acknowledged position. */
+struct spool_pos spool_acked(const struct spool *s);
+
+/* True if lines may wait after the acknowledged position. */
+bool spool_pending(const struct spool *s);

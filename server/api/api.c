@@ -120,7 +120,7 @@ int api_admin_auth(struct vigild *d, const char *token, struct http_principal *w
                 return -EACCES;
         crypto_sha256(secret, strlen(secret), hash);
         db_lock(d->db);
-        if (db_prepare(d->db, "SELECT secret_sha256, role FROM admin_tokens "
+        if (db_prepare(d->db, "SELECT secret_sha256, role, name FROM admin_tokens "
                               "WHERE id = $1 AND revoked_at IS NULL", &st) == 0) {
                 db_bind_text(st, 1, id, strlen(id));
                 if (db_step(st) == 1) {
@@ -128,6 +128,9 @@ int api_admin_auth(struct vigild *d, const char *token, struct http_principal *w
                         role_name = db_column_text(st, 1, NULL);
                         ok = stored && stored_len == sizeof(hash) && util_ct_equal(stored, hash, sizeof(hash)) &&
                              role_name && api_role_parse(role_name, &role) == 0;
+                        if (ok)
+                                snprintf(who->token_name, sizeof(who->token_name), "%s",
+                                         db_column_text(st, 2, NULL) ? db_column_text(st, 2, NULL) : "");
                 }
                 db_stmt_done(st);
         }

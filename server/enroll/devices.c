@@ -148,8 +148,8 @@ static json_t *row_to_json(struct vigild *d, struct db_stmt *st)
         }
         json_object_set_new(j, "health_status", json_string(health_status(d, seen, offboarded)));
         json_object_set_new(j, "onboarding_status", json_string(offboarded ? "offboarded" : "onboarded"));
-        /* risk belongs to defend and compliance to manage; until those
-         * modules exist every device has no risk and is not evaluated */
+        /* risk belongs to defend, which overwrites this through a JSON hook,
+         * and compliance to manage; until manage exists nothing is evaluated */
         json_object_set_new(j, "risk_level", json_string("none"));
         json_object_set_new(j, "compliance_state", json_string("not_evaluated"));
         json_object_set_new(j, "certificate_serial", json_string(db_column_text(st, 14, NULL)));
@@ -157,6 +157,25 @@ static json_t *row_to_json(struct vigild *d, struct db_stmt *st)
         json_object_set_new(j, "inventory_at", time_or_null(st, 16));
         json_object_set_new(j, "offboarded_at", time_or_null(st, 17));
         return j;
+}
+
+int enroll_device_json_hook_add(struct vigild *d, enroll_device_json_fn fn)
+{
+        struct enroll *e = d->enroll;
+
+        if (e->n_json_hooks >= ENROLL_DEVICE_JSON_HOOKS_MAX)
+                return -E2BIG;
+        e->json_hooks[e->n_json_hooks++] = fn;
+        return 0;
+}
+
+/* Lets other modules decorate a device's JSON; lock not held. */
+static void json_hooks_run(struct vigild *d, json_t *j, bool detail)
+{
+        const char *id = json_string_value(json_object_get(j, "id"));
+
+        for (size_t i = 0; id && i < d->enroll->n_json_hooks; i++)
+                d->enroll->json_hooks[i](d, id, j, detail);
 }
 
 json_t *devices_to_json_one(struct vigild *d, const char *id)
@@ -172,6 +191,8 @@ json_t *devices_to_json_one(struct vigild *d, const char *id)
                 db_stmt_done(st);
         }
         db_unlock(d->db);
+        if (j)
+                json_hooks_run(d, j, true);
         return j;
 }
 
@@ -203,5 +224,7 @@ json_t *devices_to_json_list(struct vigild *d, size_t top, size_t skip, size_t *
                 json_decref(arr);
                 return NULL;
         }
+        for (size_t i = 0; i < json_array_size(arr); i++)
+                json_hooks_run(d, json_array_get(arr, i), false);
         return arr;
 }

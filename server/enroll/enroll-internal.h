@@ -17,6 +17,8 @@ struct enroll {
         struct crypto_ca *device_ca;
         pthread_mutex_t ca_lock;        /* GnuTLS does not promise concurrent signing with one key */
         struct registry registry;
+        enroll_device_json_fn json_hooks[ENROLL_DEVICE_JSON_HOOKS_MAX];
+        size_t n_json_hooks;
 };
 
 /* devices.c: the devices table and its JSON. */

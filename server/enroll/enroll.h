@@ -51,4 +51,13 @@ bool enroll_device_exists(struct vigild *d, const char *device_id);
 /* The number of onboarded (not offboarded) devices. */
 size_t enroll_device_count(struct vigild *d);
 
+/* Lets another module add its members to a device's JSON as the API shows
+ * it (defend adds the risk level): fn is called without the database lock
+ * held, with detail true for GET /api/v1/devices/{id} and false for each
+ * device of a list. Register at start-up, after enroll_open(). Returns 0,
+ * or -E2BIG past ENROLL_DEVICE_JSON_HOOKS_MAX. */
+#define ENROLL_DEVICE_JSON_HOOKS_MAX 8
+typedef void (*enroll_device_json_fn)(struct vigild *d, const char *device_id, json_t *device, bool detail);
+int enroll_device_json_hook_add(struct vigild *d, enroll_device_json_fn fn);
+
 extern const struct http_route enroll_routes[];

@@ -39,6 +39,7 @@ enum http_auth {
 struct http_principal {
         enum http_role role;                    /* admin only */
         char token_id[40];                      /* admin only: which token */
+        char token_name[256];                   /* admin only: its name ("" if none) */
         char device_id[40];                     /* device only */
         struct crypto_cert_info cert;           /* device only */
 };

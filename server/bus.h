@@ -1,0 +1,51 @@
+/* bus: vigild's in-process event bus. Modules publish typed events (an alert
+ * raised, a device's risk changed, ...) and others subscribe, so that no
+ * module calls into one that comes after it in the chain
+ * alert_raised -> risk_changed -> compliance_changed.
+ *
+ * Synchronous: bus_publish() calls every subscriber of the event's type in
+ * the publishing thread, in the order they subscribed. Publish after the
+ * change is committed and without holding the database lock (a subscriber
+ * may take it). Subscribe at start-up, before the server's threads run:
+ * the subscriber list is not locked. */
+#pragma once
+
+#include <stddef.h>
+
+#define BUS_SUBSCRIBERS_MAX 32
+
+/* Event types; the numbers never change. */
+enum bus_event_type {
+        BUS_ALERT_RAISED = 1,           /* a new alert is stored */
+        BUS_RISK_CHANGED = 2,           /* a device's risk level changed */
+        BUS_COMPLIANCE_CHANGED = 3,     /* reserved for manage */
+};
+
+struct bus_event {
+        enum bus_event_type type;
+        const char *device_id;          /* every event names its device */
+        union {
+                struct {
+                        const char *alert_id;
+                        const char *severity;
+                } alert_raised;
+                struct {
+                        const char *from, *to;  /* risk level names */
+                } risk_changed;
+        };
+};
+
+typedef void (*bus_handler_fn)(const struct bus_event *ev, void *userdata);
+
+struct bus;
+
+/* A bus with no subscribers (NULL on ENOMEM). bus_free(NULL) is fine. */
+struct bus *bus_new(void);
+void bus_free(struct bus *b);
+
+/* Adds a subscriber to one event type. Returns 0, or -E2BIG past
+ * BUS_SUBSCRIBERS_MAX. */
+int bus_subscribe(struct bus *b, enum bus_event_type type, bus_handler_fn fn, void *userdata);
+
+/* Calls every subscriber of ev->type. NULL b is fine (nothing happens). */
+void bus_publish(struct bus *b, const struct bus_event *ev);

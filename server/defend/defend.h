@@ -1,0 +1,63 @@
+/* defend: the threat-defense service (Defender for Endpoint's service side).
+ * Receives the alerts agents raise (POST /agent/v1/alerts), stores them with
+ * their lifecycle (status, classification, determination, analyst, comments,
+ * history), and keeps each device's risk level (the highest severity among
+ * its unresolved alerts) with a timeline of its changes, published on the
+ * event bus as risk_changed.
+ *
+ * Owns the tables defend_alerts, defend_alert_history, defend_alert_comments,
+ * defend_device_risk and defend_device_timeline. */
+#pragma once
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/http/http.h"
+
+struct vigild;
+
+#define DEFEND_BATCH_ALERTS_MAX 500
+#define DEFEND_BATCH_BYTES_MAX (4 * 1024 * 1024)
+#define DEFEND_FIELD_MAX 4096
+#define DEFEND_TECHNIQUES_MAX 64
+#define DEFEND_TACTICS_MAX 64
+#define DEFEND_ALERT_ID_LEN 36
+
+/* Severities and risk levels, ordered; the numbers are stored. */
+enum defend_level {
+        DEFEND_LEVEL_NONE = 0,
+        DEFEND_LEVEL_INFORMATIONAL = 1,
+        DEFEND_LEVEL_LOW = 2,
+        DEFEND_LEVEL_MEDIUM = 3,
+        DEFEND_LEVEL_HIGH = 4,
+};
+
+/* Migrates defend's tables. Returns 0 or a negative errno (see db_errmsg). */
+int defend_migrate(struct vigild *d);
+
+/* Hooks defend into the rest of the server (the device JSON shows risk).
+ * Call after enroll_open(). Returns 0 or a negative errno. */
+int defend_open(struct vigild *d);
+
+/* "none", "informational", ... <-> enum defend_level. parse returns 0 or -EINVAL;
+ * with allow_none false, "none" is refused (an alert severity). */
+const char *defend_level_name(enum defend_level l);
+int defend_level_parse(const char *s, bool allow_none, enum defend_level *ret);
+
+/* Parses an upload body: a JSON object {"alerts": [object, ...]} of at most
+ * DEFEND_BATCH_ALERTS_MAX alerts and DEFEND_BATCH_BYTES_MAX bytes. On success
+ * *ret_alerts is the array (a new reference; the caller decrefs). Returns 0,
+ * -E2BIG (too big or too many) or -EINVAL, with the reason in err. Checks the
+ * batch's shape only: each alert is checked by defend_alert_check(). */
+int defend_batch_parse(const char *body, size_t len, json_t **ret_alerts, char *err, size_t err_size);
+
+/* Checks one alert as the agent spools it (docs/DETECTION.md). Returns 0 or
+ * -EINVAL with the reason in err. */
+int defend_alert_check(const json_t *alert, char *err, size_t err_size);
+
+/* Parses an RFC 3339 time ("2026-11-30T03:32:53.828575511Z", fraction and
+ * numeric offset optional) into nanoseconds since the epoch. Returns 0 or -EINVAL. */
+int defend_time_parse(const char *s, int64_t *ret_ns);
+
+extern const struct http_route defend_routes[];
