@@ -142,7 +142,10 @@ static int configure(struct db *db)
         }
         sqlite3_finalize(stmt);
 
-        rc = sqlite3_exec(db->sqlite, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
+        /* FULL: a commit is on disk before it returns, so what vigild
+         * acknowledges (alerts, enrollments) survives a power cut, not only
+         * a crash of the process, as NORMAL would in WAL mode. */
+        rc = sqlite3_exec(db->sqlite, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON",
                           NULL, NULL, NULL);
         if (rc != SQLITE_OK)
                 return sqlite_err(db, rc);

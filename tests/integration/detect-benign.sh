@@ -175,13 +175,9 @@ fi
 TEST_DATA=$(cd "$(dirname "$0")/../data" && pwd)
 step "unit tests from $BUILD_ROOT/tests/unit"
 ran=0
-# In a sanitizer build, LeakSanitizer stops the world at exit by attaching
-# with ptrace from a child of its own: just what the ptrace rule reports.
-# The unit suite checks leaks itself; here they run without the check.
 for t in test-util test-procfs test-proctable test-event-json test-config; do
     if [ -x "$BUILD_ROOT/tests/unit/$t" ]; then
-        (cd "$BUILD_ROOT" && ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-            VIGIL_TEST_DATA="$TEST_DATA" "tests/unit/$t" >/dev/null 2>&1) ||
+        (cd "$BUILD_ROOT" && VIGIL_TEST_DATA="$TEST_DATA" "tests/unit/$t" >/dev/null 2>&1) ||
             fail "unit test $t failed while detection watched"
         ran=$((ran + 1))
     fi

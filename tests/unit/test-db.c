@@ -69,7 +69,7 @@ static void test_open(void **state)
         assert_int_equal(len, 3);
         assert_string_equal(mode, "wal");
         db_stmt_done(st);
-        assert_int_equal(query_int(db, "PRAGMA synchronous"), 1);      /* NORMAL */
+        assert_int_equal(query_int(db, "PRAGMA synchronous"), 2);      /* FULL: acknowledged means on disk */
         assert_int_equal(query_int(db, "PRAGMA foreign_keys"), 1);
         assert_int_equal(query_int(db, "PRAGMA busy_timeout"), 5000);
         assert_int_equal(db_exec(db, "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1)"), 0);
