@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +26,11 @@
 
 #define EVENT_LINE_MAX (1u << 20)       /* bytes of one recorded event */
 
-static volatile sig_atomic_t stop_signal;
+static atomic_int stop_signal;      /* lock-free: set by the signal handler */
 
 static void on_stop(int sig)
 {
-        stop_signal = sig;
+        atomic_store(&stop_signal, sig);
 }
 
 /* ---- set-up shared with run ---- */
@@ -199,7 +200,7 @@ static void detect_on_event(const struct agent_event *ev, void *ctx)
 {
         struct detect_run *run = ctx;
 
-        if (stop_signal || run->error || (run->limit && run->printed >= run->limit))
+        if (atomic_load(&stop_signal) || run->error || (run->limit && run->printed >= run->limit))
                 return;
         proctable_feed(run->pt, ev);
         detect_event(run->det, ev, run->pt);

@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +26,11 @@
 #include "agent/src/proctable.h"
 
 
-static volatile sig_atomic_t stop_signal;
+static atomic_int stop_signal;      /* lock-free: set by the signal handler */
 
 static void on_stop(int sig)
 {
-        stop_signal = sig;
+        atomic_store(&stop_signal, sig);
 }
 
 struct events_opts {
@@ -117,7 +118,7 @@ static int opts_parse(int argc, char **argv, struct events_opts *o)
  * one poll; checking here lets the rest of the burst pass cheaply. */
 static bool run_done(const struct events_run *run)
 {
-        return stop_signal || run->error || (run->limit && run->printed >= run->limit) ||
+        return atomic_load(&stop_signal) || run->error || (run->limit && run->printed >= run->limit) ||
                (run->end_ns && pipeline_mono_ns() >= run->end_ns);
 }
 

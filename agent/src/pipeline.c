@@ -126,11 +126,11 @@ uint64_t pipeline_mono_ns(void)
 }
 
 int pipeline_loop(struct evsrc *src, struct proctable *pt, evsrc_cb cb, void *ctx, uint64_t end_ns,
-                  volatile sig_atomic_t *stop, pipeline_after_fn after)
+                  atomic_int *stop, pipeline_after_fn after)
 {
         int r;
 
-        while (!*stop) {
+        while (!atomic_load(stop)) {
                 uint64_t now = pipeline_mono_ns();
                 int timeout = PIPELINE_POLL_MS;
 

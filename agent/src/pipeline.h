@@ -6,6 +6,7 @@
 #pragma once
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -74,4 +75,4 @@ typedef int (*pipeline_after_fn)(void *ctx, uint64_t now_mono_ns);
  * after each poll. Returns the exit code: 0, or 1 when the sensor or
  * `after` failed. */
 int pipeline_loop(struct evsrc *src, struct proctable *pt, evsrc_cb cb, void *ctx, uint64_t end_ns,
-                  volatile sig_atomic_t *stop, pipeline_after_fn after);
+                  atomic_int *stop, pipeline_after_fn after);

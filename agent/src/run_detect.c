@@ -19,6 +19,7 @@
 #include <linux/capability.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@
 
 struct run_detect {
         pthread_t thread;
-        volatile sig_atomic_t stop;
+        atomic_int stop;                /* set by the uplink's thread */
         struct evsrc *src;
         struct proctable *pt;
         struct detect *det;
@@ -170,7 +171,7 @@ void agent_detect_stop(struct run_detect *rd)
 {
         if (!rd)
                 return;
-        rd->stop = 1;
+        atomic_store(&rd->stop, 1);
         pthread_join(rd->thread, NULL);
         run_detect_free(rd);
 }
