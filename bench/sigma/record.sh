@@ -5,7 +5,7 @@
 #   bench/sigma/record.sh [--build DIR] [--events N] [--max-duration SECONDS] [OUT]
 #
 # Runs `vigil-agent events --sensor=bpf --output json --count N` (default
-# 1,000,000 events) while seven kinds of real activity run beside it, each in
+# 1,000,000 events) while eight kinds of real activity run beside it, each in
 # its own process group started as `record.sh --load KIND`:
 #   builds    clean rebuilds of Vigil (a copy of the sources, meson + ninja -j2), repeated
 #   make      make -j2 clean all of a generated 40-file C project with gcc, repeated
@@ -72,9 +72,11 @@ load_pkg() {
 load_shell() {
     d=$1/sh
     mkdir -p "$d"
+    # shellcheck disable=SC2016 # the script's own variables
     printf '#!/bin/sh\nfor f in /etc/hostname /etc/os-release; do\n  [ -r "$f" ] && wc -c "$f"\ndone | sort -n | tail -1\nbasename "$0"\n' >"$d/script.sh"
     chmod +x "$d/script.sh"
     while [ ! -e "$1/stop" ]; do
+        # shellcheck disable=SC2012 # ls is the activity
         ls -la /usr/bin | wc -l
         cut -d: -f1 /etc/passwd | sort | uniq | head -5
         find /usr/share/doc -maxdepth 1 -name 'lib*' | wc -l
@@ -180,7 +182,7 @@ summarize() {
     case $1 in
     *.zst) cat_cmd="zstd -dc" ;;
     *.gz) cat_cmd="gzip -dc" ;;
-    *) cat_cmd=cat ;;
+    *) cat_cmd="cat" ;;
     esac
     $cat_cmd "$1" | awk '
     {
@@ -218,7 +220,7 @@ summarize() {
 usage() { echo "usage: bench/sigma/record.sh [--build DIR] [--events N] [--max-duration SECONDS] [OUT]" >&2
           echo "       bench/sigma/record.sh --summary RECORDING" >&2; exit 2; }
 if [ "${1:-}" = --summary ]; then
-    [ $# -eq 2 ] && [ -r "$2" ] || usage
+    if [ $# -ne 2 ] || [ ! -r "$2" ]; then usage; fi
     summarize "$2"
     exit 0
 fi
@@ -243,7 +245,7 @@ case $(readlink -m "$OUT") in "$TOP"/*) echo "record.sh: keep the recording out 
 case $OUT in
 *.zst) COMPRESS="zstd -q -T1 -3" ;;
 *.gz) COMPRESS="gzip -3" ;;
-*) COMPRESS=cat ;;
+*) COMPRESS="cat" ;;
 esac
 mkdir -p "$(dirname "$OUT")"
 
@@ -279,6 +281,7 @@ done
 {
     printf 'int main(void) { return 0; }\n'
 } >"$T/mk/main.c"
+# shellcheck disable=SC2016 # make's variables
 printf 'SRCS := $(wildcard *.c)\nOBJS := $(SRCS:.c=.o)\nCFLAGS := -O2 -Wall\nall: prog\nprog: $(OBJS)\n\t$(CC) -o $@ $^\nclean:\n\trm -f $(OBJS) prog\n.PHONY: all clean\n' >"$T/mk/Makefile"
 
 echo "record.sh: recording $N events to $OUT (agent $AGENT); load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2

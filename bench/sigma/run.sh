@@ -53,8 +53,8 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shar
 echo "--- the recording ---"
 if [ -f "$REC.summary.txt" ]; then cat "$REC.summary.txt"; else "$top/bench/sigma/record.sh" --summary "$REC"; fi
 echo "---"
-# shellcheck disable=SC2086 # RULES and REST are word lists built above
 status=0
+# shellcheck disable=SC2086 # RULES and REST are word lists built above
 "$REPLAY" --events "$REC" $RULES $REST || status=$?
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit $status
