@@ -95,19 +95,23 @@ static int mod_refuse(const char *s, size_t len, unsigned line, struct sigma_err
 /* A UTF-16 encoding must be followed by base64 or base64offset: its bytes
  * alone hold NULs (every ASCII character has one), and event text is UTF-8,
  * so the value could never match. windash works on text, so it must come
- * before the encoding. */
+ * before any encoding: after base64 it would swap '/' of the encoded
+ * alphabet, which means nothing. */
 static int mods_check_order(const struct sigma_mods *m, unsigned line, struct sigma_err *err)
 {
-        int utf = -1;
+        int utf = -1, b64 = -1;
         bool encoded = false;
 
         for (uint8_t i = 0; i < m->n_xf; i++) {
                 if (B(m->xf[i]) & MB_UTF)
                         utf = m->xf[i];
-                else if (utf >= 0 && m->xf[i] == SIGMA_M_WINDASH)
-                        return sigma_err_set(err, line, "modifier 'windash' must come before '%s'", mod_names[utf]);
-                else if (utf >= 0 && (B(m->xf[i]) & MB_B64))
-                        encoded = true;
+                else if (m->xf[i] == SIGMA_M_WINDASH && (utf >= 0 || b64 >= 0))
+                        return sigma_err_set(err, line, "modifier 'windash' must come before '%s'",
+                                             mod_names[b64 >= 0 ? b64 : utf]);
+                else if (B(m->xf[i]) & MB_B64) {
+                        b64 = m->xf[i];
+                        encoded = utf >= 0;
+                }
         }
         if (utf >= 0 && !encoded)
                 return sigma_err_set(err, line,

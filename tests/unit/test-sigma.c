@@ -1512,6 +1512,9 @@ static void test_utf16(void **state)
         expect_rejected(SEL("Image|base64|wide: x"), 7, "modifier 'wide' needs a later 'base64'");
         expect_rejected(SEL("Image|cased|wide|all:\n            - a\n            - b"), 7, "needs a later");
         expect_rejected(SEL("Image|wide|windash|base64: x"), 7, "modifier 'windash' must come before 'wide'");
+        expect_rejected(SEL("Image|base64|windash: x"), 7, "modifier 'windash' must come before 'base64'");
+        expect_rejected(SEL("Image|base64offset|windash|contains: x"), 7,
+                        "modifier 'windash' must come before 'base64offset'");
         expect_rejected(SEL("Image|wide|utf16le|base64: x"), 7, "'wide' and 'utf16le' cannot be combined");
         expect_rejected(SEL("Image|utf16|utf16be|base64: x"), 7, "cannot be combined");
         expect_rejected(SEL("Image|wide|wide|base64: x"), 7, "given twice");
