@@ -180,6 +180,21 @@ static void tlist_release(struct tlist *l)
         memset(l, 0, sizeof(*l));
 }
 
+/* Ends a transformation of a value list: on success (r >= 0) *l becomes
+ * out, on failure out is dropped and l left as it was, an overflow named. */
+static int tlist_replace(struct tlist *l, struct tlist *out, int r, unsigned line, struct sigma_err *err)
+{
+        if (r < 0) {
+                tlist_release(out);
+                return r == -E2BIG ? sigma_err_set(err, line, "value expands into more than %u values",
+                                                   SIGMA_EXPAND_MAX) : r;
+        }
+        tlist_release(l);
+        *l = *out;
+        return 0;
+}
+
+
 static int tlist_push(struct tlist *l, uint16_t *t, uint32_t n)
 {
         int r = sigma_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v), SIGMA_EXPAND_MAX);
@@ -347,14 +362,7 @@ static int xf_utf16(struct tlist *l, int mod, unsigned line, struct sigma_err *e
                         r = utf16_one(&spelled.v[j], mod, line, &out, err);
                 tlist_release(&spelled);
         }
-        if (r < 0) {
-                tlist_release(&out);
-                return r == -E2BIG ? sigma_err_set(err, line, "value expands into more than %u values",
-                                                   SIGMA_EXPAND_MAX) : r;
-        }
-        tlist_release(l);
-        *l = out;
-        return 0;
+        return tlist_replace(l, &out, r, line, err);
 }
 
 static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -435,14 +443,7 @@ static int xf_base64(struct tlist *l, bool offset, unsigned line, struct sigma_e
         }
 done:
         tlist_release(&bytes);
-        if (r < 0) {
-                tlist_release(&out);
-                return r == -E2BIG ? sigma_err_set(err, line, "value expands into more than %u values",
-                                                   SIGMA_EXPAND_MAX) : r;
-        }
-        tlist_release(l);
-        *l = out;
-        return 0;
+        return tlist_replace(l, &out, r, line, err);
 }
 
 /* contains/startswith/endswith: wildcards at one or both ends. */
