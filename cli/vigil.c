@@ -10,14 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "cli/table.h"
 #include "httpc/httpc.h"
 #include "util/strutil.h"
 
-struct cli {
-        const char *server, *token, *ca;
-        bool json;
-        struct httpc *http;
+/* Areas of commands kept in files of their own (cli.h). */
+static const struct cli_area cli_areas[] = {
+        { NULL, NULL, NULL },
 };
 
 static void usage(FILE *f)
@@ -35,80 +35,10 @@ static void usage(FILE *f)
               "                   [--assign NAME] [--comment TEXT] [--json]\n"
               "  onboarding create [--expires 24h] [--uses N] -o FILE\n"
               "  tokens create --role security_admin|it_admin|reader [--name NAME]\n"
-              "  health\n"
-              "environment: VIGIL_SERVER, VIGIL_TOKEN, VIGIL_CA\n", f);
-}
-
-/* Sends a request; on success *ret holds the JSON body. Returns 0, or 1 after
- * printing the error. */
-static int call(struct cli *c, const char *method, const char *path, json_t *body, long want,
-                json_t **ret)
-{
-        struct httpc_options o = { .ca_file = c->ca };
-        char err[512], *text = NULL;
-        json_t *resp = NULL;
-        long status = 0;
-        int r;
-
-        if (!c->http && httpc_new(c->server, &o, &c->http) < 0) {
-                fprintf(stderr, "vigil: the server must be an https:// URL (got '%s')\n", c->server);
-                return 1;
-        }
-        if (body)
-                text = json_dumps(body, JSON_COMPACT);
-        r = httpc_request(c->http, method, path, c->token, text, text ? strlen(text) : 0,
-                          &status, &resp, err, sizeof(err));
-        free(text);
-        if (r < 0) {
-                fprintf(stderr, "vigil: cannot reach the server: %s\n", err);
-                return 1;
-        }
-        if (status != want) {
-                fprintf(stderr, "vigil: %s (HTTP %ld)\n", httpc_error_message(resp, status), status);
-                json_decref(resp);
-                return 1;
-        }
-        *ret = resp;
-        return 0;
-}
-
-static void print_json(const json_t *j)
-{
-        char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-
-        if (s)
-                printf("%s\n", s);
-        free(s);
-}
-
-static const char *str(const json_t *o, const char *key)
-{
-        const char *s = json_string_value(json_object_get(o, key));
-
-        return s ? s : "-";
-}
-
-/* Prints resp's "value" array as a table of the given keys, or resp as JSON. */
-static void print_values(const struct cli *c, const json_t *resp, const char *const *cols,
-                         const char *const *keys, size_t n)
-{
-        const char *row[TABLE_COLS_MAX];
-        struct table t;
-        json_t *v;
-        size_t i;
-
-        if (c->json) {
-                print_json(resp);
-                return;
-        }
-        table_init(&t, cols, n);
-        json_array_foreach(json_object_get(resp, "value"), i, v) {
-                for (size_t k = 0; k < n && k < TABLE_COLS_MAX; k++)
-                        row[k] = str(v, keys[k]);
-                table_add(&t, row);
-        }
-        table_print(&t, stdout);
-        table_release(&t);
+              "  health\n", f);
+        for (const struct cli_area *a = cli_areas; a->noun; a++)
+                fputs(a->usage, f);
+        fputs("environment: VIGIL_SERVER, VIGIL_TOKEN, VIGIL_CA\n", f);
 }
 
 static int devices_list(struct cli *c, int argc, char **argv)
@@ -139,9 +69,9 @@ static int devices_list(struct cli *c, int argc, char **argv)
                 return 2;
         }
         snprintf(path, sizeof(path), "/api/v1/devices?top=%s&skip=%s", top, skip);
-        if (call(c, "GET", path, NULL, 200, &resp))
+        if (cli_call(c, "GET", path, NULL, 200, &resp))
                 return 1;
-        print_values(c, resp, cols, keys, sizeof(cols) / sizeof(cols[0]));
+        cli_print_values(c, resp, cols, keys, sizeof(cols) / sizeof(cols[0]));
         json_decref(resp);
         return 0;
 }
@@ -169,13 +99,13 @@ static int device_show(struct cli *c, const char *id)
         if (!valid_id(id))
                 return 2;
         snprintf(path, sizeof(path), "/api/v1/devices/%s", id);
-        if (call(c, "GET", path, NULL, 200, &resp))
+        if (cli_call(c, "GET", path, NULL, 200, &resp))
                 return 1;
         if (c->json) {
-                print_json(resp);
+                cli_print_json(resp);
         } else {
                 for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-                        printf("%-24s %s\n", keys[i], str(resp, keys[i]));
+                        printf("%-24s %s\n", keys[i], cli_str(resp, keys[i]));
         }
         json_decref(resp);
         return 0;
@@ -191,9 +121,9 @@ static int device_software(struct cli *c, const char *id)
         if (!valid_id(id))
                 return 2;
         snprintf(path, sizeof(path), "/api/v1/devices/%s/software", id);
-        if (call(c, "GET", path, NULL, 200, &resp))
+        if (cli_call(c, "GET", path, NULL, 200, &resp))
                 return 1;
-        print_values(c, resp, cols, keys, sizeof(cols) / sizeof(cols[0]));
+        cli_print_values(c, resp, cols, keys, sizeof(cols) / sizeof(cols[0]));
         json_decref(resp);
         return 0;
 }
@@ -206,10 +136,10 @@ static int device_offboard(struct cli *c, const char *id)
         if (!valid_id(id))
                 return 2;
         snprintf(path, sizeof(path), "/api/v1/devices/%s/offboard", id);
-        if (call(c, "POST", path, NULL, 200, &resp))
+        if (cli_call(c, "POST", path, NULL, 200, &resp))
                 return 1;
         if (c->json)
-                print_json(resp);
+                cli_print_json(resp);
         else
                 printf("device %s offboarded; its certificate is revoked\n", id);
         json_decref(resp);
@@ -247,7 +177,7 @@ static int onboarding_create(struct cli *c, int argc, char **argv)
                 return 2;
         }
         body = json_pack("{s:s,s:I}", "expires", expires, "uses", (json_int_t)uses);
-        r = call(c, "POST", "/api/v1/onboarding-packages", body, 201, &resp);
+        r = cli_call(c, "POST", "/api/v1/onboarding-packages", body, 201, &resp);
         json_decref(body);
         if (r)
                 return 1;
@@ -261,10 +191,10 @@ static int onboarding_create(struct cli *c, int argc, char **argv)
                 return 1;
         }
         if (c->json)
-                print_json(resp);
+                cli_print_json(resp);
         else
                 printf("onboarding package %s written to %s (expires %s, %s use%s)\n",
-                       str(resp, "id"), out, str(resp, "expires_at"),
+                       cli_str(resp, "id"), out, cli_str(resp, "expires_at"),
                        uses == 1 ? "1" : "several", uses == 1 ? "" : "s");
         json_decref(resp);
         return 0;
@@ -292,15 +222,15 @@ static int tokens_create(struct cli *c, int argc, char **argv)
                 return 2;
         }
         body = json_pack("{s:s,s:s}", "role", role, "name", name);
-        r = call(c, "POST", "/api/v1/tokens", body, 201, &resp);
+        r = cli_call(c, "POST", "/api/v1/tokens", body, 201, &resp);
         json_decref(body);
         if (r)
                 return 1;
         if (c->json) {
-                print_json(resp);
+                cli_print_json(resp);
         } else {
-                fprintf(stderr, "token %s (%s) created; it is shown only once:\n", str(resp, "id"), role);
-                printf("%s\n", str(resp, "token"));
+                fprintf(stderr, "token %s (%s) created; it is shown only once:\n", cli_str(resp, "id"), role);
+                printf("%s\n", cli_str(resp, "token"));
         }
         json_decref(resp);
         return 0;
@@ -353,7 +283,7 @@ static int alerts_list(struct cli *c, int argc, char **argv)
                 n += (size_t)snprintf(path + n, sizeof(path) - n, "%s=%s&", params[i], vals[i]);
         }
         path[n - 1] = '\0';
-        if (call(c, "GET", path, NULL, 200, &resp))
+        if (cli_call(c, "GET", path, NULL, 200, &resp))
                 return 1;
         /* count is a number: show it as text in the table */
         if (!c->json) {
@@ -364,7 +294,7 @@ static int alerts_list(struct cli *c, int argc, char **argv)
                         json_object_set_new(v, "count", json_string(num));
                 }
         }
-        print_values(c, resp, cols, keys, sizeof(cols) / sizeof(cols[0]));
+        cli_print_values(c, resp, cols, keys, sizeof(cols) / sizeof(cols[0]));
         if (!c->json && json_is_integer(json_object_get(resp, "next_offset")))
                 printf("(%lld alerts in all; more with --offset %lld)\n",
                        (long long)json_integer_value(json_object_get(resp, "count")),
@@ -383,17 +313,17 @@ static void alert_print(const json_t *a)
         size_t i;
 
         for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-                printf("%-16s %s\n", keys[i], str(a, keys[i]));
+                printf("%-16s %s\n", keys[i], cli_str(a, keys[i]));
         printf("%-16s %lld\n", "count", (long long)json_integer_value(json_object_get(a, "count")));
         printf("%-16s", "techniques");
         json_array_foreach(json_object_get(a, "techniques"), i, v)
                 printf(" %s", json_string_value(v));
-        printf("\n%-16s %s\n", "process", str(json_object_get(json_object_get(a, "alert"), "process"), "command_line"));
+        printf("\n%-16s %s\n", "process", cli_str(json_object_get(json_object_get(a, "alert"), "process"), "command_line"));
         json_array_foreach(json_object_get(a, "history"), i, v)
-                printf("history          %s %s: %s %s -> %s\n", str(v, "at"), str(v, "by"), str(v, "field"),
-                       str(v, "from"), str(v, "to"));
+                printf("history          %s %s: %s %s -> %s\n", cli_str(v, "at"), cli_str(v, "by"), cli_str(v, "field"),
+                       cli_str(v, "from"), cli_str(v, "to"));
         json_array_foreach(json_object_get(a, "comments"), i, v)
-                printf("comment          %s %s: %s\n", str(v, "at"), str(v, "by"), str(v, "text"));
+                printf("comment          %s %s: %s\n", cli_str(v, "at"), cli_str(v, "by"), cli_str(v, "text"));
 }
 
 static int alert_show(struct cli *c, int argc, char **argv)
@@ -406,10 +336,10 @@ static int alert_show(struct cli *c, int argc, char **argv)
         if (argc < 2 || argc > 3 || !valid_id(argv[1]))
                 return 2;
         snprintf(path, sizeof(path), "/api/v1/alerts/%s", argv[1]);
-        if (call(c, "GET", path, NULL, 200, &resp))
+        if (cli_call(c, "GET", path, NULL, 200, &resp))
                 return 1;
         if (c->json)
-                print_json(resp);
+                cli_print_json(resp);
         else
                 alert_print(resp);
         json_decref(resp);
@@ -449,20 +379,20 @@ static int alert_update(struct cli *c, int argc, char **argv)
         }
         r = 1;
         snprintf(path, sizeof(path), "/api/v1/alerts/%s", id);
-        if (json_object_size(body) && call(c, "PATCH", path, body, 200, &resp))
+        if (json_object_size(body) && cli_call(c, "PATCH", path, body, 200, &resp))
                 goto out;
         if (comment) {
                 json_t *cb = json_pack("{s:s}", "comment", comment);
                 json_decref(resp);
                 resp = NULL;
                 snprintf(path, sizeof(path), "/api/v1/alerts/%s/comments", id);
-                r = call(c, "POST", path, cb, 201, &resp);
+                r = cli_call(c, "POST", path, cb, 201, &resp);
                 json_decref(cb);
                 if (r)
                         goto out;
         }
         if (c->json)
-                print_json(resp);
+                cli_print_json(resp);
         else
                 alert_print(resp);
         r = 0;
@@ -476,13 +406,13 @@ static int health(struct cli *c)
 {
         json_t *resp;
 
-        if (call(c, "GET", "/api/v1/health", NULL, 200, &resp))
+        if (cli_call(c, "GET", "/api/v1/health", NULL, 200, &resp))
                 return 1;
         if (c->json)
-                print_json(resp);
+                cli_print_json(resp);
         else
-                printf("status %s, version %s, database %s\n", str(resp, "status"), str(resp, "version"),
-                       str(resp, "database"));
+                printf("status %s, version %s, database %s\n", cli_str(resp, "status"), cli_str(resp, "version"),
+                       cli_str(resp, "database"));
         json_decref(resp);
         return 0;
 }
@@ -519,6 +449,10 @@ static int dispatch(struct cli *c, int argc, char **argv)
                 return onboarding_create(c, argc - 1, argv + 1);
         } else if (strcmp(noun, "tokens") == 0 && strcmp(verb, "create") == 0) {
                 return tokens_create(c, argc - 1, argv + 1);
+        } else {
+                for (const struct cli_area *a = cli_areas; a->noun; a++)
+                        if (strcmp(noun, a->noun) == 0 && argc > 1)
+                                return a->fn(c, argc - 1, argv + 1);
         }
 bad:
         fprintf(stderr, "vigil: unknown command '%s %s'\n", noun, verb);

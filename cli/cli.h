@@ -1,0 +1,42 @@
+/* cli: what the commands of 'vigil' share. Each area of commands (alerts,
+ * webhooks, ...) may live in a file of its own and is reached through
+ * cli_areas[] in vigil.c: a noun, a function taking the verb and its
+ * arguments, and its lines of the usage text. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct httpc;
+
+struct cli {
+        const char *server, *token, *ca;
+        bool json;
+        struct httpc *http;
+};
+
+/* A noun's commands: argv[0] is the verb. Returns the exit code; 2 after
+ * printing the usage when the verb or its arguments are wrong. */
+typedef int (*cli_area_fn)(struct cli *c, int argc, char **argv);
+
+struct cli_area {
+        const char *noun;
+        cli_area_fn fn;
+        const char *usage;              /* lines of the usage text, each "  noun verb ...\n" */
+};
+
+/* Sends a request with an optional JSON body; on the status want, *ret holds
+ * the JSON body (may be NULL). Returns 0, or 1 after printing the error. */
+int cli_call(struct cli *c, const char *method, const char *path, json_t *body, long want, json_t **ret);
+
+/* Prints j indented. */
+void cli_print_json(const json_t *j);
+
+/* The string at key, or "-". */
+const char *cli_str(const json_t *o, const char *key);
+
+/* Prints resp's "value" array as a table of the given keys, or resp as JSON
+ * with --json. */
+void cli_print_values(const struct cli *c, const json_t *resp, const char *const *cols,
+                      const char *const *keys, size_t n);
