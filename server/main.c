@@ -25,7 +25,8 @@
 #define HOSTNAMES_MAX 32
 #define FLUSH_INTERVAL_S 1
 
-static const struct http_route *const route_tables[] = { api_routes, enroll_routes, tvm_routes, defend_routes, NULL };
+static const struct http_route *const route_tables[] = { api_routes, enroll_routes, tvm_routes, defend_routes,
+                                                          defend_action_routes, NULL };
 
 static void usage(FILE *f)
 {

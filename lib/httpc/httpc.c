@@ -17,8 +17,11 @@
 struct httpc {
         CURL *curl;
         char base[URL_MAX];
+        long timeout_s;
         struct vbuf resp;
         bool overflow;
+        FILE *out;                      /* this request's 2xx body goes here */
+        bool out_failed;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -31,7 +34,18 @@ static void global_init(void)
 static size_t on_data(char *p, size_t size, size_t n, void *userdata)
 {
         struct httpc *c = userdata;
+        long status = 0;
 
+        if (c->out) {
+                curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+                if (status >= 200 && status < 300) {
+                        if (fwrite(p, 1, size * n, c->out) != size * n) {
+                                c->out_failed = true;
+                                return 0;
+                        }
+                        return size * n;
+                }
+        }
         if (vbuf_append(&c->resp, p, size * n) < 0) {
                 c->overflow = true;
                 return 0;       /* makes curl fail the transfer */
@@ -68,7 +82,8 @@ int httpc_new(const char *base_url, const struct httpc_options *o, struct httpc 
                 curl_easy_setopt(c->curl, CURLOPT_SSLCERT, o->cert_file);
                 curl_easy_setopt(c->curl, CURLOPT_SSLKEY, o->key_file);
         }
-        curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, o->timeout_s ? o->timeout_s : 30L);
+        c->timeout_s = o->timeout_s ? o->timeout_s : 30L;
+        curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, c->timeout_s);
         curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
         curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "https");
@@ -93,20 +108,35 @@ int httpc_request(struct httpc *c, const char *method, const char *path, const c
                   const char *body, size_t body_len, long *ret_status, json_t **ret_json,
                   char *err, size_t err_size)
 {
+        return httpc_request_ex(c, method, path, bearer, body, body_len, NULL, ret_status, ret_json, err, err_size);
+}
+
+int httpc_request_ex(struct httpc *c, const char *method, const char *path, const char *bearer,
+                     const char *body, size_t body_len, const struct httpc_extra *x,
+                     long *ret_status, json_t **ret_json, char *err, size_t err_size)
+{
+        static const struct httpc_extra none = { 0 };
         struct curl_slist *headers = NULL;
-        char url[URL_MAX], auth[512];
+        char url[URL_MAX], auth[512], type[128];
         CURLcode cr;
         int r = 0;
 
+        if (!x)
+                x = &none;
+        *ret_json = NULL;
         if ((size_t)snprintf(url, sizeof(url), "%s%s", c->base, path) >= sizeof(url)) {
                 snprintf(err, err_size, "URL too long");
                 return -EINVAL;
         }
         vbuf_reset(&c->resp);
         c->overflow = false;
-        headers = curl_slist_append(headers, "Accept: application/json");
-        if (body)
-                headers = curl_slist_append(headers, "Content-Type: application/json");
+        c->out = x->out;
+        c->out_failed = false;
+        headers = curl_slist_append(headers, x->out ? "Accept: */*" : "Accept: application/json");
+        if (body) {
+                snprintf(type, sizeof(type), "Content-Type: %s", x->content_type ? x->content_type : "application/json");
+                headers = curl_slist_append(headers, type);
+        }
         if (bearer) {
                 if ((size_t)snprintf(auth, sizeof(auth), "Authorization: Bearer %s", bearer) >= sizeof(auth)) {
                         curl_slist_free_all(headers);
@@ -126,10 +156,16 @@ int httpc_request(struct httpc *c, const char *method, const char *path, const c
                 curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
                 curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
         }
+        curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, x->timeout_s ? x->timeout_s : c->timeout_s);
         cr = curl_easy_perform(c->curl);
         curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
         curl_slist_free_all(headers);
+        c->out = NULL;
         if (cr != CURLE_OK) {
+                if (c->out_failed) {
+                        snprintf(err, err_size, "%s: cannot write the response: %s", url, strerror(errno));
+                        return -EIO;
+                }
                 if (c->overflow) {
                         snprintf(err, err_size, "%s: response larger than %zu bytes", url, c->resp.max);
                         return -E2BIG;

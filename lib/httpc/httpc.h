@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct httpc;
 
@@ -32,6 +33,19 @@ void httpc_free(struct httpc *c);
 int httpc_request(struct httpc *c, const char *method, const char *path, const char *bearer,
                   const char *body, size_t body_len, long *ret_status, json_t **ret_json,
                   char *err, size_t err_size);
+
+/* What httpc_request_ex() adds to httpc_request(). */
+struct httpc_extra {
+        const char *content_type;       /* of body; NULL: application/json */
+        FILE *out;                      /* a 2xx body goes here, unparsed and uncapped; NULL: parsed */
+        long timeout_s;                 /* this request's; 0: the client's */
+};
+
+/* httpc_request() with a body of another type, a response written to a file,
+ * or another timeout. On a 2xx written to x->out, *ret_json is NULL. */
+int httpc_request_ex(struct httpc *c, const char *method, const char *path, const char *bearer,
+                     const char *body, size_t body_len, const struct httpc_extra *x,
+                     long *ret_status, json_t **ret_json, char *err, size_t err_size);
 
 /* The message of an API error body ({"error": {"message": ...}}), or a
  * generic one for the status. */

@@ -195,7 +195,7 @@ out:
 }
 
 const struct http_route api_routes[] = {
-        { "GET", "/api/v1/health", HTTP_AUTH_NONE, 0, handle_health },
-        { "POST", "/api/v1/tokens", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN, handle_token_create },
+        { "GET", "/api/v1/health", HTTP_AUTH_NONE, 0, handle_health, 0 },
+        { "POST", "/api/v1/tokens", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN, handle_token_create, 0 },
         { 0 },
 };

@@ -28,7 +28,7 @@ static const char *const determinations[] = {
         "compromised_account", "phishing", "malicious_user_activity", "line_of_business_application",
         "confirmed_activity", "clean", "not_malicious", "insufficient_data", "other", NULL };
 
-static bool in_set(const char *s, const char *const *set)
+bool defend_in_set(const char *s, const char *const *set)
 {
         for (; s && *set; set++)
                 if (strcmp(s, *set) == 0)
@@ -37,7 +37,7 @@ static bool in_set(const char *s, const char *const *set)
 }
 
 /* "a, b or c" for error messages. */
-static void set_text(const char *const *set, char *out, size_t size)
+void defend_set_text(const char *const *set, char *out, size_t size)
 {
         size_t n = 0;
 
@@ -65,7 +65,7 @@ static json_t *techniques_json(const char *text)
         return arr;
 }
 
-static json_t *time_json(struct db_stmt *st, int col)
+json_t *defend_time_json(struct db_stmt *st, int col)
 {
         char buf[21];
 
@@ -86,9 +86,9 @@ static json_t *row_json(struct db_stmt *st)
                 json_object_set_new(j, keys[i], json_string(db_column_text(st, i, NULL)));
         json_object_set_new(j, "count", json_integer(db_column_int64(st, 12)));
         json_object_set_new(j, "techniques", techniques_json(db_column_text(st, 13, NULL)));
-        json_object_set_new(j, "received_at", time_json(st, 14));
-        json_object_set_new(j, "updated_at", time_json(st, 15));
-        json_object_set_new(j, "resolved_at", time_json(st, 16));
+        json_object_set_new(j, "received_at", defend_time_json(st, 14));
+        json_object_set_new(j, "updated_at", defend_time_json(st, 15));
+        json_object_set_new(j, "resolved_at", defend_time_json(st, 16));
         return j;
 }
 
@@ -115,7 +115,7 @@ static int list_query_read(const struct http_request *req, struct list_query *q,
                 http_reply_error(rep, 400, "invalid_query", "'severity' must be informational, low, medium or high");
                 return -EINVAL;
         }
-        if (q->status && !in_set(q->status, statuses)) {
+        if (q->status && !defend_in_set(q->status, statuses)) {
                 http_reply_error(rep, 400, "invalid_query", "'status' must be new, in_progress or resolved");
                 return -EINVAL;
         }
@@ -227,7 +227,7 @@ static json_t *alert_full(struct vigild *d, const char *id)
                               "WHERE alert_id = $1 ORDER BY at, rowid", &st) == 0) {
                 db_bind_text(st, 1, id, strlen(id));
                 while (db_step(st) == 1)
-                        json_array_append_new(hist, json_pack("{s:o,s:s,s:s,s:s,s:s?,s:s?}", "at", time_json(st, 0),
+                        json_array_append_new(hist, json_pack("{s:o,s:s,s:s,s:s,s:s?,s:s?}", "at", defend_time_json(st, 0),
                                 "by", db_column_text(st, 1, NULL), "by_name", db_column_text(st, 5, NULL),
                                 "field", db_column_text(st, 2, NULL),
                                 "from", db_column_text(st, 3, NULL), "to", db_column_text(st, 4, NULL)));
@@ -238,7 +238,7 @@ static json_t *alert_full(struct vigild *d, const char *id)
                               "ORDER BY at, rowid", &st) == 0) {
                 db_bind_text(st, 1, id, strlen(id));
                 while (db_step(st) == 1)
-                        json_array_append_new(comments, json_pack("{s:o,s:s,s:s,s:s}", "at", time_json(st, 0),
+                        json_array_append_new(comments, json_pack("{s:o,s:s,s:s,s:s}", "at", defend_time_json(st, 0),
                                 "by", db_column_text(st, 1, NULL), "by_name", db_column_text(st, 3, NULL),
                                 "text", db_column_text(st, 2, NULL)));
                 db_stmt_done(st);
@@ -330,8 +330,8 @@ static int patch_check(const json_t *body, char *err, size_t err_size)
                                  "determination and assigned_to may be changed", k);
                         return -EINVAL;
                 }
-                if (sets[i] && !in_set(json_string_value(v), sets[i])) {
-                        set_text(sets[i], list, sizeof(list));
+                if (sets[i] && !defend_in_set(json_string_value(v), sets[i])) {
+                        defend_set_text(sets[i], list, sizeof(list));
                         snprintf(err, err_size, "'%s' must be one of %s", k, list);
                         return -EINVAL;
                 }

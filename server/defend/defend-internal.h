@@ -26,6 +26,21 @@ enum defend_level defend_risk_get(struct vigild *d, const char *device_id);
 void defend_handle_upload(struct vigild *d, const struct http_request *req, struct http_reply *rep);
 int defend_migrate_tables(struct vigild *d);
 
+/* actions.c */
+int defend_actions_migrate(struct vigild *d);
+/* Adds "isolation" {state, since, action_id} (and "open_actions" with
+ * detail) to a device's JSON; takes the lock. */
+void defend_actions_device_json(struct vigild *d, const char *device_id, json_t *device, bool detail);
+
+/* api.c: small helpers the files share. */
+struct db_stmt;
+/* True if s is one of the NULL-terminated set (false for NULL s). */
+bool defend_in_set(const char *s, const char *const *set);
+/* "a, b, c" for error messages. */
+void defend_set_text(const char *const *set, char *out, size_t size);
+/* Column col (seconds since the epoch) as an RFC 3339 string, or null. */
+json_t *defend_time_json(struct db_stmt *st, int col);
+
 /* api.c, risk.c: admin handlers */
 void defend_handle_list(struct vigild *d, const struct http_request *req, struct http_reply *rep);
 void defend_handle_show(struct vigild *d, const struct http_request *req, struct http_reply *rep);

@@ -61,3 +61,5 @@ int defend_alert_check(const json_t *alert, char *err, size_t err_size);
 int defend_time_parse(const char *s, int64_t *ret_ns);
 
 extern const struct http_route defend_routes[];
+/* Device actions (actions.c, docs/ACTIONS.md). */
+extern const struct http_route defend_action_routes[];

@@ -81,13 +81,17 @@ int defend_migrate(struct vigild *d)
 
         db_lock(d->db);
         r = db_migrate(d->db, "defend", defend_migrations, sizeof(defend_migrations) / sizeof(defend_migrations[0]));
+        if (r == 0)
+                r = defend_actions_migrate(d);
         db_unlock(d->db);
         return r;
 }
 
 int defend_open(struct vigild *d)
 {
-        return enroll_device_json_hook_add(d, defend_device_json);
+        int r = enroll_device_json_hook_add(d, defend_device_json);
+
+        return r < 0 ? r : enroll_device_json_hook_add(d, defend_actions_device_json);
 }
 
 enum upsert_status { UPSERT_STORED, UPSERT_UPDATED, UPSERT_UNCHANGED, UPSERT_FOREIGN };
@@ -290,12 +294,12 @@ out:
 }
 
 const struct http_route defend_routes[] = {
-        { "POST", "/agent/v1/alerts", HTTP_AUTH_DEVICE, 0, defend_handle_upload },
-        { "GET", "/api/v1/alerts", HTTP_AUTH_ADMIN, ROLES_ANY, defend_handle_list },
-        { "POST", "/api/v1/alerts/resolve", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN, defend_handle_resolve },
-        { "GET", "/api/v1/alerts/{id}", HTTP_AUTH_ADMIN, ROLES_ANY, defend_handle_show },
-        { "PATCH", "/api/v1/alerts/{id}", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN, defend_handle_patch },
-        { "POST", "/api/v1/alerts/{id}/comments", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN, defend_handle_comment },
-        { "GET", "/api/v1/devices/{id}/timeline", HTTP_AUTH_ADMIN, ROLES_ANY, defend_handle_timeline },
+        { "POST", "/agent/v1/alerts", HTTP_AUTH_DEVICE, 0, defend_handle_upload, 0 },
+        { "GET", "/api/v1/alerts", HTTP_AUTH_ADMIN, ROLES_ANY, defend_handle_list, 0 },
+        { "POST", "/api/v1/alerts/resolve", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN, defend_handle_resolve, 0 },
+        { "GET", "/api/v1/alerts/{id}", HTTP_AUTH_ADMIN, ROLES_ANY, defend_handle_show, 0 },
+        { "PATCH", "/api/v1/alerts/{id}", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN, defend_handle_patch, 0 },
+        { "POST", "/api/v1/alerts/{id}/comments", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN, defend_handle_comment, 0 },
+        { "GET", "/api/v1/devices/{id}/timeline", HTTP_AUTH_ADMIN, ROLES_ANY, defend_handle_timeline, 0 },
         { 0 },
 };

@@ -501,22 +501,36 @@ static int offboard_commit(struct vigild *d, const char *id, const char *by)
         return db_finish(d->db, r);
 }
 
-/* POST /api/v1/devices/{id}/offboard: revokes the device's certificate. */
+int enroll_device_offboard(struct vigild *d, const char *device_id, const char *by)
+{
+        int r;
+
+        if (!enroll_device_exists(d, device_id))
+                return -ENOENT;
+        db_lock(d->db);
+        r = offboard_commit(d, device_id, by);
+        /* before the lock goes: no device request may pass between the two */
+        if (r == 0)
+                registry_offboard(&d->enroll->registry, device_id);
+        db_unlock(d->db);
+        if (r == 0)
+                log_info("device %s offboarded by %s; its certificate is revoked", device_id, by);
+        return r;
+}
+
+/* POST /api/v1/devices/{id}/offboard: revokes the device's certificate at
+ * once, whether the agent hears of it or not (the offboard device action
+ * tells the agent first). */
 static void handle_offboard(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
         const char *id = req->params[0];
         int r;
 
-        if (!enroll_device_exists(d, id)) {
+        r = enroll_device_offboard(d, id, req->who->token_id);
+        if (r == -ENOENT) {
                 http_reply_error(rep, 404, "device_not_found", "no device with id '%s'", id);
                 return;
         }
-        db_lock(d->db);
-        r = offboard_commit(d, id, req->who->token_id);
-        /* before the lock goes: no device request may pass between the two */
-        if (r == 0)
-                registry_offboard(&d->enroll->registry, id);
-        db_unlock(d->db);
         if (r == -EALREADY) {
                 http_reply_error(rep, 409, "already_offboarded", "device %s is already offboarded", id);
                 return;
@@ -525,17 +539,16 @@ static void handle_offboard(struct vigild *d, const struct http_request *req, st
                 http_reply_error(rep, 500, "database_error", "cannot offboard the device");
                 return;
         }
-        log_info("device %s offboarded by token %s; its certificate is revoked", id, req->who->token_id);
         handle_device_show(d, req, rep);
 }
 
 const struct http_route enroll_routes[] = {
-        { "POST", "/api/v1/onboarding-packages", HTTP_AUTH_ADMIN, ROLES_ADMIN, handle_package_create },
-        { "GET", "/api/v1/devices", HTTP_AUTH_ADMIN, ROLES_ANY, handle_devices_list },
-        { "GET", "/api/v1/devices/{id}", HTTP_AUTH_ADMIN, ROLES_ANY, handle_device_show },
-        { "POST", "/api/v1/devices/{id}/offboard", HTTP_AUTH_ADMIN, ROLES_ADMIN, handle_offboard },
-        { "POST", "/agent/v1/enroll", HTTP_AUTH_NONE, 0, handle_enroll },
-        { "POST", "/agent/v1/heartbeat", HTTP_AUTH_DEVICE, 0, handle_heartbeat },
-        { "PUT", "/agent/v1/inventory", HTTP_AUTH_DEVICE, 0, handle_inventory },
+        { "POST", "/api/v1/onboarding-packages", HTTP_AUTH_ADMIN, ROLES_ADMIN, handle_package_create, 0 },
+        { "GET", "/api/v1/devices", HTTP_AUTH_ADMIN, ROLES_ANY, handle_devices_list, 0 },
+        { "GET", "/api/v1/devices/{id}", HTTP_AUTH_ADMIN, ROLES_ANY, handle_device_show, 0 },
+        { "POST", "/api/v1/devices/{id}/offboard", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN, handle_offboard, 0 },
+        { "POST", "/agent/v1/enroll", HTTP_AUTH_NONE, 0, handle_enroll, 0 },
+        { "POST", "/agent/v1/heartbeat", HTTP_AUTH_DEVICE, 0, handle_heartbeat, 0 },
+        { "PUT", "/agent/v1/inventory", HTTP_AUTH_DEVICE, 0, handle_inventory, 0 },
         { 0 },
 };

@@ -262,6 +262,11 @@ bool enroll_device_exists(struct vigild *d, const char *device_id)
         return registry_exists(&d->enroll->registry, device_id);
 }
 
+bool enroll_device_onboarded(struct vigild *d, const char *device_id)
+{
+        return registry_onboarded(&d->enroll->registry, device_id);
+}
+
 size_t enroll_device_count(struct vigild *d)
 {
         return registry_active(&d->enroll->registry);

@@ -48,6 +48,15 @@ int enroll_flush(struct vigild *d);
 /* True if a device with this id was ever enrolled (offboarded ones too). */
 bool enroll_device_exists(struct vigild *d, const char *device_id);
 
+/* True if the device is onboarded (exists and is not offboarded). */
+bool enroll_device_onboarded(struct vigild *d, const char *device_id);
+
+/* Offboards a device: revokes its certificate, so that its next request is
+ * refused with device_offboarded. by names who did it (a token id, or
+ * "action:ID"). Takes the database lock. Returns 0, -ENOENT (no such
+ * device), -EALREADY (already offboarded) or another negative errno. */
+int enroll_device_offboard(struct vigild *d, const char *device_id, const char *by);
+
 /* The number of onboarded (not offboarded) devices. */
 size_t enroll_device_count(struct vigild *d);
 

@@ -220,6 +220,20 @@ bool registry_exists(struct registry *r, const char *id)
         return found;
 }
 
+bool registry_onboarded(struct registry *r, const char *id)
+{
+        const struct reg_entry *e;
+        bool on;
+
+        if (strlen(id) != REG_ID_LEN)
+                return false;
+        pthread_mutex_lock(&r->lock);
+        e = lookup(r, id);
+        on = e && !(e->flags & REG_OFFBOARDED);
+        pthread_mutex_unlock(&r->lock);
+        return on;
+}
+
 size_t registry_active(struct registry *r)
 {
         size_t n;

@@ -63,6 +63,9 @@ int64_t registry_last_seen(struct registry *r, const char *id);
 
 bool registry_exists(struct registry *r, const char *id);
 
+/* True if id exists and is not offboarded. */
+bool registry_onboarded(struct registry *r, const char *id);
+
 /* True if one more device fits under the cap. */
 bool registry_has_room(struct registry *r);
 

@@ -41,6 +41,8 @@ struct http_worker {
         bool running;
 };
 
+struct req_state;
+
 struct http_server {
         struct http_worker workers[HTTP_WORKERS_MAX];
         unsigned n_workers;
@@ -52,6 +54,11 @@ struct http_server {
         size_t body_max;
         unsigned connection_timeout;
         uint16_t port;
+        /* requests suspended by http_reply_wait(), and the count of wakes */
+        pthread_mutex_t wait_lock;
+        struct req_state *waiting;
+        uint64_t wake_seq;
+        bool stopping;
 };
 
 /* Per-connection state: the device certificate is verified once per TLS
@@ -73,6 +80,11 @@ struct req_state {
         struct vbuf body;
         bool too_big;
         size_t discarded;               /* body bytes of a refused request, read and dropped */
+        /* while suspended (on server->waiting, under wait_lock) */
+        bool suspended;
+        char wait_key[HTTP_WAIT_KEY_MAX + 1];
+        int64_t wait_deadline_ms;
+        struct req_state *wait_prev, *wait_next;
 };
 
 void http_reply_json(struct http_reply *rep, unsigned status, json_t *body)
@@ -98,6 +110,107 @@ void http_reply_error(struct http_reply *rep, unsigned status, const char *code,
                         *c = '?';
         http_reply_json(rep, status,
                         json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+void http_reply_file(struct http_reply *rep, unsigned status, int fd, uint64_t size,
+                     const char *content_type, const char *filename)
+{
+        json_decref(rep->json);
+        rep->json = NULL;
+        if (rep->file_set)
+                close(rep->file_fd);
+        rep->status = status;
+        rep->file_set = true;
+        rep->file_fd = fd;
+        rep->file_size = size;
+        snprintf(rep->file_type, sizeof(rep->file_type), "%s", content_type);
+        snprintf(rep->file_name, sizeof(rep->file_name), "%s", filename);
+}
+
+void http_reply_wait(struct http_reply *rep, const char *key, unsigned ms, uint64_t seq)
+{
+        rep->wait = true;
+        snprintf(rep->wait_key, sizeof(rep->wait_key), "%s", key);
+        rep->wait_ms = ms > HTTP_WAIT_MAX_MS ? HTTP_WAIT_MAX_MS : ms;
+        rep->wait_seq = seq;
+}
+
+uint64_t http_wait_seq(struct http_server *s)
+{
+        uint64_t seq;
+
+        pthread_mutex_lock(&s->wait_lock);
+        seq = s->wake_seq;
+        pthread_mutex_unlock(&s->wait_lock);
+        return seq;
+}
+
+/* Takes rs off the waiting list and resumes its connection; wait_lock held. */
+static void wait_end_locked(struct http_server *s, struct req_state *rs)
+{
+        if (rs->wait_prev)
+                rs->wait_prev->wait_next = rs->wait_next;
+        else
+                s->waiting = rs->wait_next;
+        if (rs->wait_next)
+                rs->wait_next->wait_prev = rs->wait_prev;
+        rs->wait_prev = rs->wait_next = NULL;
+        rs->suspended = false;
+        MHD_resume_connection(rs->req.conn);
+}
+
+void http_server_wake(struct http_server *s, const char *key)
+{
+        struct req_state *rs, *next;
+
+        if (!s)
+                return;
+        pthread_mutex_lock(&s->wait_lock);
+        s->wake_seq++;
+        for (rs = s->waiting; rs; rs = next) {
+                next = rs->wait_next;
+                if (strcmp(rs->wait_key, key) == 0)
+                        wait_end_locked(s, rs);
+        }
+        pthread_mutex_unlock(&s->wait_lock);
+}
+
+/* Resumes the waits whose time is up (every wait when the server stops). */
+static void wait_expire(struct http_server *s)
+{
+        int64_t now = util_mono_ms();
+        struct req_state *rs, *next;
+
+        pthread_mutex_lock(&s->wait_lock);
+        for (rs = s->waiting; rs; rs = next) {
+                next = rs->wait_next;
+                if (s->stopping || rs->wait_deadline_ms <= now)
+                        wait_end_locked(s, rs);
+        }
+        pthread_mutex_unlock(&s->wait_lock);
+}
+
+/* Suspends the request as rep asks, unless a wake came since the handler
+ * looked (or the server stops). Returns true if suspended. */
+static bool wait_begin(struct http_server *s, struct req_state *rs, const struct http_reply *rep)
+{
+        bool suspended = false;
+
+        pthread_mutex_lock(&s->wait_lock);
+        if (!s->stopping && s->wake_seq == rep->wait_seq) {
+                memcpy(rs->wait_key, rep->wait_key, sizeof(rs->wait_key));
+                rs->wait_deadline_ms = util_mono_ms() + rep->wait_ms;
+                rs->wait_prev = NULL;
+                rs->wait_next = s->waiting;
+                if (s->waiting)
+                        s->waiting->wait_prev = rs;
+                s->waiting = rs;
+                rs->suspended = true;
+                MHD_suspend_connection(rs->req.conn);
+                suspended = true;
+        }
+        pthread_mutex_unlock(&s->wait_lock);
+        return suspended;
 }
 
 json_t *http_request_json(const struct http_request *req, struct http_reply *rep)
@@ -315,6 +428,7 @@ static void admit(struct http_server *s, struct MHD_Connection *conn, const char
         rs->req.method = method;
         rs->req.path = url;
         rs->req.conn = conn;
+        rs->req.server = s;
         rs->req.who = &rs->who;
         r = route_find(s, method, url, &rs->req, &known);
         if (!r) {
@@ -343,8 +457,44 @@ static void dispatch(struct http_server *s, struct req_state *rs, struct http_re
         rs->req.body = vbuf_str(&rs->body);
         rs->req.body_len = rs->body.len;
         rs->route->handler(s->d, &rs->req, rep);
+        if (rep->wait && !rs->req.resumed) {
+                if (wait_begin(s, rs, rep))
+                        return;
+                /* woken already: look again at once */
+                rep->wait = false;
+                rs->req.resumed = true;
+                rs->route->handler(s->d, &rs->req, rep);
+        }
+        if (rep->wait) {
+                rep->wait = false;
+                http_reply_error(rep, 500, "internal", "the handler waited twice");
+        }
         if (!rep->status)
                 http_reply_error(rep, 500, "internal", "the handler gave no answer");
+}
+
+static enum MHD_Result queue_file(struct MHD_Connection *conn, struct http_reply *rep)
+{
+        struct MHD_Response *resp;
+        enum MHD_Result ret;
+        char disp[200];
+
+        rep->file_set = false;
+        resp = MHD_create_response_from_fd64(rep->file_size, rep->file_fd);
+        if (!resp) {
+                close(rep->file_fd);
+                return MHD_NO;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep->file_type);
+        if (rep->file_name[0]) {
+                snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", rep->file_name);
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        ret = MHD_queue_response(conn, rep->status, resp);
+        MHD_destroy_response(resp);
+        return ret;
 }
 
 static enum MHD_Result queue_reply(struct MHD_Connection *conn, struct http_reply *rep)
@@ -353,6 +503,8 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, struct http_repl
         enum MHD_Result ret;
         char *text = NULL;
 
+        if (rep->file_set)
+                return queue_file(conn, rep);
         if (rep->json)
                 text = json_dumps(rep->json, JSON_COMPACT);
         if (!text) {
@@ -372,6 +524,17 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, struct http_repl
         ret = MHD_queue_response(conn, rep->status, resp);
         MHD_destroy_response(resp);
         return ret;
+}
+
+/* The body cap of a route: its own, else the server's; anyone may call an
+ * unauthenticated route, so a smaller cap there. */
+static size_t body_cap(const struct http_server *s, const struct http_route *r)
+{
+        size_t max = r && r->body_max ? r->body_max : s->body_max;
+
+        if (r && r->auth == HTTP_AUTH_NONE && max > VIGIL_WIRE_UNAUTH_BODY_MAX)
+                max = VIGIL_WIRE_UNAUTH_BODY_MAX;
+        return max;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -394,10 +557,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                         return MHD_NO;
                 *req_cls = rs;
                 admit(s, conn, method, url, rs);
-                /* anyone may call an unauthenticated route: a smaller cap there */
-                vbuf_init(&rs->body, rs->route && rs->route->auth == HTTP_AUTH_NONE &&
-                                     s->body_max > VIGIL_WIRE_UNAUTH_BODY_MAX ?
-                                     VIGIL_WIRE_UNAUTH_BODY_MAX : s->body_max);
+                vbuf_init(&rs->body, body_cap(s, rs->route));
                 cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
                 if (cl && (util_uint_parse(cl, UINT64_MAX, &len) < 0 || len > rs->body.max))
                         rs->too_big = true;
@@ -422,9 +582,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         }
         if (rs->early.status)
                 return queue_reply(conn, &rs->early);
+        if (rs->suspended)
+                return MHD_YES;         /* cannot happen: a suspended request is not called */
+        if (rs->wait_deadline_ms)
+                rs->req.resumed = true; /* called again after a wait */
         dispatch(s, rs, &rep);
+        if (rs->suspended)
+                return MHD_YES;
         ret = queue_reply(conn, &rep);
         json_decref(rep.json);
+        if (rep.file_set)
+                close(rep.file_fd);
         return ret;
 }
 
@@ -520,6 +688,7 @@ static void *worker_main(void *arg)
                         timeout = (int)to;
                 if (poll(pfd, 2, timeout) > 0 && (pfd[1].revents & POLLIN))
                         break;
+                wait_expire(w->server);
                 MHD_run(w->mhd);
         }
         return NULL;
@@ -528,7 +697,7 @@ static void *worker_main(void *arg)
 static struct MHD_Daemon *daemon_start(struct http_server *s, const struct http_server_config *cfg,
                                        const struct sockaddr_storage *ss, unsigned max_conn)
 {
-        unsigned flags = MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG;
+        unsigned flags = MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 
         if (ss->ss_family == AF_INET6)
                 flags |= MHD_USE_IPv6;
@@ -581,8 +750,10 @@ int http_server_start(const struct http_server_config *cfg, struct vigild *d,
         s->device_auth = device_auth;
         s->body_max = cfg->body_max;
         s->connection_timeout = cfg->connection_timeout;
+        pthread_mutex_init(&s->wait_lock, NULL);
         s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (s->wake_fd < 0) {
+                pthread_mutex_destroy(&s->wait_lock);
                 free(s);
                 return -errno;
         }
@@ -627,11 +798,21 @@ void http_server_stop(struct http_server *s)
                 return;
         if (write(s->wake_fd, &one, sizeof(one)) < 0)
                 abort();        /* an eventfd write of 1 cannot fail */
-        for (unsigned i = 0; i < s->n_workers; i++) {
+        for (unsigned i = 0; i < s->n_workers; i++)
                 if (s->workers[i].running)
                         pthread_join(s->workers[i].thread, NULL);
+        /* libmicrohttpd must not stop with a request suspended: resume every
+         * wait (the handlers answer at once, nothing waits again) and let
+         * each daemon run them */
+        pthread_mutex_lock(&s->wait_lock);
+        s->stopping = true;
+        pthread_mutex_unlock(&s->wait_lock);
+        wait_expire(s);
+        for (unsigned i = 0; i < s->n_workers; i++) {
+                MHD_run(s->workers[i].mhd);
                 MHD_stop_daemon(s->workers[i].mhd);
         }
         close(s->wake_fd);
+        pthread_mutex_destroy(&s->wait_lock);
         free(s);
 }

@@ -44,6 +44,8 @@ struct http_principal {
         struct crypto_cert_info cert;           /* device only */
 };
 
+struct http_server;
+
 struct http_request {
         const char *method;
         const char *path;
@@ -52,11 +54,27 @@ struct http_request {
         char params[HTTP_PARAMS_MAX][HTTP_PARAM_MAX + 1]; /* {name} captures, in order */
         const struct http_principal *who;
         struct MHD_Connection *conn;
+        struct http_server *server;             /* the listener serving it (http_server_wake) */
+        bool resumed;                           /* called again after http_reply_wait() */
 };
+
+#define HTTP_WAIT_KEY_MAX 64
+#define HTTP_WAIT_MAX_MS (60 * 1000)
 
 struct http_reply {
         unsigned status;
         json_t *json;                           /* owned; serialized as the body */
+        /* a file instead of JSON (http_reply_file) */
+        int file_fd;                            /* owned when file_set */
+        bool file_set;
+        uint64_t file_size;
+        char file_type[64];
+        char file_name[128];
+        /* no answer yet: wait (http_reply_wait) */
+        bool wait;
+        char wait_key[HTTP_WAIT_KEY_MAX + 1];
+        unsigned wait_ms;
+        uint64_t wait_seq;
 };
 
 typedef void (*http_handler_fn)(struct vigild *d, const struct http_request *req,
@@ -68,6 +86,7 @@ struct http_route {
         enum http_auth auth;
         unsigned roles;                         /* for HTTP_AUTH_ADMIN */
         http_handler_fn handler;
+        size_t body_max;                        /* 0: the server's body_max */
 };
 
 /* Validates an admin bearer token; fills who->role and who->token_id.
@@ -103,6 +122,25 @@ uint16_t http_server_port(const struct http_server *s);
 
 /* Stops accepting, waits for running handlers, frees. NULL is fine. */
 void http_server_stop(struct http_server *s);
+
+/* Long-poll. A handler with nothing to answer yet takes seq =
+ * http_wait_seq() BEFORE it looks for something to answer, and if it finds
+ * nothing calls http_reply_wait(rep, key, ms, seq) instead of answering. The
+ * layer suspends the request (holding no thread) and calls the handler again,
+ * with req->resumed set, once http_server_wake(key) is called or ms have
+ * passed (to within a second), or at once if any wake happened since seq
+ * (so a wake between the look and the wait is never missed). The second call
+ * must answer. ms is capped at HTTP_WAIT_MAX_MS; key at HTTP_WAIT_KEY_MAX. */
+uint64_t http_wait_seq(struct http_server *s);
+void http_reply_wait(struct http_reply *rep, const char *key, unsigned ms, uint64_t seq);
+/* Wakes every request waiting on key. Any thread; NULL s is fine. */
+void http_server_wake(struct http_server *s, const char *key);
+
+/* Answers with the file open at fd (size bytes from its start) as
+ * content_type, offered for download as filename ("" for none; printable
+ * ASCII without quotes). Takes ownership of fd. */
+void http_reply_file(struct http_reply *rep, unsigned status, int fd, uint64_t size,
+                     const char *content_type, const char *filename);
 
 /* Reply helpers. http_reply_json takes ownership of body. */
 void http_reply_json(struct http_reply *rep, unsigned status, json_t *body);

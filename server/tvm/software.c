@@ -142,6 +142,6 @@ static void handle_software(struct vigild *d, const struct http_request *req, st
 }
 
 const struct http_route tvm_routes[] = {
-        { "GET", "/api/v1/devices/{id}/software", HTTP_AUTH_ADMIN, ROLES_ANY, handle_software },
+        { "GET", "/api/v1/devices/{id}/software", HTTP_AUTH_ADMIN, ROLES_ANY, handle_software, 0 },
         { 0 },
 };

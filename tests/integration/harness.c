@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "util/strutil.h"
 
 extern char **environ;
@@ -184,4 +185,65 @@ int harness_write(struct harness *h, const char *name, const char *text, char *o
 {
         snprintf(out, size, "%s/%s", h->dir, name);
         return util_file_write(out, text, strlen(text), 0600);
+}
+
+char *harness_new_token(struct harness *h, const char *role)
+{
+        char body[64];
+        json_t *j = NULL;
+        const char *t;
+        char *ret = NULL;
+
+        snprintf(body, sizeof(body), "{\"role\":\"%s\"}", role);
+        if (harness_admin(h, "POST", "/api/v1/tokens", NULL, body, &j) == 201 &&
+            (t = json_string_value(json_object_get(j, "token"))))
+                ret = strdup(t);
+        else
+                fprintf(stderr, "harness: cannot make a %s token\n", role);
+        json_decref(j);
+        return ret;
+}
+
+int harness_enroll(struct harness *h, struct harness_device *dev, const char *name)
+{
+        struct httpc_options o = { .ca_file = h->ca };
+        char *key = NULL, *csr = NULL, *body = NULL, fname[64];
+        json_t *j = NULL, *req = NULL;
+        const char *token, *cert;
+        size_t kl, cl;
+        int r = -1;
+
+        memset(dev, 0, sizeof(*dev));
+        if (harness_admin(h, "POST", "/api/v1/onboarding-packages", NULL, "{\"uses\":1}", &j) != 201 ||
+            !(token = json_string_value(json_object_get(json_object_get(j, "package"), "enrollment_token"))))
+                goto out;
+        if (crypto_key_generate(&key, &kl) < 0 || crypto_csr_create(key, kl, name, &csr, &cl) < 0)
+                goto out;
+        req = json_pack("{s:s,s:s,s:s}", "token", token, "csr", csr, "name", name);
+        body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+        json_decref(j);
+        j = NULL;
+        if (!body || harness_admin(h, "POST", "/agent/v1/enroll", "", body, &j) != 201 ||
+            !(cert = json_string_value(json_object_get(j, "certificate"))))
+                goto out;
+        snprintf(dev->id, sizeof(dev->id), "%s", json_string_value(json_object_get(j, "device_id")));
+        snprintf(fname, sizeof(fname), "%s.pem", name);
+        if (harness_write(h, fname, cert, dev->cert, sizeof(dev->cert)) < 0)
+                goto out;
+        snprintf(fname, sizeof(fname), "%s.key", name);
+        if (harness_write(h, fname, key, dev->key, sizeof(dev->key)) < 0)
+                goto out;
+        o.cert_file = dev->cert;
+        o.key_file = dev->key;
+        if (httpc_new(h->url, &o, &dev->c) == 0)
+                r = 0;
+out:
+        if (r < 0)
+                fprintf(stderr, "harness: cannot enroll device %s\n", name);
+        json_decref(j);
+        json_decref(req);
+        free(body);
+        free(key);
+        free(csr);
+        return r;
 }

@@ -30,5 +30,18 @@ int harness_stop(struct harness *h);
 long harness_admin(struct harness *h, const char *method, const char *path, const char *bearer,
                    const char *body, json_t **ret_json);
 
+/* A device enrolled through the real API (a one-use onboarding package, a
+ * key and CSR made here), with a client presenting its certificate. */
+struct harness_device {
+        char id[40];
+        char cert[400], key[400];       /* DIR/NAME.pem, DIR/NAME.key */
+        struct httpc *c;
+};
+
+/* Enrolls a device named name. Returns 0, or -1 after printing why. */
+int harness_enroll(struct harness *h, struct harness_device *dev, const char *name);
+/* A new admin token of role (malloc'd), or NULL after printing why. */
+char *harness_new_token(struct harness *h, const char *role);
+
 /* Writes text to DIR/name and returns the path in out. */
 int harness_write(struct harness *h, const char *name, const char *text, char *out, size_t size);

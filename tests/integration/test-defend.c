@@ -27,71 +27,19 @@ extern char **environ;
 
 static struct harness H;
 
-struct device {
-        char id[40];
-        struct httpc *c;
-};
-
-static struct device A, B, C;
+static struct harness_device A, B, C;
 static char *reader_token, *it_token;
-
-static char *token_of_role(const char *role)
-{
-        char body[64];
-        json_t *j = NULL;
-        char *t;
-
-        snprintf(body, sizeof(body), "{\"role\":\"%s\"}", role);
-        assert_int_equal(harness_admin(&H, "POST", "/api/v1/tokens", NULL, body, &j), 201);
-        t = strdup(json_string_value(json_object_get(j, "token")));
-        json_decref(j);
-        return t;
-}
-
-static void enroll_device(struct device *dev, const char *name)
-{
-        char *key, *csr, *body, certp[400], keyp[400], fname[64];
-        struct httpc_options o = { 0 };
-        size_t kl, cl;
-        json_t *j = NULL, *req;
-        const char *token;
-
-        assert_int_equal(harness_admin(&H, "POST", "/api/v1/onboarding-packages", NULL, "{\"uses\":1}", &j), 201);
-        token = json_string_value(json_object_get(json_object_get(j, "package"), "enrollment_token"));
-        assert_int_equal(crypto_key_generate(&key, &kl), 0);
-        assert_int_equal(crypto_csr_create(key, kl, name, &csr, &cl), 0);
-        req = json_pack("{s:s,s:s,s:s}", "token", token, "csr", csr, "name", name);
-        body = json_dumps(req, JSON_COMPACT);
-        json_decref(j);
-        j = NULL;
-        assert_int_equal(harness_admin(&H, "POST", "/agent/v1/enroll", "", body, &j), 201);
-        snprintf(dev->id, sizeof(dev->id), "%s", json_string_value(json_object_get(j, "device_id")));
-        snprintf(fname, sizeof(fname), "%s.pem", name);
-        assert_int_equal(harness_write(&H, fname, json_string_value(json_object_get(j, "certificate")),
-                                       certp, sizeof(certp)), 0);
-        snprintf(fname, sizeof(fname), "%s.key", name);
-        assert_int_equal(harness_write(&H, fname, key, keyp, sizeof(keyp)), 0);
-        o.ca_file = H.ca;
-        o.cert_file = certp;
-        o.key_file = keyp;
-        assert_int_equal(httpc_new(H.url, &o, &dev->c), 0);
-        json_decref(j);
-        json_decref(req);
-        free(body);
-        free(key);
-        free(csr);
-}
 
 static int group_setup(void **state)
 {
         if (harness_start(&H, "body_max = 16777216\n") < 0)
                 return -1;
-        enroll_device(&A, "dev-a");
-        enroll_device(&B, "dev-b");
-        enroll_device(&C, "dev-c");
-        reader_token = token_of_role("reader");
-        it_token = token_of_role("it_admin");
-        return 0;
+        if (harness_enroll(&H, &A, "dev-a") < 0 || harness_enroll(&H, &B, "dev-b") < 0 ||
+            harness_enroll(&H, &C, "dev-c") < 0)
+                return -1;
+        reader_token = harness_new_token(&H, "reader");
+        it_token = harness_new_token(&H, "it_admin");
+        return reader_token && it_token ? 0 : -1;
 }
 
 static int group_teardown(void **state)
@@ -104,7 +52,7 @@ static int group_teardown(void **state)
         return harness_stop(&H);
 }
 
-static long upload(struct device *dev, const char *body, size_t len, json_t **ret)
+static long upload(struct harness_device *dev, const char *body, size_t len, json_t **ret)
 {
         char err[512];
         long st = -1;
@@ -136,7 +84,7 @@ static json_t *alert_new(const char *id, const char *severity, const char *rule,
 }
 
 /* Uploads alerts (taking them) and returns the status; *ret the answer. */
-static long upload_alerts(struct device *dev, json_t *alerts, json_t **ret)
+static long upload_alerts(struct harness_device *dev, json_t *alerts, json_t **ret)
 {
         json_t *b = json_pack("{s:o}", "alerts", alerts);
         char *text = json_dumps(b, JSON_COMPACT);
@@ -175,7 +123,7 @@ static long alert_count(const char *query)
         return n;
 }
 
-static char *device_risk(struct device *dev, json_t **ret_reasons)
+static char *device_risk(struct harness_device *dev, json_t **ret_reasons)
 {
         char path[128];
         json_t *j = NULL;
@@ -190,7 +138,7 @@ static char *device_risk(struct device *dev, json_t **ret_reasons)
         return r;
 }
 
-static void assert_risk(struct device *dev, const char *want)
+static void assert_risk(struct harness_device *dev, const char *want)
 {
         char *r = device_risk(dev, NULL);
 
@@ -407,7 +355,7 @@ static void test_per_alert_rejections(void **state)
         json_decref(get_alert(id3, 404));
 }
 
-static json_t *timeline(struct device *dev)
+static json_t *timeline(struct harness_device *dev)
 {
         char path[128];
         json_t *j = NULL;
@@ -513,12 +461,12 @@ static void test_patch_and_history(void **state)
 
 static void test_list_filters_and_paging(void **state)
 {
-        struct device D;
+        struct harness_device D;
         char q[256], ids[3][37];
         json_t *j = NULL, *up;
         const char *sev[3] = { "low", "high", "high" };
 
-        enroll_device(&D, "dev-d");
+        assert_int_equal(harness_enroll(&H, &D, "dev-d"), 0);
         for (int i = 0; i < 3; i++) {
                 char first[32];
                 uuid(ids[i]);

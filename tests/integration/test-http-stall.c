@@ -92,8 +92,8 @@ static int device_auth_refuse(struct vigild *d, struct http_principal *who)
 }
 
 static const struct http_route stall_routes[] = {
-        { "GET", "/block", HTTP_AUTH_NONE, 0, handle_block },
-        { "GET", "/fast", HTTP_AUTH_NONE, 0, handle_fast },
+        { "GET", "/block", HTTP_AUTH_NONE, 0, handle_block, 0 },
+        { "GET", "/fast", HTTP_AUTH_NONE, 0, handle_fast, 0 },
         { 0 },
 };
 
