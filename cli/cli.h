@@ -26,6 +26,9 @@ struct cli_area {
         const char *usage;              /* lines of the usage text, each "  noun verb ...\n" */
 };
 
+/* Makes c->http if not yet made. Returns 0, or 1 after printing why. */
+int cli_connect(struct cli *c);
+
 /* Sends a request with an optional JSON body; on the status want, *ret holds
  * the JSON body (may be NULL). Returns 0, or 1 after printing the error. */
 int cli_call(struct cli *c, const char *method, const char *path, json_t *body, long want, json_t **ret);
@@ -40,3 +43,12 @@ const char *cli_str(const json_t *o, const char *key);
  * with --json. */
 void cli_print_values(const struct cli *c, const json_t *resp, const char *const *cols,
                       const char *const *keys, size_t n);
+
+/* 1 if id can go in a URL path as an id; else 0 after saying so. */
+int cli_valid_id(const char *id);
+
+/* out = base?name=value&... for the values that are not NULL; each value
+ * must need no URL encoding (letters, digits, - _ . :) and be at most 128
+ * bytes. Returns 0, or -1 after printing why. */
+int cli_query_build(char *out, size_t size, const char *base, const char *const *names, const char *const *vals,
+                    size_t n);

@@ -8,22 +8,31 @@
 
 #include "cli/table.h"
 #include "httpc/httpc.h"
+#include "util/strutil.h"
+
+int cli_connect(struct cli *c)
+{
+        struct httpc_options o = { .ca_file = c->ca };
+
+        if (!c->http && httpc_new(c->server, &o, &c->http) < 0) {
+                fprintf(stderr, "vigil: the server must be an https:// URL (got '%s')\n", c->server);
+                return 1;
+        }
+        return 0;
+}
 
 /* Sends a request; on success *ret holds the JSON body. Returns 0, or 1 after
  * printing the error. */
 int cli_call(struct cli *c, const char *method, const char *path, json_t *body, long want,
                 json_t **ret)
 {
-        struct httpc_options o = { .ca_file = c->ca };
         char err[512], *text = NULL;
         json_t *resp = NULL;
         long status = 0;
         int r;
 
-        if (!c->http && httpc_new(c->server, &o, &c->http) < 0) {
-                fprintf(stderr, "vigil: the server must be an https:// URL (got '%s')\n", c->server);
+        if (cli_connect(c))
                 return 1;
-        }
         if (body)
                 text = json_dumps(body, JSON_COMPACT);
         r = httpc_request(c->http, method, path, c->token, text, text ? strlen(text) : 0,
@@ -79,4 +88,46 @@ void cli_print_values(const struct cli *c, const json_t *resp, const char *const
         }
         table_print(&t, stdout);
         table_release(&t);
+}
+
+int cli_valid_id(const char *id)
+{
+        if (!util_str_printable(id, 64) || strpbrk(id, "/?#%&") != NULL) {
+                fprintf(stderr, "vigil: '%s' is not an id\n", id);
+                return 0;
+        }
+        return 1;
+}
+
+/* A query value that needs no URL encoding. */
+static int query_value_ok(const char *name, const char *v)
+{
+        for (const char *p = v; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                      *p == '-' || *p == '_' || *p == '.' || *p == ':')) {
+                        fprintf(stderr, "vigil: --%s '%s' holds a character that is not allowed\n", name, v);
+                        return 0;
+                }
+        return *v != '\0' && strlen(v) <= 128;
+}
+
+int cli_query_build(char *out, size_t size, const char *base, const char *const *names, const char *const *vals,
+                    size_t n)
+{
+        size_t len = (size_t)snprintf(out, size, "%s", base);
+        char sep = '?';
+
+        for (size_t i = 0; i < n && len < size; i++) {
+                if (!vals[i])
+                        continue;
+                if (!query_value_ok(names[i], vals[i]))
+                        return -1;
+                len += (size_t)snprintf(out + len, size - len, "%c%s=%s", sep, names[i], vals[i]);
+                sep = '&';
+        }
+        if (len >= size) {
+                fprintf(stderr, "vigil: arguments too long\n");
+                return -1;
+        }
+        return 0;
 }

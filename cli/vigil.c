@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/actions.h"
 #include "cli/cli.h"
 #include "cli/table.h"
 #include "httpc/httpc.h"
@@ -17,6 +18,7 @@
 
 /* Areas of commands kept in files of their own (cli.h). */
 static const struct cli_area cli_areas[] = {
+        { "actions", cli_actions, cli_actions_usage },
         { NULL, NULL, NULL },
 };
 
@@ -27,7 +29,7 @@ static void usage(FILE *f)
               "  devices list [--top N] [--skip N]\n"
               "  devices show ID\n"
               "  devices software ID\n"
-              "  devices offboard ID\n"
+              "  devices offboard ID   (revokes its certificate at once)\n"
               "  alerts list [--device ID] [--severity S] [--status S] [--rule ID] [--technique T]\n"
               "              [--limit N] [--offset N] [--json]\n"
               "  alerts show ID [--json]\n"
@@ -76,15 +78,6 @@ static int devices_list(struct cli *c, int argc, char **argv)
         return 0;
 }
 
-static int valid_id(const char *id)
-{
-        if (!util_str_printable(id, 64) || strpbrk(id, "/?#%&") != NULL) {
-                fprintf(stderr, "vigil: '%s' is not a device id\n", id);
-                return 0;
-        }
-        return 1;
-}
-
 static int device_show(struct cli *c, const char *id)
 {
         static const char *const keys[] = {
@@ -96,7 +89,7 @@ static int device_show(struct cli *c, const char *id)
         char path[160];
         json_t *resp;
 
-        if (!valid_id(id))
+        if (!cli_valid_id(id))
                 return 2;
         snprintf(path, sizeof(path), "/api/v1/devices/%s", id);
         if (cli_call(c, "GET", path, NULL, 200, &resp))
@@ -106,6 +99,9 @@ static int device_show(struct cli *c, const char *id)
         } else {
                 for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
                         printf("%-24s %s\n", keys[i], cli_str(resp, keys[i]));
+                printf("%-24s %s\n", "isolation", cli_str(json_object_get(resp, "isolation"), "state"));
+                printf("%-24s %lld\n", "open_actions",
+                       (long long)json_integer_value(json_object_get(resp, "open_actions")));
         }
         json_decref(resp);
         return 0;
@@ -118,7 +114,7 @@ static int device_software(struct cli *c, const char *id)
         char path[160];
         json_t *resp;
 
-        if (!valid_id(id))
+        if (!cli_valid_id(id))
                 return 2;
         snprintf(path, sizeof(path), "/api/v1/devices/%s/software", id);
         if (cli_call(c, "GET", path, NULL, 200, &resp))
@@ -133,7 +129,7 @@ static int device_offboard(struct cli *c, const char *id)
         char path[160];
         json_t *resp;
 
-        if (!valid_id(id))
+        if (!cli_valid_id(id))
                 return 2;
         snprintf(path, sizeof(path), "/api/v1/devices/%s/offboard", id);
         if (cli_call(c, "POST", path, NULL, 200, &resp))
@@ -236,18 +232,6 @@ static int tokens_create(struct cli *c, int argc, char **argv)
         return 0;
 }
 
-/* A query value that needs no URL encoding. */
-static int query_value_ok(const char *name, const char *v)
-{
-        for (const char *p = v; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                      *p == '-' || *p == '_' || *p == '.' || *p == ':')) {
-                        fprintf(stderr, "vigil: --%s '%s' holds a character that is not allowed\n", name, v);
-                        return 0;
-                }
-        return *v != '\0' && strlen(v) <= 128;
-}
-
 static int alerts_list(struct cli *c, int argc, char **argv)
 {
         static const char *const cols[] = { "ID", "SEVERITY", "STATUS", "DEVICE", "TITLE", "COUNT", "LAST SEEN" };
@@ -261,7 +245,6 @@ static int alerts_list(struct cli *c, int argc, char **argv)
                 { "offset", required_argument, NULL, 6 }, { "json", no_argument, NULL, 'j' }, { 0 } };
         const char *vals[7] = { 0 };
         char path[1400];
-        size_t n;
         json_t *resp, *v;
         int opt;
 
@@ -274,15 +257,8 @@ static int alerts_list(struct cli *c, int argc, char **argv)
                 else
                         return 2;
         }
-        n = (size_t)snprintf(path, sizeof(path), "/api/v1/alerts?");
-        for (int i = 0; i < 7; i++) {
-                if (!vals[i])
-                        continue;
-                if (!query_value_ok(params[i], vals[i]))
-                        return 2;
-                n += (size_t)snprintf(path + n, sizeof(path) - n, "%s=%s&", params[i], vals[i]);
-        }
-        path[n - 1] = '\0';
+        if (cli_query_build(path, sizeof(path), "/api/v1/alerts", params, vals, 7) < 0)
+                return 2;
         if (cli_call(c, "GET", path, NULL, 200, &resp))
                 return 1;
         /* count is a number: show it as text in the table */
@@ -333,7 +309,7 @@ static int alert_show(struct cli *c, int argc, char **argv)
 
         if (argc >= 3 && strcmp(argv[2], "--json") == 0)
                 c->json = true;
-        if (argc < 2 || argc > 3 || !valid_id(argv[1]))
+        if (argc < 2 || argc > 3 || !cli_valid_id(argv[1]))
                 return 2;
         snprintf(path, sizeof(path), "/api/v1/alerts/%s", argv[1]);
         if (cli_call(c, "GET", path, NULL, 200, &resp))
@@ -358,7 +334,7 @@ static int alert_update(struct cli *c, int argc, char **argv)
         char path[200];
         int opt, r = 2;
 
-        if (argc < 2 || argv[1][0] == '-' || !valid_id(argv[1]))
+        if (argc < 2 || argv[1][0] == '-' || !cli_valid_id(argv[1]))
                 goto out;
         id = argv[1];
         optind = 2;
@@ -430,6 +406,9 @@ static int dispatch(struct cli *c, int argc, char **argv)
         if (strcmp(noun, "devices") == 0) {
                 if (strcmp(verb, "list") == 0)
                         return devices_list(c, argc - 1, argv + 1);
+                /* offboard with a comment is the action; without, the revoke at once */
+                if (cli_is_device_action(verb) && (strcmp(verb, "offboard") != 0 || argc > 3))
+                        return cli_device_action(c, argc - 1, argv + 1);
                 if (argc != 3)
                         goto bad;
                 if (strcmp(verb, "show") == 0)
