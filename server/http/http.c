@@ -39,6 +39,7 @@ struct http_worker {
         struct http_server *server;
         pthread_t thread;
         bool running;
+        int kick_fd;                    /* eventfd: a request of this worker was resumed */
 };
 
 struct req_state;
@@ -82,6 +83,7 @@ struct req_state {
         size_t discarded;               /* body bytes of a refused request, read and dropped */
         /* while suspended (on server->waiting, under wait_lock) */
         bool suspended;
+        struct MHD_Daemon *mhd;         /* the daemon (worker) owning the connection */
         char wait_key[HTTP_WAIT_KEY_MAX + 1];
         int64_t wait_deadline_ms;
         struct req_state *wait_prev, *wait_next;
@@ -157,6 +159,15 @@ static void wait_end_locked(struct http_server *s, struct req_state *rs)
         rs->wait_prev = rs->wait_next = NULL;
         rs->suspended = false;
         MHD_resume_connection(rs->req.conn);
+        /* libmicrohttpd's own signal does not wake a loop driven from
+         * outside: kick the worker that owns the connection */
+        for (unsigned i = 0; i < s->n_workers; i++)
+                if (s->workers[i].mhd == rs->mhd) {
+                        uint64_t one = 1;
+                        if (write(s->workers[i].kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+                                abort();        /* an eventfd write fails only when full */
+                        break;
+                }
 }
 
 void http_server_wake(struct http_server *s, const char *key)
@@ -198,6 +209,9 @@ static bool wait_begin(struct http_server *s, struct req_state *rs, const struct
 
         pthread_mutex_lock(&s->wait_lock);
         if (!s->stopping && s->wake_seq == rep->wait_seq) {
+                const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rs->req.conn,
+                                                                             MHD_CONNECTION_INFO_DAEMON);
+                rs->mhd = ci ? ci->daemon : NULL;
                 memcpy(rs->wait_key, rep->wait_key, sizeof(rs->wait_key));
                 rs->wait_deadline_ms = util_mono_ms() + rep->wait_ms;
                 rs->wait_prev = NULL;
@@ -675,19 +689,27 @@ static void *worker_main(void *arg)
 {
         struct http_worker *w = arg;
         const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-        struct pollfd pfd[2] = {
+        struct pollfd pfd[3] = {
                 { .fd = di ? di->epoll_fd : -1, .events = POLLIN },
                 { .fd = w->server->wake_fd, .events = POLLIN },
+                { .fd = w->kick_fd, .events = POLLIN },
         };
 
         for (;;) {
                 MHD_UNSIGNED_LONG_LONG to;
+                uint64_t n;
                 int timeout = 1000;
 
                 if (MHD_get_timeout(w->mhd, &to) == MHD_YES && to < 1000)
                         timeout = (int)to;
-                if (poll(pfd, 2, timeout) > 0 && (pfd[1].revents & POLLIN))
+                if (poll(pfd, 3, timeout) > 0 && (pfd[1].revents & POLLIN))
                         break;
+                if (pfd[2].revents & POLLIN) {
+                        if (read(w->kick_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+                                abort();
+                        /* the first run takes the resumed connection back, the second serves it */
+                        MHD_run(w->mhd);
+                }
                 wait_expire(w->server);
                 MHD_run(w->mhd);
         }
@@ -760,10 +782,17 @@ int http_server_start(const struct http_server_config *cfg, struct vigild *d,
         for (unsigned i = 0; i < n; i++) {
                 struct http_worker *w = &s->workers[i];
                 w->server = s;
+                w->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                if (w->kick_fd < 0) {
+                        snprintf(err, err_size, "cannot make an eventfd: %s", strerror(errno));
+                        http_server_stop(s);
+                        return -EMFILE;
+                }
                 w->mhd = daemon_start(s, cfg, &ss, (cfg->max_connections + n - 1) / n);
                 if (!w->mhd) {
                         snprintf(err, err_size, "cannot listen on %s (address in use, or bad TLS material)",
                                  cfg->listen);
+                        close(w->kick_fd);
                         http_server_stop(s);
                         return -EADDRINUSE;
                 }
@@ -810,7 +839,9 @@ void http_server_stop(struct http_server *s)
         wait_expire(s);
         for (unsigned i = 0; i < s->n_workers; i++) {
                 MHD_run(s->workers[i].mhd);
+                MHD_run(s->workers[i].mhd);
                 MHD_stop_daemon(s->workers[i].mhd);
+                close(s->workers[i].kick_fd);
         }
         close(s->wake_fd);
         pthread_mutex_destroy(&s->wait_lock);

@@ -267,6 +267,50 @@ static void test_long_poll(void **state)
         assert_int_equal(device_req(&A, "GET", "/agent/v1/actions?wait=99", NULL, NULL), 400);
 }
 
+/* Many devices waiting hold no server thread: with every worker's worth of
+ * waits and more, other requests are answered at once, and one action for
+ * the device wakes every wait on it. */
+#define WAITERS 64
+
+static void test_many_waiting(void **state)
+{
+        static struct harness_device clones[WAITERS];
+        static struct poll_arg args[WAITERS];
+        struct httpc_options o = { .ca_file = H.ca, .cert_file = A.cert, .key_file = A.key };
+        pthread_t t[WAITERS];
+        int64_t start, asked, slowest = 0;
+        json_t *j = NULL;
+        char id[40];
+
+        for (int i = 0; i < WAITERS; i++) {
+                clones[i] = A;
+                assert_int_equal(httpc_new(H.url, &o, &clones[i].c), 0);
+                args[i] = (struct poll_arg){ .dev = &clones[i], .wait_s = 20 };
+                assert_int_equal(pthread_create(&t[i], NULL, poll_main, &args[i]), 0);
+        }
+        usleep(1500 * 1000);
+        start = util_mono_ms();
+        assert_int_equal(harness_admin(&H, "GET", "/api/v1/health", NULL, NULL, &j), 200);
+        json_decref(j);
+        printf("# health answered in %lld ms with %d devices waiting\n", (long long)(util_mono_ms() - start),
+               WAITERS);
+        assert_true(util_mono_ms() - start < 1000);
+        asked = util_mono_ms();
+        snprintf(id, sizeof(id), "%s", request(&A, "run_scan", "wake them all", NULL, 201, NULL));
+        for (int i = 0; i < WAITERS; i++) {
+                pthread_join(t[i], NULL);
+                assert_int_equal(args[i].status, 200);
+                assert_string_equal(json_string_value(json_object_get(first_action(args[i].resp), "id")), id);
+                if (args[i].done_ms - asked > slowest)
+                        slowest = args[i].done_ms - asked;
+                json_decref(args[i].resp);
+                httpc_free(clones[i].c);
+        }
+        printf("# all %d waits answered within %lld ms of the request\n", WAITERS, (long long)slowest);
+        assert_true(slowest < 2000);
+        assert_int_equal(report(&A, id, "succeeded", NULL, NULL), 200);
+}
+
 static void test_isolate_release(void **state)
 {
         char iso[40], rel[40];
@@ -455,6 +499,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_request_checks),
                 cmocka_unit_test(test_long_poll),
+                cmocka_unit_test(test_many_waiting),
                 cmocka_unit_test(test_isolate_release),
                 cmocka_unit_test(test_cancel_and_expiry),
                 cmocka_unit_test(test_package),
