@@ -37,6 +37,11 @@ struct agent_state {
 /* Builds "DIR/name" into out. Returns 0 or -ENAMETOOLONG. */
 int agent_state_path(const struct agent_state *s, const char *name, char *out, size_t size);
 
+/* A client of the server for the device in s: its CA, certificate and key;
+ * timeout_s per request (0: 30 s). Returns 0 or a negative errno. */
+struct httpc;
+int agent_state_httpc(const struct agent_state *s, long timeout_s, struct httpc **ret);
+
 /* Loads agent.json of an onboarded device. Returns 0, -ENOENT if the device is
  * not onboarded, or -EINVAL with the reason in err. */
 int agent_state_load(struct agent_state *s, char *err, size_t err_size);
@@ -62,6 +67,11 @@ struct agent_run_opts {
         const char *rules[AGENT_RULES_MAX];     /* none: VIGIL_RULES_DIR */
         size_t n_rules;
 };
+
+/* Collects the inventory as canonical JSON (sorted keys, compact, with the
+ * agent's version), so that equal inventories hash alike: *ret_text
+ * (malloc'd) and its SHA-256 in hex. Returns 0 or a negative errno (logged). */
+int agent_inventory_text(char **ret_text, char ret_hex[static 65]);
 
 /* 'vigil-agent run'. Returns the process exit code. */
 int agent_run(const struct agent_run_opts *o);

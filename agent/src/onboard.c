@@ -38,6 +38,18 @@ int agent_state_path(const struct agent_state *s, const char *name, char *out, s
         return util_path_join(out, size, s->dir, name);
 }
 
+int agent_state_httpc(const struct agent_state *s, long timeout_s, struct httpc **ret)
+{
+        char ca[4200], cert[4200], key[4200];
+        struct httpc_options o = { .ca_file = ca, .cert_file = cert, .key_file = key, .timeout_s = timeout_s };
+
+        if (agent_state_path(s, "server-ca.pem", ca, sizeof(ca)) < 0 ||
+            agent_state_path(s, "device.pem", cert, sizeof(cert)) < 0 ||
+            agent_state_path(s, "device.key", key, sizeof(key)) < 0)
+                return -ENAMETOOLONG;
+        return httpc_new(s->server_url, &o, ret);
+}
+
 int agent_state_load(struct agent_state *s, char *err, size_t err_size)
 {
         const char *url, *id;

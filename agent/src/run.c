@@ -49,14 +49,12 @@ struct uplink {
         long interval;
 };
 
-/* Collects the inventory as canonical JSON (sorted keys, compact), so equal
- * inventories hash alike. Returns 0 or a negative errno. */
-static int inventory_refresh(struct uplink *u)
+int agent_inventory_text(char **ret_text, char ret_hex[static 65])
 {
         struct inventory_options o = { .root = "/" };
         uint8_t hash[32];
-        char hex[65], *text;
         json_t *inv = NULL;
+        char *text;
         int r;
 
         r = inventory_collect(&o, &inv);
@@ -70,7 +68,19 @@ static int inventory_refresh(struct uplink *u)
         if (!text)
                 return -ENOMEM;
         crypto_sha256(text, strlen(text), hash);
-        util_hex_encode(hash, sizeof(hash), hex);
+        util_hex_encode(hash, sizeof(hash), ret_hex);
+        *ret_text = text;
+        return 0;
+}
+
+static int inventory_refresh(struct uplink *u)
+{
+        char hex[65], *text;
+        int r;
+
+        r = agent_inventory_text(&text, hex);
+        if (r < 0)
+                return r;
         if (strcmp(hex, u->inventory_hash) != 0)
                 u->inventory_sent = false;
         free(u->inventory);
@@ -194,8 +204,7 @@ static long jittered(long interval)
 
 static int uplink_open(struct uplink *u, const char *state_dir)
 {
-        char ca[4200], cert[4200], key[4200], err[512];
-        struct httpc_options o = { .ca_file = ca, .cert_file = cert, .key_file = key };
+        char err[512];
         int r;
 
         snprintf(u->state.dir, sizeof(u->state.dir), "%s", state_dir);
@@ -209,10 +218,7 @@ static int uplink_open(struct uplink *u, const char *state_dir)
                 agent_log("error", "%s", err);
                 return r;
         }
-        agent_state_path(&u->state, "server-ca.pem", ca, sizeof(ca));
-        agent_state_path(&u->state, "device.pem", cert, sizeof(cert));
-        agent_state_path(&u->state, "device.key", key, sizeof(key));
-        r = httpc_new(u->state.server_url, &o, &u->http);
+        r = agent_state_httpc(&u->state, 0, &u->http);
         if (r < 0)
                 agent_log("error", "bad server URL '%s' in the state", u->state.server_url);
         return r;

@@ -22,7 +22,24 @@ struct httpc {
         bool overflow;
         FILE *out;                      /* this request's 2xx body goes here */
         bool out_failed;
+        atomic_bool *abort_flag;
 };
+
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+        struct httpc *c = userdata;
+
+        (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+        return c->abort_flag && atomic_load(c->abort_flag) ? 1 : 0;
+}
+
+void httpc_set_abort(struct httpc *c, atomic_bool *flag)
+{
+        c->abort_flag = flag;
+        curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, flag ? on_progress : NULL);
+        curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, c);
+        curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, flag ? 0L : 1L);
+}
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
@@ -169,6 +186,10 @@ int httpc_request_ex(struct httpc *c, const char *method, const char *path, cons
                 if (c->overflow) {
                         snprintf(err, err_size, "%s: response larger than %zu bytes", url, c->resp.max);
                         return -E2BIG;
+                }
+                if (cr == CURLE_ABORTED_BY_CALLBACK) {
+                        snprintf(err, err_size, "%s: given up: the caller stops", url);
+                        return -ECANCELED;
                 }
                 snprintf(err, err_size, "%s: %s", url, curl_easy_strerror(cr));
                 return cr == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT :

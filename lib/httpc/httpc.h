@@ -7,6 +7,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -33,6 +34,11 @@ void httpc_free(struct httpc *c);
 int httpc_request(struct httpc *c, const char *method, const char *path, const char *bearer,
                   const char *body, size_t body_len, long *ret_status, json_t **ret_json,
                   char *err, size_t err_size);
+
+/* Makes every request of c give up (a transport failure, -ECANCELED) within
+ * about a second once *flag is true; NULL removes it. For a thread that
+ * must stop while a long request is under way. */
+void httpc_set_abort(struct httpc *c, atomic_bool *flag);
 
 /* What httpc_request_ex() adds to httpc_request(). */
 struct httpc_extra {
