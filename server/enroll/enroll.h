@@ -48,6 +48,12 @@ int enroll_flush(struct vigild *d);
 /* True if a device with this id was ever enrolled (offboarded ones too). */
 bool enroll_device_exists(struct vigild *d, const char *device_id);
 
+/* Copies the device's hostname, as its last inventory reported it ("" before
+ * any), into out (truncated to size). Call with the database lock held (a
+ * caller matching inside its own transaction). Returns 0, -ENOENT for an
+ * unknown device, or a database error. */
+int enroll_device_name(struct vigild *d, const char *device_id, char *out, size_t size);
+
 /* The number of onboarded (not offboarded) devices. */
 size_t enroll_device_count(struct vigild *d);
 
