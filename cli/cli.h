@@ -26,6 +26,10 @@ struct cli_area {
         const char *usage;              /* lines of the usage text, each "  noun verb ...\n" */
 };
 
+/* suppressions.c: vigil suppressions VERB ... */
+int cli_suppressions(struct cli *c, int argc, char **argv);
+extern const char cli_suppressions_usage[];
+
 /* Sends a request with an optional JSON body; on the status want, *ret holds
  * the JSON body (may be NULL). Returns 0, or 1 after printing the error. */
 int cli_call(struct cli *c, const char *method, const char *path, json_t *body, long want, json_t **ret);

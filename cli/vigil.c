@@ -17,6 +17,7 @@
 
 /* Areas of commands kept in files of their own (cli.h). */
 static const struct cli_area cli_areas[] = {
+        { "suppressions", cli_suppressions, cli_suppressions_usage },
         { NULL, NULL, NULL },
 };
 
