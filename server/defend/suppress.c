@@ -292,13 +292,23 @@ int defend_suppression_check(const json_t *body, bool create, int64_t now_s, cha
 
 /* ---- the compiled set ---- */
 
+/* A compiled glob: its literal head (before the first '*', '?' or '\')
+ * and tail (after the last '*', when free of '?' and '\'), compared first
+ * so that most values that cannot match are turned away without the glob. */
+struct glob_cond {
+        const char *pattern;            /* NULL: no such condition */
+        size_t head, tail_len;
+        const char *tail;
+};
+
 struct defend_suppression {
         char id[37];
         char by[BY_MAX];                /* "suppression:ID" */
         char *name, *comment;
         int64_t expires_at;             /* seconds; 0: never */
         json_t *conditions;             /* owns the strings below */
-        const char *rule_id, *device_name, *image, *command_line;
+        const char *rule_id;
+        struct glob_cond device_name, image, command_line;
         const json_t *device_ids;
 };
 
@@ -317,6 +327,40 @@ static void set_free(struct defend_suppressions *set)
         free(set);
 }
 
+static void glob_compile(struct glob_cond *g, const char *pattern)
+{
+        const char *star;
+
+        *g = (struct glob_cond){ .pattern = pattern };
+        if (!pattern)
+                return;
+        g->head = strcspn(pattern, "*?\\");
+        star = strrchr(pattern, '*');
+        if (star && !strpbrk(star + 1, "?\\")) {
+                g->tail = star + 1;
+                g->tail_len = strlen(g->tail);
+        }
+}
+
+static bool bytes_equal(const char *a, const char *b, size_t n, bool nocase)
+{
+        if (!nocase)
+                return memcmp(a, b, n) == 0;
+        for (size_t i = 0; i < n; i++)
+                if (ascii_lower(a[i]) != ascii_lower(b[i]))
+                        return false;
+        return true;
+}
+
+static bool glob_cond_match(const struct glob_cond *g, const char *s, size_t len, bool nocase)
+{
+        /* head and tail do not overlap: a tail exists only after a '*' */
+        if (len < g->head + g->tail_len || !bytes_equal(g->pattern, s, g->head, nocase) ||
+            !bytes_equal(g->tail, s + len - g->tail_len, g->tail_len, nocase))
+                return false;
+        return defend_glob_match(g->pattern, s, len, nocase);
+}
+
 /* Fills s from a stored row; conditions is taken. Returns 0 or -ENOMEM/-EIO. */
 static int rule_compile(struct defend_suppression *s, const char *id, const char *name, const char *comment,
                         json_t *conditions, int64_t expires_at)
@@ -330,9 +374,9 @@ static int rule_compile(struct defend_suppression *s, const char *id, const char
         if (!conditions || !s->name || !s->comment)
                 return conditions ? -ENOMEM : -EIO;
         s->rule_id = json_string_value(json_object_get(conditions, "rule_id"));
-        s->device_name = json_string_value(json_object_get(conditions, "device_name"));
-        s->image = json_string_value(json_object_get(conditions, "image"));
-        s->command_line = json_string_value(json_object_get(conditions, "command_line"));
+        glob_compile(&s->device_name, json_string_value(json_object_get(conditions, "device_name")));
+        glob_compile(&s->image, json_string_value(json_object_get(conditions, "image")));
+        glob_compile(&s->command_line, json_string_value(json_object_get(conditions, "command_line")));
         s->device_ids = json_object_get(conditions, "device_ids");
         return 0;
 }
@@ -391,11 +435,27 @@ void defend_suppress_close(struct vigild *d)
         d->suppressions = NULL;
 }
 
-static bool glob_member(const char *pattern, const json_t *obj, const char *key, bool nocase)
-{
-        const json_t *v = json_object_get(obj, key);
+/* What rules look at in an alert, read from its JSON once. */
+struct alert_view {
+        const char *rule_id, *image, *command_line;     /* NULL when absent */
+        size_t image_len, command_line_len;
+};
 
-        return json_is_string(v) && defend_glob_match(pattern, json_string_value(v), json_string_length(v), nocase);
+static void alert_view_init(struct alert_view *v, const json_t *alert)
+{
+        const json_t *proc = json_object_get(alert, "process");
+        const json_t *img = json_object_get(proc, "image"), *cmd = json_object_get(proc, "command_line");
+
+        v->rule_id = json_string_value(json_object_get(alert, "rule_id"));
+        v->image = json_string_value(img);
+        v->image_len = json_string_length(img);
+        v->command_line = json_string_value(cmd);
+        v->command_line_len = json_string_length(cmd);
+}
+
+static bool glob_value(const struct glob_cond *g, const char *s, size_t len)
+{
+        return s && glob_cond_match(g, s, len, false);
 }
 
 static bool device_listed(const json_t *ids, const char *device_id)
@@ -411,31 +471,33 @@ static bool device_listed(const json_t *ids, const char *device_id)
 
 /* Cheap conditions first; the hostname (a query to enroll, once per device) last. */
 static bool rule_matches(struct vigild *d, const struct defend_suppression *s, struct defend_suppress_device *dev,
-                         const json_t *alert, int64_t now)
+                         const struct alert_view *a, int64_t now)
 {
-        const json_t *proc = json_object_get(alert, "process");
-        const char *rule = json_string_value(json_object_get(alert, "rule_id"));
-
-        if ((s->expires_at && now >= s->expires_at) || (s->rule_id && (!rule || strcmp(rule, s->rule_id) != 0)) ||
+        if ((s->expires_at && now >= s->expires_at) ||
+            (s->rule_id && (!a->rule_id || strcmp(a->rule_id, s->rule_id) != 0)) ||
             (s->device_ids && !device_listed(s->device_ids, dev->device_id)) ||
-            (s->image && !glob_member(s->image, proc, "image", false)) ||
-            (s->command_line && !glob_member(s->command_line, proc, "command_line", false)))
+            (s->image.pattern && !glob_value(&s->image, a->image, a->image_len)) ||
+            (s->command_line.pattern && !glob_value(&s->command_line, a->command_line, a->command_line_len)))
                 return false;
-        if (!s->device_name)
+        if (!s->device_name.pattern)
                 return true;
         if (dev->name_state == 0)
                 dev->name_state = enroll_device_name(d, dev->device_id, dev->name, sizeof(dev->name)) == 0 ? 1 : -1;
         /* hostnames are case-insensitive */
-        return dev->name_state == 1 && defend_glob_match(s->device_name, dev->name, strlen(dev->name), true);
+        return dev->name_state == 1 && glob_cond_match(&s->device_name, dev->name, strlen(dev->name), true);
 }
 
 const struct defend_suppression *defend_suppress_match(struct vigild *d, struct defend_suppress_device *dev,
                                                        const json_t *alert, int64_t now)
 {
         const struct defend_suppressions *set = d->suppressions;
+        struct alert_view v;
 
-        for (size_t i = 0; set && i < set->n; i++)
-                if (rule_matches(d, &set->rules[i], dev, alert, now))
+        if (!set || set->n == 0)
+                return NULL;
+        alert_view_init(&v, alert);
+        for (size_t i = 0; i < set->n; i++)
+                if (rule_matches(d, &set->rules[i], dev, &v, now))
                         return &set->rules[i];
         return NULL;
 }
@@ -507,15 +569,19 @@ static int apply_select(struct vigild *d, const struct defend_suppression *s, in
         db_bind_text(st, 1, s->rule_id, s->rule_id ? strlen(s->rule_id) : 0);
         while ((r = db_step(st)) == 1) {
                 const char *id = db_column_text(st, 0, NULL), *dv = db_column_text(st, 1, NULL);
+                struct alert_view v;
                 json_t *alert, *ids;
-                bool hit;
+                bool hit = false;
 
                 if (strcmp(dv, device) != 0) {
                         snprintf(device, sizeof(device), "%s", dv);
                         dev = (struct defend_suppress_device){ .device_id = device };
                 }
                 alert = json_loads(db_column_text(st, 3, NULL), 0, NULL);
-                hit = alert && rule_matches(d, s, &dev, alert, now);
+                if (alert) {
+                        alert_view_init(&v, alert);
+                        hit = rule_matches(d, s, &dev, &v, now);
+                }
                 json_decref(alert);
                 if (!hit)
                         continue;
