@@ -278,6 +278,7 @@ void defend_handle_upload(struct vigild *d, const struct http_request *req, stru
         const char *device_id = req->who->device_id;
         struct defend_risk_change change = { 0 };
         bool suppressed[DEFEND_BATCH_ALERTS_MAX] = { 0 };
+        size_t n_suppressed = 0;
         json_t *alerts = NULL, *results, *raised;
         enum defend_level risk;
         char err[256];
@@ -308,6 +309,10 @@ void defend_handle_upload(struct vigild *d, const struct http_request *req, stru
         if (json_array_size(raised))
                 log_info("device %s raised %zu new alerts (risk %s)", device_id, json_array_size(raised),
                          defend_level_name(risk));
+        for (size_t i = 0; i < json_array_size(alerts); i++)
+                n_suppressed += suppressed[i];
+        if (n_suppressed)
+                log_info("device %s: %zu new alerts stored resolved by suppression rules", device_id, n_suppressed);
         http_reply_json(rep, 200, json_pack("{s:o,s:s}", "results", results, "risk", defend_level_name(risk)));
 out:
         json_decref(raised);
