@@ -331,7 +331,7 @@ static void glob_compile(struct glob_cond *g, const char *pattern)
 {
         const char *star;
 
-        *g = (struct glob_cond){ .pattern = pattern };
+        *g = (struct glob_cond){ .pattern = pattern, .tail = "" };
         if (!pattern)
                 return;
         g->head = strcspn(pattern, "*?\\");

@@ -6,8 +6,12 @@
  * apply_to_existing lowering a device's risk; disabled and expired rules not
  * matching; the audit (who, when, before and after) of create, enable,
  * update and delete; roles; bad inputs refused with a clear error and
- * nothing changed; the CLI's suppressions commands; and the cap on rules. */
+ * nothing changed; the CLI's suppressions commands; the rules compiled
+ * again when vigild restarts; and the cap on rules. */
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +25,8 @@
 #include "crypto/crypto.h"
 #include "tests/integration/harness.h"
 #include "util/strutil.h"
+
+extern char **environ;
 
 static struct harness H;
 
@@ -260,6 +266,10 @@ static void test_match_on_upload(void **state)
         upload_one(&A, a2, "medium", "rule-noisy", "/usr/bin/bash", "bash -c 'curl x | sh'");
         assert_alert_status(a2, "new");
         assert_risk(&A, "medium");
+        /* the suppressed alert is kept: reopened, it counts again */
+        snprintf(path, sizeof(path), "/api/v1/alerts/%s", a1);
+        assert_int_equal(harness_admin(&H, "PATCH", path, NULL, "{\"status\":\"in_progress\"}", NULL), 200);
+        assert_risk(&A, "high");
 }
 
 /* device_ids and the hostname (case-insensitive glob) scope a rule. */
@@ -315,6 +325,26 @@ static void test_apply_to_existing(void **state)
         assert_alert_status(other, "new");
         assert_risk(&D, "none");
         assert_risk(&E, "low");
+        /* widened by PATCH and applied again: E's alert too, audited as update */
+        assert_int_equal(patch_rule(rid, NULL, "{\"conditions\":{\"rule_id\":\"rule-late\"},"
+                                    "\"apply_to_existing\":true}", &r), 200);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "applied"), "resolved")), 1);
+        json_decref(r);
+        assert_alert_status(other, "resolved");
+        assert_risk(&E, "none");
+        /* nothing left to apply: an 'apply' audit row, nothing resolved */
+        assert_int_equal(patch_rule(rid, NULL, "{\"apply_to_existing\":true}", &r), 200);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "applied"), "resolved")), 0);
+        json_decref(r);
+        {
+                json_t *au = audit_of(rid);
+                const json_t *v = json_object_get(au, "value");
+                assert_int_equal(json_array_size(v), 3);
+                assert_string_equal(json_string_value(json_object_get(json_array_get(v, 0), "action")), "apply");
+                assert_string_equal(json_string_value(json_object_get(json_array_get(v, 1), "action")), "update");
+                assert_string_equal(json_string_value(json_object_get(json_array_get(v, 2), "action")), "create");
+                json_decref(au);
+        }
         snprintf(path, sizeof(path), "/api/v1/devices/%s/timeline", D.id);
         tl = get_json(path, 200);
         snprintf(by, sizeof(by), "suppression:%s", rid);
@@ -594,6 +624,44 @@ static void test_cli(void **state)
         free(out);
 }
 
+/* vigild stopped and started again on its data directory: the rules are
+ * compiled from the database at start and match as before. */
+static void test_restart(void **state)
+{
+        const char *port = strrchr(H.url, ':') + 1;
+        char listen[64], portfile[320], log[320], a[37];
+        char *argv[] = { (char *)getenv("VIGILD"), "run", "--data-dir", H.data, "--listen", listen,
+                         "--port-file", portfile, NULL };
+        posix_spawn_file_actions_t fa;
+        int status;
+
+        assert_int_equal(kill(H.pid, SIGTERM), 0);
+        assert_int_equal(waitpid(H.pid, &status, 0), H.pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        snprintf(listen, sizeof(listen), "127.0.0.1:%s", port);
+        snprintf(portfile, sizeof(portfile), "%s/port2", H.dir);
+        snprintf(log, sizeof(log), "%s/vigild.log", H.dir);
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_APPEND, 0644);
+        /* the old listening socket may linger a moment */
+        for (int i = 0; i < 50 && access(portfile, F_OK) < 0; i++) {
+                assert_int_equal(posix_spawn(&H.pid, argv[0], &fa, NULL, argv, environ), 0);
+                for (int w = 0; w < 100 && access(portfile, F_OK) < 0; w++) {
+                        if (waitpid(H.pid, NULL, WNOHANG) == H.pid)
+                                break;
+                        usleep(50000);
+                }
+                if (access(portfile, F_OK) < 0)
+                        usleep(100000);
+        }
+        posix_spawn_file_actions_destroy(&fa);
+        assert_int_equal(access(portfile, F_OK), 0);
+        upload_one(&C, a, "high", "rule-host", "/usr/sbin/nginx", "nginx -s reload");
+        assert_alert_status(a, "resolved");
+        upload_one(&D, a, "high", "rule-dev", "/usr/bin/cc", "cc -o y y.c");
+        assert_alert_status(a, "resolved");
+}
+
 /* At most DEFEND_SUPPRESSIONS_MAX (1000) rules. */
 static void test_rule_cap(void **state)
 {
@@ -620,6 +688,7 @@ int main(void)
                 cmocka_unit_test(test_roles),
                 cmocka_unit_test(test_bad_inputs),
                 cmocka_unit_test(test_cli),
+                cmocka_unit_test(test_restart),
                 cmocka_unit_test(test_rule_cap),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
