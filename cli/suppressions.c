@@ -152,8 +152,10 @@ static int sup_list(struct cli *c, int argc, char **argv)
 
         if (argc == 2 && strcmp(argv[1], "--json") == 0)
                 c->json = true;
-        else if (argc != 1)
+        else if (argc != 1) {
+                fprintf(stderr, "vigil: suppressions list takes only --json\n");
                 return 2;
+        }
         if (cli_call(c, "GET", "/api/v1/suppressions", NULL, 200, &resp))
                 return 1;
         if (!c->json) {
@@ -206,7 +208,11 @@ static int sup_update(struct cli *c, int argc, char **argv)
         char path[160];
         int r = 2;
 
-        if (argc < 2 || argv[1][0] == '-' || !id_ok(argv[1]))
+        if (argc < 2 || argv[1][0] == '-') {
+                fprintf(stderr, "vigil: usage: suppressions update ID [options]\n");
+                goto out;
+        }
+        if (!id_ok(argv[1]))
                 goto out;
         optind = 2;
         r = rule_options(c, argc, argv, body, cond);
@@ -246,8 +252,10 @@ static int sup_one(struct cli *c, int argc, char **argv)
 
         if (argc == 3 && strcmp(argv[2], "--json") == 0)
                 c->json = true;
-        else if (argc != 2)
+        else if (argc != 2) {
+                fprintf(stderr, "vigil: usage: suppressions %s ID [--json]\n", verb);
                 return 2;
+        }
         if (!id_ok(argv[1]))
                 return 2;
         snprintf(path, sizeof(path), "/api/v1/suppressions/%s%s", argv[1], strcmp(verb, "audit") == 0 ? "/audit" : "");
@@ -269,17 +277,15 @@ static int sup_one(struct cli *c, int argc, char **argv)
 int cli_suppressions(struct cli *c, int argc, char **argv)
 {
         const char *verb = argv[0];
-        int r = 2;
 
         if (strcmp(verb, "list") == 0)
-                r = sup_list(c, argc, argv);
-        else if (strcmp(verb, "create") == 0)
-                r = sup_create(c, argc, argv);
-        else if (strcmp(verb, "update") == 0)
-                r = sup_update(c, argc, argv);
-        else if (strcmp(verb, "show") == 0 || strcmp(verb, "delete") == 0 || strcmp(verb, "audit") == 0)
-                r = sup_one(c, argc, argv);
-        if (r == 2)
-                fprintf(stderr, "usage:\n%s", cli_suppressions_usage);
-        return r;
+                return sup_list(c, argc, argv);
+        if (strcmp(verb, "create") == 0)
+                return sup_create(c, argc, argv);
+        if (strcmp(verb, "update") == 0)
+                return sup_update(c, argc, argv);
+        if (strcmp(verb, "show") == 0 || strcmp(verb, "delete") == 0 || strcmp(verb, "audit") == 0)
+                return sup_one(c, argc, argv);
+        fprintf(stderr, "vigil: unknown command 'suppressions %s'\nusage:\n%s", verb, cli_suppressions_usage);
+        return 2;
 }
