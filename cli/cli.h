@@ -28,6 +28,9 @@ struct cli_area {
 
 /* Makes c->http if not yet made. Returns 0, or 1 after printing why. */
 int cli_connect(struct cli *c);
+/* suppressions.c: vigil suppressions VERB ... */
+int cli_suppressions(struct cli *c, int argc, char **argv);
+extern const char cli_suppressions_usage[];
 
 /* Sends a request with an optional JSON body; on the status want, *ret holds
  * the JSON body (may be NULL). Returns 0, or 1 after printing the error. */

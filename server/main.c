@@ -69,6 +69,7 @@ static int open_storage(struct vigild *d, char *err, size_t err_size)
 
 static void close_storage(struct vigild *d)
 {
+        defend_close(d);
         enroll_close(d);
         bus_free(d->bus);
         d->bus = NULL;

@@ -11,6 +11,7 @@
 
 struct bus;
 struct db;
+struct defend_suppressions;
 struct enroll;
 
 #define VIGILD_LISTEN_DEFAULT "127.0.0.1:8443"
@@ -38,6 +39,7 @@ struct vigild {
         struct db *db;
         struct enroll *enroll;
         struct bus *bus;                /* in-process events (bus.h) */
+        struct defend_suppressions *suppressions; /* defend's compiled suppression rules */
 };
 
 /* Fills cfg with the defaults. */

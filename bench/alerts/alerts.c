@@ -5,6 +5,8 @@
  * 1. throughput: T threads, each one device on its own mTLS connection,
  *    upload batches of K new alerts for S seconds; prints alerts committed
  *    per second (each answered 200 only after its commit);
+ *    with --suppressions R, R enabled suppression rules that match none of
+ *    these alerts are made first, so every new alert is tried against all;
  * 2. latency: N times, one new high alert is uploaded to a device whose risk
  *    is none, then the device is read through the admin API until its risk is
  *    high; prints p50/p99 of upload-to-risk-visible, then resolves the alert.
@@ -179,24 +181,41 @@ fail:
         return -1;
 }
 
+/* n enabled rules, each failing on its image glob only after a scan. */
+static int suppressions_create(int n)
+{
+        char body[256];
+
+        for (int i = 0; i < n; i++) {
+                snprintf(body, sizeof(body), "{\"name\":\"bench %d\",\"comment\":\"bench\",\"conditions\":"
+                         "{\"image\":\"*/bench-nomatch-%d\",\"command_line\":\"*\"}}", i, i);
+                if (harness_admin(&H, "POST", "/api/v1/suppressions", NULL, body, NULL) != 201)
+                        return -1;
+        }
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
                 { "threads", required_argument, NULL, 't' }, { "batch", required_argument, NULL, 'b' },
-                { "seconds", required_argument, NULL, 's' }, { "trials", required_argument, NULL, 'n' }, { 0 } };
+                { "seconds", required_argument, NULL, 's' }, { "trials", required_argument, NULL, 'n' },
+                { "suppressions", required_argument, NULL, 'r' }, { 0 } };
         struct dev devs[THREADS_MAX + 1] = { 0 };
-        int threads = 8, batch = 100, seconds = 10, trials = 200, opt, r = 1;
+        int threads = 8, batch = 100, seconds = 10, trials = 200, rules = 0, opt, r = 1;
         uint64_t total = 0, failed = 0;
         double t0, el;
 
-        while ((opt = getopt_long(argc, argv, "t:b:s:n:", opts, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "t:b:s:n:r:", opts, NULL)) != -1) {
                 int v = (int)strtol(optarg, NULL, 10);
                 if (opt == 't' && v >= 1 && v <= THREADS_MAX) threads = v;
                 else if (opt == 'b' && v >= 1 && v <= 500) batch = v;
                 else if (opt == 's' && v >= 1) seconds = v;
                 else if (opt == 'n' && v >= 1) trials = v;
+                else if (opt == 'r' && v >= 0 && v <= 1000) rules = v;
                 else {
-                        fprintf(stderr, "usage: bench-alerts [--threads 1-64] [--batch 1-500] [--seconds S] [--trials N]\n");
+                        fprintf(stderr, "usage: bench-alerts [--threads 1-64] [--batch 1-500] [--seconds S] [--trials N] "
+                                "[--suppressions 0-1000]\n");
                         return 2;
                 }
         }
@@ -207,6 +226,10 @@ int main(int argc, char **argv)
                         fprintf(stderr, "bench-alerts: enrollment failed\n");
                         goto out;
                 }
+        if (suppressions_create(rules) < 0) {
+                fprintf(stderr, "bench-alerts: cannot create the suppression rules\n");
+                goto out;
+        }
         t0 = now_ms();
         for (int i = 0; i < threads; i++) {
                 devs[i].batch = batch;
@@ -219,8 +242,9 @@ int main(int argc, char **argv)
                 failed += (uint64_t)devs[i].failed;
         }
         el = (now_ms() - t0) / 1e3;
-        printf("throughput: %d devices uploading batches of %d: %" PRIu64 " alerts committed in %.1f s = %.0f alerts/s "
-               "(%" PRIu64 " failed requests)\n", threads, batch, total, el, total / el, failed);
+        printf("throughput: %d devices uploading batches of %d, %d suppression rules: %" PRIu64 " alerts committed "
+               "in %.1f s = %.0f alerts/s (%" PRIu64 " failed requests)\n", threads, batch, rules, total, el, total / el,
+               failed);
         r = latency(&devs[threads], trials) < 0 ? 1 : 0;
 out:
         for (int i = 0; i <= threads; i++)

@@ -22,6 +22,35 @@ void defend_risk_publish(struct vigild *d, const struct defend_risk_change *c);
 /* The device's current risk (lock held); NONE if never computed. */
 enum defend_level defend_risk_get(struct vigild *d, const char *device_id);
 
+/* suppress.c. A compiled suppression rule, and the device an upload comes
+ * from (its hostname read from enroll once, only if a rule needs it). */
+struct defend_suppression;
+struct defend_suppress_device {
+        const char *device_id;
+        char name[256];
+        int name_state;                 /* 0 not read, 1 read, -1 unreadable */
+};
+/* Migrates the suppression tables (their own track "defend_suppress"). Lock held. */
+int defend_suppress_migrate(struct vigild *d);
+/* Loads the enabled rules into memory, and frees them. */
+int defend_suppress_open(struct vigild *d);
+void defend_suppress_close(struct vigild *d);
+/* The first enabled, unexpired rule matching a new alert of dev at now (s),
+ * or NULL. Lock held; the rule is valid until the lock is released. */
+const struct defend_suppression *defend_suppress_match(struct vigild *d, struct defend_suppress_device *dev,
+                                                       const json_t *alert, int64_t now);
+/* Records in the caller's transaction that rule s resolved the new alert
+ * alert_id: its history and comment, the rule's hit count. Lock held.
+ * Returns 0 or a database error. */
+int defend_suppress_record(struct vigild *d, const struct defend_suppression *s, const char *alert_id,
+                           int64_t now);
+void defend_handle_suppressions_list(struct vigild *d, const struct http_request *req, struct http_reply *rep);
+void defend_handle_suppression_create(struct vigild *d, const struct http_request *req, struct http_reply *rep);
+void defend_handle_suppression_show(struct vigild *d, const struct http_request *req, struct http_reply *rep);
+void defend_handle_suppression_patch(struct vigild *d, const struct http_request *req, struct http_reply *rep);
+void defend_handle_suppression_delete(struct vigild *d, const struct http_request *req, struct http_reply *rep);
+void defend_handle_suppression_audit(struct vigild *d, const struct http_request *req, struct http_reply *rep);
+
 /* ingest.c */
 void defend_handle_upload(struct vigild *d, const struct http_request *req, struct http_reply *rep);
 int defend_migrate_tables(struct vigild *d);

@@ -5,8 +5,11 @@
  * its unresolved alerts) with a timeline of its changes, published on the
  * event bus as risk_changed.
  *
+ * Suppression rules (suppress.c) store matching new alerts already resolved.
+ *
  * Owns the tables defend_alerts, defend_alert_history, defend_alert_comments,
- * defend_device_risk and defend_device_timeline. */
+ * defend_device_risk, defend_device_timeline, defend_suppressions and
+ * defend_suppression_audit. */
 #pragma once
 
 #include <jansson.h>
@@ -36,9 +39,13 @@ enum defend_level {
 /* Migrates defend's tables. Returns 0 or a negative errno (see db_errmsg). */
 int defend_migrate(struct vigild *d);
 
-/* Hooks defend into the rest of the server (the device JSON shows risk).
- * Call after enroll_open(). Returns 0 or a negative errno. */
+/* Hooks defend into the rest of the server (the device JSON shows risk) and
+ * loads the suppression rules. Call after enroll_open(). Returns 0 or a
+ * negative errno. */
 int defend_open(struct vigild *d);
+
+/* Frees what defend_open() loaded. Fine to call when it never ran. */
+void defend_close(struct vigild *d);
 
 /* "none", "informational", ... <-> enum defend_level. parse returns 0 or -EINVAL;
  * with allow_none false, "none" is refused (an alert severity). */
@@ -59,6 +66,35 @@ int defend_alert_check(const json_t *alert, char *err, size_t err_size);
 /* Parses an RFC 3339 time ("2026-11-30T03:32:53.828575511Z", fraction and
  * numeric offset optional) into nanoseconds since the epoch. Returns 0 or -EINVAL. */
 int defend_time_parse(const char *s, int64_t *ret_ns);
+
+/* Suppression rules: limits of one rule and of the set. */
+#define DEFEND_SUPPRESSIONS_MAX 1000
+#define DEFEND_SUPPRESSION_NAME_MAX 128
+#define DEFEND_SUPPRESSION_COMMENT_MAX 4096
+#define DEFEND_SUPPRESSION_DEVICES_MAX 100
+#define DEFEND_GLOB_MAX 1024            /* bytes of a pattern, and of a rule_id condition */
+#define DEFEND_GLOB_STARS_MAX 16
+
+/* Checks a glob pattern of len bytes: 1 to DEFEND_GLOB_MAX bytes of text
+ * without control characters, at most DEFEND_GLOB_STARS_MAX '*', and a '\'
+ * only before '*', '?' or '\'. Returns 0 or -EINVAL with the reason in err. */
+int defend_glob_check(const char *pattern, size_t len, char *err, size_t err_size);
+
+/* Matches the len bytes of s against a NUL-terminated pattern: '*' any run
+ * of bytes ('/' included), '?' one byte, '\' makes the next '*', '?' or '\'
+ * literal; anything else matches itself, ASCII case aside when nocase. The
+ * whole of s must match. Safe on any pattern; linear in practice, at worst
+ * len times the pattern's length. */
+bool defend_glob_match(const char *pattern, const char *s, size_t len, bool nocase);
+
+/* Checks the JSON body of a suppression rule: with create, a POST (name,
+ * comment and conditions required); else a PATCH (any of the members, at
+ * least one). Members: name, comment, enabled, conditions {rule_id,
+ * device_ids, device_name, image, command_line: at least one}, expires_at
+ * (RFC 3339, after now_s; null for never) and apply_to_existing. Device ids
+ * are checked for their form only. Returns 0 or -EINVAL (-E2BIG for a list
+ * too long) with the reason in err. */
+int defend_suppression_check(const json_t *body, bool create, int64_t now_s, char *err, size_t err_size);
 
 extern const struct http_route defend_routes[];
 /* Device actions (actions.c, docs/ACTIONS.md). */

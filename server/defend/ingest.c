@@ -1,5 +1,6 @@
 /* defend ingest: defend's tables, and the agents' alert upload
- * (POST /agent/v1/alerts): validate, upsert by alert id in one transaction,
+ * (POST /agent/v1/alerts): validate, upsert by alert id in one transaction
+ * (a new alert that a suppression rule matches is stored resolved),
  * recompute the device's risk, answer only after the commit. */
 #include "server/defend/defend-internal.h"
 
@@ -83,6 +84,8 @@ int defend_migrate(struct vigild *d)
         r = db_migrate(d->db, "defend", defend_migrations, sizeof(defend_migrations) / sizeof(defend_migrations[0]));
         if (r == 0)
                 r = defend_actions_migrate(d);
+        if (r == 0)
+                r = defend_suppress_migrate(d);
         db_unlock(d->db);
         return r;
 }
@@ -91,7 +94,14 @@ int defend_open(struct vigild *d)
 {
         int r = enroll_device_json_hook_add(d, defend_device_json);
 
-        return r < 0 ? r : enroll_device_json_hook_add(d, defend_actions_device_json);
+        if (r == 0)
+                r = enroll_device_json_hook_add(d, defend_actions_device_json);
+        return r < 0 ? r : defend_suppress_open(d);
+}
+
+void defend_close(struct vigild *d)
+{
+        defend_suppress_close(d);
 }
 
 enum upsert_status { UPSERT_STORED, UPSERT_UPDATED, UPSERT_UNCHANGED, UPSERT_FOREIGN };
@@ -107,7 +117,8 @@ static void techniques_text(const json_t *a, char *out, size_t size)
                         n += (size_t)snprintf(out + n, size - n, "%s,", json_string_value(t));
 }
 
-static int alert_insert(struct vigild *d, const char *device_id, const json_t *a, int64_t now)
+/* Stores a new alert, resolved already when a suppression rule matched it. */
+static int alert_insert(struct vigild *d, const char *device_id, const json_t *a, int64_t now, bool resolved)
 {
         char techniques[DEFEND_TECHNIQUES_MAX * 10 + 2];
         const char *sev = json_string_value(json_object_get(a, "severity"));
@@ -131,8 +142,9 @@ static int alert_insert(struct vigild *d, const char *device_id, const json_t *a
                 return -ENOMEM;
         r = db_exec_params(d->db, "INSERT INTO defend_alerts (id, device_id, rule_id, title, source, severity, "
                            "severity_rank, first_seen, first_seen_ns, last_seen, last_seen_ns, count, techniques, "
-                           "received_at, updated_at, alert) "
-                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)",
+                           "received_at, updated_at, alert, status, resolved_at) "
+                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, "
+                           "CASE WHEN $16 = 1 THEN 'resolved' ELSE 'new' END, CASE WHEN $16 = 1 THEN $14 END)",
                            DB_PARAMS(db_param_text(id, strlen(id)), db_param_text(device_id, strlen(device_id)),
                                      db_param_text(rule, strlen(rule)), db_param_text(title, strlen(title)),
                                      db_param_text(src, strlen(src)), db_param_text(sev, strlen(sev)),
@@ -140,16 +152,19 @@ static int alert_insert(struct vigild *d, const char *device_id, const json_t *a
                                      db_param_text(last, strlen(last)), db_param_int64(lns),
                                      db_param_int64(json_integer_value(json_object_get(a, "count"))),
                                      db_param_text(techniques, strlen(techniques)), db_param_int64(now),
-                                     db_param_text(text, strlen(text))));
+                                     db_param_text(text, strlen(text)), db_param_int64(resolved)));
         free(text);
         return r;
 }
 
-/* Inserts a new alert, or raises count and last_seen of a known one (never
- * lowers them: an old batch replayed changes nothing). Lock and transaction held. */
-static int alert_upsert(struct vigild *d, const char *device_id, const json_t *a, int64_t now,
-                        enum upsert_status *ret)
+/* Inserts a new alert (resolved at once if a suppression rule matches it:
+ * *ret_supp is that rule), or raises count and last_seen of a known one
+ * (never lowers them: an old batch replayed changes nothing). Lock and
+ * transaction held. */
+static int alert_upsert(struct vigild *d, struct defend_suppress_device *dev, const json_t *a, int64_t now,
+                        enum upsert_status *ret, const struct defend_suppression **ret_supp)
 {
+        const char *device_id = dev->device_id;
         const char *id = json_string_value(json_object_get(a, "id"));
         const char *last = json_string_value(json_object_get(a, "last_seen"));
         int64_t count = json_integer_value(json_object_get(a, "count")), lns = 0;
@@ -168,8 +183,11 @@ static int alert_upsert(struct vigild *d, const char *device_id, const json_t *a
         if (r < 0)
                 return r;
         if (r == 0) {
+                const struct defend_suppression *s = defend_suppress_match(d, dev, a, now);
                 *ret = UPSERT_STORED;
-                return alert_insert(d, device_id, a, now);
+                *ret_supp = s;
+                r = alert_insert(d, device_id, a, now, s != NULL);
+                return r < 0 || !s ? r : defend_suppress_record(d, s, id, now);
         }
         if (foreign) {
                 *ret = UPSERT_FOREIGN;
@@ -195,10 +213,12 @@ static json_t *result_id(const json_t *a)
         return id && util_str_printable(id, 64) ? json_string(id) : json_null();
 }
 
-/* Validates and stores every alert in one transaction; fills results. Lock held. */
+/* Validates and stores every alert in one transaction; fills results, and
+ * suppressed[i] for each new alert a suppression rule resolved. Lock held. */
 static int batch_store(struct vigild *d, const char *device_id, const json_t *alerts, json_t *results,
-                       json_t *raised, struct defend_risk_change *change)
+                       json_t *raised, bool *suppressed, struct defend_risk_change *change)
 {
+        struct defend_suppress_device dev = { .device_id = device_id };
         static const char *const names[] = { "stored", "updated", "unchanged", "rejected" };
         int64_t now = util_now();
         const json_t *a;
@@ -210,6 +230,7 @@ static int batch_store(struct vigild *d, const char *device_id, const json_t *al
         if (r < 0)
                 return r;
         json_array_foreach(alerts, i, a) {
+                const struct defend_suppression *supp = NULL;
                 enum upsert_status us;
                 json_t *res;
 
@@ -218,13 +239,14 @@ static int batch_store(struct vigild *d, const char *device_id, const json_t *al
                                                                  "status", "rejected", "error", err));
                         continue;
                 }
-                r = alert_upsert(d, device_id, a, now, &us);
+                r = alert_upsert(d, &dev, a, now, &us, &supp);
                 if (r < 0)
                         break;
                 res = json_pack("{s:O,s:s}", "id", json_object_get(a, "id"), "status", names[us]);
                 if (us == UPSERT_FOREIGN)
                         json_object_set_new(res, "error", json_string("alert id belongs to another device"));
-                if (us == UPSERT_STORED)
+                suppressed[i] = supp != NULL;
+                if (us == UPSERT_STORED && !supp)
                         json_array_append(raised, json_object_get(a, "id"));
                 json_array_append_new(results, res);
         }
@@ -233,8 +255,10 @@ static int batch_store(struct vigild *d, const char *device_id, const json_t *al
         return db_finish(d->db, r);
 }
 
-/* alert_raised for each alert stored; results[i] is the result of alerts[i]. */
-static void publish_raised(struct vigild *d, const char *device_id, const json_t *alerts, const json_t *results)
+/* alert_raised for each alert stored and not suppressed; results[i] is the
+ * result of alerts[i]. */
+static void publish_raised(struct vigild *d, const char *device_id, const json_t *alerts, const json_t *results,
+                           const bool *suppressed)
 {
         const json_t *a;
         size_t i;
@@ -247,7 +271,7 @@ static void publish_raised(struct vigild *d, const char *device_id, const json_t
                                           json_string_value(json_object_get(a, "severity")) },
                 };
 
-                if (st && strcmp(st, "stored") == 0)
+                if (st && strcmp(st, "stored") == 0 && !suppressed[i])
                         bus_publish(d->bus, &ev);
         }
 }
@@ -257,6 +281,8 @@ void defend_handle_upload(struct vigild *d, const struct http_request *req, stru
 {
         const char *device_id = req->who->device_id;
         struct defend_risk_change change = { 0 };
+        bool suppressed[DEFEND_BATCH_ALERTS_MAX] = { 0 };
+        size_t n_suppressed = 0;
         json_t *alerts = NULL, *results, *raised;
         enum defend_level risk;
         char err[256];
@@ -271,7 +297,7 @@ void defend_handle_upload(struct vigild *d, const struct http_request *req, stru
         results = json_array();
         raised = json_array();
         db_lock(d->db);
-        r = batch_store(d, device_id, alerts, results, raised, &change);
+        r = batch_store(d, device_id, alerts, results, raised, suppressed, &change);
         risk = defend_risk_get(d, device_id);
         db_unlock(d->db);
         if (r < 0) {
@@ -282,11 +308,15 @@ void defend_handle_upload(struct vigild *d, const struct http_request *req, stru
                 goto out;
         }
         /* committed: only now may anyone hear of it */
-        publish_raised(d, device_id, alerts, results);
+        publish_raised(d, device_id, alerts, results, suppressed);
         defend_risk_publish(d, &change);
         if (json_array_size(raised))
                 log_info("device %s raised %zu new alerts (risk %s)", device_id, json_array_size(raised),
                          defend_level_name(risk));
+        for (size_t i = 0; i < json_array_size(alerts); i++)
+                n_suppressed += suppressed[i];
+        if (n_suppressed)
+                log_info("device %s: %zu new alerts stored resolved by suppression rules", device_id, n_suppressed);
         http_reply_json(rep, 200, json_pack("{s:o,s:s}", "results", results, "risk", defend_level_name(risk)));
 out:
         json_decref(raised);
@@ -301,5 +331,12 @@ const struct http_route defend_routes[] = {
         { "PATCH", "/api/v1/alerts/{id}", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN, defend_handle_patch, 0 },
         { "POST", "/api/v1/alerts/{id}/comments", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN, defend_handle_comment, 0 },
         { "GET", "/api/v1/devices/{id}/timeline", HTTP_AUTH_ADMIN, ROLES_ANY, defend_handle_timeline, 0 },
+        { "GET", "/api/v1/suppressions", HTTP_AUTH_ADMIN, ROLES_ANY, defend_handle_suppressions_list, 0 },
+        { "POST", "/api/v1/suppressions", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN, defend_handle_suppression_create, 0 },
+        { "GET", "/api/v1/suppressions/{id}", HTTP_AUTH_ADMIN, ROLES_ANY, defend_handle_suppression_show, 0 },
+        { "PATCH", "/api/v1/suppressions/{id}", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN, defend_handle_suppression_patch, 0 },
+        { "DELETE", "/api/v1/suppressions/{id}", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN,
+          defend_handle_suppression_delete, 0 },
+        { "GET", "/api/v1/suppressions/{id}/audit", HTTP_AUTH_ADMIN, ROLES_ANY, defend_handle_suppression_audit, 0 },
         { 0 },
 };

@@ -3,6 +3,7 @@
 #include "server/enroll/enroll-internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,6 +98,22 @@ int devices_load_registry(struct vigild *d)
         "id, name, os_platform, os_name, os_version, kernel, architecture, machine_id, " \
         "agent_version, disk_encryption, firewall, secure_boot, enrolled_at, last_seen, " \
         "cert_serial, cert_not_after, inventory_at, offboarded_at"
+
+int enroll_device_name(struct vigild *d, const char *device_id, char *out, size_t size)
+{
+        struct db_stmt *st;
+        int r;
+
+        r = db_prepare(d->db, "SELECT name FROM devices WHERE id = $1", &st);
+        if (r < 0)
+                return r;
+        db_bind_text(st, 1, device_id, strlen(device_id));
+        r = db_step(st);
+        if (r == 1)
+                snprintf(out, size, "%s", db_column_text(st, 0, NULL));
+        db_stmt_done(st);
+        return r == 1 ? 0 : r == 0 ? -ENOENT : r;
+}
 
 static json_t *time_or_null(struct db_stmt *st, int col)
 {

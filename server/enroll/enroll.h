@@ -56,6 +56,11 @@ bool enroll_device_onboarded(struct vigild *d, const char *device_id);
  * "action:ID"). Takes the database lock. Returns 0, -ENOENT (no such
  * device), -EALREADY (already offboarded) or another negative errno. */
 int enroll_device_offboard(struct vigild *d, const char *device_id, const char *by);
+/* Copies the device's hostname, as its last inventory reported it ("" before
+ * any), into out (truncated to size). Call with the database lock held (a
+ * caller matching inside its own transaction). Returns 0, -ENOENT for an
+ * unknown device, or a database error. */
+int enroll_device_name(struct vigild *d, const char *device_id, char *out, size_t size);
 
 /* The number of onboarded (not offboarded) devices. */
 size_t enroll_device_count(struct vigild *d);

@@ -187,18 +187,24 @@ int harness_write(struct harness *h, const char *name, const char *text, char *o
         return util_file_write(out, text, strlen(text), 0600);
 }
 
-char *harness_new_token(struct harness *h, const char *role)
+char *harness_new_token(struct harness *h, const char *role, const char *name, char **ret_id)
 {
-        char body[64];
+        char body[160];
         json_t *j = NULL;
-        const char *t;
+        const char *t, *id;
         char *ret = NULL;
 
-        snprintf(body, sizeof(body), "{\"role\":\"%s\"}", role);
-        if (harness_admin(h, "POST", "/api/v1/tokens", NULL, body, &j) == 201 &&
-            (t = json_string_value(json_object_get(j, "token"))))
-                ret = strdup(t);
+        if (name)
+                snprintf(body, sizeof(body), "{\"role\":\"%s\",\"name\":\"%s\"}", role, name);
         else
+                snprintf(body, sizeof(body), "{\"role\":\"%s\"}", role);
+        if (harness_admin(h, "POST", "/api/v1/tokens", NULL, body, &j) == 201 &&
+            (t = json_string_value(json_object_get(j, "token"))) &&
+            (id = json_string_value(json_object_get(j, "id")))) {
+                ret = strdup(t);
+                if (ret_id)
+                        *ret_id = strdup(id);
+        } else
                 fprintf(stderr, "harness: cannot make a %s token\n", role);
         json_decref(j);
         return ret;

@@ -40,8 +40,9 @@ struct harness_device {
 
 /* Enrolls a device named name. Returns 0, or -1 after printing why. */
 int harness_enroll(struct harness *h, struct harness_device *dev, const char *name);
-/* A new admin token of role (malloc'd), or NULL after printing why. */
-char *harness_new_token(struct harness *h, const char *role);
+/* A new admin token of role named name (may be NULL), malloc'd, and its id
+ * in *ret_id (malloc'd; ret_id may be NULL); NULL after printing why. */
+char *harness_new_token(struct harness *h, const char *role, const char *name, char **ret_id);
 
 /* Writes text to DIR/name and returns the path in out. */
 int harness_write(struct harness *h, const char *name, const char *text, char *out, size_t size);

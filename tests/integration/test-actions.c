@@ -35,8 +35,8 @@ static int group_setup(void **state)
                 return -1;
         if (harness_enroll(&H, &A, "act-a") < 0 || harness_enroll(&H, &B, "act-b") < 0)
                 return -1;
-        reader_token = harness_new_token(&H, "reader");
-        it_token = harness_new_token(&H, "it_admin");
+        reader_token = harness_new_token(&H, "reader", NULL, NULL);
+        it_token = harness_new_token(&H, "it_admin", NULL, NULL);
         return reader_token && it_token ? 0 : -1;
 }
 

@@ -37,8 +37,8 @@ static int group_setup(void **state)
         if (harness_enroll(&H, &A, "dev-a") < 0 || harness_enroll(&H, &B, "dev-b") < 0 ||
             harness_enroll(&H, &C, "dev-c") < 0)
                 return -1;
-        reader_token = harness_new_token(&H, "reader");
-        it_token = harness_new_token(&H, "it_admin");
+        reader_token = harness_new_token(&H, "reader", NULL, NULL);
+        it_token = harness_new_token(&H, "it_admin", NULL, NULL);
         return reader_token && it_token ? 0 : -1;
 }
 

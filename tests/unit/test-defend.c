@@ -1,5 +1,6 @@
 /* Unit tests of defend's pure parts: the alert batch and alert checks, the
- * RFC 3339 parser, severities; and the event bus. */
+ * RFC 3339 parser, severities, the suppression rules' glob matcher and body
+ * check; and the event bus. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -185,6 +186,120 @@ static void test_bus(void **state)
         bus_free(NULL);
 }
 
+static bool glob(const char *p, const char *s, bool nocase)
+{
+        char err[160];
+
+        assert_int_equal(defend_glob_check(p, strlen(p), err, sizeof(err)), 0);
+        return defend_glob_match(p, s, strlen(s), nocase);
+}
+
+static void test_glob_match(void **state)
+{
+        static const struct { const char *p, *s; bool want; } cases[] = {
+                { "/usr/bin/bash", "/usr/bin/bash", true },
+                { "/usr/bin/bash", "/usr/bin/bash2", false },
+                { "/usr/bin/bash", "/usr/bin/bas", false },
+                { "*", "", true },
+                { "*", "anything / at all", true },
+                { "?", "", false },
+                { "?", "x", true },
+                { "??", "x", false },
+                { "/usr/bin/*", "/usr/bin/python3", true },
+                { "/usr/bin/*", "/usr/sbin/nginx", false },
+                { "*/python3", "/usr/local/bin/python3", true },       /* '*' crosses '/' */
+                { "*.sh", "/opt/backup/daily.sh", true },
+                { "*.sh", "/opt/backup/daily.shx", false },
+                { "bash -c *backup*", "bash -c /opt/backup/x.sh", true },
+                { "a*b*c", "aXbYc", true },
+                { "a*b*c", "aXbYcZ", false },
+                { "a*b*c", "abcabc", true },
+                { "*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false },
+                { "py?hon*", "python3.11", true },
+                { "\\*", "*", true },
+                { "\\*", "x", false },
+                { "a\\?", "a?", true },
+                { "a\\?", "ab", false },
+                { "c:\\\\x", "c:\\x", true },
+                { "**", "ab", true },
+                { "a**b", "ab", true },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+                if (glob(cases[i].p, cases[i].s, false) != cases[i].want)
+                        fail_msg("'%s' against '%s' should be %s", cases[i].p, cases[i].s,
+                                 cases[i].want ? "a match" : "no match");
+        /* case: exact unless nocase (hostnames) */
+        assert_false(glob("WEB-*", "web-01", false));
+        assert_true(glob("WEB-*", "web-01", true));
+        assert_true(glob("web-0?", "WEB-01", true));
+        /* the whole length counts, embedded NUL included */
+        assert_false(defend_glob_match("ab", "ab\0c", 4, false));
+        assert_true(defend_glob_match("ab*", "ab\0c", 4, false));
+        /* unchecked patterns are safe: a trailing '\' is itself */
+        assert_true(defend_glob_match("a\\", "a\\", 2, false));
+        assert_false(defend_glob_match("a\\", "a", 1, false));
+}
+
+static void test_glob_check(void **state)
+{
+        static const char *const bad[] = { "", "a\\", "a\\b", "\\", "x\x01y",
+                                           "*a*b*c*d*e*f*g*h*i*j*k*l*m*n*o*p*q" };
+        char err[160], big[DEFEND_GLOB_MAX + 2];
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                err[0] = '\0';
+                if (defend_glob_check(bad[i], strlen(bad[i]), err, sizeof(err)) != -EINVAL || !err[0])
+                        fail_msg("pattern '%s' should be refused with a reason", bad[i]);
+        }
+        assert_int_equal(defend_glob_check("a\0b", 3, err, sizeof(err)), -EINVAL);
+        memset(big, 'x', sizeof(big));
+        big[DEFEND_GLOB_MAX] = '\0';
+        assert_int_equal(defend_glob_check(big, DEFEND_GLOB_MAX, err, sizeof(err)), 0);
+        big[DEFEND_GLOB_MAX] = 'x';
+        big[DEFEND_GLOB_MAX + 1] = '\0';
+        assert_int_equal(defend_glob_check(big, DEFEND_GLOB_MAX + 1, err, sizeof(err)), -EINVAL);
+        assert_int_equal(defend_glob_check("*a*b*c*d*e*f*g*h*i*j*k*l*m*n*o*p", 32, err, sizeof(err)), 0);
+        assert_int_equal(defend_glob_check("\\*\\?\\\\", 6, err, sizeof(err)), 0);
+}
+
+/* The body check of POST and PATCH /api/v1/suppressions. */
+static void test_suppression_check(void **state)
+{
+        static const struct { const char *body; bool create; int want; const char *words; } cases[] = {
+                { "{\"name\":\"n\",\"comment\":\"c\",\"conditions\":{\"rule_id\":\"r\"}}", true, 0, NULL },
+                { "{\"name\":\"n\",\"comment\":\"c\",\"conditions\":{\"image\":\"/bin/*\",\"device_ids\":[\"d1\"]},"
+                  "\"expires_at\":\"2099-01-01T00:00:00Z\",\"enabled\":false,\"apply_to_existing\":false}", true, 0, NULL },
+                { "{\"enabled\":false}", false, 0, NULL },
+                { "{\"expires_at\":null}", false, 0, NULL },
+                { "{\"enabled\":false}", true, -EINVAL, "needs 'name'" },
+                { "{}", false, -EINVAL, "JSON object" },
+                { "{\"name\":\"n\",\"comment\":\"c\",\"conditions\":{}}", true, -EINVAL, "at least one" },
+                { "{\"name\":\"n\",\"comment\":\"c\",\"conditions\":[]}", true, -EINVAL, "at least one" },
+                { "{\"conditions\":{\"device_ids\":[]}}", false, -EINVAL, "non-empty array" },
+                { "{\"conditions\":{\"device_ids\":[\"a/b\"]}}", false, -EINVAL, "device_ids[0]" },
+                { "{\"conditions\":{\"rule_id\":\"\"}}", false, -EINVAL, "conditions.rule_id" },
+                { "{\"conditions\":{\"image\":\"a\\\\\"}}", false, -EINVAL, "not a valid pattern" },
+                { "{\"conditions\":{\"device_group\":\"g\"}}", false, -EINVAL, "device groups" },
+                { "{\"expires_at\":\"2001-01-01T00:00:00Z\"}", false, -EINVAL, "already passed" },
+                { "{\"apply_to_existing\":1}", false, -EINVAL, "true or false" },
+                { "{\"name\":\"a\\u0000b\"}", false, -EINVAL, "'name'" },
+        };
+        char err[512];
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                json_t *b = json_loads(cases[i].body, JSON_ALLOW_NUL, NULL);
+                int r;
+
+                assert_non_null(b);
+                err[0] = '\0';
+                r = defend_suppression_check(b, cases[i].create, 1700000000, err, sizeof(err));
+                json_decref(b);
+                if (r != cases[i].want || (cases[i].words && !strstr(err, cases[i].words)))
+                        fail_msg("case %zu: got %d '%s'", i, r, err);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -193,6 +308,9 @@ int main(void)
                 cmocka_unit_test(test_time_parse),
                 cmocka_unit_test(test_levels),
                 cmocka_unit_test(test_bus),
+                cmocka_unit_test(test_glob_match),
+                cmocka_unit_test(test_glob_check),
+                cmocka_unit_test(test_suppression_check),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
