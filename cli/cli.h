@@ -40,3 +40,7 @@ const char *cli_str(const json_t *o, const char *key);
  * with --json. */
 void cli_print_values(const struct cli *c, const json_t *resp, const char *const *cols,
                       const char *const *keys, size_t n);
+
+/* webhooks.c: 'vigil webhooks ...' */
+int cli_webhooks(struct cli *c, int argc, char **argv);
+extern const char cli_webhooks_usage[];

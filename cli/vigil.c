@@ -17,6 +17,7 @@
 
 /* Areas of commands kept in files of their own (cli.h). */
 static const struct cli_area cli_areas[] = {
+        { "webhooks", cli_webhooks, cli_webhooks_usage },
         { NULL, NULL, NULL },
 };
 

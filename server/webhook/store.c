@@ -215,7 +215,10 @@ static int attempt_apply(struct vigild *d, int64_t seq, long http_status, const 
         if (ok)
                 r = attempt_update(d, seq, "delivered", attempts, http_status, NULL, 0, true);
         else if (!was_pending)
-                r = attempt_update(d, seq, old_status, attempts, http_status, error, 0, true);
+                /* dropped meanwhile: keep the reason it was dropped for */
+                r = db_exec_params(d->db, "UPDATE webhook_deliveries SET attempts = $2, last_attempt_at = $3 "
+                                   "WHERE seq = $1", DB_PARAMS(db_param_int64(seq), db_param_int64(attempts),
+                                                               db_param_int64(util_now())));
         else if (attempts >= d->cfg.webhook_max_attempts)
                 r = attempt_update(d, seq, "failed", attempts, http_status, error, 0, true);
         else {

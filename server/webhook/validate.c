@@ -87,8 +87,9 @@ out:
 int webhook_url_check(const char *url, char *err, size_t err_size)
 {
         if (!util_str_printable(url, WEBHOOK_URL_MAX) || strchr(url, ' ') ||
-            (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)) {
-                snprintf(err, err_size, "'url' must be an http(s):// URL of at most %d printable ASCII "
+            (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) ||
+            strchr(url, '/')[2] == '/') {
+                snprintf(err, err_size, "'url' must be an http(s):// URL with a host, of at most %d printable ASCII "
                          "characters without spaces", WEBHOOK_URL_MAX);
                 return -EINVAL;
         }
