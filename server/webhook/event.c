@@ -4,6 +4,7 @@
  * the module's start and stop. */
 #include "server/webhook/webhook-internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,10 @@ const struct webhook_event_kind webhook_event_kinds[] = {
 };
 
 const char *const webhook_event_names[] = { "alert_raised", "risk_changed", NULL };
+
+_Static_assert(sizeof(webhook_event_kinds) / sizeof(webhook_event_kinds[0]) ==
+               sizeof(webhook_event_names) / sizeof(webhook_event_names[0]), "one name per event kind");
+_Static_assert(sizeof(webhook_event_names) / sizeof(webhook_event_names[0]) <= 32, "event sets are 32-bit");
 
 json_t *webhook_body_new(const char *event_id, const char *type, int64_t at, const char *device_id, json_t *data)
 {
@@ -79,7 +84,10 @@ static void on_event(const struct bus_event *ev, void *userdata)
 int webhook_subscribe_bus(struct vigild *d)
 {
         for (const struct webhook_event_kind *k = webhook_event_kinds; k->name; k++) {
-                int r = bus_subscribe(d->bus, k->type, on_event, d);
+                int r;
+
+                assert(strcmp(k->name, webhook_event_names[k - webhook_event_kinds]) == 0);
+                r = bus_subscribe(d->bus, k->type, on_event, d);
                 if (r < 0)
                         return r;
         }

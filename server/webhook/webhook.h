@@ -11,8 +11,9 @@
  * the wire format are in docs/WEBHOOKS.md.
  *
  * Generic over bus event types: a type becomes subscribable by one entry in
- * the table of event kinds in event.c (its name and the function that turns
- * the bus event into the body's "data").
+ * the table of event kinds in event.c (its bus type, its name and the
+ * function that turns the bus event into the body's "data") and its name in
+ * webhook_event_names, at the same index.
  *
  * Owns the tables webhook_subscriptions and webhook_deliveries. */
 #pragma once

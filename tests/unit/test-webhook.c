@@ -1,7 +1,8 @@
 /* Unit tests of webhook's pure parts: the signature against known vectors
  * (RFC 4231 and one computed by another HMAC implementation), the retry
- * schedule, the checks on a subscription and its URL, and the webhook
- * settings of vigild.conf. */
+ * schedule, the checks on a subscription and its URL, the webhook
+ * settings of vigild.conf, and the queue in an in-memory database (which
+ * subscriptions get an event, the cap, the outcome of attempts, pruning). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,8 +13,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "server/db/db.h"
 #include "server/vigild.h"
-#include "server/webhook/webhook.h"
+#include "server/webhook/webhook-internal.h"
+#include "util/strutil.h"
 
 static void test_signature_rfc4231(void **state)
 {
@@ -168,6 +171,97 @@ static void test_config(void **state)
                         fail_msg("accepted: %s", bad[i]);
 }
 
+static int64_t sql_int(struct db *db, const char *sql)
+{
+        struct db_stmt *st;
+        int64_t v = -1;
+
+        db_lock(db);
+        assert_int_equal(db_prepare(db, sql, &st), 0);
+        if (db_step(st) == 1)
+                v = db_column_int64(st, 0);
+        db_stmt_done(st);
+        db_unlock(db);
+        return v;
+}
+
+static void sql_exec(struct db *db, const char *sql)
+{
+        db_lock(db);
+        assert_int_equal(db_exec(db, sql), 0);
+        db_unlock(db);
+}
+
+static void test_queue(void **state)
+{
+        struct vigild d = { 0 };
+        struct webhook w = { .d = &d };
+        char id[WEBHOOK_ID_LEN + 1] = "";
+        int64_t seq, now = webhook_now_ms();
+
+        vigild_config_defaults(&d.cfg);
+        d.cfg.webhook_queue_max = 3;
+        d.cfg.webhook_max_attempts = 2;
+        d.webhook = &w;
+        assert_int_equal(db_open(":memory:", &d.db), 0);
+        assert_int_equal(webhook_migrate(&d), 0);
+        sql_exec(d.db, "INSERT INTO webhook_subscriptions VALUES "
+                       "('s1', 'a', 'http://127.0.0.1/h', ',risk_changed,', '0123456789abcdef', NULL, 1, 0, 't', 0),"
+                       "('s2', 'b', 'http://127.0.0.1/h', ',risk_changed,', '0123456789abcdef', NULL, 0, 0, 't', 0),"
+                       "('s3', 'c', 'http://127.0.0.1/h', ',alert_raised,', '0123456789abcdef', NULL, 1, 0, 't', 0)");
+
+        /* only the enabled subscription that names the event */
+        assert_int_equal(webhook_enqueue(&d, "risk_changed", NULL, "e1", "{\"n\":1}", NULL), 0);
+        assert_int_equal(sql_int(d.db, "SELECT count(*) FROM webhook_deliveries WHERE subscription_id = 's1'"), 1);
+        assert_int_equal(sql_int(d.db, "SELECT count(*) FROM webhook_deliveries"), 1);
+        /* a ping goes to the one named, whatever it subscribed to */
+        assert_int_equal(webhook_enqueue(&d, "ping", "s3", "e2", "{}", id), 0);
+        assert_int_equal(strlen(id), WEBHOOK_ID_LEN);
+        assert_int_equal(webhook_enqueue(&d, "ping", "nope", "e3", "{}", id), -ENOENT);
+        assert_int_equal(w.pending, 2);
+
+        /* past the cap of 3 pending, the oldest are failed, with the reason */
+        assert_int_equal(webhook_enqueue(&d, "risk_changed", NULL, "e4", "{}", NULL), 0);
+        assert_int_equal(webhook_enqueue(&d, "risk_changed", NULL, "e5", "{}", NULL), 0);
+        assert_int_equal(w.pending, 3);
+        assert_int_equal(webhook_enqueue(&d, "risk_changed", NULL, "e6", "{}", NULL), 0);
+        assert_int_equal(w.pending, 3);
+        assert_int_equal(sql_int(d.db, "SELECT count(*) FROM webhook_deliveries WHERE event_id = 'e1' AND "
+                                       "status = 'failed' AND last_error LIKE 'dropped: %webhook_queue_max = 3%'"), 1);
+
+        /* a 500: retried later; another: failed after webhook_max_attempts */
+        seq = sql_int(d.db, "SELECT seq FROM webhook_deliveries WHERE event_id = 'e4'");
+        assert_int_equal(webhook_attempt_record(&d, seq, 500, NULL, now), 0);
+        assert_int_equal(sql_int(d.db, "SELECT count(*) FROM webhook_deliveries WHERE event_id = 'e4' AND "
+                                       "status = 'pending' AND attempts = 1 AND last_http_status = 500"), 1);
+        assert_true(sql_int(d.db, "SELECT next_attempt_ms FROM webhook_deliveries WHERE event_id = 'e4'") >= now + 750);
+        assert_int_equal(webhook_attempt_record(&d, seq, 0, "Couldn't connect to server", now), 0);
+        assert_int_equal(sql_int(d.db, "SELECT count(*) FROM webhook_deliveries WHERE event_id = 'e4' AND "
+                                       "status = 'failed' AND attempts = 2 AND last_http_status IS NULL AND "
+                                       "last_error = 'Couldn''t connect to server' AND next_attempt_ms IS NULL"), 1);
+        assert_int_equal(w.pending, 2);
+        /* any 2xx delivers */
+        seq = sql_int(d.db, "SELECT seq FROM webhook_deliveries WHERE event_id = 'e5'");
+        assert_int_equal(webhook_attempt_record(&d, seq, 204, NULL, now), 0);
+        assert_int_equal(sql_int(d.db, "SELECT count(*) FROM webhook_deliveries WHERE event_id = 'e5' AND "
+                                       "status = 'delivered' AND attempts = 1 AND finished_at IS NOT NULL"), 1);
+        assert_int_equal(w.pending, 1);
+        /* a dropped delivery whose attempt then failed keeps why it was dropped */
+        seq = sql_int(d.db, "SELECT seq FROM webhook_deliveries WHERE event_id = 'e1'");
+        assert_int_equal(webhook_attempt_record(&d, seq, 500, NULL, now), 0);
+        assert_int_equal(sql_int(d.db, "SELECT count(*) FROM webhook_deliveries WHERE event_id = 'e1' AND "
+                                       "status = 'failed' AND last_error LIKE 'dropped:%'"), 1);
+        assert_int_equal(w.pending, 1);
+
+        /* pruning: finished rows past webhook_retention go, pending ones stay */
+        assert_int_equal(webhook_prune(&d, util_now()), 0);
+        sql_exec(d.db, "UPDATE webhook_deliveries SET finished_at = 1000 WHERE status <> 'pending'");
+        assert_int_equal(webhook_prune(&d, util_now()), 4);
+        assert_int_equal(sql_int(d.db, "SELECT count(*) FROM webhook_deliveries"), 1);
+        assert_int_equal(sql_int(d.db, "SELECT count(*) FROM webhook_deliveries WHERE event_id = 'e6'"), 1);
+        db_close(d.db);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -177,6 +271,7 @@ int main(void)
                 cmocka_unit_test(test_url),
                 cmocka_unit_test(test_sub_check),
                 cmocka_unit_test(test_config),
+                cmocka_unit_test(test_queue),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
