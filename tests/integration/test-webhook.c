@@ -862,11 +862,15 @@ static void test_disabled(void **state)
         assert_int_equal(json_integer_value(json_object_get(j, "count")), 0);
         json_decref(j);
         snprintf(path, sizeof(path), "/api/v1/webhooks/%s", hook);
-        assert_int_equal(harness_admin(&H, "PATCH", path, NULL, "{\"enabled\":true}", NULL), 200);
+        /* enabled again, with a new secret: what follows is signed with it */
+        assert_int_equal(harness_admin(&H, "PATCH", path, NULL,
+                                       "{\"enabled\":true,\"secret\":\"the-rotated-secret-0001\"}", NULL), 200);
         assert_int_equal(crypto_uuid4(alert_id), 0);
         assert_int_equal(upload_alert(alert_id, "informational"), 200);
         wait_received(&rv, 1, 10);
         assert_non_null(strstr(rv.got[0].body, alert_id));
+        assert_true(signature_ok(&rv.got[0], "the-rotated-secret-0001"));
+        assert_false(signature_ok(&rv.got[0], SECRET));
         receiver_stop(&rv);
         webhook_delete(hook);
 }
@@ -874,7 +878,7 @@ static void test_disabled(void **state)
 static void test_cli(void **state)
 {
         struct receiver rv = { 0 };
-        char url[128], cmd[2048], out[8192], id[40] = "", *p;
+        char url[128], cmd[2048], out[8192], id[40] = "", ca_id[40], *p;
         const char *vigil = getenv("VIGIL");
         FILE *f;
         size_t n;
@@ -929,6 +933,25 @@ static void test_cli(void **state)
                 CLI("webhooks create --name x --url https://example.com/h --event risk_chnged");
                 assert_int_equal(WEXITSTATUS(st), 1);
                 assert_non_null(strstr(out, "valid events are"));
+                /* --ca: a file read and sent as ca_pem, or a clear refusal */
+                CLI("webhooks create --name ca-missing --url https://127.0.0.1:1/h --event alert_raised "
+                    "--ca /nonexistent/ca.pem");
+                assert_int_equal(WEXITSTATUS(st), 1);
+                assert_non_null(strstr(out, "cannot read the CA file '/nonexistent/ca.pem'"));
+                snprintf(args, sizeof(args), "webhooks create --name ca-file --url https://127.0.0.1:1/h "
+                         "--event alert_raised --disabled --ca '%s'", H.ca);
+                CLI(args);
+                assert_int_equal(WEXITSTATUS(st), 0);
+                p = strstr(out, "webhook ");
+                assert_non_null(p);
+                snprintf(ca_id, sizeof(ca_id), "%.36s", p + 8);
+                snprintf(args, sizeof(args), "webhooks show %s", ca_id);
+                CLI(args);
+                assert_int_equal(WEXITSTATUS(st), 0);
+                assert_non_null(strstr(out, "Vigil Server CA"));
+                snprintf(args, sizeof(args), "webhooks delete %s", ca_id);
+                CLI(args);
+                assert_int_equal(WEXITSTATUS(st), 0);
                 snprintf(args, sizeof(args), "webhooks delete %s", id);
                 CLI(args);
                 assert_int_equal(WEXITSTATUS(st), 0);
