@@ -163,7 +163,7 @@ static void easy_setup(struct vigild *d, struct transfer *t, const char *url, co
 static int transfer_start(struct deliverer *dl, struct db_stmt *st)
 {
         struct webhook *w = dl->d->webhook;
-        const char *secret, *ca_pem = db_column_text(st, 8, NULL);
+        const char *secret, *ca_pem;
         char ca_path[4400];
         struct transfer *t;
         size_t secret_len;
@@ -179,8 +179,10 @@ static int transfer_start(struct deliverer *dl, struct db_stmt *st)
         t->body = strdup(db_column_text(st, 4, NULL));
         t->easy = curl_easy_init();
         secret = db_column_text(st, 7, &secret_len);
-        if (!t->body || !t->easy || (r = headers_build(t, secret, secret_len)) < 0 ||
-            (ca_pem && (r = ca_file(w, t->sub_id, ca_pem, ca_path, sizeof(ca_path))) < 0))
+        if (!t->body || !t->easy || (r = headers_build(t, secret, secret_len)) < 0)
+                goto fail;
+        ca_pem = db_column_text(st, 8, NULL);
+        if (ca_pem && (r = ca_file(w, t->sub_id, ca_pem, ca_path, sizeof(ca_path))) < 0)
                 goto fail;
         easy_setup(dl->d, t, db_column_text(st, 6, NULL), ca_pem ? ca_path : NULL);
         if (curl_multi_add_handle(w->multi, t->easy) != CURLM_OK) {
