@@ -55,3 +55,6 @@ int cli_valid_id(const char *id);
  * bytes. Returns 0, or -1 after printing why. */
 int cli_query_build(char *out, size_t size, const char *base, const char *const *names, const char *const *vals,
                     size_t n);
+/* webhooks.c: 'vigil webhooks ...' */
+int cli_webhooks(struct cli *c, int argc, char **argv);
+extern const char cli_webhooks_usage[];

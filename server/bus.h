@@ -10,6 +10,7 @@
  * the subscriber list is not locked. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define BUS_SUBSCRIBERS_MAX 32
@@ -31,6 +32,9 @@ struct bus_event {
                 } alert_raised;
                 struct {
                         const char *from, *to;  /* risk level names */
+                        const char *const *alert_ids;   /* alerts whose change caused it (may be none) */
+                        size_t n_alert_ids;
+                        bool alert_ids_more;    /* more alerts caused it than are listed */
                 } risk_changed;
         };
 };

@@ -29,6 +29,12 @@ void vigild_config_defaults(struct vigild_config *cfg)
          * are small; bodies stream through it. */
         cfg->connection_memory = 8192;
         cfg->log_level = 2;
+        cfg->webhook_max_attempts = 12;
+        cfg->webhook_retry_base_ms = 1000;
+        cfg->webhook_retry_max = 600;
+        cfg->webhook_timeout = 10;
+        cfg->webhook_queue_max = 100000;
+        cfg->webhook_retention = 30 * 86400;
 }
 
 static int set_string(char *dst, size_t size, const char *v)
@@ -98,6 +104,22 @@ static int config_set(struct vigild_config *cfg, const char *key, const char *v)
                 return set_uint(&cfg->max_connections, v, 1, 1000000);
         if (strcmp(key, "max_devices") == 0)
                 return set_uint(&cfg->max_devices, v, 1, 100000000);
+        if (strcmp(key, "webhook_max_attempts") == 0)
+                return set_uint(&cfg->webhook_max_attempts, v, 1, 100);
+        if (strcmp(key, "webhook_retry_base_ms") == 0)
+                return set_uint(&cfg->webhook_retry_base_ms, v, 1, 3600 * 1000);
+        if (strcmp(key, "webhook_retry_max") == 0) {
+                int r = set_duration(&cfg->webhook_retry_max, v, 1);
+                return r == 0 && cfg->webhook_retry_max > 86400 ? -EINVAL : r;
+        }
+        if (strcmp(key, "webhook_timeout") == 0) {
+                int r = set_duration(&cfg->webhook_timeout, v, 1);
+                return r == 0 && cfg->webhook_timeout > 300 ? -EINVAL : r;
+        }
+        if (strcmp(key, "webhook_queue_max") == 0)
+                return set_uint(&cfg->webhook_queue_max, v, 1, 10000000);
+        if (strcmp(key, "webhook_retention") == 0)
+                return set_duration(&cfg->webhook_retention, v, 3600);
         if (strcmp(key, "log_level") == 0) {
                 static const char *const levels[] = { "error", "warning", "info", "debug" };
                 for (int i = 0; i < 4; i++)

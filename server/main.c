@@ -20,13 +20,14 @@
 #include "server/log.h"
 #include "server/tvm/tvm.h"
 #include "server/vigild.h"
+#include "server/webhook/webhook.h"
 #include "util/strutil.h"
 
 #define HOSTNAMES_MAX 32
 #define FLUSH_INTERVAL_S 1
 
 static const struct http_route *const route_tables[] = { api_routes, enroll_routes, tvm_routes, defend_routes,
-                                                          defend_action_routes, NULL };
+                                                          defend_action_routes, webhook_routes, NULL };
 
 static void usage(FILE *f)
 {
@@ -53,6 +54,8 @@ static int open_storage(struct vigild *d, char *err, size_t err_size)
                 r = tvm_migrate(d);
         if (r == 0)
                 r = defend_migrate(d);
+        if (r == 0)
+                r = webhook_migrate(d);
         if (r < 0) {
                 snprintf(err, err_size, "cannot migrate the database '%s': %s", path, db_errmsg(d->db));
                 return r;
@@ -100,7 +103,13 @@ static int write_config(const char *dir, const char *hostname)
                      "# connection_timeout = 300\n"
                      "# threads = 2\n"
                      "# device_cert_days = 365\n"
-                     "# log_level = info\n",
+                     "# log_level = info\n"
+                     "# webhook_max_attempts = 12\n"
+                     "# webhook_retry_base_ms = 1000\n"
+                     "# webhook_retry_max = 10m\n"
+                     "# webhook_timeout = 10s\n"
+                     "# webhook_queue_max = 100000\n"
+                     "# webhook_retention = 30d\n",
                      VIGILD_LISTEN_DEFAULT, hostname ? "" : "# ", hostname ? hostname : "localhost");
         util_path_join(path, sizeof(path), dir, VIGILD_CONFIG_FILE);
         return util_file_write(path, text, (size_t)n, 0644);
@@ -238,9 +247,16 @@ static int serve(struct vigild *d, const char *port_file)
         sigaddset(&set, SIGINT);
         pthread_sigmask(SIG_BLOCK, &set, NULL);
         signal(SIGPIPE, SIG_IGN);
+        r = webhook_start(d, err, sizeof(err));
+        if (r < 0) {
+                log_error("cannot start the webhook module: %s", err);
+                webhook_stop(d);
+                return r;
+        }
         r = http_server_start(&hc, d, route_tables, api_admin_auth, enroll_device_auth, &srv, err, sizeof(err));
         if (r < 0) {
                 log_error("%s", err);
+                webhook_stop(d);
                 return r;
         }
         public_url_default(d, http_server_port(srv));
@@ -261,6 +277,7 @@ static int serve(struct vigild *d, const char *port_file)
         }
         log_info("received %s; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         http_server_stop(srv);
+        webhook_stop(d);
         return 0;
 }
 

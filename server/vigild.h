@@ -13,6 +13,7 @@ struct bus;
 struct db;
 struct defend_suppressions;
 struct enroll;
+struct webhook;
 
 #define VIGILD_LISTEN_DEFAULT "127.0.0.1:8443"
 #define VIGILD_CONFIG_FILE "vigild.conf"
@@ -31,6 +32,12 @@ struct vigild_config {
         unsigned max_connections;       /* open HTTPS connections at once */
         unsigned connection_memory;     /* bytes of request/response buffers per connection */
         int log_level;
+        unsigned webhook_max_attempts;  /* attempts of a delivery before it is failed */
+        unsigned webhook_retry_base_ms; /* wait after the first failed attempt; doubles after each */
+        int64_t webhook_retry_max;      /* seconds: longest wait between attempts */
+        int64_t webhook_timeout;        /* seconds an attempt may take */
+        unsigned webhook_queue_max;     /* pending deliveries at most; the oldest are failed past it */
+        int64_t webhook_retention;      /* seconds a finished delivery stays in the log */
 };
 
 struct vigild {
@@ -40,6 +47,7 @@ struct vigild {
         struct enroll *enroll;
         struct bus *bus;                /* in-process events (bus.h) */
         struct defend_suppressions *suppressions; /* defend's compiled suppression rules */
+        struct webhook *webhook;        /* outgoing webhooks (webhook/webhook.h) */
 };
 
 /* Fills cfg with the defaults. */

@@ -4,12 +4,16 @@
 #include "server/defend/defend.h"
 
 #define DEFEND_REASON_IDS_MAX 50
+#define DEFEND_CHANGE_IDS_MAX 20
 
 /* One change of a device's risk, kept until after the commit to publish it. */
 struct defend_risk_change {
         char device_id[HTTP_PARAM_MAX + 1];
         enum defend_level from, to;
         bool changed;
+        char alert_ids[DEFEND_CHANGE_IDS_MAX][DEFEND_ALERT_ID_LEN + 1]; /* the first alerts that caused it */
+        size_t n_alert_ids;
+        bool alert_ids_more;
 };
 
 /* risk.c. Recomputes a device's risk inside the caller's transaction (lock

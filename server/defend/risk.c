@@ -79,10 +79,19 @@ int defend_risk_update(struct vigild *d, const char *device_id, const json_t *al
                                      db_param_text(ids, strlen(ids)), db_param_text(by, strlen(by))));
         free(ids);
         if (r == 0) {
+                const json_t *v;
+                size_t i;
+
                 snprintf(ret->device_id, sizeof(ret->device_id), "%s", device_id);
                 ret->from = from;
                 ret->to = to;
                 ret->changed = true;
+                ret->n_alert_ids = 0;
+                json_array_foreach(alert_ids, i, v)
+                        if (ret->n_alert_ids < DEFEND_CHANGE_IDS_MAX)
+                                snprintf(ret->alert_ids[ret->n_alert_ids++], DEFEND_ALERT_ID_LEN + 1, "%s",
+                                         json_string_value(v));
+                ret->alert_ids_more = json_array_size(alert_ids) > DEFEND_CHANGE_IDS_MAX;
         }
         return r;
 }
@@ -90,11 +99,17 @@ int defend_risk_update(struct vigild *d, const char *device_id, const json_t *al
 void defend_risk_publish(struct vigild *d, const struct defend_risk_change *c)
 {
         struct bus_event ev = { .type = BUS_RISK_CHANGED, .device_id = c->device_id };
+        const char *ids[DEFEND_CHANGE_IDS_MAX];
 
         if (!c->changed)
                 return;
+        for (size_t i = 0; i < c->n_alert_ids; i++)
+                ids[i] = c->alert_ids[i];
         ev.risk_changed.from = defend_level_name(c->from);
         ev.risk_changed.to = defend_level_name(c->to);
+        ev.risk_changed.alert_ids = ids;
+        ev.risk_changed.n_alert_ids = c->n_alert_ids;
+        ev.risk_changed.alert_ids_more = c->alert_ids_more;
         log_info("device %s risk changed from %s to %s", c->device_id, ev.risk_changed.from, ev.risk_changed.to);
         bus_publish(d->bus, &ev);
 }
