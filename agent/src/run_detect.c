@@ -138,10 +138,14 @@ static void recent_exec(struct recent_event *r, const struct ev_exec *x)
                 r->u.exec.flags |= EV_EXEC_ARGS_TRUNCATED;
         }
         memcpy(p, x->args, n);
-        if (n > 0)
+        argc = x->argc;
+        if (r->u.exec.flags & EV_EXEC_ARGS_TRUNCATED && n > 0) {
+                /* the entries that are left, the last one cut */
                 p[n - 1] = '\0';
-        for (uint32_t i = 0; i < n; i++)
-                argc += p[i] == '\0';
+                argc = 0;
+                for (uint32_t i = 0; i < n; i++)
+                        argc += p[i] == '\0';
+        }
         r->u.exec.args_len = n;
         r->u.exec.argc = argc < x->argc ? argc : x->argc;
         r->u.exec.flags |= (image_cut ? EV_EXEC_PATH_TRUNCATED : 0) | (cwd_cut ? EV_EXEC_CWD_TRUNCATED : 0);
