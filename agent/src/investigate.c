@@ -189,8 +189,8 @@ out:
 
 static void jarr_close(struct jarr *ja)
 {
-        if (ja->b.len == 0)
-                ja->b.max += 2;         /* an array cut before its opening bracket */
+        if (ja->b.len == 0 && ja->b.max < 3)
+                ja->b.max = 3;          /* an array cut before its opening bracket: "[]\n" */
         vbuf_puts(&ja->b, ja->b.len ? "\n]\n" : "[]\n");
 }
 
@@ -518,7 +518,7 @@ int investigate_net_line_parse(const char *line, size_t len, bool v6, struct inv
         if (dec_num(f[7], n[7], UINT32_MAX, &v) < 0)
                 return -EINVAL;
         s.uid = (uint32_t)v;
-        if (dec_num(f[9], n[9], UINT64_MAX, &v) < 0)
+        if (dec_num(f[9], n[9], INT64_MAX, &v) < 0)
                 return -EINVAL;
         s.inode = v;
         *ret = s;
