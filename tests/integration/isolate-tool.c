@@ -15,9 +15,13 @@
  *   release            isolate_release
  *   restore            isolate_restore: print "isolated" or "not isolated"
  *   status             isolate_status: print "installed" or "not installed"
- *   listen ADDR PORT   accept TCP connections on ADDR:PORT, answer each "ok\n", forever
+ *   listen ADDR PORT   accept TCP connections on ADDR:PORT, forever; answer each "ok\n",
+ *                      and "ok\n" again to what it sends within 5 s
  *   connect ADDR PORT MS
  *                      exit 0 if ADDR:PORT answers "ok" within MS milliseconds, else 1
+ *   hold ADDR PORT GOFILE MS
+ *                      connect to ADDR:PORT and get "ok", print "connected", wait for
+ *                      GOFILE to exist, send a line: exit 0 if "ok" comes back within MS
  *   ping ADDR MS       exit 0 if the IPv4 ADDR answers an ICMP echo within MS, else 1
  *
  * Exit status 0 on success, 1 on failure (message on stderr), 2 on bad
@@ -31,6 +35,7 @@
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +50,7 @@ static int usage(void)
 {
         fprintf(stderr, "usage: isolate-tool [--state DIR] [--caps agent|no-net-admin] "
                 "endpoints URL | guard | apply URL | release | restore | status | "
-                "listen ADDR PORT | connect ADDR PORT MS | ping ADDR MS\n");
+                "listen ADDR PORT | connect ADDR PORT MS | hold ADDR PORT GOFILE MS | ping ADDR MS\n");
         return 2;
 }
 
@@ -147,6 +152,18 @@ static int addr_parse(const char *addr, const char *port, struct sockaddr_in *sa
         return 0;
 }
 
+/* One connection: "ok\n", then "ok\n" again for anything it sends within 5 s. */
+static void serve(int c)
+{
+        struct pollfd p = { .fd = c, .events = POLLIN };
+        char buf[64];
+
+        if (write(c, "ok\n", 3) == 3 && poll(&p, 1, 5000) == 1 && read(c, buf, sizeof(buf)) > 0 &&
+            write(c, "ok\n", 3) != 3)
+                fprintf(stderr, "isolate-tool: listen: write: %s\n", strerror(errno));
+        close(c);
+}
+
 static int listen_forever(const char *addr, const char *port)
 {
         struct sockaddr_in sa;
@@ -158,14 +175,18 @@ static int listen_forever(const char *addr, const char *port)
         if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
             bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0)
                 return fail("listen", strerror(errno));
+        signal(SIGCHLD, SIG_IGN);
         printf("listening\n");
         fflush(stdout);
         for (;;) {
                 c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
                 if (c < 0)
                         continue;
-                if (write(c, "ok\n", 3) != 3)
-                        fprintf(stderr, "isolate-tool: listen: write: %s\n", strerror(errno));
+                if (fork() == 0) {
+                        close(fd);
+                        serve(c);
+                        _exit(0);
+                }
                 close(c);
         }
 }
@@ -209,6 +230,40 @@ static int connect_probe(const char *addr, const char *port, long ms)
                 n = read(fd, buf, sizeof(buf));
         r = n >= 2 && memcmp(buf, "ok", 2) == 0 ? 0 : 1;
 out:
+        close(fd);
+        return r;
+}
+
+/* Reads "ok" from fd before deadline. */
+static bool read_ok(int fd, int64_t deadline)
+{
+        char buf[8];
+
+        return wait_fd(fd, POLLIN, deadline) && read(fd, buf, sizeof(buf)) >= 2 && memcmp(buf, "ok", 2) == 0;
+}
+
+/* A connection made before isolation: connect and get "ok", print
+ * "connected", wait for gofile to exist, then send a line: exit 0 if "ok"
+ * comes back within ms, 1 if not. */
+static int hold_probe(const char *addr, const char *port, const char *gofile, long ms)
+{
+        struct sockaddr_in sa;
+        int64_t deadline;
+        int fd, r = 1;
+
+        if (addr_parse(addr, port, &sa) < 0 || ms <= 0)
+                return usage();
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || !read_ok(fd, now_ms() + ms))
+                return fail("hold: first exchange", strerror(errno));
+        printf("connected\n");
+        fflush(stdout);
+        for (int i = 0; i < 200 && access(gofile, F_OK) < 0; i++)
+                usleep(50 * 1000);
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        deadline = now_ms() + ms;
+        if (write(fd, "again\n", 6) == 6 && read_ok(fd, deadline))
+                r = 0;
         close(fd);
         return r;
 }
@@ -290,6 +345,8 @@ int main(int argc, char **argv)
                 return listen_forever(argv[1], argv[2]);
         if (strcmp(argv[0], "connect") == 0 && argc == 4)
                 return connect_probe(argv[1], argv[2], strtol(argv[3], NULL, 10));
+        if (strcmp(argv[0], "hold") == 0 && argc == 5)
+                return hold_probe(argv[1], argv[2], argv[3], strtol(argv[4], NULL, 10));
         if (strcmp(argv[0], "ping") == 0 && argc == 3)
                 return ping_probe(argv[1], strtol(argv[2], NULL, 10));
         return usage();

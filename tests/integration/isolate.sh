@@ -3,8 +3,9 @@
 # namespace made here: a veth pair joins it (203.0.113.2) to this namespace
 # (203.0.113.1), where two TCP listeners run, one playing the server.
 # Isolation applied in the namespace, with the agent's capabilities only,
-# must leave the server's port open and cut the other port, ICMP and
-# inbound connections, keep loopback, and leave this namespace's ruleset
+# must leave the server's port open (a connection to it made before
+# isolation too) and cut the other port (a connection made before too),
+# ICMP and inbound connections, keep loopback, and leave this namespace's ruleset
 # alone; after the table is deleted by hand (as a reboot would), restore
 # re-installs it from the state file; release opens everything again.
 # With VIGIL_TEST_NETNS_ONLY=1 (always set here) the module refuses to touch
@@ -92,8 +93,21 @@ in_ns "$TOOL" ping "$HOST" 2000 || fail "before isolation: no ICMP echo reply fr
 [ "$(in_ns "$TOOL" guard)" = allowed ] || fail "the guard refuses inside the namespace"
 [ "$("$TOOL" endpoints "$URL")" = "ipv4 $HOST $SPORT" ] || fail "endpoints of $URL: $("$TOOL" endpoints "$URL")"
 
+# a connection open before isolation (a remote shell) and one to the server
+in_ns "$TOOL" hold "$HOST" "$OPORT" "$T/go" 1500 >"$T/hold-other" & HOLD_OTHER=$!
+in_ns "$TOOL" hold "$HOST" "$SPORT" "$T/go" 1500 >"$T/hold-server" & HOLD_SERVER=$!
+for _ in $(seq 50); do
+    [ -s "$T/hold-other" ] && [ -s "$T/hold-server" ] && break
+    sleep 0.1
+done
+[ -s "$T/hold-other" ] && [ -s "$T/hold-server" ] || fail "the connections held across isolation did not start"
+
 # isolated: the server's port only
 tool_ns apply "$URL" || fail "apply failed"
+touch "$T/go"
+rc=0; wait "$HOLD_OTHER" || rc=$?
+[ "$rc" = 1 ] || fail "isolated: a connection opened before isolation still flows (exit $rc)"
+wait "$HOLD_SERVER" || fail "isolated: the connection to the server opened before isolation was cut"
 [ "$(tool_ns status)" = installed ] || fail "after apply: the table is not installed"
 reachable "isolated" "$HOST" "$SPORT"
 cut "isolated" "$HOST" "$OPORT"
@@ -156,4 +170,4 @@ rc=0; "$TOOL" --state "$T/host-state" --caps no-net-admin release >/dev/null || 
 [ -e "$T/host-state/isolation.json" ] || fail "the refused release removed the state file"
 [ "$(nft list tables)" = "$HOST_TABLES_BEFORE" ] || fail "the host's own ruleset changed"
 
-echo "isolate: ok (server port open, other port, ICMP and inbound cut, loopback kept, restore, release, guard)"
+echo "isolate: ok (server port open, other port, open connections, ICMP and inbound cut, loopback kept, restore, release, guard)"
