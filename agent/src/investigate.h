@@ -38,8 +38,9 @@
 #define INVESTIGATE_HASH_MAX (1u << 20)         /* files smaller than this get a sha256 */
 #define INVESTIGATE_NET_LINE_MAX 512            /* one line of /proc/net/{tcp,udp}[6] */
 
-/* The sensitive paths walked when investigate_opts.sensitive_paths is NULL.
- * A component "*" stands for every directory there (/home/ * /.ssh). */
+/* The sensitive paths walked when investigate_opts.sensitive_paths is NULL
+ * (docs/ACTIONS.md lists them). A path component "*" stands for every entry
+ * of the directory before it, as in the home directories' .ssh. */
 extern const char *const investigate_default_paths[];
 
 struct investigate_opts {
