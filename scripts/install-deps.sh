@@ -5,9 +5,11 @@ set -eu
 mode=${1:-run}
 pkgs="meson ninja-build pkg-config gcc libmicrohttpd-dev libgnutls28-dev gnutls-bin
       libjansson-dev libyaml-dev libpcre2-dev libsqlite3-dev libcurl4-gnutls-dev libnftables-dev
+      libarchive-dev
       clang libbpf-dev bpftool"
 if [ "$mode" = test ]; then
-    pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 curl jq libcap2-bin"
+    pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 curl jq libcap2-bin
+          nftables iproute2"
 fi
 missing=""
 for p in $pkgs; do

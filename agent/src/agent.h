@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "agent/src/detect.h"
+#include "util/vbuf.h"
 
 #define AGENT_STATE_DIR_DEFAULT "/var/lib/vigil"
 #define AGENT_PACKAGE_MAX (64 * 1024)
@@ -105,5 +106,26 @@ int agent_detect_setup(const char *const *rules, size_t n_rules, detect_alert_fn
 /* 'vigil-agent events' (argv[0] is "events"). Returns the process exit code. */
 int agent_events(int argc, char **argv);
 
-/* Logs one line to stderr with a timestamp. */
+/* Logs one line to stderr with a timestamp, and keeps it in a ring of the
+ * last 256 KiB of log lines (for the investigation package). Thread-safe. */
 void agent_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Appends the ring's log lines, oldest first, to out; when they do not all
+ * fit in what out may still hold, the newest whole lines that fit. Safe
+ * from any thread. Returns 0, 1 when older lines were left out, or
+ * -ENOMEM. */
+int agent_log_recent(struct vbuf *out);
+
+/* Appends the detection thread's recent events (the last
+ * AGENT_RECENT_EVENTS, each with at most AGENT_RECENT_TEXT bytes of image,
+ * working directory and arguments or path; what was cut is flagged) to
+ * out as JSON lines, oldest first, as `vigil-agent events` writes them;
+ * when they do not all fit in what out may still hold, the newest that
+ * fit. They are rendered here, not when seen: their lineage comes from a
+ * process table seeded from /proc and fed the recorded events in order, so
+ * a process that started before the oldest recorded event and has exited
+ * since shows without ancestors. Safe from any thread while rd lives.
+ * Returns 0, 1 when older events were left out, or -ENOMEM. */
+#define AGENT_RECENT_EVENTS 4096
+#define AGENT_RECENT_TEXT 1536
+int agent_detect_recent_events(struct run_detect *rd, struct vbuf *out);

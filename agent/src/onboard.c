@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,67 @@
 #define STATE_FILE "agent.json"
 #define STATE_MAX 4096
 
+/* The last LOG_RING_BYTES of log lines, for the investigation package:
+ * whole lines in a circular buffer, the oldest dropped to make room. */
+#define LOG_RING_BYTES (256u * 1024)
+
+static struct {
+        pthread_mutex_t lock;
+        size_t start, len;              /* the held bytes: [start, start + len) mod size */
+        char buf[LOG_RING_BYTES];
+} log_ring = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Drops the oldest line (through its newline). */
+static void log_ring_drop_line(void)
+{
+        while (log_ring.len > 0) {
+                char c = log_ring.buf[log_ring.start];
+
+                log_ring.start = (log_ring.start + 1) % LOG_RING_BYTES;
+                log_ring.len--;
+                if (c == '\n')
+                        return;
+        }
+}
+
+static void log_ring_add(const char *line, size_t n)
+{
+        size_t end, first;
+
+        if (n == 0 || n > LOG_RING_BYTES)
+                return;
+        pthread_mutex_lock(&log_ring.lock);
+        while (log_ring.len + n > LOG_RING_BYTES)
+                log_ring_drop_line();
+        end = (log_ring.start + log_ring.len) % LOG_RING_BYTES;
+        first = n < LOG_RING_BYTES - end ? n : LOG_RING_BYTES - end;
+        memcpy(log_ring.buf + end, line, first);
+        memcpy(log_ring.buf, line + first, n - first);
+        log_ring.len += n;
+        pthread_mutex_unlock(&log_ring.lock);
+}
+
+int agent_log_recent(struct vbuf *out)
+{
+        size_t room = out->max - out->len, skip = 0, pos, first;
+        int r;
+
+        pthread_mutex_lock(&log_ring.lock);
+        if (log_ring.len > room) {
+                /* the newest lines that fit: start after a newline */
+                skip = log_ring.len - room;
+                while (skip < log_ring.len && log_ring.buf[(log_ring.start + skip - 1) % LOG_RING_BYTES] != '\n')
+                        skip++;
+        }
+        pos = (log_ring.start + skip) % LOG_RING_BYTES;
+        first = log_ring.len - skip < LOG_RING_BYTES - pos ? log_ring.len - skip : LOG_RING_BYTES - pos;
+        r = vbuf_append(out, log_ring.buf + pos, first);
+        if (r == 0)
+                r = vbuf_append(out, log_ring.buf, log_ring.len - skip - first);
+        pthread_mutex_unlock(&log_ring.lock);
+        return r < 0 ? r : skip > 0;
+}
+
 void agent_log(const char *level, const char *fmt, ...)
 {
         char line[1100];
@@ -31,6 +93,7 @@ void agent_log(const char *level, const char *fmt, ...)
         util_log_line_vformat(line, sizeof(line), level, fmt, ap);
         va_end(ap);
         fputs(line, stderr);
+        log_ring_add(line, strlen(line));
 }
 
 int agent_state_path(const struct agent_state *s, const char *name, char *out, size_t size)

@@ -4,7 +4,8 @@
  * good once the server says this device was offboarded. The sensor and
  * detection run beside it in a thread of their own (run_detect.c), spooling
  * alerts that the alert uplink, in a third thread, sends as they come
- * (uplink_alerts.c). The spool is opened here, before detection drops the
+ * (uplink_alerts.c); a fourth carries out the device actions the server
+ * asks for (actions.c), after isolation recorded earlier is put back. The spool is opened here, before detection drops the
  * agent's capabilities, and the uplink thread is started after, so that it
  * runs reduced too. */
 #include "agent/src/agent.h"
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/src/actions.h"
 #include "agent/src/spool.h"
 #include "agent/src/uplink_alerts.h"
 #include "crypto/crypto.h"
@@ -257,6 +259,7 @@ int agent_run(const struct agent_run_opts *o)
         struct sigaction sa = { .sa_handler = on_signal };
         struct uplink u = { .interval = 60 };
         struct run_detect *rd = NULL;
+        struct agent_actions *acts = NULL;
         struct alert_uplink *up = NULL;
         struct spool *sp = NULL;
         long backoff = BACKOFF_MIN_S;
@@ -270,10 +273,14 @@ int agent_run(const struct agent_run_opts *o)
         signal(SIGPIPE, SIG_IGN);
         agent_log("info", "vigil-agent %s running as device %s, server %s", VIGIL_VERSION,
                   u.state.device_id, u.state.server_url);
-        /* one round (--once) has nothing to detect in; without detection
-         * what an earlier run spooled is still sent */
-        if (!once)
+        /* an isolated device stays isolated, server or not */
+        agent_actions_restore(&u.state);
+        /* one round (--once) has nothing to detect in and takes no action;
+         * without detection what an earlier run spooled is still sent */
+        if (!once) {
                 alerts_start(o, &u.state, &sp, &up, &rd);
+                agent_actions_start(&u.state, rd, &acts);
+        }
         while (!stop_requested) {
                 enum uplink_result res = round_once(&u);
                 if (res == UPLINK_OFFBOARDED) {
@@ -304,6 +311,7 @@ int agent_run(const struct agent_run_opts *o)
         }
         if (stop_requested)
                 agent_log("info", "stopping on signal %d", (int)stop_requested);
+        agent_actions_stop(acts);
         agent_detect_stop(rd);
         alert_uplink_free(up);
         spool_close(sp);

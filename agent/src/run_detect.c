@@ -12,7 +12,13 @@
  * synced to disk at once, fold updates at most once a second
  * (docs/DETECTION.md); then the uplink is woken, at once for a high alert
  * (it sends it straight away), lazily for the others (they wait up to a
- * second to travel together). */
+ * second to travel together).
+ *
+ * The thread also keeps the last AGENT_RECENT_EVENTS events in a ring of
+ * fixed slots for the investigation package: a copy of the event's numbers
+ * and of at most AGENT_RECENT_TEXT bytes of its text, under a lock taken
+ * once per event; they become JSON only when asked for
+ * (agent_detect_recent_events, from another thread). */
 #include "agent/src/agent.h"
 
 #include <errno.h>
@@ -24,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/src/event_json.h"
 #include "agent/src/pipeline.h"
 #include "agent/src/spool.h"
 #include "agent/src/uplink_alerts.h"
@@ -31,8 +38,39 @@
 
 #define SYNC_EVERY_NS 1000000000ull     /* fold updates reach the disk within this */
 
+#define RECENT_IMAGE_MAX 512            /* of AGENT_RECENT_TEXT, at most, for an image */
+#define RECENT_CWD_MAX 256
+
+/* One recorded event: what struct agent_event holds, with its text packed:
+ * exec "image\0cwd\0args", file "path\0", memfd "name\0". */
+struct recent_event {
+        uint32_t type;
+        uint32_t text_len;
+        uint64_t mono_ns;
+        int64_t wall_ns;
+        struct ev_proc proc;
+        union {
+                struct ev_fork fork;
+                struct ev_exit exit;
+                struct ev_cred cred;
+                struct ev_inject inject;
+                struct ev_net net;
+                struct { uint32_t flags, argc, args_len, image_len, cwd_len; } exec;
+                struct { uint32_t op, flags; } file;
+                struct { uint32_t flags; } memfd;
+        } u;
+        char text[AGENT_RECENT_TEXT];
+};
+
+struct recent_ring {
+        pthread_mutex_t lock;
+        struct recent_event *slot;      /* AGENT_RECENT_EVENTS */
+        uint64_t written;               /* events recorded since the start */
+};
+
 struct run_detect {
         pthread_t thread;
+        struct recent_ring recent;
         atomic_int stop;                /* set by the uplink's thread */
         struct evsrc *src;
         struct proctable *pt;
@@ -66,10 +104,91 @@ static void on_alert(const struct alert *a, enum alert_change change, void *user
                 alert_uplink_wake(rd->uplink, a->severity == ALERT_SEVERITY_HIGH);
 }
 
+/* Copies at most max bytes of the NUL-terminated s (of at most cap bytes)
+ * into out with its NUL; returns the length kept and flags a cut. */
+static uint32_t text_keep(char *out, const char *s, size_t cap, size_t max, bool *cut)
+{
+        size_t n = strnlen(s, cap);
+
+        if (n > max) {
+                n = max;
+                *cut = true;
+        }
+        memcpy(out, s, n);
+        out[n] = '\0';
+        return (uint32_t)n;
+}
+
+/* The exec's image, cwd and as many whole-or-cut arguments as fit. */
+static void recent_exec(struct recent_event *r, const struct ev_exec *x)
+{
+        bool image_cut = false, cwd_cut = false;
+        uint32_t room, n, argc = 0;
+        char *p = r->text;
+
+        r->u.exec.flags = x->flags;
+        r->u.exec.image_len = text_keep(p, x->image, sizeof(x->image), RECENT_IMAGE_MAX, &image_cut);
+        p += r->u.exec.image_len + 1;
+        r->u.exec.cwd_len = text_keep(p, x->cwd, sizeof(x->cwd), RECENT_CWD_MAX, &cwd_cut);
+        p += r->u.exec.cwd_len + 1;
+        room = (uint32_t)(r->text + AGENT_RECENT_TEXT - p);
+        n = x->args_len <= sizeof(x->args) ? x->args_len : sizeof(x->args);
+        if (n > room) {
+                n = room;
+                r->u.exec.flags |= EV_EXEC_ARGS_TRUNCATED;
+        }
+        memcpy(p, x->args, n);
+        argc = x->argc;
+        if (r->u.exec.flags & EV_EXEC_ARGS_TRUNCATED && n > 0) {
+                /* the entries that are left, the last one cut */
+                p[n - 1] = '\0';
+                argc = 0;
+                for (uint32_t i = 0; i < n; i++)
+                        argc += p[i] == '\0';
+        }
+        r->u.exec.args_len = n;
+        r->u.exec.argc = argc < x->argc ? argc : x->argc;
+        r->u.exec.flags |= (image_cut ? EV_EXEC_PATH_TRUNCATED : 0) | (cwd_cut ? EV_EXEC_CWD_TRUNCATED : 0);
+        r->text_len = (uint32_t)(p + n - r->text);
+}
+
+static void recent_record(struct recent_ring *ring, const struct agent_event *ev)
+{
+        struct recent_event *r;
+        bool cut = false;
+
+        pthread_mutex_lock(&ring->lock);
+        r = &ring->slot[ring->written++ % AGENT_RECENT_EVENTS];
+        r->type = ev->type;
+        r->mono_ns = ev->mono_ns;
+        r->wall_ns = ev->wall_ns;
+        r->proc = ev->proc;
+        r->text_len = 0;
+        switch (ev->type) {
+        case EV_EXEC: recent_exec(r, &ev->exec); break;
+        case EV_FORK: r->u.fork = ev->fork; break;
+        case EV_EXIT: r->u.exit = ev->exit; break;
+        case EV_CRED: r->u.cred = ev->cred; break;
+        case EV_PTRACE: case EV_VM_WRITE: case EV_PROC_MEM_WRITE: r->u.inject = ev->inject; break;
+        case EV_CONNECT: case EV_ACCEPT: r->u.net = ev->net; break;
+        case EV_FILE:
+                r->u.file.op = ev->file.op;
+                r->text_len = text_keep(r->text, ev->file.path, sizeof(ev->file.path), AGENT_RECENT_TEXT - 1, &cut) + 1;
+                r->u.file.flags = ev->file.flags | (cut ? EV_FILE_PATH_TRUNCATED : 0);
+                break;
+        case EV_MEMFD:
+                r->u.memfd.flags = ev->memfd.flags;
+                r->text_len = text_keep(r->text, ev->memfd.name, sizeof(ev->memfd.name), 255, &cut) + 1;
+                break;
+        }
+        pthread_mutex_unlock(&ring->lock);
+}
+
 static void on_event(const struct agent_event *ev, void *ctx)
 {
         struct run_detect *rd = ctx;
 
+        recent_record(&rd->recent, ev);
         proctable_feed(rd->pt, ev);
         detect_event(rd->det, ev, rd->pt);
 }
@@ -101,6 +220,120 @@ static void *detect_thread(void *arg)
         return NULL;
 }
 
+/* Writes back into ev what recent_record kept of it. */
+static void recent_rebuild(const struct recent_event *r, struct agent_event *ev)
+{
+        const char *p = r->text;
+
+        ev->type = (enum ev_type)r->type;
+        ev->mono_ns = r->mono_ns;
+        ev->wall_ns = r->wall_ns;
+        ev->proc = r->proc;
+        switch (ev->type) {
+        case EV_EXEC:
+                memcpy(ev->exec.image, p, r->u.exec.image_len + 1);
+                p += r->u.exec.image_len + 1;
+                memcpy(ev->exec.cwd, p, r->u.exec.cwd_len + 1);
+                p += r->u.exec.cwd_len + 1;
+                memcpy(ev->exec.args, p, r->u.exec.args_len);
+                ev->exec.args_len = r->u.exec.args_len;
+                ev->exec.argc = r->u.exec.argc;
+                ev->exec.flags = r->u.exec.flags;
+                break;
+        case EV_FORK: ev->fork = r->u.fork; break;
+        case EV_EXIT: ev->exit = r->u.exit; break;
+        case EV_CRED: ev->cred = r->u.cred; break;
+        case EV_PTRACE: case EV_VM_WRITE: case EV_PROC_MEM_WRITE: ev->inject = r->u.inject; break;
+        case EV_CONNECT: case EV_ACCEPT: ev->net = r->u.net; break;
+        case EV_FILE:
+                memcpy(ev->file.path, p, r->text_len);
+                ev->file.op = r->u.file.op;
+                ev->file.flags = r->u.file.flags;
+                break;
+        case EV_MEMFD:
+                memcpy(ev->memfd.name, p, r->text_len);
+                ev->memfd.flags = r->u.memfd.flags;
+                break;
+        }
+}
+
+/* A copy of the ring, oldest first, so that rendering holds no lock the
+ * detection thread waits on. Returns the count, 0 on ENOMEM. */
+static size_t recent_snapshot(struct recent_ring *ring, struct recent_event **ret)
+{
+        struct recent_event *v;
+        uint64_t first;
+        size_t n;
+
+        pthread_mutex_lock(&ring->lock);
+        n = ring->written < AGENT_RECENT_EVENTS ? (size_t)ring->written : AGENT_RECENT_EVENTS;
+        first = ring->written - n;
+        v = n ? malloc(n * sizeof(*v)) : NULL;
+        for (size_t i = 0; v && i < n; i++)
+                v[i] = ring->slot[(first + i) % AGENT_RECENT_EVENTS];
+        pthread_mutex_unlock(&ring->lock);
+        *ret = v;
+        return v ? n : 0;
+}
+
+/* Renders the events as JSON lines into all, noting where each starts. */
+static int recent_render(const struct recent_event *v, size_t n, const char *sensor, struct vbuf *all,
+                         size_t *start)
+{
+        struct agent_event *ev = calloc(1, sizeof(*ev));
+        struct proctable *pt = proctable_new(16384, 16u << 20);
+        struct event_json *ej = event_json_new(sensor);
+        int r = -ENOMEM;
+
+        if (!ev || !pt || !ej)
+                goto out;
+        proctable_seed(pt, "/proc");
+        for (size_t i = 0; i < n; i++) {
+                json_t *o;
+                char *s;
+
+                start[i] = all->len;
+                recent_rebuild(&v[i], ev);
+                proctable_feed(pt, ev);
+                if (event_json_build(ej, ev, pt, &o) < 0)
+                        goto out;
+                s = json_dumps(o, JSON_COMPACT);
+                json_decref(o);
+                r = s ? vbuf_printf(all, "%s\n", s) : -ENOMEM;
+                free(s);
+                if (r < 0)
+                        goto out;
+        }
+        start[n] = all->len;
+        r = 0;
+out:
+        event_json_free(ej);
+        proctable_free(pt);
+        free(ev);
+        return r;
+}
+
+int agent_detect_recent_events(struct run_detect *rd, struct vbuf *out)
+{
+        struct recent_event *v = NULL;
+        size_t n = recent_snapshot(&rd->recent, &v), k = 0, room = out->max - out->len;
+        size_t *start = calloc(n + 1, sizeof(*start));
+        struct vbuf all;
+        int r;
+
+        vbuf_init(&all, (size_t)AGENT_RECENT_EVENTS * 64 * 1024);
+        r = start ? recent_render(v, n, rd->src->ops->name, &all, start) : -ENOMEM;
+        if (r == 0) {
+                while (k < n && start[n] - start[k] > room)
+                        k++;
+                r = vbuf_append(out, all.data ? all.data + start[k] : "", start[n] - start[k]);
+        }
+        vbuf_release(&all);
+        free(start);
+        free(v);
+        return r < 0 ? r : k > 0;
+}
+
 static void run_detect_free(struct run_detect *rd)
 {
         if (rd->src)
@@ -108,6 +341,8 @@ static void run_detect_free(struct run_detect *rd)
         detect_free(rd->det);
         proctable_free(rd->pt);
         free(rd->line);
+        free(rd->recent.slot);
+        pthread_mutex_destroy(&rd->recent.lock);
         free(rd);
 }
 
@@ -145,9 +380,11 @@ int agent_detect_start(const struct agent_run_opts *o, struct spool *spool, stru
                 return r;
         rd->spool = spool;
         rd->uplink = uplink;
+        pthread_mutex_init(&rd->recent.lock, NULL);
+        rd->recent.slot = malloc((size_t)AGENT_RECENT_EVENTS * sizeof(*rd->recent.slot));
         rd->line = malloc(ALERT_LINE_MAX);
         rd->pt = proctable_new(0, 0);
-        if (!rd->line || !rd->pt)
+        if (!rd->line || !rd->pt || !rd->recent.slot)
                 goto fail;
         r = run_detect_open(rd, o);
         if (r < 0)

@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -706,6 +707,19 @@ free_ctx:
 }
 #endif
 
+/* libnftables is not known to be safe with contexts in two threads at once */
+static pthread_mutex_t nft_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+void inventory_nft_lock(void)
+{
+        pthread_mutex_lock(&nft_mutex);
+}
+
+void inventory_nft_unlock(void)
+{
+        pthread_mutex_unlock(&nft_mutex);
+}
+
 static int firewall_collect(bool real_root, unsigned flags, json_t **ret)
 {
         if (!real_root)
@@ -713,7 +727,12 @@ static int firewall_collect(bool real_root, unsigned flags, json_t **ret)
         if (flags & INVENTORY_NO_LIVE_PROBES)
                 return state_new("unknown", "not probed: live probes disabled", ret);
 #ifdef HAVE_NFTABLES
-        return firewall_probe(ret);
+        int r;
+
+        inventory_nft_lock();
+        r = firewall_probe(ret);
+        inventory_nft_unlock();
+        return r;
 #else
         return state_new("unknown", "not probed: built without libnftables", ret);
 #endif

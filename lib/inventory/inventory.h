@@ -23,6 +23,12 @@
 #define INVENTORY_OS_RELEASE_MAX        (64u * 1024)    /* whole file */
 #define INVENTORY_OS_RELEASE_LINE_MAX   4096u           /* longer lines are skipped */
 
+/* libnftables is not known to be safe with contexts in two threads at once:
+ * every user of it in the process (the firewall probe here, the agent's
+ * isolation) holds this lock around its calls. */
+void inventory_nft_lock(void);
+void inventory_nft_unlock(void);
+
 /* Cap on an nft ruleset listing. */
 #define INVENTORY_NFT_LISTING_MAX       (64u * 1024 * 1024)
 
