@@ -125,7 +125,13 @@ int cli_device_action(struct cli *c, int argc, char **argv)
         json_t *body, *resp = NULL;
         int opt, r;
 
-        optind = 1;
+        if (argc < 2) {
+                fprintf(stderr, "vigil: usage: vigil devices %s ID --comment TEXT [--wait] [--timeout SECONDS]\n",
+                        argv[0]);
+                return 2;
+        }
+        id = argv[1];
+        optind = 2;
         while ((opt = getopt_long(argc, argv, "m:wt:", opts, NULL)) != -1) {
                 if (opt == 'm')
                         comment = optarg;
@@ -136,12 +142,11 @@ int cli_device_action(struct cli *c, int argc, char **argv)
                 else
                         return 2;
         }
-        if (optind != argc - 1 || !comment) {
+        if (optind != argc || !comment) {
                 fprintf(stderr, "vigil: usage: vigil devices %s ID --comment TEXT [--wait] [--timeout SECONDS]\n",
                         argv[0]);
                 return 2;
         }
-        id = argv[optind];
         if (!cli_valid_id(id))
                 return 2;
         body = json_pack("{s:s,s:s}", "type", type, "comment", comment);
@@ -222,15 +227,17 @@ static int action_cancel(struct cli *c, int argc, char **argv)
         json_t *body, *resp;
         int opt, r;
 
-        optind = 1;
+        if (argc < 2 || !cli_valid_id(argv[1]))
+                return 2;
+        optind = 2;
         while ((opt = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
                 if (opt != 'm')
                         return 2;
                 comment = optarg;
         }
-        if (optind != argc - 1 || !cli_valid_id(argv[optind]))
+        if (optind != argc)
                 return 2;
-        snprintf(path, sizeof(path), "/api/v1/actions/%s/cancel", argv[optind]);
+        snprintf(path, sizeof(path), "/api/v1/actions/%s/cancel", argv[1]);
         body = comment ? json_pack("{s:s}", "comment", comment) : json_object();
         r = cli_call(c, "POST", path, body, 200, &resp);
         json_decref(body);
@@ -239,7 +246,7 @@ static int action_cancel(struct cli *c, int argc, char **argv)
         if (c->json)
                 cli_print_json(resp);
         else
-                printf("action %s cancelled\n", argv[optind]);
+                printf("action %s cancelled\n", argv[1]);
         json_decref(resp);
         return 0;
 }
@@ -254,13 +261,17 @@ static int action_download(struct cli *c, int argc, char **argv)
         FILE *f;
         int opt, r;
 
-        optind = 1;
+        if (argc < 2 || !cli_valid_id(argv[1])) {
+                fprintf(stderr, "vigil: usage: vigil actions download ID -o FILE\n");
+                return 2;
+        }
+        optind = 2;
         while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
                 if (opt != 'o')
                         return 2;
                 out = optarg;
         }
-        if (optind != argc - 1 || !out || !cli_valid_id(argv[optind])) {
+        if (optind != argc || !out) {
                 fprintf(stderr, "vigil: usage: vigil actions download ID -o FILE\n");
                 return 2;
         }
@@ -275,7 +286,7 @@ static int action_download(struct cli *c, int argc, char **argv)
                 fprintf(stderr, "vigil: cannot create '%s': %s\n", tmp, strerror(errno));
                 return 1;
         }
-        snprintf(path, sizeof(path), "/api/v1/actions/%s/package", argv[optind]);
+        snprintf(path, sizeof(path), "/api/v1/actions/%s/package", argv[1]);
         {
                 struct httpc_extra x = { .out = f, .timeout_s = 600 };
                 r = httpc_request_ex(c->http, "GET", path, c->token, NULL, 0, &x, &status, &resp, err, sizeof(err));
@@ -293,12 +304,15 @@ static int action_download(struct cli *c, int argc, char **argv)
                 unlink(tmp);
                 return 1;
         }
-        if (rename(tmp, out) < 0) {
-                fprintf(stderr, "vigil: cannot rename '%s' to '%s': %s\n", tmp, out, strerror(errno));
+        /* a link, not a rename: an existing file is never replaced */
+        if (link(tmp, out) < 0) {
+                fprintf(stderr, "vigil: cannot save to '%s': %s\n", out,
+                        errno == EEXIST ? "the file exists (not overwritten)" : strerror(errno));
                 unlink(tmp);
                 return 1;
         }
-        fprintf(stderr, "investigation package of action %s saved to %s\n", argv[optind], out);
+        unlink(tmp);
+        fprintf(stderr, "investigation package of action %s saved to %s\n", argv[1], out);
         return 0;
 }
 

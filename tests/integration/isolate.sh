@@ -18,32 +18,23 @@ set -eu
 TOOL=${ISOLATE_TOOL:-build/tests/integration/isolate-tool}
 export VIGIL_TEST_NETNS_ONLY=1
 
-skip() { echo "SKIP: $*"; exit 77; }
+. "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "isolation needs root (network namespaces, nftables)"
-command -v ip >/dev/null || skip "ip (iproute2) is not installed"
 command -v nft >/dev/null || skip "nft (nftables) is not installed"
 [ -x "$TOOL" ] || { echo "FAIL: no isolate-tool at '$TOOL'" >&2; exit 1; }
 
-NS=vigil-iso-$$
-VH=vgi$$h
-VN=vgi$$n
-HOST=203.0.113.1
-PEER=203.0.113.2
 SPORT=$((20000 + $$ % 20000))      # the server
 OPORT=$((SPORT + 1))               # anything else on the same host
 LPORT=$((SPORT + 2))               # loopback inside the namespace
 IPORT=$((SPORT + 3))               # a listener inside the namespace
-URL=https://$HOST:$SPORT
 T=$(mktemp -d /tmp/vigil-isolate-XXXXXX)
 STATE=$T/state
 BG_PIDS=""
 
 cleanup() {
-    # `ip netns exec` may fork: what runs in the namespace is ended by its pids there
-    for p in $BG_PIDS $(ip netns pids "$NS" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-    ip netns del "$NS" 2>/dev/null || true
-    ip link del "$VH" 2>/dev/null || true
+    for p in $BG_PIDS; do kill "$p" 2>/dev/null || true; done
+    netns_cleanup
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -56,7 +47,6 @@ fail() {
     exit 1
 }
 
-in_ns() { ip netns exec "$NS" "$@"; }
 tool_ns() { in_ns "$TOOL" --state "$STATE" --caps agent "$@"; }
 reaches() { in_ns "$TOOL" connect "$1" "$2" "${3:-2000}"; }
 
@@ -67,14 +57,8 @@ cut() { ! reaches "$2" "$3" 1000 || fail "$1: $2:$3 still reachable from the nam
 
 HOST_TABLES_BEFORE=$(nft list tables)
 mkdir -m 0700 "$STATE"
-ip netns add "$NS" || skip "cannot create a network namespace"
-ip link add "$VH" type veth peer name "$VN" || skip "cannot create a veth pair"
-ip link set "$VN" netns "$NS"
-ip addr add "$HOST/24" dev "$VH"
-ip link set "$VH" up
-in_ns ip addr add "$PEER/24" dev "$VN"
-in_ns ip link set "$VN" up
-in_ns ip link set lo up
+netns_create iso
+URL=https://$HOST:$SPORT
 
 "$TOOL" listen "$HOST" "$SPORT" >/dev/null & BG_PIDS="$BG_PIDS $!"
 "$TOOL" listen "$HOST" "$OPORT" >/dev/null & BG_PIDS="$BG_PIDS $!"

@@ -192,3 +192,32 @@ start_vigild() {
     SERVER_PID=$!
     within 10 test -s "$T/port" || fail "vigild did not start"
 }
+
+# netns_create TAG: a network namespace NS joined to this one by a veth pair,
+# this side VH with HOST (203.0.113.1/24), the namespace's side VN with PEER
+# (203.0.113.2/24), loopback up inside; addresses of the documentation range,
+# never the machine's own network. Skips (77) when this machine cannot make
+# them. TAG is at most 3 characters. netns_cleanup removes them and ends
+# what runs inside (call it from cleanup); in_ns CMD ARG... runs inside.
+netns_create() {
+    command -v ip >/dev/null || skip "ip (iproute2) is not installed"
+    NS=vigil-$1-$$ VH=v$1$$h VN=v$1$$n HOST=203.0.113.1 PEER=203.0.113.2
+    ip netns add "$NS" || skip "cannot create a network namespace"
+    ip link add "$VH" type veth peer name "$VN" || skip "cannot create a veth pair"
+    ip link set "$VN" netns "$NS"
+    ip addr add "$HOST/24" dev "$VH"
+    ip link set "$VH" up
+    in_ns ip addr add "$PEER/24" dev "$VN"
+    in_ns ip link set "$VN" up
+    in_ns ip link set lo up
+}
+
+netns_cleanup() {
+    [ -n "${NS:-}" ] || return 0
+    # `ip netns exec` may fork: what runs inside is ended by its pids there
+    for _p in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$_p" 2>/dev/null || true; done
+    ip netns del "$NS" 2>/dev/null || true
+    ip link del "$VH" 2>/dev/null || true
+}
+
+in_ns() { ip netns exec "$NS" "$@"; }
