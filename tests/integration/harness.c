@@ -253,3 +253,64 @@ out:
         free(csr);
         return r;
 }
+
+int harness_restart(struct harness *h)
+{
+        const char *port = strrchr(h->url, ':') + 1, *vigild = getenv("VIGILD");
+        char listen[64], portfile[320], log[320];
+        char *argv[] = { (char *)vigild, "run", "--data-dir", h->data, "--listen", listen,
+                         "--port-file", portfile, NULL };
+        posix_spawn_file_actions_t fa;
+
+        if (!vigild) {
+                fprintf(stderr, "harness: VIGILD is not set\n");
+                return -1;
+        }
+        snprintf(listen, sizeof(listen), "127.0.0.1:%s", port);
+        snprintf(portfile, sizeof(portfile), "%s/port-restart", h->dir);
+        snprintf(log, sizeof(log), "%s/vigild.log", h->dir);
+        unlink(portfile);
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_APPEND, 0644);
+        /* the old listening socket may linger a moment */
+        for (int i = 0; i < 50 && access(portfile, F_OK) < 0; i++) {
+                if (posix_spawn(&h->pid, argv[0], &fa, NULL, argv, environ) != 0)
+                        break;
+                for (int w = 0; w < 100 && access(portfile, F_OK) < 0; w++) {
+                        if (waitpid(h->pid, NULL, WNOHANG) == h->pid)
+                                break;
+                        usleep(50000);
+                }
+                if (access(portfile, F_OK) < 0)
+                        usleep(100000);
+        }
+        posix_spawn_file_actions_destroy(&fa);
+        if (access(portfile, F_OK) < 0) {
+                fprintf(stderr, "harness: vigild did not start again on port %s\n", port);
+                return -1;
+        }
+        return 0;
+}
+
+int harness_cli(struct harness *h, const char *args, char **ret_out)
+{
+        const char *vigil = getenv("VIGIL");
+        char cmd[2048], *out = calloc(1, 65536);
+        size_t n = 0, k;
+        FILE *p;
+        int st;
+
+        if (!vigil || !out || (size_t)snprintf(cmd, sizeof(cmd), "VIGIL_SERVER='%s' VIGIL_TOKEN='%s' "
+                                               "VIGIL_CA='%s' '%s' %s 2>&1", h->url, h->token, h->ca, vigil,
+                                               args) >= sizeof(cmd) || !(p = popen(cmd, "r"))) {
+                fprintf(stderr, "harness: cannot run the CLI (is VIGIL set?)\n");
+                free(out);
+                return -1;
+        }
+        while (n < 65535 && (k = fread(out + n, 1, 65535 - n, p)) > 0)
+                n += k;
+        st = pclose(p);
+        *ret_out = out;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+

@@ -44,5 +44,14 @@ int harness_enroll(struct harness *h, struct harness_device *dev, const char *na
  * in *ret_id (malloc'd; ret_id may be NULL); NULL after printing why. */
 char *harness_new_token(struct harness *h, const char *role, const char *name, char **ret_id);
 
+/* Starts vigild again on the same data directory and port, once the caller
+ * has stopped or killed it and reaped it. Returns 0, or -1 after printing why. */
+int harness_restart(struct harness *h);
+
+/* Runs the CLI ($VIGIL) with args (shell words) as the first admin; returns
+ * its exit status (-1 if it could not run) and its output, stdout and
+ * stderr, in *ret_out (heap, at most 64 KiB). */
+int harness_cli(struct harness *h, const char *args, char **ret_out);
+
 /* Writes text to DIR/name and returns the path in out. */
 int harness_write(struct harness *h, const char *name, const char *text, char *out, size_t size);

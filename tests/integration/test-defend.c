@@ -545,28 +545,6 @@ static void test_roles(void **state)
         assert_int_equal(alert_count("rule_id=rule-role&status=resolved"), 1);
 }
 
-/* Runs the CLI with the admin token; returns its exit status and its output (heap). */
-static int run_cli(const char *args, char **ret_out)
-{
-        const char *vigil = getenv("VIGIL");
-        char cmd[2048], *out = calloc(1, 65536);
-        size_t n = 0, k;
-        FILE *p;
-        int st;
-
-        assert_non_null(vigil);
-        assert_non_null(out);
-        snprintf(cmd, sizeof(cmd), "VIGIL_SERVER='%s' VIGIL_TOKEN='%s' VIGIL_CA='%s' '%s' %s 2>&1",
-                 H.url, H.token, H.ca, vigil, args);
-        p = popen(cmd, "r");
-        assert_non_null(p);
-        while (n < 65535 && (k = fread(out + n, 1, 65535 - n, p)) > 0)
-                n += k;
-        st = pclose(p);
-        *ret_out = out;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void test_cli(void **state)
 {
         char id[37], args[512], *out;
@@ -576,22 +554,22 @@ static void test_cli(void **state)
         assert_int_equal(upload_alerts(&B, json_pack("[o]",
                 alert_new(id, "medium", "rule-cli", "2026-11-30T04:00:00Z", "2026-11-30T04:00:00Z", 3)), NULL), 200);
         snprintf(args, sizeof(args), "alerts list --device %s --severity medium --status new --json", B.id);
-        assert_int_equal(run_cli(args, &out), 0);
+        assert_int_equal(harness_cli(&H, args, &out), 0);
         j = json_loads(out, 0, NULL);
         assert_non_null(j);
         assert_true(json_integer_value(json_object_get(j, "count")) >= 1);
         json_decref(j);
         free(out);
         snprintf(args, sizeof(args), "alerts list --device %s", B.id);
-        assert_int_equal(run_cli(args, &out), 0);
+        assert_int_equal(harness_cli(&H, args, &out), 0);
         assert_non_null(strstr(out, id));
         free(out);
         snprintf(args, sizeof(args), "alerts update %s --status resolved --classification false_positive "
                  "--determination not_malicious --assign bob --comment 'cron job'", id);
-        assert_int_equal(run_cli(args, &out), 0);
+        assert_int_equal(harness_cli(&H, args, &out), 0);
         free(out);
         snprintf(args, sizeof(args), "alerts show %s --json", id);
-        assert_int_equal(run_cli(args, &out), 0);
+        assert_int_equal(harness_cli(&H, args, &out), 0);
         j = json_loads(out, 0, NULL);
         assert_non_null(j);
         assert_string_equal(json_string_value(json_object_get(j, "status")), "resolved");
@@ -600,40 +578,9 @@ static void test_cli(void **state)
         json_decref(j);
         free(out);
         snprintf(args, sizeof(args), "alerts update %s --status bogus", id);
-        assert_int_equal(run_cli(args, &out), 1);
+        assert_int_equal(harness_cli(&H, args, &out), 1);
         assert_non_null(strstr(out, "status"));
         free(out);
-}
-
-/* Starts vigild again on the same data directory and port (after a kill). */
-static void vigild_restart(void)
-{
-        const char *port = strrchr(H.url, ':') + 1;
-        char listen[64], portfile[320], log[320];
-        char *argv[] = { (char *)getenv("VIGILD"), "run", "--data-dir", H.data, "--listen", listen,
-                         "--port-file", portfile, NULL };
-        posix_spawn_file_actions_t fa;
-
-        snprintf(listen, sizeof(listen), "127.0.0.1:%s", port);
-        snprintf(portfile, sizeof(portfile), "%s/port2", H.dir);
-        snprintf(log, sizeof(log), "%s/vigild.log", H.dir);
-        unlink(portfile);
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_APPEND, 0644);
-        /* the old listening socket may linger a moment */
-        for (int i = 0; i < 50; i++) {
-                assert_int_equal(posix_spawn(&H.pid, argv[0], &fa, NULL, argv, environ), 0);
-                for (int w = 0; w < 100 && access(portfile, F_OK) < 0; w++) {
-                        if (waitpid(H.pid, NULL, WNOHANG) == H.pid)
-                                break;
-                        usleep(50000);
-                }
-                if (access(portfile, F_OK) == 0)
-                        break;
-                usleep(100000);
-        }
-        posix_spawn_file_actions_destroy(&fa);
-        assert_int_equal(access(portfile, F_OK), 0);
 }
 
 /* vigild killed (SIGKILL) while a batch of 500 alerts is on its way: once it
@@ -667,7 +614,7 @@ static void test_killed_mid_upload(void **state)
         st = upload(&A, text, strlen(text), NULL);     /* 200, or no answer */
         waitpid(killer, NULL, 0);
         waitpid(H.pid, NULL, 0);
-        vigild_restart();
+        assert_int_equal(harness_restart(&H), 0);
         assert_int_equal(upload(&A, text, strlen(text), &ans), 200);
         for (size_t i = 0; i < 500; i++) {
                 const char *s = result_status(ans, i);

@@ -492,28 +492,6 @@ static void test_bad_inputs(void **state)
         expect_refused("GET", "/api/v1/suppressions/nope/audit", NULL, 404, "suppression_not_found", "nope");
 }
 
-/* Runs the CLI with the admin token; returns its exit status and its output (heap). */
-static int run_cli(const char *args, char **ret_out)
-{
-        const char *vigil = getenv("VIGIL");
-        char cmd[2048], *out = calloc(1, 65536);
-        size_t n = 0, k;
-        FILE *p;
-        int st;
-
-        assert_non_null(vigil);
-        assert_non_null(out);
-        snprintf(cmd, sizeof(cmd), "VIGIL_SERVER='%s' VIGIL_TOKEN='%s' VIGIL_CA='%s' '%s' %s 2>&1",
-                 H.url, H.token, H.ca, vigil, args);
-        p = popen(cmd, "r");
-        assert_non_null(p);
-        while (n < 65535 && (k = fread(out + n, 1, 65535 - n, p)) > 0)
-                n += k;
-        st = pclose(p);
-        *ret_out = out;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void test_cli(void **state)
 {
         char args[1024], rid[37], *out;
@@ -521,7 +499,7 @@ static void test_cli(void **state)
 
         snprintf(args, sizeof(args), "--json suppressions create --name 'cli rule' --comment 'from the cli' "
                  "--rule rule-cli --device %s --image '/usr/bin/*' --expires 24h", B.id);
-        assert_int_equal(run_cli(args, &out), 0);
+        assert_int_equal(harness_cli(&H, args, &out), 0);
         j = json_loads(out, 0, NULL);
         assert_non_null(j);
         snprintf(rid, sizeof(rid), "%s", json_string_value(json_object_get(j, "id")));
@@ -530,16 +508,16 @@ static void test_cli(void **state)
                             "rule-cli");
         json_decref(j);
         free(out);
-        assert_int_equal(run_cli("suppressions list", &out), 0);
+        assert_int_equal(harness_cli(&H, "suppressions list", &out), 0);
         assert_non_null(strstr(out, rid));
         assert_non_null(strstr(out, "cli rule"));
         free(out);
         /* a condition changed keeps the others */
         snprintf(args, sizeof(args), "suppressions update %s --disable --command-line 'make *'", rid);
-        assert_int_equal(run_cli(args, &out), 0);
+        assert_int_equal(harness_cli(&H, args, &out), 0);
         free(out);
         snprintf(args, sizeof(args), "--json suppressions show %s", rid);
-        assert_int_equal(run_cli(args, &out), 0);
+        assert_int_equal(harness_cli(&H, args, &out), 0);
         j = json_loads(out, 0, NULL);
         assert_non_null(j);
         assert_true(json_is_false(json_object_get(j, "enabled")));
@@ -550,21 +528,21 @@ static void test_cli(void **state)
         json_decref(j);
         free(out);
         snprintf(args, sizeof(args), "suppressions audit %s", rid);
-        assert_int_equal(run_cli(args, &out), 0);
+        assert_int_equal(harness_cli(&H, args, &out), 0);
         assert_non_null(strstr(out, "create"));
         assert_non_null(strstr(out, "update"));
         free(out);
         snprintf(args, sizeof(args), "suppressions delete %s", rid);
-        assert_int_equal(run_cli(args, &out), 0);
+        assert_int_equal(harness_cli(&H, args, &out), 0);
         free(out);
         snprintf(args, sizeof(args), "suppressions show %s", rid);
-        assert_int_equal(run_cli(args, &out), 1);
+        assert_int_equal(harness_cli(&H, args, &out), 1);
         assert_non_null(strstr(out, "no suppression rule"));
         free(out);
-        assert_int_equal(run_cli("suppressions create --name x --comment y", &out), 2);
+        assert_int_equal(harness_cli(&H, "suppressions create --name x --comment y", &out), 2);
         assert_non_null(strstr(out, "condition"));
         free(out);
-        assert_int_equal(run_cli("suppressions create --name x --comment y --image 'a\\'", &out), 1);
+        assert_int_equal(harness_cli(&H, "suppressions create --name x --comment y --image 'a\\'", &out), 1);
         assert_non_null(strstr(out, "not a valid pattern"));
         free(out);
 }
@@ -573,34 +551,13 @@ static void test_cli(void **state)
  * compiled from the database at start and match as before. */
 static void test_restart(void **state)
 {
-        const char *port = strrchr(H.url, ':') + 1;
-        char listen[64], portfile[320], log[320], a[37];
-        char *argv[] = { (char *)getenv("VIGILD"), "run", "--data-dir", H.data, "--listen", listen,
-                         "--port-file", portfile, NULL };
-        posix_spawn_file_actions_t fa;
+        char a[37];
         int status;
 
         assert_int_equal(kill(H.pid, SIGTERM), 0);
         assert_int_equal(waitpid(H.pid, &status, 0), H.pid);
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        snprintf(listen, sizeof(listen), "127.0.0.1:%s", port);
-        snprintf(portfile, sizeof(portfile), "%s/port2", H.dir);
-        snprintf(log, sizeof(log), "%s/vigild.log", H.dir);
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_APPEND, 0644);
-        /* the old listening socket may linger a moment */
-        for (int i = 0; i < 50 && access(portfile, F_OK) < 0; i++) {
-                assert_int_equal(posix_spawn(&H.pid, argv[0], &fa, NULL, argv, environ), 0);
-                for (int w = 0; w < 100 && access(portfile, F_OK) < 0; w++) {
-                        if (waitpid(H.pid, NULL, WNOHANG) == H.pid)
-                                break;
-                        usleep(50000);
-                }
-                if (access(portfile, F_OK) < 0)
-                        usleep(100000);
-        }
-        posix_spawn_file_actions_destroy(&fa);
-        assert_int_equal(access(portfile, F_OK), 0);
+        assert_int_equal(harness_restart(&H), 0);
         upload_one(&C, a, "high", "rule-host", "/usr/sbin/nginx", "nginx -s reload");
         assert_alert_status(a, "resolved");
         upload_one(&D, a, "high", "rule-dev", "/usr/bin/cc", "cc -o y y.c");

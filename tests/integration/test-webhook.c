@@ -739,35 +739,12 @@ static void test_max_attempts(void **state)
 /* Stops vigild and starts it again on the same data directory and port. */
 static void vigild_restart(void)
 {
-        const char *port = strrchr(H.url, ':') + 1;
-        char listen[64], portfile[320], log[320];
-        char *argv[] = { (char *)getenv("VIGILD"), "run", "--data-dir", H.data, "--listen", listen,
-                         "--port-file", portfile, NULL };
-        posix_spawn_file_actions_t fa;
         int status;
 
         kill(H.pid, SIGTERM);
         assert_int_equal(waitpid(H.pid, &status, 0), H.pid);
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        snprintf(listen, sizeof(listen), "127.0.0.1:%s", port);
-        snprintf(portfile, sizeof(portfile), "%s/port-restart", H.dir);
-        snprintf(log, sizeof(log), "%s/vigild.log", H.dir);
-        unlink(portfile);
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_APPEND, 0644);
-        for (int i = 0; i < 50; i++) {
-                assert_int_equal(posix_spawn(&H.pid, argv[0], &fa, NULL, argv, environ), 0);
-                for (int w = 0; w < 100 && access(portfile, F_OK) < 0; w++) {
-                        if (waitpid(H.pid, NULL, WNOHANG) == H.pid)
-                                break;
-                        usleep(50000);
-                }
-                if (access(portfile, F_OK) == 0)
-                        break;
-                usleep(100000);
-        }
-        posix_spawn_file_actions_destroy(&fa);
-        assert_int_equal(access(portfile, F_OK), 0);
+        assert_int_equal(harness_restart(&H), 0);
 }
 
 /* A delivery pending when vigild stops is sent after it starts again. */
