@@ -357,9 +357,9 @@ static void handle_action_show(struct vigild *d, const struct http_request *req,
 static void list_actions(struct vigild *d, const struct http_request *req, const char *device,
                          struct http_reply *rep)
 {
-        const char *type = http_request_query(req, "type"), *status = http_request_query(req, "status"), *v;
+        const char *type = http_request_query(req, "type"), *status = http_request_query(req, "status");
         const char *t[3];
-        uint64_t limit = LIST_LIMIT_DEFAULT, offset = 0;
+        uint64_t limit, offset;
         struct db_stmt *st;
         int64_t total = 0;
         json_t *arr;
@@ -374,13 +374,8 @@ static void list_actions(struct vigild *d, const struct http_request *req, const
                 http_reply_error(rep, 400, "invalid_query", "'type' must be one of %s; 'status' one of %s", tl, sl);
                 return;
         }
-        if (((v = http_request_query(req, "limit")) && (util_uint_parse(v, LIST_LIMIT_MAX, &limit) < 0 ||
-                                                        limit == 0)) ||
-            ((v = http_request_query(req, "offset")) && util_uint_parse(v, INT32_MAX, &offset) < 0)) {
-                http_reply_error(rep, 400, "invalid_query", "'limit' must be from 1 to %d and 'offset' an integer "
-                                 "of at least 0", LIST_LIMIT_MAX);
+        if (http_request_paging(req, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, &limit, &offset, rep) < 0)
                 return;
-        }
         t[0] = device;
         t[1] = type;
         t[2] = status;
@@ -416,8 +411,7 @@ static void list_actions(struct vigild *d, const struct http_request *req, const
                 return;
         }
         http_reply_json(rep, 200, json_pack("{s:I,s:o,s:o}", "count", (json_int_t)total, "value", arr,
-                                            "next_offset", offset + json_array_size(arr) < (uint64_t)total ?
-                                            json_integer((json_int_t)(offset + json_array_size(arr))) : json_null()));
+                                            "next_offset", http_page_next(json_array_size(arr), total, offset)));
 }
 
 /* GET /api/v1/actions?device=&type=&status=&limit=&offset= */

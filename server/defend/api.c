@@ -109,8 +109,6 @@ static int list_query_read(const struct http_request *req, struct list_query *q,
         q->rule_id = http_request_query(req, "rule_id");
         q->technique = http_request_query(req, "technique");
         q->since = q->until = -1;
-        q->limit = LIST_LIMIT_DEFAULT;
-        q->offset = 0;
         if (q->severity && defend_level_parse(q->severity, false, &l) < 0) {
                 http_reply_error(rep, 400, "invalid_query", "'severity' must be informational, low, medium or high");
                 return -EINVAL;
@@ -129,14 +127,7 @@ static int list_query_read(const struct http_request *req, struct list_query *q,
                 http_reply_error(rep, 400, "invalid_query", "'since' and 'until' must be RFC 3339 times");
                 return -EINVAL;
         }
-        if (((v = http_request_query(req, "limit")) && (util_uint_parse(v, LIST_LIMIT_MAX, &q->limit) < 0 ||
-                                                        q->limit == 0)) ||
-            ((v = http_request_query(req, "offset")) && util_uint_parse(v, INT32_MAX, &q->offset) < 0)) {
-                http_reply_error(rep, 400, "invalid_query", "'limit' must be from 1 to %d and 'offset' an integer "
-                                 "of at least 0", LIST_LIMIT_MAX);
-                return -EINVAL;
-        }
-        return 0;
+        return http_request_paging(req, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, &q->limit, &q->offset, rep);
 }
 
 #define LIST_WHERE \
@@ -192,8 +183,7 @@ void defend_handle_list(struct vigild *d, const struct http_request *req, struct
                 http_reply_error(rep, 500, "database_error", "cannot list alerts");
                 return;
         }
-        next = q.offset + json_array_size(arr) < (uint64_t)total ?
-               json_integer((json_int_t)(q.offset + json_array_size(arr))) : json_null();
+        next = http_page_next(json_array_size(arr), total, q.offset);
         http_reply_json(rep, 200, json_pack("{s:I,s:o,s:o}", "count", (json_int_t)total, "value", arr,
                                             "next_offset", next));
 }

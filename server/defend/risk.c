@@ -152,19 +152,14 @@ void defend_device_json(struct vigild *d, const char *device_id, json_t *device,
 /* GET /api/v1/devices/{id}/timeline?limit=100&offset=0, newest first */
 void defend_handle_timeline(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
-        const char *id = req->params[0], *lv = http_request_query(req, "limit"),
-                   *ov = http_request_query(req, "offset");
-        uint64_t limit = TIMELINE_LIMIT_DEFAULT, offset = 0;
+        const char *id = req->params[0];
+        uint64_t limit, offset;
         struct db_stmt *st;
         json_t *arr;
         int r;
 
-        if ((lv && (util_uint_parse(lv, TIMELINE_LIMIT_MAX, &limit) < 0 || limit == 0)) ||
-            (ov && util_uint_parse(ov, INT32_MAX, &offset) < 0)) {
-                http_reply_error(rep, 400, "invalid_query", "'limit' must be from 1 to %d and 'offset' an integer",
-                                 TIMELINE_LIMIT_MAX);
+        if (http_request_paging(req, TIMELINE_LIMIT_DEFAULT, TIMELINE_LIMIT_MAX, &limit, &offset, rep) < 0)
                 return;
-        }
         if (!enroll_device_exists(d, id)) {
                 http_reply_error(rep, 404, "device_not_found", "no device with id '%s'", id);
                 return;

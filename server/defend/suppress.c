@@ -1126,19 +1126,14 @@ static json_t *audit_row_json(struct db_stmt *st)
  * deleted rule's audit stays readable. */
 void defend_handle_suppression_audit(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
-        const char *id = req->params[0], *lv = http_request_query(req, "limit"),
-                   *ov = http_request_query(req, "offset");
-        uint64_t limit = AUDIT_LIMIT_DEFAULT, offset = 0;
+        const char *id = req->params[0];
+        uint64_t limit, offset;
         struct db_stmt *st;
         json_t *arr;
         int r;
 
-        if ((lv && (util_uint_parse(lv, AUDIT_LIMIT_MAX, &limit) < 0 || limit == 0)) ||
-            (ov && util_uint_parse(ov, INT32_MAX, &offset) < 0)) {
-                http_reply_error(rep, 400, "invalid_query", "'limit' must be from 1 to %d and 'offset' an integer",
-                                 AUDIT_LIMIT_MAX);
+        if (http_request_paging(req, AUDIT_LIMIT_DEFAULT, AUDIT_LIMIT_MAX, &limit, &offset, rep) < 0)
                 return;
-        }
         arr = json_array();
         db_lock(d->db);
         r = db_prepare(d->db, "SELECT at, action, by, by_name, before, after FROM defend_suppression_audit "

@@ -255,6 +255,27 @@ const char *http_request_query(const struct http_request *req, const char *name)
         return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+int http_request_paging(const struct http_request *req, uint64_t dflt, uint64_t max, uint64_t *ret_limit,
+                        uint64_t *ret_offset, struct http_reply *rep)
+{
+        const char *lv = http_request_query(req, "limit"), *ov = http_request_query(req, "offset");
+
+        *ret_limit = dflt;
+        *ret_offset = 0;
+        if ((lv && (util_uint_parse(lv, max, ret_limit) < 0 || *ret_limit == 0)) ||
+            (ov && util_uint_parse(ov, INT32_MAX, ret_offset) < 0)) {
+                http_reply_error(rep, 400, "invalid_query", "'limit' must be from 1 to %llu and 'offset' an integer "
+                                 "from 0 to %d", (unsigned long long)max, INT32_MAX);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+json_t *http_page_next(size_t n, int64_t total, uint64_t offset)
+{
+        return total >= 0 && offset + n < (uint64_t)total ? json_integer((json_int_t)(offset + n)) : json_null();
+}
+
 void http_request_peer(const struct http_request *req, char *out, size_t size)
 {
         const union MHD_ConnectionInfo *ci;

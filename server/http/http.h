@@ -151,6 +151,15 @@ void http_reply_error(struct http_reply *rep, unsigned status, const char *code,
  * and returns NULL. The result is the caller's to json_decref(). */
 json_t *http_request_json(const struct http_request *req, struct http_reply *rep);
 
+/* Paging of a list: ?limit= (1 to max, dflt when absent) and ?offset= (0 to
+ * INT32_MAX). Returns 0, or -EINVAL with a 400 invalid_query in rep. */
+int http_request_paging(const struct http_request *req, uint64_t dflt, uint64_t max, uint64_t *ret_limit,
+                        uint64_t *ret_offset, struct http_reply *rep);
+
+/* A page's JSON: next_offset is offset + the page's length while total says
+ * there is more, else null. */
+json_t *http_page_next(size_t n, int64_t total, uint64_t offset);
+
 /* The value of a query argument, or NULL. */
 const char *http_request_query(const struct http_request *req, const char *name);
 

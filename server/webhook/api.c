@@ -469,9 +469,8 @@ static int log_read(struct vigild *d, const char *id, const char *status, uint64
 /* GET /api/v1/webhooks/{id}/deliveries?status=&limit=&offset= */
 void webhook_handle_deliveries(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
-        const char *id = req->params[0], *status = http_request_query(req, "status"),
-                   *lv = http_request_query(req, "limit"), *ov = http_request_query(req, "offset");
-        uint64_t limit = LOG_LIMIT_DEFAULT, offset = 0;
+        const char *id = req->params[0], *status = http_request_query(req, "status");
+        uint64_t limit, offset;
         int64_t total = 0;
         json_t *arr, *next;
         size_t k;
@@ -483,12 +482,8 @@ void webhook_handle_deliveries(struct vigild *d, const struct http_request *req,
                 http_reply_error(rep, 400, "invalid_query", "'status' must be pending, delivered or failed");
                 return;
         }
-        if ((lv && (util_uint_parse(lv, LOG_LIMIT_MAX, &limit) < 0 || limit == 0)) ||
-            (ov && util_uint_parse(ov, INT32_MAX, &offset) < 0)) {
-                http_reply_error(rep, 400, "invalid_query", "'limit' must be from 1 to %d and 'offset' an integer "
-                                 "of at least 0", LOG_LIMIT_MAX);
+        if (http_request_paging(req, LOG_LIMIT_DEFAULT, LOG_LIMIT_MAX, &limit, &offset, rep) < 0)
                 return;
-        }
         arr = json_array();
         db_lock(d->db);
         r = sub_enabled(d, id);
@@ -503,8 +498,7 @@ void webhook_handle_deliveries(struct vigild *d, const struct http_request *req,
                         http_reply_error(rep, 500, "database_error", "cannot read the delivery log");
                 return;
         }
-        next = offset + json_array_size(arr) < (uint64_t)total ?
-               json_integer((json_int_t)(offset + json_array_size(arr))) : json_null();
+        next = http_page_next(json_array_size(arr), total, offset);
         http_reply_json(rep, 200, json_pack("{s:s,s:I,s:o,s:o}", "webhook_id", id, "count", (json_int_t)total,
                                             "value", arr, "next_offset", next));
 }
