@@ -761,7 +761,7 @@ int spool_sync(struct spool *s)
         int r;
 
         pthread_mutex_lock(&s->lock);
-        if (s->held.len > 0)
+        if (s->disk_full)
                 held_flush(s);
         else if (s->room_blocked)
                 spool_make_room(s);
@@ -947,7 +947,7 @@ int spool_read(struct spool *s, spool_line_fn fn, void *userdata, struct spool_p
         if (!buf)
                 return -ENOMEM;
         pthread_mutex_lock(&s->lock);
-        if (s->held.len > 0)
+        if (s->disk_full)
                 held_flush(s);
         r = read_locked(s, fn, userdata, buf, ret_end);
         pthread_mutex_unlock(&s->lock);

@@ -500,6 +500,11 @@ void alert_uplink_free(struct alert_uplink *u)
                 pthread_mutex_unlock(&u->lock);
                 pthread_join(u->thread, NULL);
         }
+        if (u->aside.len > 0)
+                aside_retry(u);
+        if (u->aside.len > 0)
+                agent_log("error", "the disk still has no room in '%s': %zu refused alert lines kept in memory are "
+                          "lost with the agent's exit", u->rejected_dir, u->aside_lines);
         httpc_free(u->http);
         vbuf_release(&u->lines);
         vbuf_release(&u->body);
