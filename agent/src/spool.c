@@ -10,7 +10,14 @@
  * A write the disk refuses is undone (ftruncate back to the last whole
  * line, which needs no space) and its line joins the held lines, written
  * before any newer one once the disk has room: the order on disk stays the
- * order of the alerts. */
+ * order of the alerts. The held lines have their place in the spool before
+ * they reach the disk: segment held_seq, from the bytes it has on disk on
+ * (held_base(); 0 while it is not begun), where they will be written (never
+ * past a segment's end into the next). So the reader reads them like the
+ * rest and the alerts reach the server while the disk is full; an
+ * acknowledgement that passes some of them takes them out of memory (they
+ * are on the server) and moves held_seq on to a new segment, so that what
+ * remains is written from its start. */
 #include "agent/src/spool.h"
 
 #include <dirent.h>
@@ -51,6 +58,7 @@ struct spool {
         bool torn;                      /* a write failed half-way: begin a new segment */
         struct vbuf held;               /* lines the disk refused, oldest first */
         uint64_t held_lines;
+        uint64_t held_seq;              /* the segment they are written to */
         bool disk_full;                 /* lines are held: logged when it begins and ends */
         uint64_t full_dropped;          /* lines dropped for lack of room since it began */
         bool ack_unsaved;               /* the position in ack is not on disk yet */
@@ -219,7 +227,8 @@ static void ack_load(struct spool *s)
         sp = strchr(text, ' ');
         if (sp) {
                 *sp = '\0';
-                if (util_uint_parse(text, UINT64_MAX, &seq) == 0 && util_uint_parse(sp + 1, UINT64_MAX, &off) == 0)
+                if (util_uint_parse(text, UINT64_MAX / 2, &seq) == 0 &&
+                    util_uint_parse(sp + 1, UINT64_MAX, &off) == 0)
                         s->ack = (struct spool_pos){ seq, off, 0 };
         }
         free(text);
@@ -236,18 +245,20 @@ static int ack_save(const struct spool *s, const struct spool_pos *pos)
 
 /* At open: deletes the segments wholly acknowledged, and keeps the
  * position within what is there (a spool emptied by hand, a power loss
- * that took acknowledged bytes): lines appended later must lie after it. */
+ * that took acknowledged bytes, lines held in memory acknowledged before
+ * they reached the disk): lines appended later must lie after it, so when
+ * no segment is left spool_resume() begins segment ack.seq. */
 static void ack_apply(struct spool *s)
 {
         char path[4200];
 
-        while (s->n_seg > 1 && s->seg[0].seq < s->ack.seq) {
+        while (s->n_seg > 0 && s->seg[0].seq < s->ack.seq) {
                 if (segment_path(s, s->seg[0].seq, path, sizeof(path)) == 0)
                         unlink(path);
                 segment_forget(s, 0);
         }
-        if (s->n_seg == 0 || s->seg[s->n_seg - 1].seq < s->ack.seq) {
-                s->ack.seq = s->n_seg ? s->seg[0].seq : 1;     /* spool_resume() begins 1 */
+        if (s->n_seg == 0) {
+                s->ack.seq = s->ack.seq ? s->ack.seq : 1;
                 s->ack.off = 0;
         } else if (s->seg[0].seq == s->ack.seq && s->ack.off > s->seg[0].bytes) {
                 s->ack.off = s->seg[0].bytes;
@@ -492,7 +503,7 @@ static int spool_resume(struct spool *s)
         int r;
 
         if (!last)
-                return segment_begin(s, 1);
+                return segment_begin(s, s->ack.seq);
         if (last->bytes >= s->segment_bytes || !segment_whole(s, last))
                 return segment_begin(s, last->seq + 1);
         r = segment_path(s, last->seq, path, sizeof(path));
@@ -602,6 +613,14 @@ static int line_write(struct spool *s, const char *line, size_t len)
         return 0;
 }
 
+/* The bytes segment held_seq has on disk, where the held lines go on. */
+static uint64_t held_base(const struct spool *s)
+{
+        const struct segment *last = &s->seg[s->n_seg - 1];
+
+        return last->seq == s->held_seq ? last->bytes : 0;
+}
+
 /* Counts a line dropped for lack of room: logged the first time while the
  * disk is full, in the summary when it has room again. */
 static void held_drop(struct spool *s, int sev, size_t len)
@@ -616,7 +635,8 @@ static void held_drop(struct spool *s, int sev, size_t len)
 }
 
 /* Removes from the held lines the oldest of the lowest severity if it is
- * below sev. Returns 0, or -ENOSPC if none is. */
+ * below sev; the lines after it move, so positions read before are stale.
+ * Returns 0, or -ENOSPC if none is. */
 static int held_evict_below(struct spool *s, int sev)
 {
         char *p = s->held.data, *end = p + s->held.len, *nl, *at = NULL;
@@ -638,22 +658,32 @@ static int held_evict_below(struct spool *s, int sev)
         s->held.len -= len;
         s->held.data[s->held.len] = '\0';
         s->held_lines--;
+        s->ack.gen++;
         held_drop(s, low, len);
         return 0;
 }
 
-/* Keeps a line the disk refused (err) until it can be written. Returns 0,
- * or err when it is dropped: no room left, even after the held lines of a
- * lower severity gave way. */
+/* Keeps a line the disk refused (err) until it can be written: after the
+ * newest segment's bytes when it holds none (a segment just begun), else
+ * from the start of the next. Returns 0, or err when it is dropped: no
+ * room left, even after the held lines of a lower severity gave way. */
 static int held_add(struct spool *s, const char *line, size_t len, int err)
 {
+        const struct segment *last = &s->seg[s->n_seg - 1];
         int sev = line_severity(line, len);
 
         if (!s->disk_full) {
                 agent_log("error", "cannot write to the alert spool in '%s': %s; alert lines wait in memory "
-                          "(at most %u bytes, lower severities give way first) until the disk has room",
-                          s->dir, strerror(-err), SPOOL_HELD_MAX);
+                          "(at most %u bytes, lower severities give way first; they are sent all the same) "
+                          "until the disk has room", s->dir, strerror(-err), SPOOL_HELD_MAX);
                 s->disk_full = true;
+        }
+        if (s->held.len == 0) {
+                uint64_t seq = last->bytes == 0 && !s->torn ? last->seq : last->seq + 1;
+
+                /* never before the acknowledged position: there they
+                 * would not be read */
+                s->held_seq = seq > s->ack.seq ? seq : s->ack.seq;
         }
         while (len <= SPOOL_HELD_MAX && s->held.len + len > SPOOL_HELD_MAX)
                 if (held_evict_below(s, sev) < 0)
@@ -666,8 +696,40 @@ static int held_add(struct spool *s, const char *line, size_t len, int err)
         return 0;
 }
 
-/* Writes the held lines, oldest first, as far as the disk lets it.
- * Returns 0 when none is left, else the failed write's negative errno. */
+/* Writes one held line at its place: the end of segment held_seq (begun
+ * if need be). A write cut half-way that cannot be cut off again leaves a
+ * cut line: the held lines then move to the next segment (positions read
+ * before are stale). */
+static int held_write(struct spool *s, const char *line, size_t len)
+{
+        struct segment *last = &s->seg[s->n_seg - 1];
+        int r;
+
+        if (last->seq != s->held_seq) {
+                r = segment_begin(s, s->held_seq);
+                if (r < 0)
+                        return r;
+                last = &s->seg[s->n_seg - 1];
+                s->torn = false;
+        }
+        r = write_all(s->fd, line, len);
+        if (r < 0) {
+                if (ftruncate(s->fd, (off_t)last->bytes) < 0) {
+                        s->torn = true;
+                        s->held_seq = last->seq + 1;
+                        s->ack.gen++;
+                }
+                return r;
+        }
+        last->bytes += len;
+        s->total += len;
+        s->dirty = true;
+        return 0;
+}
+
+/* Writes the held lines, oldest first, as far as the disk lets it; the
+ * disk-full spell ends once some were written and none is left. Returns 0
+ * when none is left, else the failed write's negative errno. */
 static int held_flush(struct spool *s)
 {
         char *p = s->held.data, *end = p + s->held.len, *nl;
@@ -675,39 +737,43 @@ static int held_flush(struct spool *s)
         int r = 0;
 
         for (; p < end && (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1) {
-                r = line_write(s, p, (size_t)(nl + 1 - p));
+                r = held_write(s, p, (size_t)(nl + 1 - p));
                 if (r < 0)
                         break;
                 written++;
         }
-        if (written > 0) {
-                memmove(s->held.data, p, (size_t)(end - p));
-                s->held.len = (size_t)(end - p);
-                s->held.data[s->held.len] = '\0';
-                s->held_lines -= written;
-        }
-        if (r == 0 && s->disk_full) {
+        if (written == 0)
+                return r;
+        memmove(s->held.data, p, (size_t)(end - p));
+        s->held.len = (size_t)(end - p);
+        s->held.data[s->held.len] = '\0';
+        s->held_lines -= written;
+        if (r == 0) {
                 agent_log("info", "the alert spool in '%s' can be written again: the alert lines held in "
                           "memory are written; %" PRIu64 " were dropped for lack of room meanwhile", s->dir,
                           s->full_dropped);
                 s->disk_full = false;
                 s->full_dropped = 0;
+                if (s->total > s->max_bytes)
+                        spool_make_room(s);
         }
-        if (r == 0 && s->total > s->max_bytes)
-                spool_make_room(s);
         return r;
 }
 
+/* While the disk is full a line joins the held ones first, so that the
+ * order stays, then they are tried. */
 static int append_locked(struct spool *s, const char *line, size_t len)
 {
-        int r = 0;
+        int r;
 
         if (len == 0 || line[len - 1] != '\n')
                 return -EINVAL;
-        if (s->disk_full)
-                r = held_flush(s);
-        if (r == 0)
-                r = line_write(s, line, len);
+        if (s->disk_full) {
+                r = held_add(s, line, len, -ENOSPC);
+                held_flush(s);
+                return r;
+        }
+        r = line_write(s, line, len);
         if (r < 0)
                 return held_add(s, line, len, r);
         if (s->total > s->max_bytes)
@@ -836,7 +902,7 @@ bool spool_pending(const struct spool *s)
 
         pthread_mutex_lock(&w->lock);
         last = &s->seg[s->n_seg - 1];
-        pending = last->seq > s->ack.seq || (last->seq == s->ack.seq && last->bytes > s->ack.off);
+        pending = s->held.len > 0 || last->seq > s->ack.seq || (last->seq == s->ack.seq && last->bytes > s->ack.off);
         pthread_mutex_unlock(&w->lock);
         return pending;
 }
@@ -899,6 +965,29 @@ static int segment_read(int fd, uint64_t *pos, uint64_t end, char *buf, spool_li
         return 0;
 }
 
+/* Offers the held lines after *pos (all of them, when it is before
+ * segment held_seq) to fn, moving *pos past those taken. Returns 0 or 1
+ * (fn stopped). */
+static int held_read(const struct spool *s, struct spool_pos *pos, spool_line_fn fn, void *userdata)
+{
+        uint64_t base = held_base(s);
+        const char *p, *end = s->held.data + s->held.len, *nl;
+
+        if (pos->seq < s->held_seq) {
+                pos->seq = s->held_seq;
+                pos->off = base;
+        }
+        if (pos->seq != s->held_seq || pos->off < base || pos->off - base > s->held.len)
+                return 0;
+        p = s->held.data + (pos->off - base);
+        for (; p < end && (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1) {
+                if (fn(p, (size_t)(nl + 1 - p), userdata) > 0)
+                        return 1;
+                pos->off += (uint64_t)(nl + 1 - p);
+        }
+        return 0;
+}
+
 static int read_locked(struct spool *s, spool_line_fn fn, void *userdata, char *buf, struct spool_pos *ret_end)
 {
         struct spool_pos pos = s->ack;
@@ -933,6 +1022,8 @@ static int read_locked(struct spool *s, spool_line_fn fn, void *userdata, char *
                         pos.off = 0;
                 }
         }
+        if (r == 0 && s->held.len > 0)
+                r = held_read(s, &pos, fn, userdata);
         if (r < 0)
                 return r;
         *ret_end = pos;
@@ -955,6 +1046,24 @@ int spool_read(struct spool *s, spool_line_fn fn, void *userdata, struct spool_p
         return r;
 }
 
+/* The first k bytes of the held lines reached the server: they leave
+ * memory, and the position moves to the start of a new segment, where the
+ * rest will be written (what segment held_seq has on disk is before them). */
+static void held_acked(struct spool *s, uint64_t k)
+{
+        if (k > s->held.len)
+                k = s->held.len;
+        for (const char *p = s->held.data; p < s->held.data + k; p++)
+                s->held_lines -= *p == '\n';
+        memmove(s->held.data, s->held.data + k, s->held.len - k);
+        s->held.len -= k;
+        s->held.data[s->held.len] = '\0';
+        s->held_seq++;
+        s->ack.seq = s->held_seq;
+        s->ack.off = 0;
+        s->ack.gen++;
+}
+
 int spool_ack(struct spool *s, const struct spool_pos *pos)
 {
         char path[4200];
@@ -967,13 +1076,17 @@ int spool_ack(struct spool *s, const struct spool_pos *pos)
         }
         if (pos->seq == s->ack.seq && pos->off == s->ack.off)
                 goto out;
-        s->ack.seq = pos->seq;
-        s->ack.off = pos->off;
+        if (s->held.len > 0 && pos->seq == s->held_seq && pos->off > held_base(s)) {
+                held_acked(s, pos->off - held_base(s));
+        } else {
+                s->ack.seq = pos->seq;
+                s->ack.off = pos->off;
+        }
         /* saved before the segments it passes go, so that a restart never
          * sends them again; when the disk refuses, deleting them first may
          * give it the room */
         ack_persist(s);
-        while (s->n_seg > 1 && s->seg[0].seq < pos->seq) {
+        while (s->n_seg > 1 && s->seg[0].seq < s->ack.seq) {
                 if (segment_path(s, s->seg[0].seq, path, sizeof(path)) == 0)
                         unlink(path);
                 segment_forget(s, 0);

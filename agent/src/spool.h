@@ -29,10 +29,12 @@
  * is cut off again, and the line waits in memory (at most SPOOL_HELD_MAX
  * bytes; lower severities give way first, and a line that finds no room
  * is dropped, logged and counted) to be written, in order, at the next
- * append, sync or read; an acknowledged position or a drop count the disk
- * refused stays in memory and is saved at the next sync; a rewrite that
- * finds no room leaves the spool over its size until the disk has room
- * (segments are not deleted instead). */
+ * append, sync or read. spool_read() offers the held lines too, at the
+ * positions they will be written at, so they reach the server while the
+ * disk is full; acknowledged, they leave memory. An acknowledged position
+ * or a drop count the disk refused stays in memory and is saved at the
+ * next sync; a rewrite that finds no room leaves the spool over its size
+ * until the disk has room (segments are not deleted instead). */
 #pragma once
 
 #include <stdbool.h>
@@ -82,7 +84,8 @@ int spool_sync(struct spool *s);
 uint64_t spool_bytes(const struct spool *s);
 uint64_t spool_dropped(const struct spool *s);
 
-/* Bytes of lines held in memory because the disk refused them. */
+/* Bytes of lines held in memory because the disk refused them (not yet
+ * acknowledged). */
 uint64_t spool_held(const struct spool *s);
 
 /* Lines dropped for space by severity (see SPOOL_SEVERITIES); ret must
@@ -102,13 +105,16 @@ struct spool_pos {
 typedef int (*spool_line_fn)(const char *line, size_t len, void *userdata);
 
 /* Writes the lines held in memory if the disk has room, then offers the
- * whole lines after the acknowledged position, oldest first, to fn (with the spool locked: fn must not call the spool), and writes in
+ * whole lines after the acknowledged position, oldest first (lines still
+ * held in memory last), to fn (with the spool locked: fn must not call the spool), and writes in
  * *ret_end the position after the last line taken (past cut last lines of
  * older segments). Returns 0 or a negative errno. */
 int spool_read(struct spool *s, spool_line_fn fn, void *userdata, struct spool_pos *ret_end);
 
 /* Marks everything before pos (from spool_read) as delivered: syncs the
- * newest segment, persists pos, deletes the segments wholly before it.
+ * newest segment, persists pos, deletes the segments wholly before it;
+ * held lines before pos leave memory (the position then moves to the
+ * segment the others will be written to).
  * When the disk refuses the sync or the save, the position still moves
  * (the server has the lines) and is saved at the next acknowledgement or
  * sync (logged). Returns 0, or -ESTALE if the spool was rewritten since

@@ -6,9 +6,9 @@
  * alert, ALERT_UPLINK_LINGER_MS after it spooled another, or when a backoff
  * ends. It has its own httpc handle (a handle is not shared between
  * threads). The spool is locked only while lines are copied out of it, so
- * detection never waits on the network. While the spool holds lines in
- * memory that its disk refused, or refused lines wait to be set aside, the
- * thread looks again every ALERT_UPLINK_POLL_MS.
+ * detection never waits on the network. While refused lines wait in memory
+ * for room on the disk to be set aside, the thread looks again every
+ * ALERT_UPLINK_POLL_MS.
  *
  * A batch refused as too large (413, or 400 batch_too_large or
  * too_many_alerts) is sent again in parts: the lines a batch may take
@@ -464,8 +464,8 @@ static void *uplink_thread(void *arg)
                                 backoff = ALERT_UPLINK_BACKOFF_MAX_MS;
                         not_before = mono_ms() + backoff;
                         due_at(u, 0);
-                } else if (spool_held(u->spool) > 0 || u->aside.len > 0) {
-                        /* the disk refused lines: look again when it may have room */
+                } else if (u->aside.len > 0) {
+                        /* the disk refused them: look again when it may have room */
                         due_at(u, mono_ms() + ALERT_UPLINK_POLL_MS);
                 }
         }

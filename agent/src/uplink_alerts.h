@@ -30,7 +30,7 @@
 #define ALERT_UPLINK_BACKOFF_MAX_MS 60000
 #define ALERT_UPLINK_REJECTED_MAX 64
 #define ALERT_UPLINK_ASIDE_MAX (8u << 20)       /* refused lines waiting for room on the disk */
-#define ALERT_UPLINK_POLL_MS 1000               /* a look at the spool while its disk refuses lines */
+#define ALERT_UPLINK_POLL_MS 1000               /* a look at the disk while refused lines wait */
 #define ALERT_UPLINK_PATH "/agent/v1/alerts"
 
 struct alert_uplink;

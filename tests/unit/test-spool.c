@@ -1,11 +1,12 @@
 /* Unit tests for the spool on a full disk: each test puts the spool on a
  * small tmpfs of its own (in a private mount namespace), fills it with a
  * file, drives spool.c, then frees the space. Appends the disk refuses are
- * held in memory and written in order later, a write cut half-way leaves no
- * cut line, the held lines give way lowest severity first and what is
- * dropped is counted; an acknowledgement the disk refuses still holds (no
- * line read twice) and is saved later; a rewrite that finds no room deletes
- * no segment. Needs root (mount); exits 77 without it. */
+ * held in memory, read all the same, and written in order later where the
+ * reader expects them; a write cut half-way leaves no cut line; the held
+ * lines give way lowest severity first and what is dropped is counted; an
+ * acknowledgement the disk refuses still holds (no line read twice) and is
+ * saved later; a rewrite that finds no room deletes no segment. Needs root
+ * (mount); exits 77 without it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -90,11 +91,12 @@ static int append(struct spool *s, unsigned id, const char *sev, size_t len)
         return r;
 }
 
-/* What a read saw: the ids in order, and their severities' first letters. */
+/* What a read saw: the ids in order, and their severities' first letters;
+ * it stops after stop_after lines if set. */
 struct seen {
         unsigned ids[4096];
         char sev[4096];
-        size_t n;
+        size_t n, stop_after;
 };
 
 static int on_line(const char *line, size_t len, void *userdata)
@@ -104,6 +106,8 @@ static int on_line(const char *line, size_t len, void *userdata)
 
         assert_non_null(line);
         assert_int_equal(line[len - 1], '\n');
+        if (s->stop_after && s->n == s->stop_after)
+                return 1;
         assert_true(s->n < 4096);
         s->ids[s->n] = (unsigned)strtoul(line + 7, NULL, 10);
         k = strstr(line, "\"severity\":\"");
@@ -112,10 +116,16 @@ static int on_line(const char *line, size_t len, void *userdata)
         return 0;
 }
 
-static void read_all(struct spool *s, struct seen *seen, struct spool_pos *end)
+static void read_some(struct spool *s, struct seen *seen, size_t stop_after, struct spool_pos *end)
 {
         memset(seen, 0, sizeof(*seen));
+        seen->stop_after = stop_after;
         assert_int_equal(spool_read(s, on_line, seen, end), 0);
+}
+
+static void read_all(struct spool *s, struct seen *seen, struct spool_pos *end)
+{
+        read_some(s, seen, 0, end);
 }
 
 static off_t file_size(const char *dir, uint64_t seq)
@@ -128,9 +138,11 @@ static off_t file_size(const char *dir, uint64_t seq)
         return st.st_size;
 }
 
-/* Appends the disk refuses are held, in order, and written once it has
- * room; a write cut half-way (the tmpfs had part of a page left) is cut off
- * again, so no cut line is ever on disk. */
+/* Appends the disk refuses are held, in order, and read all the same (the
+ * alerts reach the server while the disk is full); those acknowledged
+ * leave memory, the others are written once the disk has room, where the
+ * reader expects them. A write cut half-way (the tmpfs had part of a page
+ * left) is cut off again, so no cut line is ever on disk. */
 static void test_append_held(void **state)
 {
         struct disk d;
@@ -149,26 +161,87 @@ static void test_append_held(void **state)
         assert_int_equal(spool_held(s), 500);
         assert_int_equal(file_size(d.spool, 1), 4000);
         assert_int_equal(spool_sync(s), 0);
-        read_all(s, seen, &end);
-        assert_int_equal(seen->n, 40);
+        assert_true(spool_pending(s));
+        /* read up to 42 and acknowledge: 41 and 42 leave memory */
+        read_some(s, seen, 42, &end);
+        assert_int_equal(seen->n, 42);
+        for (unsigned i = 0; i < 42; i++)
+                assert_int_equal(seen->ids[i], i + 1);
         assert_int_equal(spool_ack(s, &end), 0);
+        assert_int_equal(spool_held(s), 300);
+        /* segment 1 is wholly acknowledged: gone, which gives the disk room */
+        {
+                char path[256];
+
+                snprintf(path, sizeof(path), "%s/alerts-00000000000000000001.jsonl", d.spool);
+                assert_int_equal(access(path, F_OK), -1);
+        }
+        read_all(s, seen, &end);
+        assert_int_equal(seen->n, 3);
+        assert_int_equal(seen->ids[0], 43);
+        assert_int_equal(seen->ids[2], 45);
+        assert_int_equal(append(s, 46, "high", 100), 0);
+        assert_int_equal(spool_held(s), 400);
         assert_int_equal(spool_dropped(s), 0);
 
         disk_free(&d);
-        /* the next sync writes them (the uplink's next read would too) */
+        /* the next sync writes them (the uplink's next read would too), at
+         * the start of a segment of their own, where the position is */
         assert_int_equal(spool_sync(s), 0);
         assert_int_equal(spool_held(s), 0);
-        assert_int_equal(file_size(d.spool, 1), 4500);
+        assert_int_equal(file_size(d.spool, 3), 400);
         read_all(s, seen, &end);
-        assert_int_equal(seen->n, 5);
-        for (unsigned i = 0; i < 5; i++)
-                assert_int_equal(seen->ids[i], 41 + i);
+        assert_int_equal(seen->n, 4);
+        for (unsigned i = 0; i < 4; i++)
+                assert_int_equal(seen->ids[i], 43 + i);
         assert_int_equal(spool_ack(s, &end), 0);
-        assert_int_equal(append(s, 46, "high", 100), 0);
+        assert_false(spool_pending(s));
+        assert_int_equal(append(s, 47, "high", 100), 0);
         read_all(s, seen, &end);
         assert_int_equal(seen->n, 1);
-        assert_int_equal(seen->ids[0], 46);
+        assert_int_equal(seen->ids[0], 47);
         assert_int_equal(spool_dropped(s), 0);
+        spool_close(s);
+        free(seen);
+        disk_unmount(&d);
+}
+
+/* Held lines acknowledged before they reached the disk, then a restart:
+ * nothing acknowledged comes back, and new lines are read. */
+static void test_held_acked_restart(void **state)
+{
+        struct disk d;
+        struct spool *s = NULL;
+        struct spool_pos end;
+        struct seen *seen = malloc(sizeof(*seen));
+
+        disk_mount(&d);
+        assert_int_equal(spool_open(d.spool, "alerts", 0, 0, &s), 0);
+        for (unsigned i = 1; i <= 10; i++)
+                assert_int_equal(append(s, i, "high", 100), 0);
+        disk_fill(&d);
+        for (unsigned i = 11; i <= 13; i++)
+                assert_int_equal(append(s, i, "high", 2000), 0);
+        read_all(s, seen, &end);
+        assert_int_equal(seen->n, 13);
+        assert_int_equal(spool_ack(s, &end), 0);
+        assert_int_equal(spool_held(s), 0);
+        assert_false(spool_pending(s));
+        disk_free(&d);
+        spool_close(s);
+
+        assert_int_equal(spool_open(d.spool, "alerts", 0, 0, &s), 0);
+        read_all(s, seen, &end);
+        assert_int_equal(seen->n, 0);
+        assert_int_equal(append(s, 14, "high", 100), 0);
+        read_all(s, seen, &end);
+        assert_int_equal(seen->n, 1);
+        assert_int_equal(seen->ids[0], 14);
+        assert_int_equal(spool_ack(s, &end), 0);
+        spool_close(s);
+        assert_int_equal(spool_open(d.spool, "alerts", 0, 0, &s), 0);
+        read_all(s, seen, &end);
+        assert_int_equal(seen->n, 0);
         spool_close(s);
         free(seen);
         disk_unmount(&d);
@@ -206,14 +279,18 @@ static void test_held_full(void **state)
 
         disk_free(&d);
         /* room for what is held (8 MiB) is not on a 256 KiB disk: the lines
-         * go as far as it takes them, the rest stay held, in order */
+         * go as far as it takes them, the rest stay held; a read offers
+         * them all, in order */
         read_all(s, seen, &end);
-        assert_true(seen->n >= 1 && seen->n < fit);
+        assert_true(spool_held(s) > 0 && spool_held(s) < SPOOL_HELD_MAX);
+        assert_int_equal(seen->n, fit);
         assert_int_equal(seen->ids[0], 2);
         assert_int_equal(seen->sev[0], 'm');
         for (size_t i = 1; i < seen->n; i++)
                 assert_true(seen->ids[i] > seen->ids[i - 1]);
-        assert_true(spool_held(s) > 0);
+        assert_int_equal(seen->ids[fit - 1], id - 1);
+        assert_int_equal(spool_ack(s, &end), 0);
+        assert_int_equal(spool_held(s), 0);
         spool_close(s);
         free(seen);
         disk_unmount(&d);
@@ -309,6 +386,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_append_held),
+                cmocka_unit_test(test_held_acked_restart),
                 cmocka_unit_test(test_held_full),
                 cmocka_unit_test(test_ack_refused),
                 cmocka_unit_test(test_rewrite_refused),
