@@ -18,6 +18,7 @@
 #     read.
 # The row's own "at" holds whole seconds only, so it serves as a check
 # (never before the event's second), not as the end of the measure.
+# VIGIL_E2E_MS: how long the exec'd payload lives, in ms (default 100).
 # Needs root and BTF; prints why and exits 77 without them. Figures only:
 # nothing passes or fails on a number.
 set -eu
