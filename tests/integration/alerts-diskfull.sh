@@ -10,7 +10,9 @@
 # and one more raised. Every alert raised reaches the server once, nothing
 # is sent twice, and the log says what could not be written and when it
 # could again. Then the agent is killed and restarted: nothing
-# acknowledged is sent again.
+# acknowledged is sent again. Last, a line vigild refuses (413, with a
+# small body_max) on a full disk is kept in memory and set aside in
+# rejected/ once the disk has room.
 # Needs root, BTF and mount namespaces; skips (77) without them.
 set -eu
 
@@ -159,3 +161,25 @@ server_ids() { api "/api/v1/alerts?limit=500" | jq -r '.value[].id' | sort >"$T/
 same_ids() { server_ids && cmp -s "$T/raised-ids" "$T/server-ids"; }
 within 30 same_ids || fail "the server's alerts differ from those raised: $(diff "$T/raised-ids" "$T/server-ids")"
 echo "ok: $n_raised alerts on the server, each once; 4 of them sent from memory while the disk was full"
+
+# --- a batch the server refuses, on a full disk: kept in memory, set aside
+# in rejected/ once the disk has room. vigild with a body_max below the
+# line's size answers 413 to it alone.
+kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || fail "the agent did not stop cleanly"; AGENT_PID=""
+stop_vigild
+echo "body_max = 1024" >>"$T/data/vigild.conf"
+seg=$(ls "$T/agent/spool/"alerts-*.jsonl | tail -n 1)
+refused_id=0b0e0b0e-0000-4000-8000-$(printf '%012d' $$)
+printf '{"id":"%s","change":"new","severity":"high","pad":"%s"}\n' "$refused_id" \
+    "$(head -c 2048 /dev/zero | tr '\0' x)" >>"$seg"
+fill_disk
+start_vigild
+"$AGENT" run --state-dir "$T/agent" --no-detect >/dev/null 2>"$T/agent3.log" &
+AGENT_PID=$!
+within 30 grep -q "cannot set the refused batch of 1 alert lines aside in .*: No space left on device; it is kept in memory" \
+    "$T/agent3.log" || fail "the agent did not log that it could not set the refused line aside"
+rm "$T/agent/fill"
+within 10 grep -q "the 1 refused alert lines kept in memory were set aside as" "$T/agent3.log" ||
+    fail "the refused line was not set aside once the disk had room"
+grep -q "$refused_id" "$T/agent/spool/rejected/"alerts-*.jsonl || fail "rejected/ lacks the refused line"
+echo "ok: a line refused on a full disk set aside in rejected/ once the disk had room"
