@@ -5,7 +5,19 @@
  * counts the lines of what it deletes by severity (a segment is at most a
  * few MiB), so the counts are exact even across restarts. One mutex guards
  * it all: the detection thread appends, the alert uplink reads and
- * acknowledges. */
+ * acknowledges.
+ *
+ * A write the disk refuses is undone (ftruncate back to the last whole
+ * line, which needs no space) and its line joins the held lines, written
+ * before any newer one once the disk has room: the order on disk stays the
+ * order of the alerts. The held lines have their place in the spool before
+ * they reach the disk: segment held_seq, from the bytes it has on disk on
+ * (held_base(); 0 while it is not begun), where they will be written (never
+ * past a segment's end into the next). So the reader reads them like the
+ * rest and the alerts reach the server while the disk is full; an
+ * acknowledgement that passes some of them takes them out of memory (they
+ * are on the server) and moves held_seq on to a new segment, so that what
+ * remains is written from its start. */
 #include "agent/src/spool.h"
 
 #include <dirent.h>
@@ -21,6 +33,7 @@
 
 #include "agent/src/agent.h"
 #include "util/strutil.h"
+#include "util/vbuf.h"
 
 #define SEGMENT_READ_MAX (64u << 20)  /* a segment read whole to be rewritten or counted */
 
@@ -43,6 +56,14 @@ struct spool {
         int fd;                         /* the last segment, open for appending; -1 if none */
         bool dirty;                     /* written since the last sync */
         bool torn;                      /* a write failed half-way: begin a new segment */
+        struct vbuf held;               /* lines the disk refused, oldest first */
+        uint64_t held_lines;
+        uint64_t held_seq;              /* the segment they are written to */
+        bool disk_full;                 /* lines are held: logged when it begins and ends */
+        uint64_t full_dropped;          /* lines dropped for lack of room since it began */
+        bool ack_unsaved;               /* the position in ack is not on disk yet */
+        bool dropped_unsaved;           /* the drop counts are not on disk yet */
+        bool room_blocked;              /* a rewrite to make room found no disk space */
 };
 
 static int segment_path(const struct spool *s, uint64_t seq, char *out, size_t size)
@@ -119,20 +140,25 @@ static const char *const severity_keys[SPOOL_SEVERITIES] = {
         "other", "informational", "low", "medium", "high"
 };
 
-/* NAME.dropped: the total; NAME.dropped-severity: "KEY COUNT" lines. */
-static void dropped_save(const struct spool *s)
+/* NAME.dropped: the total; NAME.dropped-severity: "KEY COUNT" lines. What
+ * the disk refuses stays in memory and is saved again at the next sync. */
+static void dropped_save(struct spool *s)
 {
         char path[4200], text[256];
-        int n = snprintf(text, sizeof(text), "%" PRIu64 "\n", s->dropped);
+        int n = snprintf(text, sizeof(text), "%" PRIu64 "\n", s->dropped), r = -ENAMETOOLONG;
 
         if (snprintf(path, sizeof(path), "%s/%s.dropped", s->dir, s->name) < (int)sizeof(path))
-                util_file_write(path, text, (size_t)n, 0600);
+                r = util_file_write(path, text, (size_t)n, 0600);
         n = 0;
         for (int i = 1; i <= SPOOL_SEVERITIES; i++)
                 n += snprintf(text + n, sizeof(text) - (size_t)n, "%s %" PRIu64 "\n",
                               severity_keys[i % SPOOL_SEVERITIES], s->dropped_sev[i % SPOOL_SEVERITIES]);
-        if (snprintf(path, sizeof(path), "%s/%s.dropped-severity", s->dir, s->name) < (int)sizeof(path))
-                util_file_write(path, text, (size_t)n, 0600);
+        if (r == 0 && snprintf(path, sizeof(path), "%s/%s.dropped-severity", s->dir, s->name) < (int)sizeof(path))
+                r = util_file_write(path, text, (size_t)n, 0600);
+        if (r < 0 && !s->dropped_unsaved)
+                agent_log("warning", "cannot save the alert spool's drop counts in '%s': %s; they are kept in "
+                          "memory and saved again at the next sync", s->dir, strerror(-r));
+        s->dropped_unsaved = r < 0;
 }
 
 static void dropped_severity_load(struct spool *s)
@@ -201,7 +227,8 @@ static void ack_load(struct spool *s)
         sp = strchr(text, ' ');
         if (sp) {
                 *sp = '\0';
-                if (util_uint_parse(text, UINT64_MAX, &seq) == 0 && util_uint_parse(sp + 1, UINT64_MAX, &off) == 0)
+                if (util_uint_parse(text, UINT64_MAX / 2, &seq) == 0 &&
+                    util_uint_parse(sp + 1, UINT64_MAX, &off) == 0)
                         s->ack = (struct spool_pos){ seq, off, 0 };
         }
         free(text);
@@ -218,18 +245,20 @@ static int ack_save(const struct spool *s, const struct spool_pos *pos)
 
 /* At open: deletes the segments wholly acknowledged, and keeps the
  * position within what is there (a spool emptied by hand, a power loss
- * that took acknowledged bytes): lines appended later must lie after it. */
+ * that took acknowledged bytes, lines held in memory acknowledged before
+ * they reached the disk): lines appended later must lie after it, so when
+ * no segment is left spool_resume() begins segment ack.seq. */
 static void ack_apply(struct spool *s)
 {
         char path[4200];
 
-        while (s->n_seg > 1 && s->seg[0].seq < s->ack.seq) {
+        while (s->n_seg > 0 && s->seg[0].seq < s->ack.seq) {
                 if (segment_path(s, s->seg[0].seq, path, sizeof(path)) == 0)
                         unlink(path);
                 segment_forget(s, 0);
         }
-        if (s->n_seg == 0 || s->seg[s->n_seg - 1].seq < s->ack.seq) {
-                s->ack.seq = s->n_seg ? s->seg[0].seq : 1;     /* spool_resume() begins 1 */
+        if (s->n_seg == 0) {
+                s->ack.seq = s->ack.seq ? s->ack.seq : 1;
                 s->ack.off = 0;
         } else if (s->seg[0].seq == s->ack.seq && s->ack.off > s->seg[0].bytes) {
                 s->ack.off = s->seg[0].bytes;
@@ -263,6 +292,20 @@ static void segment_drop_oldest(struct spool *s)
 
 static int write_all(int fd, const char *p, size_t len);
 
+/* True if data holds a whole line of severity 1..level. */
+static bool purge_any(const char *data, size_t len, int level)
+{
+        const char *p = data, *end = data + len, *nl;
+
+        for (; p < end && (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1) {
+                int sev = line_severity(p, (size_t)(nl - p));
+
+                if (sev >= 1 && sev <= level)
+                        return true;
+        }
+        return false;
+}
+
 /* Writes segment i's file again without its lines of severity 1..level
  * after the acknowledged position (cut last lines go too). Returns the
  * lines dropped, counted into counts, or a negative errno. */
@@ -278,6 +321,8 @@ static int segment_purge(struct spool *s, size_t i, int level, uint64_t counts[s
         if (r < 0 || (r = util_file_read(path, SEGMENT_READ_MAX, &data, &len)) < 0)
                 return r;
         keep = s->seg[i].seq == s->ack.seq && s->ack.off <= len ? s->ack.off : 0;
+        if (!purge_any(data + keep, len - keep, level))
+                goto out;       /* nothing to remove: no rewrite, which would need disk space */
         snprintf(tmp, sizeof(tmp), "%s.tmp", path);
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0) {
@@ -316,9 +361,18 @@ out:
         return r;
 }
 
+static bool no_space(int r)
+{
+        return r == -ENOSPC || r == -EDQUOT;
+}
+
 /* Makes room past max_bytes: informational and low lines of the older
  * segments first, oldest segment first; then medium ones; then whole
- * segments, oldest first. The newest segment is never rewritten. */
+ * segments, oldest first. The newest segment is never rewritten. A rewrite
+ * the disk has no room for stops it: deleting whole segments instead would
+ * drop high alerts while lower ones remain; the spool stays over its size
+ * (by at most a segment, the room a rewrite needs) and the next append or
+ * sync tries again. */
 static void spool_make_room(struct spool *s)
 {
         for (int level = 2; level <= 3 && s->total > s->max_bytes; level++) {
@@ -330,6 +384,15 @@ static void spool_make_room(struct spool *s)
                         if (s->seg[i].purged >= level)
                                 continue;
                         n = segment_purge(s, i, level, counts);
+                        if (no_space(n)) {
+                                if (!s->room_blocked)
+                                        agent_log("warning", "spool full (%zu bytes): cannot rewrite segment %"
+                                                  PRIu64 " without its lower severities: %s; the spool stays "
+                                                  "over its size until the disk has room", s->max_bytes,
+                                                  s->seg[i].seq, strerror(-n));
+                                s->room_blocked = true;
+                                return;
+                        }
                         if (n < 0) {
                                 agent_log("error", "spool full: cannot rewrite segment %" PRIu64 ": %s",
                                           s->seg[i].seq, strerror(-n));
@@ -350,6 +413,7 @@ static void spool_make_room(struct spool *s)
         }
         while (s->total > s->max_bytes && s->n_seg > 1)
                 segment_drop_oldest(s);
+        s->room_blocked = false;
 }
 
 /* Lists the segments in dir, oldest first. */
@@ -393,17 +457,19 @@ static int segments_scan(struct spool *s)
 static int segment_begin(struct spool *s, uint64_t seq)
 {
         char path[4200];
-        int r = segment_path(s, seq, path, sizeof(path));
+        int r = segment_path(s, seq, path, sizeof(path)), fd;
 
         if (r < 0)
                 return r;
+        /* the old one stays the one written when the new cannot be made */
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
         if (s->fd >= 0) {
                 fdatasync(s->fd);
                 close(s->fd);
         }
-        s->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (s->fd < 0)
-                return -errno;
+        s->fd = fd;
         if (s->n_seg == SPOOL_SEGMENTS_MAX)
                 segment_drop_oldest(s);
         s->seg[s->n_seg++] = (struct segment){ seq, 0, 0 };
@@ -437,7 +503,7 @@ static int spool_resume(struct spool *s)
         int r;
 
         if (!last)
-                return segment_begin(s, 1);
+                return segment_begin(s, s->ack.seq);
         if (last->bytes >= s->segment_bytes || !segment_whole(s, last))
                 return segment_begin(s, last->seq + 1);
         r = segment_path(s, last->seq, path, sizeof(path));
@@ -465,6 +531,7 @@ int spool_open(const char *dir, const char *name, size_t max_bytes, size_t segme
         s->max_bytes = max_bytes ? max_bytes : SPOOL_MAX_BYTES_DEFAULT;
         s->segment_bytes = segment_bytes ? segment_bytes : SPOOL_SEGMENT_BYTES_DEFAULT;
         s->fd = -1;
+        vbuf_init(&s->held, SPOOL_HELD_MAX);
         pthread_mutex_init(&s->lock, NULL);
         dropped_load(s);
         ack_load(s);
@@ -489,6 +556,17 @@ void spool_close(struct spool *s)
                 spool_sync(s);
                 close(s->fd);
         }
+        if (s->held_lines > 0) {
+                uint64_t counts[SPOOL_SEVERITIES] = { 0 };
+
+                agent_log("error", "the alert spool's disk still has no room: %" PRIu64 " alert lines held in "
+                          "memory are lost with the agent's exit (counted as dropped)", s->held_lines);
+                s->dropped += lines_count(s->held.data, s->held.len, counts);
+                for (int i = 0; i < SPOOL_SEVERITIES; i++)
+                        s->dropped_sev[i] += counts[i];
+                dropped_save(s);
+        }
+        vbuf_release(&s->held);
         pthread_mutex_destroy(&s->lock);
         free(s);
 }
@@ -508,7 +586,10 @@ static int write_all(int fd, const char *p, size_t len)
         return 0;
 }
 
-static int append_locked(struct spool *s, const char *line, size_t len)
+/* Writes one line to the newest segment, beginning the next one first
+ * when it is full or a cut line ends it. A failed write is cut off again
+ * (shrinking needs no space), so a retry leaves no cut line behind. */
+static int line_write(struct spool *s, const char *line, size_t len)
 {
         struct segment *cur = &s->seg[s->n_seg - 1];
         int r;
@@ -522,12 +603,179 @@ static int append_locked(struct spool *s, const char *line, size_t len)
         }
         r = write_all(s->fd, line, len);
         if (r < 0) {
-                s->torn = true;
+                if (ftruncate(s->fd, (off_t)cur->bytes) < 0)
+                        s->torn = true;
                 return r;
         }
         cur->bytes += len;
         s->total += len;
         s->dirty = true;
+        return 0;
+}
+
+/* The bytes segment held_seq has on disk, where the held lines go on. */
+static uint64_t held_base(const struct spool *s)
+{
+        const struct segment *last = &s->seg[s->n_seg - 1];
+
+        return last->seq == s->held_seq ? last->bytes : 0;
+}
+
+/* Counts a line dropped for lack of room: logged the first time while the
+ * disk is full, in the summary when it has room again. */
+static void held_drop(struct spool *s, int sev, size_t len)
+{
+        s->dropped++;
+        s->dropped_sev[sev]++;
+        if (s->full_dropped++ == 0)
+                agent_log("error", "the alert spool's disk has no room and %u bytes of alert lines already wait "
+                          "in memory: a %s alert line of %zu bytes is dropped (counted; further drops are "
+                          "summed up when the disk has room)", SPOOL_HELD_MAX, severity_keys[sev], len);
+        dropped_save(s);
+}
+
+/* Removes from the held lines the oldest of the lowest severity if it is
+ * below sev; the lines after it move, so positions read before are stale.
+ * Returns 0, or -ENOSPC if none is. */
+static int held_evict_below(struct spool *s, int sev)
+{
+        char *p = s->held.data, *end = p + s->held.len, *nl, *at = NULL;
+        int low = sev;
+        size_t len;
+
+        for (; p < end && (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1) {
+                int v = line_severity(p, (size_t)(nl - p));
+
+                if (v < low) {
+                        low = v;
+                        at = p;
+                }
+        }
+        if (!at)
+                return -ENOSPC;
+        len = (size_t)((char *)memchr(at, '\n', (size_t)(end - at)) + 1 - at);
+        memmove(at, at + len, (size_t)(end - at) - len);
+        s->held.len -= len;
+        s->held.data[s->held.len] = '\0';
+        s->held_lines--;
+        s->ack.gen++;
+        held_drop(s, low, len);
+        return 0;
+}
+
+/* Keeps a line the disk refused (err) until it can be written: after the
+ * newest segment's bytes when it holds none (a segment just begun), else
+ * from the start of the next. Returns 0, or err when it is dropped: no
+ * room left, even after the held lines of a lower severity gave way. */
+static int held_add(struct spool *s, const char *line, size_t len, int err)
+{
+        const struct segment *last = &s->seg[s->n_seg - 1];
+        int sev = line_severity(line, len);
+
+        if (!s->disk_full) {
+                agent_log("error", "cannot write to the alert spool in '%s': %s; alert lines wait in memory "
+                          "(at most %u bytes, lower severities give way first; they are sent all the same) "
+                          "until the disk has room", s->dir, strerror(-err), SPOOL_HELD_MAX);
+                s->disk_full = true;
+        }
+        if (s->held.len == 0) {
+                uint64_t seq = last->bytes == 0 && !s->torn ? last->seq : last->seq + 1;
+
+                /* never before the acknowledged position: there they
+                 * would not be read */
+                s->held_seq = seq > s->ack.seq ? seq : s->ack.seq;
+        }
+        while (len <= SPOOL_HELD_MAX && s->held.len + len > SPOOL_HELD_MAX)
+                if (held_evict_below(s, sev) < 0)
+                        break;
+        if (vbuf_append(&s->held, line, len) < 0) {
+                held_drop(s, sev, len);
+                return err;
+        }
+        s->held_lines++;
+        return 0;
+}
+
+/* Writes one held line at its place: the end of segment held_seq (begun
+ * if need be). A write cut half-way that cannot be cut off again leaves a
+ * cut line: the held lines then move to the next segment (positions read
+ * before are stale). */
+static int held_write(struct spool *s, const char *line, size_t len)
+{
+        struct segment *last = &s->seg[s->n_seg - 1];
+        int r;
+
+        if (last->seq != s->held_seq) {
+                r = segment_begin(s, s->held_seq);
+                if (r < 0)
+                        return r;
+                last = &s->seg[s->n_seg - 1];
+                s->torn = false;
+        }
+        r = write_all(s->fd, line, len);
+        if (r < 0) {
+                if (ftruncate(s->fd, (off_t)last->bytes) < 0) {
+                        s->torn = true;
+                        s->held_seq = last->seq + 1;
+                        s->ack.gen++;
+                }
+                return r;
+        }
+        last->bytes += len;
+        s->total += len;
+        s->dirty = true;
+        return 0;
+}
+
+/* Writes the held lines, oldest first, as far as the disk lets it; the
+ * disk-full spell ends once some were written and none is left. Returns 0
+ * when none is left, else the failed write's negative errno. */
+static int held_flush(struct spool *s)
+{
+        char *p = s->held.data, *end = p + s->held.len, *nl;
+        uint64_t written = 0;
+        int r = 0;
+
+        for (; p < end && (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1) {
+                r = held_write(s, p, (size_t)(nl + 1 - p));
+                if (r < 0)
+                        break;
+                written++;
+        }
+        if (written == 0)
+                return r;
+        memmove(s->held.data, p, (size_t)(end - p));
+        s->held.len = (size_t)(end - p);
+        s->held.data[s->held.len] = '\0';
+        s->held_lines -= written;
+        if (r == 0) {
+                agent_log("info", "the alert spool in '%s' can be written again: the alert lines held in "
+                          "memory are written; %" PRIu64 " were dropped for lack of room meanwhile", s->dir,
+                          s->full_dropped);
+                s->disk_full = false;
+                s->full_dropped = 0;
+                if (s->total > s->max_bytes)
+                        spool_make_room(s);
+        }
+        return r;
+}
+
+/* While the disk is full a line joins the held ones first, so that the
+ * order stays, then they are tried. */
+static int append_locked(struct spool *s, const char *line, size_t len)
+{
+        int r;
+
+        if (len == 0 || line[len - 1] != '\n')
+                return -EINVAL;
+        if (s->disk_full) {
+                r = held_add(s, line, len, -ENOSPC);
+                held_flush(s);
+                return r;
+        }
+        r = line_write(s, line, len);
+        if (r < 0)
+                return held_add(s, line, len, r);
         if (s->total > s->max_bytes)
                 spool_make_room(s);
         return 0;
@@ -553,11 +801,40 @@ static int sync_locked(struct spool *s)
         return 0;
 }
 
+/* Saves the acknowledged position once the lines before it reached the
+ * disk. What the disk refuses stays in memory (the server has those lines)
+ * and is saved at the next acknowledgement or sync: after a crash before
+ * then, the lines since the last saved position are sent again and the
+ * server answers "unchanged". */
+static int ack_persist(struct spool *s)
+{
+        int r = sync_locked(s);
+
+        if (r == 0)
+                r = ack_save(s, &s->ack);
+        if (r < 0 && !s->ack_unsaved)
+                agent_log("warning", "cannot save the alert spool's acknowledged position in '%s': %s; it is "
+                          "kept in memory and saved again at the next acknowledgement or sync", s->dir,
+                          strerror(-r));
+        else if (r == 0 && s->ack_unsaved)
+                agent_log("info", "the alert spool's acknowledged position is saved again");
+        s->ack_unsaved = r < 0;
+        return r;
+}
+
 int spool_sync(struct spool *s)
 {
         int r;
 
         pthread_mutex_lock(&s->lock);
+        if (s->disk_full)
+                held_flush(s);
+        else if (s->room_blocked)
+                spool_make_room(s);
+        if (s->ack_unsaved)
+                ack_persist(s);
+        if (s->dropped_unsaved)
+                dropped_save(s);
         r = sync_locked(s);
         pthread_mutex_unlock(&s->lock);
         return r;
@@ -571,6 +848,17 @@ uint64_t spool_bytes(const struct spool *s)
 
         pthread_mutex_lock(&w->lock);
         v = s->total;
+        pthread_mutex_unlock(&w->lock);
+        return v;
+}
+
+uint64_t spool_held(const struct spool *s)
+{
+        struct spool *w = (struct spool *)s;
+        uint64_t v;
+
+        pthread_mutex_lock(&w->lock);
+        v = s->held.len;
         pthread_mutex_unlock(&w->lock);
         return v;
 }
@@ -614,7 +902,7 @@ bool spool_pending(const struct spool *s)
 
         pthread_mutex_lock(&w->lock);
         last = &s->seg[s->n_seg - 1];
-        pending = last->seq > s->ack.seq || (last->seq == s->ack.seq && last->bytes > s->ack.off);
+        pending = s->held.len > 0 || last->seq > s->ack.seq || (last->seq == s->ack.seq && last->bytes > s->ack.off);
         pthread_mutex_unlock(&w->lock);
         return pending;
 }
@@ -677,6 +965,29 @@ static int segment_read(int fd, uint64_t *pos, uint64_t end, char *buf, spool_li
         return 0;
 }
 
+/* Offers the held lines after *pos (all of them, when it is before
+ * segment held_seq) to fn, moving *pos past those taken. Returns 0 or 1
+ * (fn stopped). */
+static int held_read(const struct spool *s, struct spool_pos *pos, spool_line_fn fn, void *userdata)
+{
+        uint64_t base = held_base(s);
+        const char *p, *end = s->held.data + s->held.len, *nl;
+
+        if (pos->seq < s->held_seq) {
+                pos->seq = s->held_seq;
+                pos->off = base;
+        }
+        if (pos->seq != s->held_seq || pos->off < base || pos->off - base > s->held.len)
+                return 0;
+        p = s->held.data + (pos->off - base);
+        for (; p < end && (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1) {
+                if (fn(p, (size_t)(nl + 1 - p), userdata) > 0)
+                        return 1;
+                pos->off += (uint64_t)(nl + 1 - p);
+        }
+        return 0;
+}
+
 static int read_locked(struct spool *s, spool_line_fn fn, void *userdata, char *buf, struct spool_pos *ret_end)
 {
         struct spool_pos pos = s->ack;
@@ -711,6 +1022,8 @@ static int read_locked(struct spool *s, spool_line_fn fn, void *userdata, char *
                         pos.off = 0;
                 }
         }
+        if (r == 0 && s->held.len > 0)
+                r = held_read(s, &pos, fn, userdata);
         if (r < 0)
                 return r;
         *ret_end = pos;
@@ -725,10 +1038,30 @@ int spool_read(struct spool *s, spool_line_fn fn, void *userdata, struct spool_p
         if (!buf)
                 return -ENOMEM;
         pthread_mutex_lock(&s->lock);
+        if (s->disk_full)
+                held_flush(s);
         r = read_locked(s, fn, userdata, buf, ret_end);
         pthread_mutex_unlock(&s->lock);
         free(buf);
         return r;
+}
+
+/* The first k bytes of the held lines reached the server: they leave
+ * memory, and the position moves to the start of a new segment, where the
+ * rest will be written (what segment held_seq has on disk is before them). */
+static void held_acked(struct spool *s, uint64_t k)
+{
+        if (k > s->held.len)
+                k = s->held.len;
+        for (const char *p = s->held.data; p < s->held.data + k; p++)
+                s->held_lines -= *p == '\n';
+        memmove(s->held.data, s->held.data + k, s->held.len - k);
+        s->held.len -= k;
+        s->held.data[s->held.len] = '\0';
+        s->held_seq++;
+        s->ack.seq = s->held_seq;
+        s->ack.off = 0;
+        s->ack.gen++;
 }
 
 int spool_ack(struct spool *s, const struct spool_pos *pos)
@@ -743,19 +1076,23 @@ int spool_ack(struct spool *s, const struct spool_pos *pos)
         }
         if (pos->seq == s->ack.seq && pos->off == s->ack.off)
                 goto out;
-        /* never a position past what a power loss could take back */
-        r = sync_locked(s);
-        if (r == 0)
-                r = ack_save(s, pos);
-        if (r < 0)
-                goto out;
-        s->ack.seq = pos->seq;
-        s->ack.off = pos->off;
-        while (s->n_seg > 1 && s->seg[0].seq < pos->seq) {
+        if (s->held.len > 0 && pos->seq == s->held_seq && pos->off > held_base(s)) {
+                held_acked(s, pos->off - held_base(s));
+        } else {
+                s->ack.seq = pos->seq;
+                s->ack.off = pos->off;
+        }
+        /* saved before the segments it passes go, so that a restart never
+         * sends them again; when the disk refuses, deleting them first may
+         * give it the room */
+        ack_persist(s);
+        while (s->n_seg > 1 && s->seg[0].seq < s->ack.seq) {
                 if (segment_path(s, s->seg[0].seq, path, sizeof(path)) == 0)
                         unlink(path);
                 segment_forget(s, 0);
         }
+        if (s->ack_unsaved)
+                ack_persist(s);
 out:
         pthread_mutex_unlock(&s->lock);
         return r;

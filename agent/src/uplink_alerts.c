@@ -6,7 +6,14 @@
  * alert, ALERT_UPLINK_LINGER_MS after it spooled another, or when a backoff
  * ends. It has its own httpc handle (a handle is not shared between
  * threads). The spool is locked only while lines are copied out of it, so
- * detection never waits on the network. */
+ * detection never waits on the network. While refused lines wait in memory
+ * for room on the disk to be set aside, the thread looks again every
+ * ALERT_UPLINK_POLL_MS.
+ *
+ * A batch refused as too large (413, or 400 batch_too_large or
+ * too_many_alerts) is sent again in parts: the lines a batch may take
+ * (cap) are halved, down to one, until the server takes them; once the
+ * position passed the refused batch's end, cap is whole again. */
 #include "agent/src/uplink_alerts.h"
 
 #include <dirent.h>
@@ -45,6 +52,11 @@ struct alert_uplink {
         struct vbuf body;
         struct alert_uplink_stats st;
         bool outage_logged;
+        size_t cap;                     /* lines a batch may take; below the maximum while splitting */
+        struct spool_pos split_end;     /* the end of the batch refused as too large */
+        struct vbuf aside;              /* refused lines the disk had no room for yet */
+        struct spool_pos aside_from;    /* where the first of them was read */
+        size_t aside_lines;
 };
 
 static int64_t mono_ms(void)
@@ -54,8 +66,6 @@ static int64_t mono_ms(void)
 
 int alert_uplink_new(const struct agent_state *state, struct spool *spool, struct alert_uplink **ret)
 {
-        char ca[4200], cert[4200], key[4200];
-        struct httpc_options o = { .ca_file = ca, .cert_file = cert, .key_file = key, .timeout_s = 15 };
         struct alert_uplink *u = calloc(1, sizeof(*u));
         pthread_condattr_t ca_attr;
         int r;
@@ -66,17 +76,16 @@ int alert_uplink_new(const struct agent_state *state, struct spool *spool, struc
         u->due_ms = 0;
         vbuf_init(&u->lines, ALERT_UPLINK_BODY_MAX);
         vbuf_init(&u->body, ALERT_UPLINK_BODY_MAX);
+        vbuf_init(&u->aside, ALERT_UPLINK_ASIDE_MAX);
+        u->cap = ALERT_UPLINK_BATCH_MAX;
         pthread_mutex_init(&u->lock, NULL);
         pthread_condattr_init(&ca_attr);
         pthread_condattr_setclock(&ca_attr, CLOCK_MONOTONIC);
         pthread_cond_init(&u->cond, &ca_attr);
         pthread_condattr_destroy(&ca_attr);
-        agent_state_path(state, "server-ca.pem", ca, sizeof(ca));
-        agent_state_path(state, "device.pem", cert, sizeof(cert));
-        agent_state_path(state, "device.key", key, sizeof(key));
         r = agent_state_path(state, "spool/rejected", u->rejected_dir, sizeof(u->rejected_dir));
         if (r == 0)
-                r = httpc_new(state->server_url, &o, &u->http);
+                r = agent_state_httpc(state, 15, &u->http);
         if (r < 0) {
                 agent_log("error", "cannot make the alert uplink to '%s': %s", state->server_url, strerror(-r));
                 alert_uplink_free(u);
@@ -121,7 +130,7 @@ static int batch_take(const char *line, size_t len, void *userdata)
                 pthread_mutex_unlock(&u->lock);
                 return 0;
         }
-        if (u->n_lines == ALERT_UPLINK_BATCH_MAX || u->lines.len + len + ENVELOPE_BYTES > ALERT_UPLINK_BODY_MAX)
+        if (u->n_lines == u->cap || u->lines.len + len + ENVELOPE_BYTES > ALERT_UPLINK_BODY_MAX)
                 return 1;
         if (vbuf_append(&u->lines, line, len) < 0)
                 return 1;
@@ -226,41 +235,109 @@ static void rejected_trim(const char *dir)
         }
 }
 
-/* Writes the batch refused whole to rejected/, named by its position. */
-static int batch_set_aside(struct alert_uplink *u, const struct spool_pos *from)
+/* Writes refused lines to rejected/, named by the position of the first;
+ * the file's path in path. Returns 0 or a negative errno. */
+static int aside_write(struct alert_uplink *u, const struct spool_pos *from, const char *data, size_t len,
+                       char path[static 4400])
 {
-        char name[96], path[4400];
+        char name[96];
         int r;
 
+        snprintf(name, sizeof(name), "alerts-%020" PRIu64 "-%020" PRIu64 ".jsonl", from->seq, from->off);
+        r = util_path_join(path, 4400, u->rejected_dir, name);
+        if (r < 0)
+                return r;
         if (mkdir(u->rejected_dir, 0700) < 0 && errno != EEXIST)
                 return -errno;
         rejected_trim(u->rejected_dir);
-        snprintf(name, sizeof(name), "alerts-%020" PRIu64 "-%020" PRIu64 ".jsonl", from->seq, from->off);
-        r = util_path_join(path, sizeof(path), u->rejected_dir, name);
-        if (r == 0)
-                r = util_file_write(path, u->lines.data, u->lines.len, 0600);
-        if (r == 0)
-                agent_log("warning", "the refused batch of %zu alert lines was set aside as '%s'", u->n_lines, path);
-        else
-                agent_log("error", "cannot set the refused batch aside as '%s': %s (dropped)", path, strerror(-r));
+        return util_file_write(path, data, len, 0600);
+}
+
+/* Writes the refused lines kept in memory, if the disk has room now. */
+static void aside_retry(struct alert_uplink *u)
+{
+        char path[4400];
+        int r = aside_write(u, &u->aside_from, u->aside.data, u->aside.len, path);
+
+        if (r < 0)
+                return;
+        agent_log("info", "the %zu refused alert lines kept in memory were set aside as '%s'", u->aside_lines, path);
+        vbuf_reset(&u->aside);
+        u->aside_lines = 0;
+}
+
+/* Writes the batch refused whole to rejected/, named by its position. When
+ * the disk refuses, the lines wait in memory (ALERT_UPLINK_ASIDE_MAX
+ * bytes) for aside_retry(); past that they are dropped, logged, counted. */
+static void batch_set_aside(struct alert_uplink *u, const struct spool_pos *from)
+{
+        char path[4400];
+        int r = -EAGAIN;
+
+        if (u->aside.len > 0)
+                aside_retry(u);
+        if (u->aside.len == 0)
+                r = aside_write(u, from, u->lines.data, u->lines.len, path);
         pthread_mutex_lock(&u->lock);
         u->st.set_aside += u->n_lines;
         pthread_mutex_unlock(&u->lock);
-        return r;
+        if (r == 0) {
+                agent_log("warning", "the refused batch of %zu alert lines was set aside as '%s'", u->n_lines, path);
+                return;
+        }
+        if (u->aside.len == 0)
+                u->aside_from = *from;
+        if (vbuf_append(&u->aside, u->lines.data, u->lines.len) == 0) {
+                u->aside_lines += u->n_lines;
+                agent_log("warning", "cannot set the refused batch of %zu alert lines aside in '%s'%s%s; it is "
+                          "kept in memory and written there when the disk allows", u->n_lines, u->rejected_dir,
+                          r == -EAGAIN ? "" : ": ", r == -EAGAIN ? "" : strerror(-r));
+                return;
+        }
+        agent_log("error", "cannot set the refused batch of %zu alert lines aside in '%s', and %zu bytes of refused "
+                  "lines already wait in memory: the batch is dropped", u->n_lines, u->rejected_dir, u->aside.len);
+        pthread_mutex_lock(&u->lock);
+        u->st.aside_lost += u->n_lines;
+        pthread_mutex_unlock(&u->lock);
 }
 
-/* Moves the spool past the batch. ESTALE: the spool made room while the
- * batch was on its way; it is read again (the server deduplicates). */
+/* Moves the spool past the batch; past a batch sent in parts, batches are
+ * whole again. ESTALE: the spool made room while the batch was on its way;
+ * it is read again (the server deduplicates). */
 static enum alert_uplink_result batch_ack(struct alert_uplink *u, const struct spool_pos *end)
 {
         int r = spool_ack(u->spool, end);
 
-        if (r == -ESTALE)
-                return ALERT_UPLINK_SENT;
-        if (r < 0) {
-                agent_log("error", "cannot record the alerts acknowledged: %s", strerror(-r));
-                return ALERT_UPLINK_RETRY;
-        }
+        if (r == -ESTALE || end->seq > u->split_end.seq ||
+            (end->seq == u->split_end.seq && end->off >= u->split_end.off))
+                u->cap = ALERT_UPLINK_BATCH_MAX;
+        return ALERT_UPLINK_SENT;
+}
+
+/* True if the answer says the batch was too large: 413, or a 400 whose
+ * code says so. */
+static bool too_large(long status, const json_t *resp)
+{
+        const char *code = json_string_value(json_object_get(json_object_get(resp, "error"), "code"));
+
+        if (status == 413)
+                return true;
+        return status == 400 && code && (strcmp(code, "batch_too_large") == 0 || strcmp(code, "too_many_alerts") == 0);
+}
+
+/* A batch of n alerts (2 or more) refused as too large: the next reads take
+ * half its lines, from the same position. */
+static enum alert_uplink_result batch_halve(struct alert_uplink *u, size_t n, long status, const json_t *resp,
+                                            const struct spool_pos *end)
+{
+        if (u->cap == ALERT_UPLINK_BATCH_MAX)
+                u->split_end = *end;
+        u->cap = u->n_lines / 2;
+        agent_log("warning", "alert upload of %zu alerts refused as too large (HTTP %ld): %s; sending it in "
+                  "parts of at most %zu alert lines", n, status, httpc_error_message(resp, status), u->cap);
+        pthread_mutex_lock(&u->lock);
+        u->st.splits++;
+        pthread_mutex_unlock(&u->lock);
         return ALERT_UPLINK_SENT;
 }
 
@@ -285,6 +362,12 @@ static enum alert_uplink_result batch_post(struct alert_uplink *u, size_t n, con
                 json_decref(resp);
                 return batch_ack(u, end);
         }
+        if (n > 1 && too_large(status, resp)) {
+                enum alert_uplink_result res = batch_halve(u, n, status, resp, end);
+
+                json_decref(resp);
+                return res;
+        }
         agent_log("warning", "alert upload of %zu alerts refused (HTTP %ld): %s", n, status,
                   httpc_error_message(resp, status));
         json_decref(resp);
@@ -301,6 +384,8 @@ enum alert_uplink_result alert_uplink_send_once(struct alert_uplink *u)
         size_t n;
         int r;
 
+        if (u->aside.len > 0)
+                aside_retry(u);
         vbuf_reset(&u->lines);
         u->n_lines = 0;
         r = spool_read(u->spool, batch_take, u, &end);
@@ -348,10 +433,11 @@ static bool wait_due(struct alert_uplink *u, int64_t not_before)
         return go;
 }
 
-static void due_now(struct alert_uplink *u)
+static void due_at(struct alert_uplink *u, int64_t at)
 {
         pthread_mutex_lock(&u->lock);
-        u->due_ms = 0;
+        if (at < u->due_ms)
+                u->due_ms = at;
         pthread_mutex_unlock(&u->lock);
 }
 
@@ -366,13 +452,16 @@ static void *uplink_thread(void *arg)
                 not_before = 0;
                 if (res == ALERT_UPLINK_SENT) {
                         backoff = 0;
-                        due_now(u);
+                        due_at(u, 0);
                 } else if (res == ALERT_UPLINK_RETRY) {
                         backoff = backoff ? backoff * 2 : ALERT_UPLINK_BACKOFF_MIN_MS;
                         if (backoff > ALERT_UPLINK_BACKOFF_MAX_MS)
                                 backoff = ALERT_UPLINK_BACKOFF_MAX_MS;
                         not_before = mono_ms() + backoff;
-                        due_now(u);
+                        due_at(u, 0);
+                } else if (u->aside.len > 0) {
+                        /* the disk refused them: look again when it may have room */
+                        due_at(u, mono_ms() + ALERT_UPLINK_POLL_MS);
                 }
         }
         return NULL;
@@ -406,9 +495,15 @@ void alert_uplink_free(struct alert_uplink *u)
                 pthread_mutex_unlock(&u->lock);
                 pthread_join(u->thread, NULL);
         }
+        if (u->aside.len > 0)
+                aside_retry(u);
+        if (u->aside.len > 0)
+                agent_log("error", "the disk still has no room in '%s': %zu refused alert lines kept in memory are "
+                          "lost with the agent's exit", u->rejected_dir, u->aside_lines);
         httpc_free(u->http);
         vbuf_release(&u->lines);
         vbuf_release(&u->body);
+        vbuf_release(&u->aside);
         pthread_cond_destroy(&u->cond);
         pthread_mutex_destroy(&u->lock);
         free(u);

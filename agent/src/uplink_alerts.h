@@ -6,8 +6,12 @@
  * bytes, and moves the position only once the server answered 200 (it
  * answers after its commit). A line over the cap or not JSON is skipped and
  * logged; an alert the server rejects is logged with its reason and counted;
- * a batch refused whole (a 4xx other than 401, 403, 408, 429) is written to
- * STATE/spool/rejected/ (at most ALERT_UPLINK_REJECTED_MAX files) and passed;
+ * a batch refused as too large (413, or 400 batch_too_large or
+ * too_many_alerts) is sent again in halves, down to one alert; a batch
+ * refused otherwise (a 4xx other than 401, 403, 408, 429), or one alert
+ * refused as too large, is written to STATE/spool/rejected/ (at most
+ * ALERT_UPLINK_REJECTED_MAX files; kept in memory, at most
+ * ALERT_UPLINK_ASIDE_MAX bytes, while the disk refuses it) and passed;
  * other failures are retried with backoff (1 s doubling to 60 s). A high
  * alert is sent at once when the detection thread wakes the uplink; others
  * wait at most ALERT_UPLINK_LINGER_MS so that they travel together. */
@@ -25,6 +29,8 @@
 #define ALERT_UPLINK_BACKOFF_MIN_MS 1000
 #define ALERT_UPLINK_BACKOFF_MAX_MS 60000
 #define ALERT_UPLINK_REJECTED_MAX 64
+#define ALERT_UPLINK_ASIDE_MAX (8u << 20)       /* refused lines waiting for room on the disk */
+#define ALERT_UPLINK_POLL_MS 1000               /* a look at the disk while refused lines wait */
 #define ALERT_UPLINK_PATH "/agent/v1/alerts"
 
 struct alert_uplink;
@@ -32,6 +38,8 @@ struct alert_uplink;
 /* Counters since the uplink was made. */
 struct alert_uplink_stats {
         uint64_t batches, sent, stored, updated, unchanged, rejected, skipped, set_aside;
+        uint64_t splits;                /* batches refused as too large and sent in halves */
+        uint64_t aside_lost;            /* refused lines neither set aside nor kept: dropped */
 };
 
 /* Makes the uplink for the device in state, sending spool (not taken; it

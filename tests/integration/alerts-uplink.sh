@@ -6,7 +6,9 @@
 # being raised to the server's acknowledgement (after its commit) is
 # printed. Then the outage: vigild stopped, alerts raised, the agent killed
 # with SIGKILL and started again, vigild started again: every alert is on
-# the server once, and nothing acknowledged before was sent again.
+# the server once, and nothing acknowledged before was sent again. Then,
+# against a stand-in server: a 503 is retried, a 400 set aside once, a 400
+# too_many_alerts sent again in halves down to single alerts.
 # Needs root and BTF; skips (77) without them.
 set -eu
 
@@ -165,13 +167,15 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
     def do_any(self):
         n = int(self.headers.get("Content-Length", "0"))
-        self.rfile.read(n)
+        body = self.rfile.read(n)
         if self.path != "/agent/v1/alerts":
             return self.answer(200, {"heartbeat_interval": 60, "inventory_current": True})
-        status = int(open(mode_file).read())
+        mode = open(mode_file).read().split()
+        status, code = int(mode[0]), mode[1] if len(mode) > 1 else "invalid_batch"
+        alerts = len(json.loads(body)["alerts"]) if status == 400 else 0
         with open(log_file, "a") as f:
-            f.write("%d\n" % status)
-        self.answer(status, {"error": {"code": "invalid_batch", "message": "stand-in says %d" % status}})
+            f.write("%d %d\n" % (status, alerts))
+        self.answer(status, {"error": {"code": code, "message": "stand-in says %d" % status}})
     do_POST = do_PUT = do_any
     def log_message(self, *a):
         pass
@@ -207,3 +211,21 @@ n=$(grep -c 400 "$T/fake.requests")
 sleep 2
 [ "$(grep -c 400 "$T/fake.requests")" -eq "$n" ] || fail "the batch refused with 400 was sent again"
 echo "ok: a batch answered 503 retried and kept, one answered 400 set aside once"
+
+# 400 too_many_alerts: the batch is sent in halves, down to one alert, each
+# then set aside alone (this stand-in refuses every size)
+kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || fail "the agent did not stop cleanly"; AGENT_PID=""
+echo "400 too_many_alerts" >"$T/fake.mode"
+: >"$T/fake.requests"
+seg=$(ls "$T/agent-fake/spool/"alerts-*.jsonl | tail -n 1)
+for k in 1 2 3 4; do printf '{"id":"%s","change":"new","severity":"high"}\n' "$M-big$k" >>"$seg"; done
+"$AGENT" run --state-dir "$T/agent-fake" --no-detect >/dev/null 2>>"$T/agent-fake.log" &
+AGENT_PID=$!
+set_aside_alone() { [ "$(grep -l "$M-big" "$T/agent-fake/spool/rejected/"alerts-*.jsonl | wc -l)" -eq 4 ]; }
+within 15 set_aside_alone || fail "the batch refused as too_many_alerts was not split down to single alerts: \
+$(cat "$T/fake.requests")"
+[ "$(cat "$T/fake.requests")" = "$(printf '400 4\n400 2\n400 1\n400 1\n400 1\n400 1')" ] ||
+    fail "the batch of 4 was not sent as 4, 2, then 1 by 1: $(cat "$T/fake.requests")"
+grep -q "refused as too large (HTTP 400): stand-in says 400; sending it in parts of at most 2" "$T/agent-fake.log" ||
+    fail "the split was not logged"
+echo "ok: a batch answered 400 too_many_alerts sent in halves, each alert then set aside alone"

@@ -16,14 +16,12 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <cmocka.h>
 
 #include "crypto/crypto.h"
 #include "tests/integration/harness.h"
 
-extern char **environ;
 
 static struct harness H;
 

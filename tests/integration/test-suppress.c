@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,7 +25,6 @@
 #include "tests/integration/harness.h"
 #include "util/strutil.h"
 
-extern char **environ;
 
 static struct harness H;
 

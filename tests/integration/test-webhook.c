@@ -17,7 +17,6 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,7 +35,6 @@
 #include "util/strutil.h"
 #include "util/vbuf.h"
 
-extern char **environ;
 
 #define CONFIG "webhook_retry_base_ms = 50\nwebhook_retry_max = 1s\nwebhook_max_attempts = 8\nwebhook_timeout = 1s\n"
 #define GOT_MAX 64
