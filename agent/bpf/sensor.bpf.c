@@ -251,8 +251,8 @@ static __always_inline void drop_count(void)
 /* Waking the reader costs more than writing a small record, so the
  * frequent records (exec, fork, exit) wake it at most every
  * WAKEUP_INTERVAL_NS, or when WAKEUP_BYTES wait; the loader drains the
- * buffer at every poll, so a record not followed by a wakeup waits at most
- * for the reader's poll timeout. The rare records wake it at once. */
+ * buffer every 10 ms (DRAIN_MS in evsrc_bpf.c), so a record not followed by
+ * a wakeup waits at most that long. The rare records wake it at once. */
 #define WAKEUP_INTERVAL_NS (5 * 1000 * 1000)
 #define WAKEUP_BYTES (1 << 20)
 

@@ -23,6 +23,7 @@
 
 #include "agent/src/evsrc.h"
 #include "sensor.skel.h"
+#include "util/strutil.h"
 #include "vigil/bpf_event.h"
 
 #define RINGBUF_BYTES (8u << 20)        /* a power of two, as BPF ring buffers need */
@@ -460,6 +461,8 @@ static int bpf_fd(struct evsrc *base)
         return ring_buffer__epoll_fd(s->rb);
 }
 
+#define DRAIN_MS 10
+
 static int bpf_poll(struct evsrc *base, int timeout_ms, evsrc_cb cb, void *ctx)
 {
         struct evsrc_bpf *s = (struct evsrc_bpf *)base;
@@ -469,10 +472,16 @@ static int bpf_poll(struct evsrc *base, int timeout_ms, evsrc_cb cb, void *ctx)
         s->cb = cb;
         s->cb_ctx = ctx;
         s->delivered = 0;
-        r = ring_buffer__poll(s->rb, timeout_ms);
-        /* records written without a wakeup (see sensor.bpf.c) are due too */
-        if (r >= 0 || r == -EINTR)
-                r = ring_buffer__consume(s->rb);
+        /* records written without a wakeup (see sensor.bpf.c) are drained
+         * every DRAIN_MS, so none waits longer, whatever the caller's timeout */
+        for (int64_t end = util_mono_ms() + timeout_ms;;) {
+                int64_t left = end - util_mono_ms();
+                r = ring_buffer__poll(s->rb, left <= 0 ? 0 : left < DRAIN_MS ? (int)left : DRAIN_MS);
+                if (r >= 0 || r == -EINTR)
+                        r = ring_buffer__consume(s->rb);
+                if ((r < 0 && r != -EAGAIN) || s->delivered || left <= DRAIN_MS)
+                        break;
+        }
         s->cb = NULL;
         if (r < 0 && r != -EINTR && r != -EAGAIN)
                 return r;
