@@ -64,8 +64,13 @@ static void check_glob_pair(const uint8_t *data, size_t size)
                         abort();
                 goto out;
         }
-        for (size_t i = 0; i < plen; i++)
-                stars += p[i] == '*';
+        /* the wildcards: an escaped '*' is a letter */
+        for (size_t i = 0; i < plen; i++) {
+                if (p[i] == '\\' && i + 1 < plen)
+                        i++;
+                else
+                        stars += p[i] == '*';
+        }
         if (stars > DEFEND_GLOB_STARS_MAX || plen > DEFEND_GLOB_MAX)
                 abort();
         if (stars <= REF_STARS_MAX && slen <= REF_SUBJECT_MAX &&
