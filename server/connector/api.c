@@ -230,7 +230,7 @@ static void handle_token_create(struct vigild *d, const struct http_request *req
         body = http_request_json(req, rep);
         if (!body)
                 return;
-        if (json_unpack(body, "{s:s!}", "name", &name) < 0 || !util_str_is_text(name, TOKEN_NAME_MAX)) {
+        if (json_unpack(body, "{s:s!}", "name", &name) < 0 || !name[0] || !util_str_is_text(name, TOKEN_NAME_MAX)) {
                 http_reply_error(rep, 400, "invalid_request", "the body must be {\"name\": TEXT} with a name of "
                                  "1 to %d bytes without control characters", TOKEN_NAME_MAX);
                 goto out;
