@@ -94,22 +94,21 @@ static void handle_get(struct vigild *d, const struct http_request *req, struct 
 /* PUT /api/v1/connector {partner?, enabled_platforms?, partner_unresponsive_after?, block_on_missing_partner_data?} */
 static void handle_put(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
-        struct connector_settings cur, s;
+        struct connector_settings s;
         char err[256];
         json_t *body;
+        int r;
 
         if (!started(d, rep))
                 return;
         body = http_request_json(req, rep);
         if (!body)
                 return;
-        pthread_rwlock_rdlock(&d->connector->lock);
-        cur = d->connector->set;
-        pthread_rwlock_unlock(&d->connector->lock);
-        if (connector_settings_check(body, &cur, &s, err, sizeof(err)) < 0) {
+        r = connector_settings_put(d->connector, body, req->who->token_id, &s, err, sizeof(err));
+        if (r == -EINVAL) {
                 http_reply_error(rep, 400, "invalid_request", "%s", err);
-        } else if (connector_settings_set(d->connector, &s, req->who->token_id) < 0) {
-                http_reply_error(rep, 500, "database_error", "cannot store the connector's settings");
+        } else if (r < 0) {
+                http_reply_error(rep, 500, "database_error", "%s", err);
         } else {
                 log_info("token %s changed the connector's settings: partner %s, unresponsive after %llds, "
                          "block on missing data %s", req->who->token_id, connector_partner_name(s.partner),
@@ -304,7 +303,7 @@ static void handle_heartbeat(struct vigild *d, const struct http_request *req, s
 static void risk_push(struct vigild *d, const struct http_request *req, const char *device_id,
                       struct http_reply *rep)
 {
-        static _Thread_local struct connector_update u[CONNECTOR_BATCH_MAX];
+        struct connector_update *u;
         size_t n = 0, changed = 0, stale = 0, bad = 0;
         char err[512];
         json_t *body = NULL;
@@ -312,11 +311,17 @@ static void risk_push(struct vigild *d, const struct http_request *req, const ch
 
         if (!started(d, rep))
                 return;
+        u = calloc(CONNECTOR_BATCH_MAX, sizeof(*u));
+        if (!u) {
+                http_reply_error(rep, 503, "out_of_memory", "no memory for the request; try again");
+                return;
+        }
         r = connector_partner_body_parse(req->body, req->body_len, device_id, util_now() * 1000000000LL, u, &n,
                                          &body, err, sizeof(err));
         if (r < 0) {
                 http_reply_error(rep, r == -E2BIG ? 413 : 400, r == -E2BIG ? "too_large" : "invalid_request",
                                  "%s", err);
+                free(u);
                 return;
         }
         r = connector_apply(d->connector, u, n, &changed, &stale, &bad);
@@ -335,6 +340,7 @@ static void risk_push(struct vigild *d, const struct http_request *req, const ch
                 http_reply_json(rep, 200, json_pack("{s:I,s:I,s:I}", "accepted", (json_int_t)(n - stale),
                                                     "changed", (json_int_t)changed, "stale", (json_int_t)stale));
         json_decref(body);
+        free(u);
 }
 
 static void handle_device_risk(struct vigild *d, const struct http_request *req, struct http_reply *rep)

@@ -58,7 +58,11 @@ int connector_apply(struct connector *c, const struct connector_update *u, size_
 /* Records a heartbeat of the remote partner at now. Returns 0, -EPERM (the
  * partner is not remote) or a database error. */
 int connector_heartbeat(struct connector *c, int64_t now);
-/* Replaces the settings (stored, by names the token). Returns 0 or a negative errno. */
-int connector_settings_set(struct connector *c, const struct connector_settings *s, const char *by);
+/* Checks a PUT /api/v1/connector body against the settings of the moment
+ * (connector_settings_check()) and stores the result (by names the token),
+ * one change at a time. Fills *ret with the new settings. Returns 0, -EINVAL
+ * with the reason in err, or another negative errno. */
+int connector_settings_put(struct connector *c, const json_t *body, const char *by,
+                           struct connector_settings *ret, char *err, size_t err_size);
 /* Looks a device up in the map: its slot or NULL. lock held (read). */
 const struct connector_dev *connector_map_get(const struct connector_map *m, const char *id);

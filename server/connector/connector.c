@@ -468,36 +468,45 @@ static int settings_store(struct connector *c, const struct connector_settings *
                                         db_param_text(by, strlen(by))));
 }
 
-int connector_settings_set(struct connector *c, const struct connector_settings *s, const char *by)
+int connector_settings_put(struct connector *c, const json_t *body, const char *by,
+                           struct connector_settings *ret, char *err, size_t err_size)
 {
         struct connector_map m = { 0 };
+        struct connector_settings s;
         bool swap;
         int64_t hb;
         int r;
 
         pthread_mutex_lock(&c->change);
-        swap = s->partner != c->set.partner;
+        r = connector_settings_check(body, &c->set, &s, err, err_size);
+        if (r < 0)
+                goto out;
+        swap = s.partner != c->set.partner;
         hb = swap ? 0 : c->last_heartbeat;
         db_lock(c->d->db);
         r = db_begin(c->d->db);
         if (r == 0)
-                r = settings_store(c, s, by, hb);
+                r = settings_store(c, &s, by, hb);
         if (r == 0 && swap)
-                r = map_load(c, s->partner, true, &m);
+                r = map_load(c, s.partner, true, &m);
         r = db_finish(c->d->db, r);
         db_unlock(c->d->db);
-        if (r == 0) {
-                pthread_rwlock_wrlock(&c->lock);
-                c->set = *s;
-                c->last_heartbeat = hb;
-                if (swap) {
-                        map_release(&c->map);
-                        c->map = m;
-                        m = (struct connector_map){ 0 };
-                }
-                pthread_rwlock_unlock(&c->lock);
-                connector_transition(c, util_now(), true);
+        if (r < 0) {
+                snprintf(err, err_size, "cannot store the connector's settings");
+                goto out;
         }
+        pthread_rwlock_wrlock(&c->lock);
+        c->set = s;
+        c->last_heartbeat = hb;
+        if (swap) {
+                map_release(&c->map);
+                c->map = m;
+                m = (struct connector_map){ 0 };
+        }
+        pthread_rwlock_unlock(&c->lock);
+        connector_transition(c, util_now(), true);
+        *ret = s;
+out:
         pthread_mutex_unlock(&c->change);
         map_release(&m);
         return r;
