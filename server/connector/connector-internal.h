@@ -34,6 +34,7 @@ struct connector {
         enum connector_state state;
         int64_t since;
         char reason[CONNECTOR_REASON_MAX];
+        char device_reason[CONNECTOR_REASON_MAX]; /* "connector STATE: reason", for connector_device_risk() */
         struct connector_map map;
         size_t max;                             /* devices the map may hold (max_devices) */
         /* the thread that notices silence */

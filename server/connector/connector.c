@@ -166,12 +166,18 @@ struct builtin_load {
         size_t max;
 };
 
+/* One device of defend's: kept as the table has it when the level is the
+ * same (a restart writes nothing), else stored. */
 static int builtin_row(const char *device_id, enum defend_level level, int64_t changed_at, void *userdata)
 {
         struct builtin_load *b = userdata;
+        const struct connector_dev *e;
         int r;
 
         if (strlen(device_id) > CONNECTOR_DEVICE_ID_MAX)
+                return 0;
+        e = connector_map_get(b->m, device_id);
+        if (e && e->level == (uint8_t)level)
                 return 0;
         if (b->m->count >= b->max)
                 return -E2BIG;
@@ -183,20 +189,12 @@ static int builtin_row(const char *device_id, enum defend_level level, int64_t c
         return r;
 }
 
-/* Fills m with the partner's risks: for builtin, asks defend and rewrites the
- * table from it; for remote, reads the table (after clearing it when clear).
- * Inside the caller's transaction; lock held. */
-static int map_load(struct connector *c, enum connector_partner partner, bool clear, struct connector_map *m)
+/* Reads the table into m. Lock held. */
+static int table_load(struct connector *c, struct connector_map *m)
 {
-        struct builtin_load b = { c->d, m, c->max };
         struct db_stmt *st;
         int r;
 
-        r = map_reserve(m, 0);
-        if (r == 0 && (clear || partner == CONNECTOR_PARTNER_BUILTIN))
-                r = db_exec(c->d->db, "DELETE FROM connector_device_risk");
-        if (r < 0 || partner == CONNECTOR_PARTNER_BUILTIN)
-                return r < 0 ? r : defend_risk_foreach(c->d, builtin_row, &b);
         r = db_prepare(c->d->db, "SELECT device_id, risk_rank, as_of_ns FROM connector_device_risk", &st);
         while (r == 0 && (r = db_step(st)) == 1) {
                 const char *id = db_column_text(st, 0, NULL);
@@ -210,6 +208,24 @@ static int map_load(struct connector *c, enum connector_partner partner, bool cl
         }
         db_stmt_done(st);
         return r < 0 ? r : 0;
+}
+
+/* Fills m with the partner's risks: the table (emptied first when clear,
+ * for a new partner), then, for builtin, what defend holds now, written to
+ * the table where it differs. Inside the caller's transaction; lock held. */
+static int map_load(struct connector *c, enum connector_partner partner, bool clear, struct connector_map *m)
+{
+        struct builtin_load b = { c->d, m, c->max };
+        int r;
+
+        r = map_reserve(m, 0);
+        if (r == 0 && clear)
+                r = db_exec(c->d->db, "DELETE FROM connector_device_risk");
+        if (r == 0)
+                r = table_load(c, m);
+        if (r == 0 && partner == CONNECTOR_PARTNER_BUILTIN)
+                r = defend_risk_foreach(c->d, builtin_row, &b);
+        return r;
 }
 
 /* Reads the settings, the last heartbeat and the last recorded state. Lock held. */
@@ -279,6 +295,7 @@ void connector_transition(struct connector *c, int64_t now, bool settings_change
         }
         pthread_rwlock_wrlock(&c->lock);
         memcpy(c->reason, reason, sizeof(reason));
+        snprintf(c->device_reason, sizeof(c->device_reason), "connector %s: %s", connector_state_name(to), reason);
         if (to != from) {
                 c->state = to;
                 c->since = now;
@@ -623,31 +640,45 @@ void connector_stop(struct vigild *d)
         d->connector = NULL;
 }
 
+/* The reason of an applicable risk, by partner and level: no formatting per call. */
+static const char *const applicable_reasons[2][5] = {
+        { "risk none reported by the builtin partner", "risk informational reported by the builtin partner",
+          "risk low reported by the builtin partner", "risk medium reported by the builtin partner",
+          "risk high reported by the builtin partner" },
+        { "risk none reported by the remote partner", "risk informational reported by the remote partner",
+          "risk low reported by the remote partner", "risk medium reported by the remote partner",
+          "risk high reported by the remote partner" },
+};
+
 int connector_device_risk(struct vigild *d, const char *device_id, struct connector_risk *ret)
 {
         struct connector *c = d->connector;
         const struct connector_dev *e;
-        struct connector_risk r = { 0 };
+        struct connector_risk r;
+        const char *why;
 
         if (!c)
                 return -ENODEV;
         if (!device_id || !device_id[0] || strnlen(device_id, CONNECTOR_DEVICE_ID_MAX + 1) > CONNECTOR_DEVICE_ID_MAX)
                 return -EINVAL;
+        r.level = CONNECTOR_LEVEL_NONE;
+        r.as_of = 0;
+        r.applicable = false;
         pthread_rwlock_rdlock(&c->lock);
         r.state = c->state;
         e = connector_map_get(&c->map, device_id);
         if (c->state != CONNECTOR_ENABLED || !(c->set.platforms & CONNECTOR_PLATFORM_LINUX)) {
-                snprintf(r.reason, sizeof(r.reason), "connector %s: %s", connector_state_name(c->state), c->reason);
+                why = c->device_reason;
         } else if (!e && c->set.partner == CONNECTOR_PARTNER_REMOTE) {
-                snprintf(r.reason, sizeof(r.reason), "the remote partner has reported no risk for this device");
+                why = "the remote partner has reported no risk for this device";
         } else {
                 r.applicable = true;
                 r.level = e ? (enum connector_level)e->level : CONNECTOR_LEVEL_NONE;
                 r.as_of = e ? e->as_of : 0;
-                snprintf(r.reason, sizeof(r.reason), "risk %s reported by the %s partner",
-                         connector_level_name(r.level), connector_partner_name(c->set.partner));
+                why = applicable_reasons[c->set.partner == CONNECTOR_PARTNER_REMOTE][r.level];
         }
         r.block = !r.applicable && c->set.block_on_missing;
+        snprintf(r.reason, sizeof(r.reason), "%s", why);
         pthread_rwlock_unlock(&c->lock);
         *ret = r;
         return 0;
