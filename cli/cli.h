@@ -58,3 +58,6 @@ int cli_query_build(char *out, size_t size, const char *base, const char *const 
 /* webhooks.c: 'vigil webhooks ...' */
 int cli_webhooks(struct cli *c, int argc, char **argv);
 extern const char cli_webhooks_usage[];
+/* connector.c: 'vigil connector ...' */
+int cli_connector(struct cli *c, int argc, char **argv);
+extern const char cli_connector_usage[];

@@ -20,11 +20,13 @@ enum bus_event_type {
         BUS_ALERT_RAISED = 1,           /* a new alert is stored */
         BUS_RISK_CHANGED = 2,           /* a device's risk level changed */
         BUS_COMPLIANCE_CHANGED = 3,     /* reserved for manage */
+        BUS_CONNECTOR_CHANGED = 4,      /* the connector's state or settings changed: re-evaluate every device */
+        BUS_PARTNER_RISK_CHANGED = 5,   /* the connector's partner reported a new risk level for a device */
 };
 
 struct bus_event {
         enum bus_event_type type;
-        const char *device_id;          /* every event names its device */
+        const char *device_id;          /* the device (NULL for connector_changed) */
         union {
                 struct {
                         const char *alert_id;
@@ -36,6 +38,15 @@ struct bus_event {
                         size_t n_alert_ids;
                         bool alert_ids_more;    /* more alerts caused it than are listed */
                 } risk_changed;
+                struct {
+                        const char *from, *to;  /* state names; from NULL at the very first */
+                        const char *partner;    /* "builtin" or "remote" */
+                        const char *reason;     /* why the state is what it is ("" for enabled) */
+                        bool settings_changed;  /* an admin changed the settings (the state may stay) */
+                } connector_changed;
+                struct {
+                        const char *from, *to;  /* risk level names; from NULL when the partner had no data */
+                } partner_risk_changed;
         };
 };
 

@@ -13,6 +13,7 @@
 
 #include "server/api/api.h"
 #include "server/bus.h"
+#include "server/connector/connector.h"
 #include "server/db/db.h"
 #include "server/defend/defend.h"
 #include "server/enroll/enroll.h"
@@ -27,7 +28,8 @@
 #define FLUSH_INTERVAL_S 1
 
 static const struct http_route *const route_tables[] = { api_routes, enroll_routes, tvm_routes, defend_routes,
-                                                          defend_action_routes, webhook_routes, NULL };
+                                                          defend_action_routes, webhook_routes, connector_routes,
+                                                          NULL };
 
 static void usage(FILE *f)
 {
@@ -56,6 +58,8 @@ static int open_storage(struct vigild *d, char *err, size_t err_size)
                 r = defend_migrate(d);
         if (r == 0)
                 r = webhook_migrate(d);
+        if (r == 0)
+                r = connector_migrate(d);
         if (r < 0) {
                 snprintf(err, err_size, "cannot migrate the database '%s': %s", path, db_errmsg(d->db));
                 return r;
@@ -253,9 +257,17 @@ static int serve(struct vigild *d, const char *port_file)
                 webhook_stop(d);
                 return r;
         }
+        r = connector_start(d, err, sizeof(err));
+        if (r < 0) {
+                log_error("cannot start the connector module: %s", err);
+                connector_stop(d);
+                webhook_stop(d);
+                return r;
+        }
         r = http_server_start(&hc, d, route_tables, api_admin_auth, enroll_device_auth, &srv, err, sizeof(err));
         if (r < 0) {
                 log_error("%s", err);
+                connector_stop(d);
                 webhook_stop(d);
                 return r;
         }
@@ -277,6 +289,7 @@ static int serve(struct vigild *d, const char *port_file)
         }
         log_info("received %s; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         http_server_stop(srv);
+        connector_stop(d);
         webhook_stop(d);
         return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct bus;
+struct connector;
 struct db;
 struct defend_suppressions;
 struct enroll;
@@ -48,6 +49,7 @@ struct vigild {
         struct bus *bus;                /* in-process events (bus.h) */
         struct defend_suppressions *suppressions; /* defend's compiled suppression rules */
         struct webhook *webhook;        /* outgoing webhooks (webhook/webhook.h) */
+        struct connector *connector;    /* partner risk for compliance (connector/connector.h) */
 };
 
 /* Fills cfg with the defaults. */

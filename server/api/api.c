@@ -42,6 +42,7 @@ static const struct { enum http_role role; const char *name; } roles[] = {
         { ROLE_SECURITY_ADMIN, "security_admin" },
         { ROLE_IT_ADMIN, "it_admin" },
         { ROLE_READER, "reader" },
+        { ROLE_PARTNER, "partner" },
 };
 
 const char *api_role_name(enum http_role role)
@@ -97,6 +98,22 @@ int api_token_create(struct vigild *d, enum http_role role, const char *name, co
         explicit_bzero(secret, sizeof(secret));
         explicit_bzero(s64, sizeof(s64));
         return 0;
+}
+
+int api_token_revoke(struct vigild *d, const char *id, enum http_role role)
+{
+        const char *rname = api_role_name(role);
+        int r;
+
+        db_lock(d->db);
+        r = db_exec_params(d->db, "UPDATE admin_tokens SET revoked_at = $3 WHERE id = $1 AND role = $2 "
+                           "AND revoked_at IS NULL",
+                           DB_PARAMS(db_param_text(id, strlen(id)), db_param_text(rname, strlen(rname)),
+                                     db_param_int64(util_now())));
+        if (r == 0 && db_changes(d->db) == 0)
+                r = -ENOENT;
+        db_unlock(d->db);
+        return r;
 }
 
 int api_admin_auth(struct vigild *d, const char *token, struct http_principal *who)
@@ -177,7 +194,9 @@ static void handle_token_create(struct vigild *d, const struct http_request *req
                                  NAME_MAX_LEN);
                 goto out;
         }
-        if (json_unpack(body, "{s:s}", "role", &role_name) < 0 || api_role_parse(role_name, &role) < 0) {
+        /* partner tokens come from POST /api/v1/connector/partner-tokens only */
+        if (json_unpack(body, "{s:s}", "role", &role_name) < 0 || api_role_parse(role_name, &role) < 0 ||
+            role == ROLE_PARTNER) {
                 http_reply_error(rep, 400, "invalid_role",
                                  "'role' must be one of security_admin, it_admin, reader");
                 goto out;

@@ -22,10 +22,14 @@ int api_migrate(struct vigild *d);
 int api_token_create(struct vigild *d, enum http_role role, const char *name, const char *created_by,
                      char out[static API_TOKEN_MAX + 1], char ret_id[static API_TOKEN_ID_LEN + 1]);
 
+/* Revokes the token id if it exists, is of role and is not revoked yet.
+ * Returns 0, -ENOENT or a database error. Takes the database lock. */
+int api_token_revoke(struct vigild *d, const char *id, enum http_role role);
+
 /* http_admin_auth_fn over admin_tokens. */
 int api_admin_auth(struct vigild *d, const char *token, struct http_principal *who);
 
-/* "security_admin", "it_admin", "reader" <-> enum http_role. */
+/* "security_admin", "it_admin", "reader", "partner" <-> enum http_role. */
 const char *api_role_name(enum http_role role);
 int api_role_parse(const char *name, enum http_role *ret);
 

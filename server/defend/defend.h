@@ -52,6 +52,14 @@ void defend_close(struct vigild *d);
 const char *defend_level_name(enum defend_level l);
 int defend_level_parse(const char *s, bool allow_none, enum defend_level *ret);
 
+/* Calls fn(device_id, level, changed_at (s), userdata) for every device
+ * whose risk defend has computed (a device it never computed has risk
+ * none), in no set order, stopping at fn's first negative return. Call with
+ * the database lock held; fn may use the database but not take the lock.
+ * Returns 0, fn's negative return or a database error. */
+int defend_risk_foreach(struct vigild *d, int (*fn)(const char *device_id, enum defend_level level,
+                                                    int64_t changed_at, void *userdata), void *userdata);
+
 /* Parses an upload body: a JSON object {"alerts": [object, ...]} of at most
  * DEFEND_BATCH_ALERTS_MAX alerts and DEFEND_BATCH_BYTES_MAX bytes. On success
  * *ret_alerts is the array (a new reference; the caller decrefs). Returns 0,

@@ -32,6 +32,24 @@ enum defend_level defend_risk_get(struct vigild *d, const char *device_id)
         return l >= DEFEND_LEVEL_NONE && l <= DEFEND_LEVEL_HIGH ? l : DEFEND_LEVEL_NONE;
 }
 
+int defend_risk_foreach(struct vigild *d, int (*fn)(const char *device_id, enum defend_level level,
+                                                    int64_t changed_at, void *userdata), void *userdata)
+{
+        struct db_stmt *st;
+        int r;
+
+        r = db_prepare(d->db, "SELECT device_id, risk_rank, changed_at FROM defend_device_risk", &st);
+        while (r == 0 && (r = db_step(st)) == 1) {
+                int64_t l = db_column_int64(st, 1);
+
+                if (l < DEFEND_LEVEL_NONE || l > DEFEND_LEVEL_HIGH)
+                        l = DEFEND_LEVEL_NONE;
+                r = fn(db_column_text(st, 0, NULL), (enum defend_level)l, db_column_int64(st, 2), userdata);
+        }
+        db_stmt_done(st);
+        return r < 0 ? r : 0;
+}
+
 static int risk_compute(struct vigild *d, const char *device_id, enum defend_level *ret)
 {
         struct db_stmt *st;

@@ -25,6 +25,7 @@ enum http_role {
         ROLE_READER = 1 << 0,
         ROLE_IT_ADMIN = 1 << 1,
         ROLE_SECURITY_ADMIN = 1 << 2,
+        ROLE_PARTNER = 1 << 3,          /* the connector's remote partner: the partner API only */
 };
 #define ROLES_ANY (ROLE_READER | ROLE_IT_ADMIN | ROLE_SECURITY_ADMIN)
 #define ROLES_ADMIN (ROLE_IT_ADMIN | ROLE_SECURITY_ADMIN)

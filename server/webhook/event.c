@@ -31,14 +31,30 @@ static json_t *risk_changed_data(const struct bus_event *ev)
                          "alert_ids", ids, "alert_ids_more", ev->risk_changed.alert_ids_more);
 }
 
+static json_t *connector_changed_data(const struct bus_event *ev)
+{
+        return json_pack("{s:s?,s:s?,s:s?,s:s?,s:b}", "from", ev->connector_changed.from,
+                         "to", ev->connector_changed.to, "partner", ev->connector_changed.partner,
+                         "reason", ev->connector_changed.reason, "settings_changed",
+                         ev->connector_changed.settings_changed);
+}
+
+static json_t *partner_risk_changed_data(const struct bus_event *ev)
+{
+        return json_pack("{s:s?,s:s?}", "from", ev->partner_risk_changed.from, "to", ev->partner_risk_changed.to);
+}
+
 /* Index k here is bit k of a subscription's event set and webhook_event_names[k]. */
 const struct webhook_event_kind webhook_event_kinds[] = {
         { BUS_ALERT_RAISED, "alert_raised", alert_raised_data },
         { BUS_RISK_CHANGED, "risk_changed", risk_changed_data },
+        { BUS_CONNECTOR_CHANGED, "connector_changed", connector_changed_data },
+        { BUS_PARTNER_RISK_CHANGED, "partner_risk_changed", partner_risk_changed_data },
         { 0, NULL, NULL },
 };
 
-const char *const webhook_event_names[] = { "alert_raised", "risk_changed", NULL };
+const char *const webhook_event_names[] = { "alert_raised", "risk_changed", "connector_changed",
+                                             "partner_risk_changed", NULL };
 
 _Static_assert(sizeof(webhook_event_kinds) / sizeof(webhook_event_kinds[0]) ==
                sizeof(webhook_event_names) / sizeof(webhook_event_names[0]), "one name per event kind");
