@@ -470,8 +470,8 @@ static bool addr_skipped(const struct netprotect_policy *p, int family, const ui
         return false;
 }
 
-/* Adds one address of entry i unless skipped or taken (the first name
- * resolving to an address keeps it). Returns 0 or -ENOMEM. */
+/* Adds one address of entry i unless skipped or given already for this
+ * name. Returns 0 or -ENOMEM. */
 static int resolved_add(struct resolved *rs, const struct netprotect_policy *p, size_t i, const struct sockaddr *sa,
                         size_t *per_name)
 {
@@ -485,7 +485,7 @@ static int resolved_add(struct resolved *rs, const struct netprotect_policy *p, 
                 return 0;
         if (*per_name >= NETPROTECT_NAME_ADDRS_MAX || addr_skipped(p, x.family, x.addr))
                 return 0;
-        for (size_t k = 0; k < rs->n; k++)
+        for (size_t k = rs->n - *per_name; k < rs->n; k++)
                 if (rs->a[k].family == x.family && memcmp(rs->a[k].addr, x.addr, 16) == 0)
                         return 0;
         if (rs->n == rs->alloc) {
@@ -500,6 +500,32 @@ static int resolved_add(struct resolved *rs, const struct netprotect_policy *p, 
         rs->a[rs->n++] = x;
         (*per_name)++;
         return 0;
+}
+
+static int addr_cmp(const void *x, const void *y)
+{
+        const struct netprotect_addr *a = x, *b = y;
+        int c = a->family - b->family;
+
+        if (c == 0)
+                c = memcmp(a->addr, b->addr, 16);
+        return c ? c : a->entry < b->entry ? -1 : a->entry > b->entry;
+}
+
+/* An address shared by several names goes to the first of them: a map
+ * holds one verdict per key. */
+static void resolved_settle(struct resolved *rs)
+{
+        size_t o = 0;
+
+        if (rs->n == 0)
+                return;
+        qsort(rs->a, rs->n, sizeof(rs->a[0]), addr_cmp);
+        for (size_t i = 0; i < rs->n; i++)
+                if (o == 0 || rs->a[o - 1].family != rs->a[i].family ||
+                    memcmp(rs->a[o - 1].addr, rs->a[i].addr, 16) != 0)
+                        rs->a[o++] = rs->a[i];
+        rs->n = o;
 }
 
 /* Resolves every domain entry (a wildcard by its own name). A name that
@@ -521,6 +547,7 @@ static int names_resolve(const struct netprotect_policy *p, struct resolved *rs)
                         }
                 freeaddrinfo(res);
         }
+        resolved_settle(rs);
         return 0;
 }
 

@@ -82,8 +82,14 @@ grep -q 'covers the server.s name srv.vigil.test' "$T/err" || fail "message: $(c
 [ ! -e "$STATE/netprotect.json" ] || fail "a refused policy wrote a state file"
 ! in_ns nft list tables | grep -q vigil_netprotect || fail "a refused policy installed a table"
 
-# blocking: the range, the address and the name are cut, the rest flows
+# blocking: the range, the address and the name are cut, the rest flows; a
+# connection to a blocked address opened before is cut too
+in_ns "$TOOL" hold 203.0.113.30 "$PORT" "$T/go" 1500 >"$T/hold" & HOLD=$!
+within 5 test -s "$T/hold" || fail "the connection held across apply did not start"
 np apply "$T/block.json" "$URL" || fail "apply failed"
+touch "$T/go"
+rc=0; wait "$HOLD" || rc=$?
+[ "$rc" = 1 ] || fail "blocked: a connection to 203.0.113.30 opened before apply still flows (exit $rc)"
 [ "$(stat -c %a "$STATE/netprotect.json")" = 600 ] || fail "netprotect.json is not mode 0600"
 cut "blocked" 203.0.113.20
 cut "blocked" 203.0.113.30
@@ -135,6 +141,20 @@ np report >"$T/report.json"
 jq -e '.audit_only and .entries[0].attempts >= 1 and .entries[1].attempts >= 1' "$T/report.json" >/dev/null ||
     fail "audit report: $(cat "$T/report.json")"
 [ "$(in_ns nft list tables | grep -c vigil_netprotect)" = 1 ] || fail "not exactly one table"
+
+# with isolation as well: isolation drops everything else, and each comes
+# off without touching the other
+in_ns "$TOOL" --state "$STATE" --caps agent apply "https://$HOST:$PORT" || fail "isolation failed"
+reachable "isolated" "$HOST"
+cut "isolated" 203.0.113.10
+np remove || fail "remove under isolation failed"
+cut "isolated, protection removed" 203.0.113.10
+[ -e "$STATE/isolation.json" ] || fail "remove took isolation's state file"
+np apply "$T/audit.json" "$URL" || fail "apply under isolation failed"
+cut "isolated, audit applied" 203.0.113.20
+in_ns "$TOOL" --state "$STATE" --caps agent release || fail "release failed"
+reachable "released" 203.0.113.20
+[ "$(in_ns nft list tables | grep -c vigil_netprotect)" = 1 ] || fail "release took the protection table"
 
 # removed: everything flows again; removing twice is fine
 np remove || fail "remove failed"
