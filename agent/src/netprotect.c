@@ -161,8 +161,9 @@ static int name_parse(const char *s, struct netprotect_entry *e, const char **wh
         }
         e->name[n] = '\0';
         if (labels < 2 || digits) {
-                *why = labels < 2 ? "a single-label name is ambiguous (search domains): give the full name"
-                                  : "the last label of a domain name is not all digits";
+                *why = labels >= 2 ? "the last label of a domain name is not all digits"
+                       : e->wildcard ? "a wildcard needs a name of at least two labels (*.example.com)"
+                                     : "a single-label name is ambiguous (search domains): give the full name";
                 return -EINVAL;
         }
         if (strcmp(e->name, "localhost") == 0 || (n > 10 && strcmp(e->name + n - 10, ".localhost") == 0)) {

@@ -92,6 +92,7 @@ static void test_invalid(void **state)
                 { "\"*.*.example.com\"", "a wildcard is" },
                 { "\"a*.example.com\"", "a wildcard is" },
                 { "\"*\"", "a wildcard is" },
+                { "\"*.com\"", "a wildcard needs a name of at least two labels" },
                 { "\"*.\"", "1 to 253 bytes" },
                 { "\"\"", "empty" },
                 { "7", "block[0]: not a string" },
