@@ -1,14 +1,16 @@
 #!/bin/sh
 # Network protection (agent/src/netprotect.c) for real, inside a network
-# namespace made here: a veth pair joins it (203.0.113.2) to this namespace,
-# whose side holds 203.0.113.1 (the server) and four more addresses, all
-# answering on one TCP port. The namespace's hosts file (/etc/netns/NS/hosts,
-# which `ip netns exec` mounts over /etc/hosts) names bad.vigil.test and the
-# server srv.vigil.test. A policy blocking a range, an address and that name
-# must cut them and count the attempts, keep the server and another address
-# reachable; a policy covering the server is refused; audit_only counts
-# without blocking; after the table is deleted by hand, restore re-installs
-# it; refresh follows the name to a new address; remove opens everything.
+# namespace made here: a veth pair joins it (203.0.113.2, 2001:db8::2) to this
+# namespace, whose side holds the server (203.0.113.1) and more IPv4 and IPv6
+# addresses, all answering on one TCP port. The namespace's hosts file
+# (/etc/netns/NS/hosts, which `ip netns exec` mounts over /etc/hosts) names
+# bad.vigil.test (IPv4 and IPv6) and the server srv.vigil.test. A policy
+# blocking a range, addresses and that name must cut them (a connection opened
+# before too) and count the attempts, and keep the server and other addresses
+# reachable; a policy covering the server is refused; after the table is
+# deleted by hand, restore re-installs it; refresh follows the name to new
+# addresses; audit_only counts without blocking; with isolation installed too,
+# each comes off without the other; remove opens everything.
 # With VIGIL_TEST_NETNS_ONLY=1 (always set here) the module refuses the
 # initial namespace; this namespace's ruleset must never change. Needs root;
 # skips (77) without it, without ip or nft, or without network namespaces.
@@ -33,7 +35,7 @@ ETC_NS=""
 cleanup() {
     for p in $BG_PIDS; do kill "$p" 2>/dev/null || true; done
     netns_cleanup
-    [ -z "$ETC_NS" ] || rm -rf "$ETC_NS"
+    [ -z "$ETC_NS" ] || { rm -rf "$ETC_NS"; rmdir /etc/netns 2>/dev/null || true; }
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -57,19 +59,27 @@ HOST_RULESET_BEFORE=$(nft list ruleset | sha256sum)
 mkdir -m 0700 "$STATE"
 netns_create np
 for a in 10 20 30 40 50; do ip addr add "203.0.113.$a/32" dev "$VH"; done
+# IPv6 too (documentation prefix), without duplicate address detection
+ip addr add 2001:db8::1/64 dev "$VH" nodad
+for a in 10 20 40 50; do ip addr add "2001:db8::$a/128" dev "$VH" nodad; done
+in_ns ip addr add 2001:db8::2/64 dev "$VN" nodad
 ETC_NS=/etc/netns/$NS
 mkdir -p "$ETC_NS"
-printf '203.0.113.40 bad.vigil.test\n203.0.113.1 srv.vigil.test\n' >"$ETC_NS/hosts"
+printf '203.0.113.40 bad.vigil.test\n2001:db8::40 bad.vigil.test\n203.0.113.1 srv.vigil.test\n' >"$ETC_NS/hosts"
 URL=https://srv.vigil.test:$PORT
 
 "$TOOL" listen 0.0.0.0 "$PORT" >/dev/null & BG_PIDS="$BG_PIDS $!"
+"$TOOL" listen :: "$PORT" >/dev/null & BG_PIDS="$BG_PIDS $!"
 within 5 reaches "$HOST" 300 || fail "the listener does not answer"
+within 5 reaches 2001:db8::1 300 || fail "the IPv6 listener does not answer"
 for a in 1 10 20 30 40 50; do reachable "before" "203.0.113.$a"; done
+for a in 10 20 40 50; do reachable "before" "2001:db8::$a"; done
 
 # the parser gives the canonical form
-printf '{"block": ["203.0.113.16/29", "203.0.113.30/32", "Bad.Vigil.Test.", "2001:DB8::/32", "203.0.113.30"]}' \
-    >"$T/block.json"
-[ "$("$NP" parse "$T/block.json" | tr '\n' ' ')" = "203.0.113.16/29 203.0.113.30 bad.vigil.test 2001:db8::/32 " ] ||
+printf '{"block": ["203.0.113.16/29", "203.0.113.30/32", "Bad.Vigil.Test.", "2001:DB8:BAD::/48", "203.0.113.30", %s]}' \
+    '"2001:db8:0::20/128"' >"$T/block.json"
+[ "$("$NP" parse "$T/block.json" | tr '\n' ' ')" = \
+  "203.0.113.16/29 203.0.113.30 bad.vigil.test 2001:db8:bad::/48 2001:db8::20 " ] ||
     fail "canonical form: $("$NP" parse "$T/block.json")"
 
 # a policy that would cut the server is refused, and nothing changes
@@ -94,15 +104,21 @@ rc=0; wait "$HOLD" || rc=$?
 cut "blocked" 203.0.113.20
 cut "blocked" 203.0.113.30
 cut "blocked" 203.0.113.40
+cut "blocked" 2001:db8::20
+cut "blocked" 2001:db8::40
 reachable "blocked" "$HOST"
 reachable "blocked" 203.0.113.10
 reachable "blocked" 203.0.113.50
+reachable "blocked" 2001:db8::10
+reachable "blocked" 2001:db8::50
 np report >"$T/report.json"
-jq -e '.installed and (.audit_only | not) and (.entries | length == 4)
+jq -e '.installed and (.audit_only | not) and (.entries | length == 5)
        and (.entries[0] | .entry == "203.0.113.16/29" and .kind == "range" and .attempts >= 1 and (.last_attempt_at | test("Z$")))
        and (.entries[1] | .entry == "203.0.113.30" and .kind == "address" and .attempts >= 1)
-       and (.entries[2] | .entry == "bad.vigil.test" and .kind == "domain" and .attempts >= 1 and .addresses == ["203.0.113.40"])
-       and (.entries[3] | .attempts == 0 and .last_attempt_at == null)' "$T/report.json" >/dev/null ||
+       and (.entries[2] | .entry == "bad.vigil.test" and .kind == "domain" and .attempts >= 2
+                          and (.addresses | sort) == ["2001:db8::40", "203.0.113.40"])
+       and (.entries[3] | .attempts == 0 and .last_attempt_at == null)
+       and (.entries[4] | .entry == "2001:db8::20" and .kind == "address" and .attempts >= 1)' "$T/report.json" >/dev/null ||
     fail "report: $(cat "$T/report.json")"
 [ "$(nft list ruleset | sha256sum)" = "$HOST_RULESET_BEFORE" ] || fail "the host's own ruleset changed"
 
@@ -123,12 +139,14 @@ grep -q "netprotect.json" "$T/err" || fail "restore's message: $(cat "$T/err")"
 cp "$T/good.json" "$STATE/netprotect.json"
 cut "bad state file" 203.0.113.30
 
-# the name moves to another address: refresh follows it
-printf '203.0.113.50 bad.vigil.test\n203.0.113.1 srv.vigil.test\n' >"$ETC_NS/hosts"
+# the name moves to other addresses: refresh follows it
+printf '203.0.113.50 bad.vigil.test\n2001:db8::50 bad.vigil.test\n203.0.113.1 srv.vigil.test\n' >"$ETC_NS/hosts"
 [ "$(np refresh)" = refreshed ] || fail "refresh failed"
 cut "refreshed" 203.0.113.50
+cut "refreshed" 2001:db8::50
 reachable "refreshed" 203.0.113.40
-[ "$(np report | jq -c '.entries[2].addresses')" = '["203.0.113.50"]' ] || fail "refresh: $(np report)"
+reachable "refreshed" 2001:db8::40
+[ "$(np report | jq -c '.entries[2].addresses | sort')" = '["2001:db8::50","203.0.113.50"]' ] || fail "refresh: $(np report)"
 
 # audit only: everything flows, and is counted
 printf '{"block": ["203.0.113.16/29", "bad.vigil.test"], "audit_only": true}' >"$T/audit.json"
@@ -160,6 +178,7 @@ reachable "released" 203.0.113.20
 np remove || fail "remove failed"
 [ ! -e "$STATE/netprotect.json" ] && [ ! -e "$STATE/netprotect-counts.json" ] || fail "remove left state files"
 for a in 1 10 20 30 40 50; do reachable "removed" "203.0.113.$a"; done
+for a in 10 20 40 50; do reachable "removed" "2001:db8::$a"; done
 np remove || fail "the second remove failed"
 [ "$(np restore)" = "no policy" ] || fail "restore without a state file installed something"
 [ "$(np report)" = null ] || fail "report without a policy: $(np report)"
