@@ -22,7 +22,10 @@
  * isolate_nft_run() in one transaction, and every function that changes it
  * calls isolate_guard() first (VIGIL_TEST_NETNS_ONLY).
  *
- * Every function writes a message for the user into err on failure. */
+ * The functions that take a state directory are meant for one thread at a
+ * time (the agent's profile thread); libnftables is used under
+ * inventory_nft_lock(). Every function writes a message for the user into
+ * err on failure. */
 #pragma once
 
 #include <jansson.h>
