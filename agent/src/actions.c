@@ -10,8 +10,10 @@
  * do twice, and an action the server calls closed (cancelled, timed out) is
  * dropped. Transport failures back off from 1 s to 60 s; once the server
  * says the device is offboarded the thread stops (the uplink loop stops the
- * agent). At start, isolation recorded in the state directory is put back
- * before anything else, even with the server out of reach. */
+ * agent). At start, isolation and network protection recorded in the state
+ * directory are put back before anything else, even with the server out of
+ * reach; the domains network protection blocks are resolved again every
+ * NETPROTECT_REFRESH_S. */
 #include "agent/src/actions.h"
 
 #include <errno.h>
@@ -28,6 +30,7 @@
 
 #include "agent/src/investigate.h"
 #include "agent/src/isolate.h"
+#include "agent/src/netprotect.h"
 #include "crypto/crypto.h"
 #include "httpc/httpc.h"
 #include "util/strutil.h"
@@ -255,8 +258,8 @@ out:
         unlink(path);
 }
 
-/* Offboarding: isolation comes off first (a device the server no longer
- * knows could never be released), then the server revokes the certificate
+/* Offboarding: isolation and network protection come off first (a device
+ * the server no longer knows could never be released), then the server revokes the certificate
  * once it has the report, and the agent stops. */
 static void do_offboard(struct agent_actions *a, struct outcome *o)
 {
@@ -266,8 +269,14 @@ static void do_offboard(struct agent_actions *a, struct outcome *o)
                 snprintf(o->message, sizeof(o->message), "cannot remove isolation before offboarding: %s", err);
                 return;
         }
+        if (netprotect_remove(a->state.dir, err, sizeof(err)) < 0) {
+                snprintf(o->message, sizeof(o->message), "cannot remove network protection before offboarding: %s",
+                         err);
+                return;
+        }
         o->ok = true;
-        snprintf(o->message, sizeof(o->message), "offboarding: isolation removed, the agent stops");
+        snprintf(o->message, sizeof(o->message), "offboarding: isolation and network protection removed, the agent "
+                 "stops");
 }
 
 static void run_one(struct agent_actions *a, const json_t *action)
@@ -354,13 +363,28 @@ static int poll_once(struct agent_actions *a)
         return 0;
 }
 
+/* Domains of network protection are resolved again every
+ * NETPROTECT_REFRESH_S (between polls: a poll lasts at most POLL_WAIT_S). */
+static void netprotect_tick(struct agent_actions *a, int64_t *next_ms)
+{
+        char err[400];
+
+        if (util_mono_ms() < *next_ms)
+                return;
+        *next_ms = util_mono_ms() + NETPROTECT_REFRESH_S * 1000;
+        if (netprotect_refresh(a->state.dir, err, sizeof(err)) < 0)
+                agent_log("warning", "network protection: cannot refresh: %s", err);
+}
+
 static void *actions_main(void *arg)
 {
         struct agent_actions *a = arg;
-        int64_t backoff = BACKOFF_MIN_MS;
+        int64_t backoff = BACKOFF_MIN_MS, refresh_ms = util_mono_ms() + NETPROTECT_REFRESH_S * 1000;
 
         while (!atomic_load(&a->stop)) {
-                int r = poll_once(a);
+                int r;
+                netprotect_tick(a, &refresh_ms);
+                r = poll_once(a);
                 if (r == -EACCES)
                         break;
                 if (r == 0) {
@@ -376,8 +400,13 @@ static void *actions_main(void *arg)
 int agent_actions_restore(const struct agent_state *st)
 {
         char err[400];
-        int r;
+        int r, rn;
 
+        rn = netprotect_restore(st->dir, err, sizeof(err));
+        if (rn < 0)
+                agent_log("error", "network protection was on but cannot be put back: %s", err);
+        else if (rn == 1)
+                agent_log("info", "network protection put back");
         r = isolate_restore(st->dir, err, sizeof(err));
         if (r < 0)
                 agent_log("error", "this device was isolated but the isolation cannot be put back: %s", err);

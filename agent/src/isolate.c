@@ -322,9 +322,7 @@ static int nft_precheck(char *err, size_t err_size)
         return 0;
 }
 
-/* Runs nft commands (one transaction). With ret_out, hands back the output
- * (free() it). Returns 0, -EPERM (no privilege), -EIO (refused), -ENOMEM. */
-static int nft_run(const char *what, const char *cmds, char **ret_out, char *err, size_t err_size)
+int isolate_nft_run(const char *what, const char *cmds, bool json, char **ret_out, char *err, size_t err_size)
 {
         struct nft_ctx *ctx;
         const char *text;
@@ -344,6 +342,8 @@ static int nft_run(const char *what, const char *cmds, char **ret_out, char *err
                 snprintf(err, err_size, "nftables: cannot buffer output");
                 goto free_ctx;
         }
+        if (json)
+                nft_ctx_output_set_flags(ctx, nft_ctx_output_get_flags(ctx) | NFT_CTX_OUTPUT_JSON);
         if (nft_run_cmd_from_buffer(ctx, cmds) != 0) {
                 text = nft_ctx_get_error_buffer(ctx);
                 nft_error(what, text, err, err_size);
@@ -364,26 +364,31 @@ unlock:
         return r;
 }
 
-int isolate_status(bool *ret_installed, char *err, size_t err_size)
+int isolate_nft_table_exists(const char *table, bool *ret_exists, char *err, size_t err_size)
 {
-        static const char want[] = "table inet " ISOLATE_TABLE;
         char *out = NULL;
         bool found = false;
+        size_t tn = strlen(table);
         int r;
 
-        r = nft_run("list tables", "list tables inet", &out, err, err_size);
+        r = isolate_nft_run("list tables", "list tables inet", false, &out, err, err_size);
         if (r < 0)
                 return r;
         for (const char *p = out; *p;) {
                 size_t n = strcspn(p, "\n");
 
-                if (n == sizeof(want) - 1 && memcmp(p, want, n) == 0)
+                if (n == 11 + tn && memcmp(p, "table inet ", 11) == 0 && memcmp(p + 11, table, tn) == 0)
                         found = true;
                 p += n + (p[n] == '\n');
         }
         free(out);
-        *ret_installed = found;
+        *ret_exists = found;
         return 0;
+}
+
+int isolate_status(bool *ret_installed, char *err, size_t err_size)
+{
+        return isolate_nft_table_exists(ISOLATE_TABLE, ret_installed, err, err_size);
 }
 
 /* ---- the state file ---- */
@@ -481,8 +486,7 @@ out:
         return text;
 }
 
-/* Makes the state file's creation or removal durable. */
-static void dir_sync(const char *state_dir)
+void isolate_dir_sync(const char *state_dir)
 {
         int fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -508,7 +512,7 @@ static int table_install(const struct isolate_endpoint *eps, size_t n, char *err
                 snprintf(err, err_size, "bad endpoints to leave open (1 to %d, IPv4 or IPv6, port 1-65535)",
                          ISOLATE_ENDPOINTS_MAX);
         else
-                r = nft_run("install the isolation table", script, NULL, err, err_size);
+                r = isolate_nft_run("install the isolation table", script, false, NULL, err, err_size);
         free(script);
         return r;
 }
@@ -542,14 +546,14 @@ int isolate_apply(const char *state_dir, const struct isolate_endpoint *eps, siz
                 snprintf(err, err_size, "cannot write '%s': %s", path, strerror(-r));
                 goto out;
         }
-        dir_sync(state_dir);
+        isolate_dir_sync(state_dir);
         r = table_install(eps, n, err, err_size);
         if (r < 0) {
                 if (old)
                         util_file_write(path, old, old_len, 0600);
                 else
                         unlink(path);
-                dir_sync(state_dir);
+                isolate_dir_sync(state_dir);
         }
 out:
         free(old);
@@ -569,7 +573,7 @@ int isolate_release(const char *state_dir, char *err, size_t err_size)
         r = state_path(state_dir, path, sizeof(path), err, err_size);
         if (r < 0)
                 return r;
-        r = nft_run("remove the isolation table", cmds, NULL, err, err_size);
+        r = isolate_nft_run("remove the isolation table", cmds, false, NULL, err, err_size);
         if (r < 0)
                 return r;
         if (unlink(path) < 0 && errno != ENOENT) {
@@ -577,7 +581,7 @@ int isolate_release(const char *state_dir, char *err, size_t err_size)
                 snprintf(err, err_size, "cannot remove '%s': %s", path, strerror(errno));
                 return r;
         }
-        dir_sync(state_dir);
+        isolate_dir_sync(state_dir);
         return 0;
 }
 

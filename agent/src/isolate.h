@@ -65,6 +65,24 @@ int isolate_endpoints_from_url(const char *url, struct isolate_endpoint *out, si
  * Returns 0 when the ruleset may be changed. */
 int isolate_guard(char *err, size_t err_size);
 
+/* Runs nft commands (cmds, NUL-terminated) in one transaction through
+ * libnftables, under inventory_nft_lock() and after checking that this
+ * process holds CAP_NET_ADMIN and can open a netfilter socket (libnftables
+ * would exit() otherwise); what (e.g. "install the isolation table") names
+ * the step in err. With ret_out, hands back what nft printed (JSON when
+ * json is true; free() it). Shared with the network protection module.
+ * Returns 0, -EPERM (no privilege), -EIO (refused), -ENOMEM. */
+int isolate_nft_run(const char *what, const char *cmds, bool json, char **ret_out, char *err, size_t err_size);
+
+/* Whether table inet TABLE exists now, read from the kernel's ruleset.
+ * Returns 0 and *ret_exists, or a negative errno (as isolate_nft_run). */
+int isolate_nft_table_exists(const char *table, bool *ret_exists, char *err, size_t err_size);
+
+/* Makes the creation, replacement or removal of a file in state_dir
+ * durable (fsync of the directory; errors ignored, the file itself is
+ * already synced by util_file_write). */
+void isolate_dir_sync(const char *state_dir);
+
 /* Isolates the device: calls isolate_guard, then installs the table in one
  * transaction (replacing an earlier one) leaving eps[0..n) open (1 <= n <=
  * ISOLATE_ENDPOINTS_MAX), then writes STATE_DIR/isolation.json (endpoints

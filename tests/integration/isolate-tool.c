@@ -24,6 +24,8 @@
  *                      GOFILE to exist, send a line: exit 0 if "ok" comes back within MS
  *   ping ADDR MS       exit 0 if the IPv4 ADDR answers an ICMP echo within MS, else 1
  *
+ * ADDR is IPv4 or IPv6 (ping: IPv4 only).
+ *
  * Exit status 0 on success, 1 on failure (message on stderr), 2 on bad
  * usage, 3 when the guard refuses. The test runs every command that may
  * change the ruleset in a network namespace of its own. */
@@ -139,16 +141,27 @@ static int ruleset_cmd(const char *state, const char *cmd)
         return 0;
 }
 
-static int addr_parse(const char *addr, const char *port, struct sockaddr_in *sa)
+/* ADDR (IPv4 or IPv6) and PORT into sa; the address's length in *ret_len. */
+static int addr_parse(const char *addr, const char *port, struct sockaddr_in6 *sa, socklen_t *ret_len)
 {
+        struct sockaddr_in *sa4 = (struct sockaddr_in *)(void *)sa;
         char *end;
         long p = strtol(port, &end, 10);
 
         memset(sa, 0, sizeof(*sa));
-        sa->sin_family = AF_INET;
-        sa->sin_port = htons((uint16_t)p);
-        if (*end || p < 1 || p > 65535 || inet_pton(AF_INET, addr, &sa->sin_addr) != 1)
+        if (*end || p < 1 || p > 65535)
                 return -EINVAL;
+        if (inet_pton(AF_INET, addr, &sa4->sin_addr) == 1) {
+                sa4->sin_family = AF_INET;
+                sa4->sin_port = htons((uint16_t)p);
+                *ret_len = sizeof(*sa4);
+                return 0;
+        }
+        if (inet_pton(AF_INET6, addr, &sa->sin6_addr) != 1)
+                return -EINVAL;
+        sa->sin6_family = AF_INET6;
+        sa->sin6_port = htons((uint16_t)p);
+        *ret_len = sizeof(*sa);
         return 0;
 }
 
@@ -166,14 +179,16 @@ static void serve(int c)
 
 static int listen_forever(const char *addr, const char *port)
 {
-        struct sockaddr_in sa;
+        struct sockaddr_in6 sa;
+        socklen_t sa_len;
         int one = 1, fd, c;
 
-        if (addr_parse(addr, port, &sa) < 0)
+        if (addr_parse(addr, port, &sa, &sa_len) < 0)
                 return usage();
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        fd = socket(sa.sin6_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-            bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0)
+            (sa.sin6_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+            bind(fd, (struct sockaddr *)&sa, sa_len) < 0 || listen(fd, 16) < 0)
                 return fail("listen", strerror(errno));
         signal(SIGCHLD, SIG_IGN);
         printf("listening\n");
@@ -210,19 +225,20 @@ static bool wait_fd(int fd, short events, int64_t deadline)
 
 static int connect_probe(const char *addr, const char *port, long ms)
 {
-        struct sockaddr_in sa;
+        struct sockaddr_in6 sa;
+        socklen_t sa_len;
         int64_t deadline = now_ms() + ms;
         char buf[8];
         ssize_t n = 0;
         int fd, r = 1, soerr = 0;
         socklen_t len = sizeof(soerr);
 
-        if (addr_parse(addr, port, &sa) < 0 || ms <= 0)
+        if (addr_parse(addr, port, &sa, &sa_len) < 0 || ms <= 0)
                 return usage();
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        fd = socket(sa.sin6_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return fail("socket", strerror(errno));
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
+        if (connect(fd, (struct sockaddr *)&sa, sa_len) < 0 && errno != EINPROGRESS)
                 goto out;
         if (!wait_fd(fd, POLLOUT, deadline) || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 || soerr)
                 goto out;
@@ -247,14 +263,15 @@ static bool read_ok(int fd, int64_t deadline)
  * comes back within ms, 1 if not. */
 static int hold_probe(const char *addr, const char *port, const char *gofile, long ms)
 {
-        struct sockaddr_in sa;
+        struct sockaddr_in6 sa;
+        socklen_t sa_len;
         int64_t deadline;
         int fd, r = 1;
 
-        if (addr_parse(addr, port, &sa) < 0 || ms <= 0)
+        if (addr_parse(addr, port, &sa, &sa_len) < 0 || ms <= 0)
                 return usage();
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || !read_ok(fd, now_ms() + ms))
+        fd = socket(sa.sin6_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sa_len) < 0 || !read_ok(fd, now_ms() + ms))
                 return fail("hold: first exchange", strerror(errno));
         printf("connected\n");
         fflush(stdout);
