@@ -34,6 +34,7 @@
 #define COMPLIANCE_VALIDITY_DAYS_MAX 120
 #define COMPLIANCE_OBSERVED_MAX 64              /* bytes of an observed value, NUL included */
 #define COMPLIANCE_REASON_MAX 320               /* bytes of a reason, NUL included */
+#define COMPLIANCE_DEVICE_REASON_MAX (COMPLIANCE_REASON_MAX + COMPLIANCE_NAME_MAX + 16)
 
 /* A policy's or a device's compliance state (DESIGN.md). The numbers may be
  * stored; the order of "worst" is compliance_state_rank()'s, not theirs. */
@@ -168,10 +169,12 @@ struct compliance_tenant {
         ((struct compliance_tenant){ .no_policy_state = COMPLIANCE_NONCOMPLIANT, .validity_days = 30, \
                                      .sensor_timeout_s = 600 })
 
+/* One setting's result. Its reason is text made on demand by
+ * compliance_setting_reason(), so evaluation itself formats nothing. */
 struct compliance_setting_result {
         enum compliance_setting_state state;
+        uint8_t why;                                    /* what the reason says; private to the engine */
         char observed[COMPLIANCE_OBSERVED_MAX];         /* "high", "12", "not_encrypted"; "" if none */
-        char reason[COMPLIANCE_REASON_MAX];
 };
 
 /* A notify or isolate action whose time has come. */
@@ -187,19 +190,28 @@ struct compliance_result {
         enum compliance_state state;
         /* one per setting, valid where policy->configured has its bit */
         struct compliance_setting_result settings[COMPLIANCE_SETTINGS_COUNT];
-        char reason[COMPLIANCE_REASON_MAX];     /* why state: the deciding setting's reason */
+        int decided_by;                         /* the setting that gave state; -1 if none did */
         int64_t first_noncompliant_at;          /* to keep for the next call; 0 when no setting fails */
-        int64_t grace_ends_at;                  /* when in_grace_period, else 0 */
+        int64_t grace_ends_at;                  /* while a setting fails within the grace period, else 0 */
         struct compliance_due_action due[COMPLIANCE_ACTIONS_MAX];
         size_t n_due;
         int64_t next_check;                     /* the result may change by itself then; 0: never */
+        /* what the reasons quote */
+        int64_t last_heartbeat;
+        uint32_t sensor_timeout_s;
+        char platform[16];                      /* the device's, when !applies */
+        char risk_reason[COMPLIANCE_REASON_MAX];        /* the connector's, when its data does not apply */
 };
 
 struct compliance_device_result {
         enum compliance_state state;
-        const struct compliance_policy *policy; /* the policy that decided; NULL: a tenant rule */
-        char reason[COMPLIANCE_REASON_MAX + COMPLIANCE_NAME_MAX + 16];
+        const struct compliance_result *result; /* borrowed: the result that decided; NULL: a tenant rule */
+        const struct compliance_policy *policy; /* its policy, or NULL */
         int64_t next_check;                     /* 0: never */
+        /* what the reason quotes */
+        enum compliance_state no_policy_state;
+        uint32_t validity_days;
+        int64_t last_seen, now;
 };
 
 /* Names <-> values, as in DESIGN.md and the documents. name functions return
@@ -261,20 +273,37 @@ json_t *compliance_policy_to_json(const struct compliance_policy *p);
  * first_noncompliant_at is what the previous result's first_noncompliant_at
  * said (0 the first time, or when it was compliant): the grace period and the
  * actions' delays count from it. Fills *ret (its policy points to p) and
- * returns ret->state. Never allocates, never fails. */
+ * returns ret->state. Never allocates, never fails, formats no text. */
 enum compliance_state compliance_evaluate(const struct compliance_policy *p, const struct compliance_facts *f,
                                           const struct compliance_tenant *t, int64_t now,
                                           int64_t first_noncompliant_at, struct compliance_result *ret);
 
+/* The reason of setting s of r ("risk high is above the allowed medium"),
+ * into buf (cut to size, always NUL-terminated). "" for a setting the policy
+ * does not configure. r's policy must still exist. */
+void compliance_setting_reason(const struct compliance_result *r, enum compliance_setting s, char *buf,
+                               size_t size);
+
+/* The reason of the policy's state: the deciding setting's reason, after
+ * "in grace period until TIME: " when in grace. */
+void compliance_result_reason(const struct compliance_result *r, char *buf, size_t size);
+
 /* The device's state from the results of every policy assigned to it
  * (n may be 0): the worst of the results that apply, the tenant's
  * no_policy_state when none applies, and noncompliant when the device has not
- * checked in for validity_days. Fills *ret and returns ret->state. */
+ * checked in for validity_days. Fills *ret (which points into results) and
+ * returns ret->state. Never allocates, formats no text. */
 enum compliance_state compliance_device_state(const struct compliance_result *results, size_t n,
                                               const struct compliance_tenant *t, const struct compliance_facts *f,
                                               int64_t now, struct compliance_device_result *ret);
 
+/* The device's reason ("policy 'Linux baseline': risk high is above the
+ * allowed medium", "no check-in for 31 days ..."), into buf. The results
+ * given to compliance_device_state() must still exist. */
+void compliance_device_reason(const struct compliance_device_result *d, char *buf, size_t size);
+
 /* A result as the API shows it: {"policy", "state", "reason", "settings":
  * [{"setting", "state", "observed", "reason"}], "first_noncompliant_at",
- * "grace_ends_at", "next_check"} (times RFC 3339 or null). NULL on ENOMEM. */
+ * "grace_ends_at", "next_check", "due_actions": [{"index", "type",
+ * "due_at"}]} (times RFC 3339 or null). NULL on ENOMEM. */
 json_t *compliance_result_to_json(const struct compliance_result *r);
