@@ -1,5 +1,6 @@
 /* compliance policy: the check of a policy document as an admin sends it,
- * its compiled form and its canonical JSON. Pure functions of their input
+ * its compiled form and its canonical JSON, and the check of the tenant's
+ * compliance settings. Pure functions of their input
  * (fuzzed). Every refusal names the field by its path ("actions[2].type")
  * and says what it must be. */
 #include "server/manage/compliance.h"
@@ -24,6 +25,8 @@ static const char *const max_risk_names[] = { "clear", "low", "medium", "high", 
 static const char *const exposure_names[] = { "none", "low", "medium", "high", NULL };
 static const char *const action_names[] = { "mark_noncompliant", "notify", "isolate", NULL };
 static const char *const platform_names[] = { "linux", NULL };
+static const char *const tenant_keys[] = { "no_policy_state", "validity_days", "sensor_timeout_seconds", NULL };
+static const char *const no_policy_names[] = { "noncompliant", "compliant", NULL };
 
 /* Writes "path: reason" into err; returns -EINVAL. */
 static int __attribute__((format(printf, 4, 5)))
@@ -462,4 +465,50 @@ json_t *compliance_policy_to_json(const struct compliance_policy *p)
                 return NULL;
         }
         return j;
+}
+
+/* An integer member from min to max, left as it is when absent. */
+static int uint_member(const json_t *obj, const char *key, long min, long max, uint32_t *inout, char *err,
+                       size_t err_size)
+{
+        const json_t *v = json_object_get(obj, key);
+
+        if (!v)
+                return 0;
+        if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+                return fail(err, err_size, key, "must be a whole number from %ld to %ld", min, max);
+        *inout = (uint32_t)json_integer_value(v);
+        return 0;
+}
+
+int compliance_tenant_apply(const json_t *body, struct compliance_tenant *inout, char *err, size_t err_size)
+{
+        struct compliance_tenant t = *inout;
+        int state, r;
+
+        if (!json_is_object(body))
+                return fail(err, err_size, "(document)", "must be a JSON object of tenant compliance settings");
+        r = keys_check(body, "", "the tenant's compliance settings", tenant_keys, err, err_size);
+        if (r == 0)
+                r = enum_member(body, "no_policy_state", "no_policy_state", no_policy_names, false, &state, err,
+                                err_size);
+        if (r == 0)
+                r = uint_member(body, "validity_days", 1, COMPLIANCE_VALIDITY_DAYS_MAX, &t.validity_days, err,
+                                err_size);
+        if (r == 0)
+                r = uint_member(body, "sensor_timeout_seconds", COMPLIANCE_SENSOR_TIMEOUT_MIN,
+                                COMPLIANCE_SENSOR_TIMEOUT_MAX, &t.sensor_timeout_s, err, err_size);
+        if (r < 0)
+                return r;
+        if (state >= 0)
+                t.no_policy_state = state == 0 ? COMPLIANCE_NONCOMPLIANT : COMPLIANCE_COMPLIANT;
+        *inout = t;
+        return 0;
+}
+
+json_t *compliance_tenant_to_json(const struct compliance_tenant *t)
+{
+        return json_pack("{s:s,s:I,s:I}", "no_policy_state", compliance_state_name(t->no_policy_state),
+                         "validity_days", (json_int_t)t->validity_days, "sensor_timeout_seconds",
+                         (json_int_t)t->sensor_timeout_s);
 }

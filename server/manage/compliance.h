@@ -165,9 +165,22 @@ struct compliance_tenant {
         uint32_t sensor_timeout_s;              /* a heartbeat older than this: sensor not reporting */
 };
 
+#define COMPLIANCE_SENSOR_TIMEOUT_MIN 60
+#define COMPLIANCE_SENSOR_TIMEOUT_MAX 86400
+
 #define COMPLIANCE_TENANT_DEFAULTS \
         ((struct compliance_tenant){ .no_policy_state = COMPLIANCE_NONCOMPLIANT, .validity_days = 30, \
                                      .sensor_timeout_s = 600 })
+
+/* Applies the members of a tenant settings object ({"no_policy_state":
+ * "noncompliant"|"compliant", "validity_days": 1..120,
+ * "sensor_timeout_seconds": 60..86400}, any of them) over *inout. Unknown
+ * members and values out of range are refused with "path: reason" in err,
+ * and *inout is then unchanged. Returns 0 or -EINVAL. */
+int compliance_tenant_apply(const json_t *body, struct compliance_tenant *inout, char *err, size_t err_size);
+
+/* The tenant settings as that object (the caller decrefs), NULL on ENOMEM. */
+json_t *compliance_tenant_to_json(const struct compliance_tenant *t);
 
 /* One setting's result. Its reason is text made on demand by
  * compliance_setting_reason(), so evaluation itself formats nothing. */

@@ -1,5 +1,6 @@
 /* Fuzzes the check of a compliance policy document (what `vigil policy apply
- * -f FILE.json` sends). A refusal must be -EINVAL or -E2BIG with a reason
+ * -f FILE.json` sends), and of the tenant's compliance settings read from
+ * the same bytes. A refusal must be -EINVAL or -E2BIG with a reason
  * that starts with the field's path; an accepted policy must hold to its
  * limits, give a canonical form that parses back to itself, and evaluate
  * (against a passing and a failing device) to states in range, the device's
@@ -65,12 +66,34 @@ static void check_evaluate(const struct compliance_policy *p)
                         abort();
 }
 
+/* The tenant settings: a refusal changes nothing, an acceptance stays in range. */
+static void check_tenant(const uint8_t *data, size_t size)
+{
+        struct compliance_tenant t = COMPLIANCE_TENANT_DEFAULTS, before = t;
+        json_t *j = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+        char err[512] = "";
+        int r;
+
+        if (!j)
+                return;
+        r = compliance_tenant_apply(j, &t, err, sizeof(err));
+        json_decref(j);
+        if (r != 0 && (r != -EINVAL || !strstr(err, ": ") || memcmp(&t, &before, sizeof(t)) != 0))
+                abort();
+        if (r == 0 && (t.validity_days < 1 || t.validity_days > COMPLIANCE_VALIDITY_DAYS_MAX ||
+                       t.sensor_timeout_s < COMPLIANCE_SENSOR_TIMEOUT_MIN ||
+                       t.sensor_timeout_s > COMPLIANCE_SENSOR_TIMEOUT_MAX ||
+                       (t.no_policy_state != COMPLIANCE_COMPLIANT && t.no_policy_state != COMPLIANCE_NONCOMPLIANT)))
+                abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         struct compliance_policy *p = NULL;
         char err[512] = "";
         int r = compliance_policy_parse((const char *)data, size, &p, err, sizeof(err));
 
+        check_tenant(data, size);
         if (r != 0) {
                 if ((r != -EINVAL && r != -E2BIG) || !strstr(err, ": ") || p)
                         abort();

@@ -725,6 +725,46 @@ static void test_validity(void **state)
         compliance_policy_free(a);
 }
 
+static void test_tenant(void **state)
+{
+        static const struct {
+                const char *body, *err;
+        } bad[] = {
+                { "[]", "(document): must be a JSON object" },
+                { "{\"no_policy_state\":\"in_grace_period\"}", "no_policy_state: must be one of noncompliant, compliant" },
+                { "{\"validity_days\":0}", "validity_days: must be a whole number from 1 to 120" },
+                { "{\"validity_days\":121}", "validity_days: must be a whole number from 1 to 120" },
+                { "{\"validity_days\":\"30\"}", "validity_days: must be a whole number" },
+                { "{\"sensor_timeout_seconds\":59}", "sensor_timeout_seconds: must be a whole number from 60 to 86400" },
+                { "{\"validity_days\":10,\"grace\":1}", "grace: unknown field; the tenant's compliance settings has" },
+        };
+        struct compliance_tenant t = COMPLIANCE_TENANT_DEFAULTS;
+        char err[512];
+        json_t *j;
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                j = json_loads(bad[i].body, 0, NULL);
+                assert_non_null(j);
+                assert_int_equal(compliance_tenant_apply(j, &t, err, sizeof(err)), -EINVAL);
+                if (strncmp(err, bad[i].err, strlen(bad[i].err)) != 0)
+                        fail_msg("%s: got '%s'", bad[i].body, err);
+                json_decref(j);
+        }
+        /* nothing changed by the refusals, even the one whose first member was good */
+        assert_int_equal(t.validity_days, 30);
+        j = json_loads("{\"no_policy_state\":\"compliant\",\"validity_days\":7}", 0, NULL);
+        assert_int_equal(compliance_tenant_apply(j, &t, err, sizeof(err)), 0);
+        json_decref(j);
+        assert_int_equal(t.no_policy_state, COMPLIANCE_COMPLIANT);
+        assert_int_equal(t.validity_days, 7);
+        assert_int_equal(t.sensor_timeout_s, 600);
+        j = compliance_tenant_to_json(&t);
+        assert_string_equal(json_string_value(json_object_get(j, "no_policy_state")), "compliant");
+        assert_int_equal(json_integer_value(json_object_get(j, "validity_days")), 7);
+        assert_int_equal(json_integer_value(json_object_get(j, "sensor_timeout_seconds")), 600);
+        json_decref(j);
+}
+
 static void test_result_json(void **state)
 {
         struct compliance_facts f = good_facts();
@@ -771,6 +811,7 @@ int main(void)
                 cmocka_unit_test(test_ranks),
                 cmocka_unit_test(test_device_state),
                 cmocka_unit_test(test_validity),
+                cmocka_unit_test(test_tenant),
                 cmocka_unit_test(test_result_json),
         };
 
