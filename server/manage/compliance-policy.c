@@ -178,7 +178,8 @@ static int settings_check(const json_t *s, struct compliance_policy *p, char *er
         v = json_object_get(s, "min_os_version");
         if (v && !json_is_null(v)) {
                 const char *ver = string_of(v);
-                int n = ver && strlen(ver) <= COMPLIANCE_VERSION_MAX ? compliance_version_parse(ver, p->min_os_parts) : -EINVAL;
+                int n = ver && strlen(ver) <= COMPLIANCE_VERSION_MAX ? compliance_version_parse(ver, p->min_os_parts)
+                                                                     : -EINVAL;
                 if (n < 0)
                         return fail(err, err_size, "settings.min_os_version",
                                     "must be a version of 1 to %d numbers separated by dots, such as \"12\" or "

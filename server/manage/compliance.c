@@ -135,7 +135,8 @@ static void risk_eval(const struct compliance_policy *p, const struct compliance
                 snprintf(r->risk_reason, sizeof(r->risk_reason), "%s",
                          f->risk_reason && *f->risk_reason ? f->risk_reason : "the partner's risk data does not apply");
                 if (f->risk_block)
-                        set(e, COMPLIANCE_SETTING_NONCOMPLIANT, COMPLIANCE_NONCOMPLIANT, "unavailable", WHY_RISK_BLOCKED);
+                        set(e, COMPLIANCE_SETTING_NONCOMPLIANT, COMPLIANCE_NONCOMPLIANT, "unavailable",
+                            WHY_RISK_BLOCKED);
                 else
                         set(e, COMPLIANCE_SETTING_NOT_APPLICABLE, COMPLIANCE_COMPLIANT, "unavailable",
                             WHY_RISK_UNAVAILABLE);
@@ -230,7 +231,8 @@ static void sensor_eval(const struct compliance_facts *f, const struct complianc
 static void exposure_eval(const struct compliance_policy *p, const struct compliance_facts *f, struct eval *e)
 {
         if (!f->exposure_available)
-                set(e, COMPLIANCE_SETTING_NOT_APPLICABLE, COMPLIANCE_COMPLIANT, "unavailable", WHY_EXPOSURE_UNAVAILABLE);
+                set(e, COMPLIANCE_SETTING_NOT_APPLICABLE, COMPLIANCE_COMPLIANT, "unavailable",
+                    WHY_EXPOSURE_UNAVAILABLE);
         else if (f->exposure < COMPLIANCE_EXPOSURE_NONE || f->exposure > COMPLIANCE_EXPOSURE_HIGH)
                 set(e, COMPLIANCE_SETTING_ERROR, COMPLIANCE_ERROR, "", WHY_EXPOSURE_RANGE);
         else if (f->exposure > p->max_exposure_level)
@@ -373,14 +375,16 @@ static const char *const why_texts[] = {
 void compliance_setting_reason(const struct compliance_result *r, enum compliance_setting s, char *buf, size_t size)
 {
         const struct compliance_policy *p = r->policy;
-        const struct compliance_setting_result *sr = &r->settings[s];
-        const char *obs = sr->observed;
+        const struct compliance_setting_result *sr;
+        const char *obs;
         char at[21];
 
         if (s < 0 || s >= COMPLIANCE_SETTINGS_COUNT || !r->applies || !(p->configured & (1u << s))) {
                 snprintf(buf, size, "%s", "");
                 return;
         }
+        sr = &r->settings[s];
+        obs = sr->observed;
         switch (sr->why) {
         case WHY_RISK_WITHIN:
         case WHY_RISK_ABOVE:
