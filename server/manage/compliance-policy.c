@@ -13,7 +13,7 @@
 
 #include "util/strutil.h"
 
-#define PATH_MAX_LEN 64
+#define FIELD_PATH_MAX 64
 
 static const char *const policy_keys[] = { "name", "description", "platform", "settings", "actions",
                                            "assignments", NULL };
@@ -73,7 +73,7 @@ static const char *string_of(const json_t *v)
 static int keys_check(const json_t *obj, const char *prefix, const char *what, const char *const *keys,
                       char *err, size_t err_size)
 {
-        char path[PATH_MAX_LEN + 80], list[256];
+        char path[FIELD_PATH_MAX + 80], list[256];
         const char *key;
         json_t *v;
 
