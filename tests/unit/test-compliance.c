@@ -805,6 +805,19 @@ static void test_result_json(void **state)
         assert_string_equal(json_string_value(json_object_get(json_array_get(s, 0), "setting")), "max_device_risk");
         assert_string_equal(json_string_value(json_object_get(json_array_get(s, 0), "observed")), "high");
         assert_string_equal(json_string_value(json_object_get(json_array_get(s, 0), "state")), "noncompliant");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(s, 0), "reason")),
+                            "risk high is above the allowed medium");
+        assert_int_equal(json_array_size(json_object_get(j, "due_actions")), 0);
+        json_decref(j);
+        /* two days on: notify and isolate are due */
+        f.last_heartbeat = f.last_seen = T0 + 48 * HOUR;
+        compliance_evaluate(p, &f, &tenant, T0 + 48 * HOUR, T0, &r);
+        j = compliance_result_to_json(&r);
+        s = json_object_get(j, "due_actions");
+        assert_int_equal(json_array_size(s), 2);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(s, 1), "type")), "isolate");
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(s, 1), "index")), 2);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(s, 1), "due_at")), "2026-12-02T00:53:20Z");
         json_decref(j);
         compliance_policy_free(p);
 }
