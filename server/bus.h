@@ -20,6 +20,10 @@ enum bus_event_type {
         BUS_ALERT_RAISED = 1,           /* a new alert is stored */
         BUS_RISK_CHANGED = 2,           /* a device's risk level changed */
         BUS_COMPLIANCE_CHANGED = 3,     /* reserved for manage */
+        BUS_INVENTORY_CHANGED = 4,      /* a device's inventory upload is stored */
+        BUS_DEVICE_ENROLLED = 5,        /* a device is onboarded */
+        BUS_DEVICE_OFFBOARDED = 6,      /* a device is offboarded */
+        BUS_GROUPS_CHANGED = 7,         /* the set of device groups a device is in changed */
 };
 
 struct bus_event {
@@ -36,6 +40,10 @@ struct bus_event {
                         size_t n_alert_ids;
                         bool alert_ids_more;    /* more alerts caused it than are listed */
                 } risk_changed;
+                struct {
+                        const char *const *group_ids;   /* the groups it is in now */
+                        size_t n_group_ids;
+                } groups_changed;
         };
 };
 

@@ -13,6 +13,7 @@ struct bus;
 struct db;
 struct defend_suppressions;
 struct enroll;
+struct manage;
 struct webhook;
 
 #define VIGILD_LISTEN_DEFAULT "127.0.0.1:8443"
@@ -48,6 +49,7 @@ struct vigild {
         struct bus *bus;                /* in-process events (bus.h) */
         struct defend_suppressions *suppressions; /* defend's compiled suppression rules */
         struct webhook *webhook;        /* outgoing webhooks (webhook/webhook.h) */
+        struct manage *manage;          /* groups' membership index (manage/manage.h) */
 };
 
 /* Fills cfg with the defaults. */

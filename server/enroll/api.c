@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/bus.h"
 #include "server/db/db.h"
 #include "server/log.h"
 #include "server/tvm/tvm.h"
@@ -253,6 +254,7 @@ static void handle_enroll(struct vigild *d, const struct http_request *req, stru
                 log_error("device %s is stored but not in the registry (%s); it can connect after a restart",
                           id, strerror(-r));
         log_info("device %s ('%s') enrolled with onboarding package %s", id, name, t.tid);
+        bus_publish(d->bus, &(struct bus_event){ .type = BUS_DEVICE_ENROLLED, .device_id = id });
         http_reply_json(rep, 201, json_pack("{s:s,s:s,s:s,s:I}", "device_id", id, "certificate", cert,
                                             "device_ca", e->device_ca_pem,
                                             "heartbeat_interval", (json_int_t)d->cfg.heartbeat_interval));
@@ -418,6 +420,7 @@ static void handle_inventory(struct vigild *d, const struct http_request *req, s
         registry_touch(&d->enroll->registry, req->who->device_id, util_now(), NULL, NULL);
         log_info("device %s sent its inventory (%zu packages)", req->who->device_id,
                  packages ? json_array_size(packages) : 0);
+        bus_publish(d->bus, &(struct bus_event){ .type = BUS_INVENTORY_CHANGED, .device_id = req->who->device_id });
         http_reply_json(rep, 200, json_pack("{s:s,s:I}", "inventory_sha256", hash_hex,
                                             "packages", (json_int_t)(packages ? json_array_size(packages) : 0)));
 out:
@@ -513,8 +516,10 @@ int enroll_device_offboard(struct vigild *d, const char *device_id, const char *
         if (r == 0)
                 registry_offboard(&d->enroll->registry, device_id);
         db_unlock(d->db);
-        if (r == 0)
+        if (r == 0) {
                 log_info("device %s offboarded by %s; its certificate is revoked", device_id, by);
+                bus_publish(d->bus, &(struct bus_event){ .type = BUS_DEVICE_OFFBOARDED, .device_id = device_id });
+        }
         return r;
 }
 

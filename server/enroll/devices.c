@@ -115,6 +115,38 @@ int enroll_device_name(struct vigild *d, const char *device_id, char *out, size_
         return r == 1 ? 0 : r == 0 ? -ENOENT : r;
 }
 
+int enroll_device_facts_each(struct vigild *d, const char *device_id, enroll_device_facts_fn fn, void *userdata)
+{
+        struct db_stmt *st;
+        bool any = false;
+        int r;
+
+        r = db_prepare(d->db, device_id ? "SELECT id, os_platform, os_name, os_version, name, architecture, kernel, "
+                                          "offboarded_at FROM devices WHERE id = $1"
+                                        : "SELECT id, os_platform, os_name, os_version, name, architecture, kernel, "
+                                          "offboarded_at FROM devices ORDER BY enrolled_at, id", &st);
+        if (r < 0)
+                return r;
+        if (device_id)
+                db_bind_text(st, 1, device_id, strlen(device_id));
+        while ((r = db_step(st)) == 1) {
+                struct enroll_device_facts f = {
+                        .id = db_column_text(st, 0, NULL), .platform = db_column_text(st, 1, NULL),
+                        .os_name = db_column_text(st, 2, NULL), .os_version = db_column_text(st, 3, NULL),
+                        .name = db_column_text(st, 4, NULL), .architecture = db_column_text(st, 5, NULL),
+                        .kernel = db_column_text(st, 6, NULL), .offboarded = !db_column_is_null(st, 7),
+                };
+                any = true;
+                r = fn(&f, userdata);
+                if (r < 0)
+                        break;
+        }
+        db_stmt_done(st);
+        if (r == 0 && device_id && !any)
+                r = -ENOENT;
+        return r < 0 ? r : 0;
+}
+
 static json_t *time_or_null(struct db_stmt *st, int col)
 {
         char buf[21];

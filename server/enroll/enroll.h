@@ -62,6 +62,21 @@ int enroll_device_offboard(struct vigild *d, const char *device_id, const char *
  * unknown device, or a database error. */
 int enroll_device_name(struct vigild *d, const char *device_id, char *out, size_t size);
 
+/* A device's attributes as its last inventory reported them, for modules
+ * that select devices by them (manage's groups). Strings are borrowed from
+ * the database row and valid only during the callback; "" when unknown. */
+struct enroll_device_facts {
+        const char *id, *platform, *os_name, *os_version, *name, *architecture, *kernel;
+        bool offboarded;
+};
+typedef int (*enroll_device_facts_fn)(const struct enroll_device_facts *f, void *userdata);
+
+/* Calls fn for the device device_id, or for every device when device_id is
+ * NULL, stopping at the first negative return of fn. Call with the database
+ * lock held. Returns 0, fn's negative return, -ENOENT for an unknown
+ * device_id, or a database error. */
+int enroll_device_facts_each(struct vigild *d, const char *device_id, enroll_device_facts_fn fn, void *userdata);
+
 /* The number of onboarded (not offboarded) devices. */
 size_t enroll_device_count(struct vigild *d);
 

@@ -429,7 +429,7 @@ static void test_bad_inputs(void **state)
                 { "{\"name\":\"n\",\"comment\":\"c\",\"conditions\":{\"user\":\"root\"}}", "invalid_request",
                   "unknown condition 'user'" },
                 { "{\"name\":\"n\",\"comment\":\"c\",\"conditions\":{\"device_group\":\"servers\"}}",
-                  "invalid_request", "device groups" },
+                  "invalid_request", "no device group with id 'servers'" },
                 { "{\"name\":\"n\",\"comment\":\"c\",\"conditions\":{\"device_ids\":[\"no-such-device\"]}}",
                   "invalid_request", "no device with id 'no-such-device'" },
                 { "{\"name\":\"n\",\"comment\":\"c\",\"expires_at\":\"2020-01-01T00:00:00Z\","
