@@ -80,6 +80,11 @@ static int fail(struct parser *p, size_t pos, int r, const char *fmt, ...)
         return r;
 }
 
+static bool digit(char c)
+{
+        return c >= '0' && c <= '9';
+}
+
 static bool is_word(char c)
 {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
@@ -145,6 +150,9 @@ static int lex_word(struct parser *p)
                 if (strncmp(word, "device.", 7) == 0)
                         return fail(p, start, -EINVAL, "unknown field '%s'; the fields are " FIELD_LIST, word);
         }
+        if (digit(p->text[start]))
+                return fail(p, start, -EINVAL, "a value must be a string in double quotes, such as \"%.*s\"",
+                            (int)(n < 32 ? n : 32), p->text + start);
         return fail(p, start, -EINVAL, "%s", "expected a field (such as device.os_version), 'not', '(' or a "
                     "string in double quotes");
 }
@@ -255,6 +263,8 @@ static int operand_list(struct parser *p, size_t *ret_n)
         if (p->tok != T_LBRACK)
                 return fail(p, p->tok_pos, -EINVAL, "%s", "'in' takes a list such as [\"a\", \"b\"]");
         r = lex(p);
+        if (r == 0 && p->tok == T_RBRACK)
+                return fail(p, open, -EINVAL, "%s", "the list is empty");
         while (r == 0) {
                 if (++n > MANAGE_EXPR_LIST_MAX)
                         return fail(p, p->tok_pos, -E2BIG, "a list holds at most %d strings", MANAGE_EXPR_LIST_MAX);
@@ -269,8 +279,6 @@ static int operand_list(struct parser *p, size_t *ret_n)
         }
         if (r < 0)
                 return r;
-        if (n == 0)
-                return fail(p, open, -EINVAL, "%s", "the list is empty");
         *ret_n = n;
         return lex(p);
 }
@@ -461,28 +469,29 @@ static uint64_t version_number(const char **s)
 
 int manage_version_compare(const char *a, const char *b, int *ret)
 {
+        const char *rest;
+
         if (!is_version(a) || !is_version(b))
                 return -EINVAL;
-        while (*a || *b) {
-                uint64_t x = version_number(&a), y = version_number(&b);
-                size_t la = strcspn(a, "."), lb = strcspn(b, ".");
-                int c;
-
-                if (x != y) {
-                        *ret = x < y ? -1 : 1;
+        while (*a && *b) {
+                if (digit(*a) && digit(*b)) {
+                        uint64_t x = version_number(&a), y = version_number(&b);
+                        if (x != y) {
+                                *ret = x < y ? -1 : 1;
+                                return 0;
+                        }
+                        continue;
+                }
+                if (digit(*a) != digit(*b) || *a != *b) {
+                        *ret = digit(*a) ? 1 : digit(*b) ? -1 : (unsigned char)*a < (unsigned char)*b ? -1 : 1;
                         return 0;
                 }
-                c = memcmp(a, b, la < lb ? la : lb);
-                if (c == 0 && la != lb)
-                        c = la < lb ? -1 : 1;
-                if (c != 0) {
-                        *ret = c < 0 ? -1 : 1;
-                        return 0;
-                }
-                a += la + (a[la] == '.');
-                b += lb + (b[lb] == '.');
+                a++;
+                b++;
         }
-        *ret = 0;
+        /* what one has past the other: only ".0" parts are equal to nothing */
+        rest = *a ? a : b;
+        *ret = strspn(rest, ".0") == strlen(rest) ? 0 : *a ? 1 : -1;
         return 0;
 }
 

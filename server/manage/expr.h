@@ -49,9 +49,10 @@ bool manage_expr_eval(const struct manage_expr *e, const struct manage_device_fa
 /* NULL is fine. */
 void manage_expr_free(struct manage_expr *e);
 
-/* Compares two versions: dotted parts compared one by one, each by its
- * leading digits as a number and then by the rest of the part as bytes; a
- * missing part counts as 0, so "12" == "12.0" < "12.4" < "13". Returns -1, 0
- * or 1 in *ret and 0; or -EINVAL if either does not start with a digit (then
- * it is not a version and nothing is ordered against it). */
+/* Compares two versions: runs of digits compared as numbers, other bytes
+ * one by one, a digit above a non-digit; what is left past the end of the
+ * other counts as more unless it is only ".0" parts. So "12" == "12.0" <
+ * "12.4" < "12.10" < "13" and "6.1.0-9" < "6.1.0-13". Returns -1, 0 or 1 in
+ * *ret and 0; or -EINVAL if either does not start with a digit (then it is
+ * not a version and nothing is ordered against it). */
 int manage_version_compare(const char *a, const char *b, int *ret);
