@@ -1,7 +1,8 @@
 /* Unit tests of manage's pure parts: the device filter expression language
  * (what matches, every refusal with its column, the bounds), version
  * comparison, and the membership index (dynamic groups following facts and
- * tags, static members, offboarding, removal, what changed). */
+ * tags, static members, offboarding, removal, what changed) and
+ * assignments (parsing, exclusion winning, all_devices). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 
 #include "server/manage/expr.h"
 #include "server/manage/manage-internal.h"
+#include "server/vigild.h"
 
 static const char *const kiosk_tags[] = { "kiosk", "floor-2" };
 
@@ -263,6 +265,78 @@ static void test_index(void **state)
         manage_index_release(&x);
 }
 
+static void test_assignment(void **state)
+{
+        struct manage m;
+        struct vigild d = { .manage = &m };
+        struct manage_assignment a;
+        char err[256];
+        json_t *j;
+
+        assert_int_equal(manage_index_init(&m.index), 0);
+        put(&m.index, "d-11", "11", false, NULL);
+        put(&m.index, "d-12", "12", false, NULL);
+        put(&m.index, "d-13", "13", false, NULL);
+        put(&m.index, "d-gone", "13", true, NULL);
+        assert_int_equal(manage_index_group_add_take(&m.index, "g-12", compile("device.os_version >= \"12\""), NULL), 0);
+        assert_int_equal(manage_index_group_add_take(&m.index, "g-13", compile("device.os_version >= \"13\""), NULL), 0);
+
+        /* include a group, exclude another: exclusion wins */
+        j = json_loads("{\"include\":[\"g-12\"],\"exclude\":[\"g-13\"]}", 0, NULL);
+        assert_int_equal(manage_assignment_parse(&d, j, &a, err, sizeof(err)), 0);
+        json_decref(j);
+        assert_false(manage_assignment_applies(&d, &a, "d-11"));
+        assert_true(manage_assignment_applies(&d, &a, "d-12"));
+        assert_false(manage_assignment_applies(&d, &a, "d-13"));
+        assert_false(manage_assignment_applies(&d, &a, "nope"));
+        j = manage_assignment_json(&a);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(j, "exclude"), 0)), "g-13");
+        json_decref(j);
+
+        /* all devices: onboarded ones only */
+        j = json_loads("{\"include\":[\"all_devices\"],\"exclude\":[\"g-13\"]}", 0, NULL);
+        assert_int_equal(manage_assignment_parse(&d, j, &a, err, sizeof(err)), 0);
+        json_decref(j);
+        assert_true(a.all_devices);
+        assert_true(manage_assignment_applies(&d, &a, "d-11"));
+        assert_false(manage_assignment_applies(&d, &a, "d-13"));
+        assert_false(manage_assignment_applies(&d, &a, "d-gone"));
+
+        /* refusals name what is wrong */
+        {
+                static const struct { const char *text, *words; } bad[] = {
+                        { "{\"include\":[\"g-99\"]}", "'include[0]': no device group with id 'g-99'" },
+                        { "{\"include\":[\"g-12\"],\"exclude\":[\"all_devices\"]}", "'exclude[0]': no device group" },
+                        { "{\"include\":[\"g-12\",\"g-12\"]}", "'include[1]' is listed twice" },
+                        { "{\"exclude\":[]}", "an assignment must be" },
+                        { "{\"include\":[],\"only\":1}", "unknown member 'only'" },
+                        { "{\"include\":\"g-12\"}", "'include' must be an array" },
+                        { "{\"include\":[7]}", "'include[0]' must be a group id" },
+                };
+                for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                        j = json_loads(bad[i].text, 0, NULL);
+                        err[0] = '\0';
+                        if (manage_assignment_parse(&d, j, &a, err, sizeof(err)) != -EINVAL || !strstr(err, bad[i].words))
+                                fail_msg("%s: '%s'", bad[i].text, err);
+                        json_decref(j);
+                }
+        }
+        /* groups of one device, in creation order */
+        {
+                char ids[4][MANAGE_ID_LEN + 1];
+                size_t n = 0;
+
+                assert_int_equal(manage_device_groups(&d, "d-13", ids, 4, &n), 0);
+                assert_int_equal(n, 2);
+                assert_string_equal(ids[0], "g-12");
+                assert_string_equal(ids[1], "g-13");
+                assert_int_equal(manage_device_groups(&d, "nope", ids, 4, &n), -ENOENT);
+                assert_true(manage_device_in_group(&d, "g-13", "d-13"));
+                assert_false(manage_device_in_group(&d, "g-13", "d-12"));
+        }
+        manage_index_release(&m.index);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -272,6 +346,7 @@ int main(void)
                 cmocka_unit_test(test_expr_bounds),
                 cmocka_unit_test(test_version_compare),
                 cmocka_unit_test(test_index),
+                cmocka_unit_test(test_assignment),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
