@@ -378,6 +378,55 @@ static void test_directory(void **state)
         expect_error(NULL, "GET", body, NULL, 404, "user_not_found", NULL);
 }
 
+/* Runs the CLI; asserts its exit status and that its output holds words. */
+static void cli(const char *args, int status, const char *words)
+{
+        char *out = NULL;
+        int st = harness_cli(&H, args, &out);
+
+        if (st != status || (words && (!out || !strstr(out, words))))
+                fail_msg("vigil %s: status %d (want %d), output lacks '%s':\n%s", args, st, status, words ? words : "",
+                         out ? out : "");
+        free(out);
+}
+
+static void test_cli(void **state)
+{
+        char args[256], gid[40];
+        char *out = NULL;
+        json_t *j;
+
+        cli("groups create --name cli-dyn --rule 'device.os_version >= \"12\"' --description 'from the CLI'", 0,
+            "dynamic");
+        j = admin(NULL, "GET", "/api/v1/groups?limit=1000", NULL, 200);
+        gid[0] = '\0';
+        for (size_t i = 0; i < json_array_size(json_object_get(j, "value")); i++) {
+                json_t *g = json_array_get(json_object_get(j, "value"), i);
+                if (strcmp(json_string_value(json_object_get(g, "name")), "cli-dyn") == 0)
+                        snprintf(gid, sizeof(gid), "%s", json_string_value(json_object_get(g, "id")));
+        }
+        json_decref(j);
+        assert_true(gid[0]);
+        cli("groups list", 0, "cli-dyn");
+        snprintf(args, sizeof(args), "groups members %s", gid);
+        cli(args, 0, A.id);
+        snprintf(args, sizeof(args), "groups update %s --rule 'device.os_version >= 12'", gid);
+        cli(args, 1, "at column 22");
+        cli("groups create --name x --rule a --static", 2, "one of --rule and --static");
+        snprintf(args, sizeof(args), "devices tag %s kiosk lab", B.id);
+        cli(args, 0, "tags kiosk lab");
+        cli("users create --upn carol@example.com --display-name Carol", 0, "carol@example.com");
+        snprintf(args, sizeof(args), "devices primary-user %s carol@example.com", B.id);
+        cli(args, 0, "primary user carol@example.com");
+        cli("users list", 0, "Carol");
+        cli("user-groups create --name ops", 0, "ops");
+        snprintf(args, sizeof(args), "groups delete %s", gid);
+        cli(args, 0, "deleted");
+        assert_int_equal(harness_cli(&H, "groups show nope", &out), 1);
+        assert_non_null(strstr(out, "no device group with id 'nope'"));
+        free(out);
+}
+
 static void test_offboard_and_restart(void **state)
 {
         char path[160];
@@ -425,6 +474,7 @@ int main(void)
                 cmocka_unit_test(test_bad_inputs),
                 cmocka_unit_test(test_roles),
                 cmocka_unit_test(test_directory),
+                cmocka_unit_test(test_cli),
                 cmocka_unit_test(test_offboard_and_restart),
         };
 
