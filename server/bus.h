@@ -41,6 +41,9 @@ struct bus_event {
                         bool alert_ids_more;    /* more alerts caused it than are listed */
                 } risk_changed;
                 struct {
+                        const char *primary_user;       /* as its onboarding package names it, or NULL */
+                } device_enrolled;
+                struct {
                         const char *const *group_ids;   /* the groups it is in now */
                         size_t n_group_ids;
                 } groups_changed;

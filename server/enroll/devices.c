@@ -50,6 +50,8 @@ static const struct db_migration enroll_migrations[] = {
           "  device_id TEXT NOT NULL,"
           "  revoked_at INTEGER NOT NULL,"
           "  reason TEXT NOT NULL);" },
+        /* the user an onboarding package names as its devices' primary user (manage resolves it) */
+        { 2, "ALTER TABLE enroll_tokens ADD COLUMN primary_user TEXT;" },
 };
 
 int devices_migrate(struct vigild *d)
@@ -206,6 +208,11 @@ static json_t *row_to_json(struct vigild *d, struct db_stmt *st)
         json_object_set_new(j, "inventory_at", time_or_null(st, 16));
         json_object_set_new(j, "offboarded_at", time_or_null(st, 17));
         return j;
+}
+
+void enroll_package_user_check_set(struct vigild *d, enroll_package_user_check_fn fn)
+{
+        d->enroll->user_check = fn;
 }
 
 int enroll_device_json_hook_add(struct vigild *d, enroll_device_json_fn fn)

@@ -89,4 +89,15 @@ size_t enroll_device_count(struct vigild *d);
 typedef void (*enroll_device_json_fn)(struct vigild *d, const char *device_id, json_t *device, bool detail);
 int enroll_device_json_hook_add(struct vigild *d, enroll_device_json_fn fn);
 
+/* An onboarding package may name a primary user for the devices it enrolls
+ * ("primary_user": a user id or principal name, at most
+ * ENROLL_PRIMARY_USER_MAX bytes); enroll keeps the text with the package and
+ * hands it on in BUS_DEVICE_ENROLLED. fn, set by the module that owns users,
+ * checks the name when the package is made: it returns 0 if the user exists,
+ * -ENOENT if not, or another negative errno; it is called without the
+ * database lock. Without fn, packages naming a primary user are refused. */
+#define ENROLL_PRIMARY_USER_MAX 320
+typedef int (*enroll_package_user_check_fn)(struct vigild *d, const char *user);
+void enroll_package_user_check_set(struct vigild *d, enroll_package_user_check_fn fn);
+
 extern const struct http_route enroll_routes[];

@@ -217,6 +217,13 @@ static void on_device_event(const struct bus_event *ev, void *userdata)
         db_unlock(d->db);
         if (r < 0)
                 log_error("device %s: cannot update its group memberships: %s", ev->device_id, strerror(-r));
+        if (ev->type == BUS_DEVICE_ENROLLED && ev->device_enrolled.primary_user) {
+                int e = manage_primary_user_set(d, ev->device_id, ev->device_enrolled.primary_user);
+                if (e < 0)
+                        log_warn("device %s: cannot make '%s', named by its onboarding package, its primary user: %s",
+                                 ev->device_id, ev->device_enrolled.primary_user,
+                                 e == -ENOENT ? "no such user" : strerror(-e));
+        }
         manage_publish_changed(d, &changed);
         manage_changed_release(&changed);
 }
@@ -251,6 +258,7 @@ int manage_open(struct vigild *d, char *err, size_t err_size)
                 r = bus_subscribe(d->bus, types[i], on_device_event, d);
         if (r == 0)
                 r = enroll_device_json_hook_add(d, device_json_hook);
+        enroll_package_user_check_set(d, manage_user_check);
         if (r < 0)
                 snprintf(err, err_size, "cannot subscribe to device events: %s", strerror(-r));
         return r;

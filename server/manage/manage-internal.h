@@ -101,6 +101,11 @@ void manage_device_json(struct vigild *d, const char *device_id, json_t *device,
 
 /* users.c: adds primary_user to a device's JSON. */
 void manage_users_device_json(struct vigild *d, const char *device_id, json_t *device);
+/* enroll_package_user_check_fn: 0 if a user with this id or UPN exists, else -ENOENT. */
+int manage_user_check(struct vigild *d, const char *user);
+/* Makes user (an id or UPN; NULL for none) the device's primary user. Takes
+ * the database lock. Returns 0, -ENOENT (no such user) or a database error. */
+int manage_primary_user_set(struct vigild *d, const char *device_id, const char *user);
 
 /* Route handlers of users.c. */
 void manage_handle_user_create(struct vigild *d, const struct http_request *req, struct http_reply *rep);

@@ -629,11 +629,41 @@ void manage_users_device_json(struct vigild *d, const char *device_id, json_t *d
         json_object_set_new(device, "primary_user", u ? u : json_null());
 }
 
+int manage_user_check(struct vigild *d, const char *user)
+{
+        int r;
+
+        db_lock(d->db);
+        r = user_find(d, user, NULL, NULL);
+        db_unlock(d->db);
+        return r;
+}
+
+int manage_primary_user_set(struct vigild *d, const char *device_id, const char *user)
+{
+        char uid[MANAGE_ID_LEN + 1];
+        int r;
+
+        db_lock(d->db);
+        r = user ? user_find(d, user, NULL, uid) : 0;
+        if (r == 0 && (r = db_begin(d->db)) == 0) {
+                r = db_exec_params(d->db, "DELETE FROM manage_primary_users WHERE device_id = $1",
+                                   DB_PARAMS(db_param_text(device_id, strlen(device_id))));
+                if (r == 0 && user)
+                        r = db_exec_params(d->db, "INSERT INTO manage_primary_users (device_id, user_id, set_at) "
+                                                  "VALUES ($1, $2, $3)",
+                                           DB_PARAMS(db_param_text(device_id, strlen(device_id)),
+                                                     db_param_text(uid, strlen(uid)), db_param_int64(util_now())));
+                r = db_finish(d->db, r);
+        }
+        db_unlock(d->db);
+        return r;
+}
+
 /* PUT /api/v1/devices/{id}/primary-user {"user": id or UPN or null} */
 void manage_handle_primary_user(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
         const char *dev = req->params[0], *key;
-        char uid[MANAGE_ID_LEN + 1];
         json_t *body, *v, *out;
         int r;
 
@@ -650,19 +680,7 @@ void manage_handle_primary_user(struct vigild *d, const struct http_request *req
                 http_reply_error(rep, 404, "device_not_found", "no device with id '%s'", dev);
                 goto out;
         }
-        db_lock(d->db);
-        r = key ? user_find(d, key, NULL, uid) : 0;
-        if (r == 0 && (r = db_begin(d->db)) == 0) {
-                r = db_exec_params(d->db, "DELETE FROM manage_primary_users WHERE device_id = $1",
-                                   DB_PARAMS(db_param_text(dev, strlen(dev))));
-                if (r == 0 && key)
-                        r = db_exec_params(d->db, "INSERT INTO manage_primary_users (device_id, user_id, set_at) "
-                                                  "VALUES ($1, $2, $3)",
-                                           DB_PARAMS(db_param_text(dev, strlen(dev)), db_param_text(uid, strlen(uid)),
-                                                     db_param_int64(util_now())));
-                r = db_finish(d->db, r);
-        }
-        db_unlock(d->db);
+        r = manage_primary_user_set(d, dev, key);
         if (r == -ENOENT) {
                 http_reply_error(rep, 404, "user_not_found", "no user '%s'", key);
                 goto out;
@@ -671,7 +689,7 @@ void manage_handle_primary_user(struct vigild *d, const struct http_request *req
                 reply_db_error(rep, r, "set the primary user");
                 goto out;
         }
-        log_info("token %s set the primary user of device %s to %s", req->who->token_id, dev, key ? uid : "none");
+        log_info("token %s set the primary user of device %s to %s", req->who->token_id, dev, key ? key : "none");
         out = json_pack("{s:s}", "id", dev);
         manage_users_device_json(d, dev, out);
         http_reply_json(rep, 200, out);

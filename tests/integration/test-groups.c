@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "crypto/crypto.h"
 #include "tests/integration/harness.h"
 
 static struct harness H;
@@ -312,6 +313,32 @@ static void test_roles(void **state)
                      "forbidden", NULL);
 }
 
+/* Enrolls a device with a package naming a primary user; its id into id. */
+static void enroll_with_user(const char *user, char id[40])
+{
+        char pkg[160], *key = NULL, *csr = NULL, *text;
+        size_t kl, cl;
+        json_t *j, *req;
+
+        snprintf(pkg, sizeof(pkg), "{\"uses\":1,\"primary_user\":\"%s\"}", user);
+        j = admin(NULL, "POST", "/api/v1/onboarding-packages", pkg, 201);
+        assert_string_equal(json_string_value(json_object_get(j, "primary_user")), user);
+        assert_int_equal(crypto_key_generate(&key, &kl), 0);
+        assert_int_equal(crypto_csr_create(key, kl, "owned", &csr, &cl), 0);
+        req = json_pack("{s:s,s:s,s:s}", "token", json_string_value(json_object_get(json_object_get(j, "package"),
+                                                                                    "enrollment_token")),
+                        "csr", csr, "name", "owned");
+        json_decref(j);
+        text = json_dumps(req, JSON_COMPACT);
+        j = admin("", "POST", "/agent/v1/enroll", text, 201);
+        snprintf(id, 40, "%s", json_string_value(json_object_get(j, "device_id")));
+        json_decref(j);
+        json_decref(req);
+        free(text);
+        free(key);
+        free(csr);
+}
+
 static void test_directory(void **state)
 {
         char path[160], body[160], uid[40], gid[40];
@@ -353,6 +380,20 @@ static void test_directory(void **state)
         j = admin(NULL, "PUT", path, "{\"user\":null}", 200);
         assert_true(json_is_null(json_object_get(j, "primary_user")));
         json_decref(j);
+
+        /* set at onboarding, by the package */
+        {
+                char dev[40];
+                enroll_with_user("alice@example.com", dev);
+                snprintf(path, sizeof(path), "/api/v1/devices/%s", dev);
+                j = admin(reader_token, "GET", path, NULL, 200);
+                assert_string_equal(json_string_value(json_object_get(json_object_get(j, "primary_user"), "id")), uid);
+                json_decref(j);
+                expect_error(NULL, "POST", "/api/v1/onboarding-packages", "{\"primary_user\":\"zed@example.com\"}",
+                             400, "invalid_primary_user", "no user 'zed@example.com'");
+                snprintf(path, sizeof(path), "/api/v1/devices/%s/offboard", dev);
+                json_decref(admin(NULL, "POST", path, NULL, 200));
+        }
 
         /* user groups */
         j = admin(NULL, "POST", "/api/v1/user-groups", "{\"name\":\"finance\"}", 201);
