@@ -149,6 +149,61 @@ int enroll_device_facts_each(struct vigild *d, const char *device_id, enroll_dev
         return r < 0 ? r : 0;
 }
 
+static int posture_row(struct vigild *d, struct db_stmt *st, enroll_device_posture_fn fn, void *userdata)
+{
+        struct enroll_device_posture p;
+        const char *v;
+
+        p.id = db_column_text(st, 0, NULL);
+        v = db_column_text(st, 1, NULL);
+        p.platform = v ? v : "";
+        v = db_column_text(st, 2, NULL);
+        p.os_version = v ? v : "";
+        v = db_column_text(st, 3, NULL);
+        p.disk_encryption = v ? v : "unknown";
+        v = db_column_text(st, 4, NULL);
+        p.firewall = v ? v : "unknown";
+        v = db_column_text(st, 5, NULL);
+        p.secure_boot = v ? v : "unknown";
+        p.inventory_at = db_column_is_null(st, 6) ? 0 : db_column_int64(st, 6);
+        p.last_seen = db_column_is_null(st, 7) ? 0 : db_column_int64(st, 7);
+        p.offboarded = !db_column_is_null(st, 8);
+        if (p.id) {
+                int64_t seen = registry_last_seen(&d->enroll->registry, p.id);
+                if (seen > p.last_seen)
+                        p.last_seen = seen;
+        }
+        return p.id ? fn(&p, userdata) : -EIO;
+}
+
+int enroll_device_posture_each(struct vigild *d, const char *device_id, enroll_device_posture_fn fn,
+                               void *userdata)
+{
+        struct db_stmt *st;
+        bool found = false;
+        int r;
+
+        r = db_prepare(d->db, device_id ?
+                       "SELECT id, os_platform, os_version, disk_encryption, firewall, secure_boot, "
+                       "inventory_at, last_seen, offboarded_at FROM devices WHERE id = $1" :
+                       "SELECT id, os_platform, os_version, disk_encryption, firewall, secure_boot, "
+                       "inventory_at, last_seen, offboarded_at FROM devices ORDER BY id", &st);
+        if (r < 0)
+                return r;
+        if (device_id)
+                db_bind_text(st, 1, device_id, strlen(device_id));
+        while ((r = db_step(st)) == 1) {
+                found = true;
+                r = posture_row(d, st, fn, userdata);
+                if (r < 0)
+                        break;
+        }
+        db_stmt_done(st);
+        if (r == 0 && device_id && !found)
+                r = -ENOENT;
+        return r < 0 ? r : 0;
+}
+
 static json_t *time_or_null(struct db_stmt *st, int col)
 {
         char buf[21];
