@@ -36,6 +36,10 @@ extern const char cli_suppressions_usage[];
  * the JSON body (may be NULL). Returns 0, or 1 after printing the error. */
 int cli_call(struct cli *c, const char *method, const char *path, json_t *body, long want, json_t **ret);
 
+/* As cli_call(), accepting either status want or want2. */
+int cli_call_any(struct cli *c, const char *method, const char *path, json_t *body, long want, long want2,
+                 json_t **ret);
+
 /* Prints j indented. */
 void cli_print_json(const json_t *j);
 
@@ -71,3 +75,9 @@ int cli_user_groups(struct cli *c, int argc, char **argv);
 int cli_devices_primary_user(struct cli *c, int argc, char **argv);
 extern const char cli_users_usage[];
 extern const char cli_user_groups_usage[];
+/* policy.c: 'vigil policy ...', 'vigil compliance ...', 'vigil devices compliance ID' */
+int cli_policy(struct cli *c, int argc, char **argv);
+int cli_compliance(struct cli *c, int argc, char **argv);
+int cli_devices_compliance(struct cli *c, int argc, char **argv);
+extern const char cli_policy_usage[];
+extern const char cli_compliance_usage[];

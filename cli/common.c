@@ -26,6 +26,12 @@ int cli_connect(struct cli *c)
 int cli_call(struct cli *c, const char *method, const char *path, json_t *body, long want,
                 json_t **ret)
 {
+        return cli_call_any(c, method, path, body, want, want, ret);
+}
+
+int cli_call_any(struct cli *c, const char *method, const char *path, json_t *body, long want, long want2,
+                 json_t **ret)
+{
         char err[512], *text = NULL;
         json_t *resp = NULL;
         long status = 0;
@@ -42,7 +48,7 @@ int cli_call(struct cli *c, const char *method, const char *path, json_t *body, 
                 fprintf(stderr, "vigil: cannot reach the server: %s\n", err);
                 return 1;
         }
-        if (status != want) {
+        if (status != want && status != want2) {
                 fprintf(stderr, "vigil: %s (HTTP %ld)\n", httpc_error_message(resp, status), status);
                 json_decref(resp);
                 return 1;
