@@ -559,8 +559,8 @@ static void handle_group_show(struct vigild *d, const struct http_request *req, 
                 http_reply_json(rep, 200, out);
 }
 
-/* Applies a checked PATCH. Lock held. */
-static int group_patch(struct vigild *d, const char *id, struct group_input *in, struct manage_changed *changed)
+/* Writes a checked PATCH to the table. Lock held, in a transaction. */
+static int group_patch(struct vigild *d, const char *id, const struct group_input *in)
 {
         bool dynamic = false;
         int r;
@@ -578,10 +578,6 @@ static int group_patch(struct vigild *d, const char *id, struct group_input *in,
                                                            in->description ? strlen(in->description) : 0),
                                              db_param_text(in->rule, in->rule ? strlen(in->rule) : 0),
                                              db_param_int64(util_now())));
-        if (r == 0 && in->expr) {
-                r = manage_index_group_rule_take(&d->manage->index, id, in->expr, changed);
-                in->expr = NULL;
-        }
         return r;
 }
 
@@ -609,7 +605,12 @@ static void handle_group_patch(struct vigild *d, const struct http_request *req,
         db_lock(d->db);
         r = db_begin(d->db);
         if (r == 0)
-                r = db_finish(d->db, group_patch(d, id, &in, &changed));
+                r = db_finish(d->db, group_patch(d, id, &in));
+        /* the index follows what is committed, before the lock goes */
+        if (r == 0 && in.expr) {
+                r = manage_index_group_rule_take(&d->manage->index, id, in.expr, &changed);
+                in.expr = NULL;
+        }
         if (r == 0)
                 r = group_read(d, id, &out, NULL);
         db_unlock(d->db);

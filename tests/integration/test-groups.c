@@ -341,7 +341,7 @@ static void enroll_with_user(const char *user, char id[40])
 
 static void test_directory(void **state)
 {
-        char path[160], body[160], uid[40], gid[40];
+        char path[160], body[160], uid[40], gid[40], dev[40];
         json_t *j;
 
         j = admin(it_token, "POST", "/api/v1/users", "{\"user_principal_name\":\"Alice@Example.com\","
@@ -383,7 +383,6 @@ static void test_directory(void **state)
 
         /* set at onboarding, by the package */
         {
-                char dev[40];
                 enroll_with_user("alice@example.com", dev);
                 snprintf(path, sizeof(path), "/api/v1/devices/%s", dev);
                 j = admin(reader_token, "GET", path, NULL, 200);
@@ -417,6 +416,10 @@ static void test_directory(void **state)
         snprintf(body, sizeof(body), "/api/v1/users/%s", uid);
         json_decref(admin(NULL, "DELETE", body, NULL, 200));
         expect_error(NULL, "GET", body, NULL, 404, "user_not_found", NULL);
+        snprintf(path, sizeof(path), "/api/v1/devices/%s", dev);
+        j = admin(NULL, "GET", path, NULL, 200);
+        assert_true(json_is_null(json_object_get(j, "primary_user")));
+        json_decref(j);
 }
 
 /* Runs the CLI; asserts its exit status and that its output holds words. */
