@@ -76,9 +76,12 @@ int manage_migrate(struct vigild *d)
 
 void manage_publish_changed(struct vigild *d, const struct manage_changed *c)
 {
-        char (*ids)[MANAGE_ID_LEN + 1] = malloc(MANAGE_GROUPS_MAX * sizeof(*ids));
+        char (*ids)[MANAGE_ID_LEN + 1];
         const char *ptrs[MANAGE_GROUPS_MAX];
 
+        if (c->n == 0)
+                return;
+        ids = malloc(MANAGE_GROUPS_MAX * sizeof(*ids));
         if (!ids) {
                 log_error("cannot publish groups_changed for %zu devices: out of memory", c->n);
                 return;

@@ -149,7 +149,7 @@ static char *g_new, *g_kiosk, *g_static;
 static void test_dynamic(void **state)
 {
         json_t *j;
-        char path[160], body[256];
+        char path[160];
 
         /* a receiver that is down: deliveries stay in the log, which counts events */
         j = admin(NULL, "POST", "/api/v1/webhooks", "{\"name\":\"groups\",\"url\":\"http://127.0.0.1:9/hook\","
@@ -203,7 +203,6 @@ static void test_dynamic(void **state)
         assert_int_equal(events(), 6);
         assert_true(device_in(&C, g_new));
         assert_false(device_in(&B, g_new));
-        (void)body;
 }
 
 static void test_static(void **state)
@@ -244,7 +243,6 @@ static void test_bad_inputs(void **state)
         long n = group_total(), ev = events();
         char *big = malloc(6000), path[160], tags[2048];
         size_t k;
-        json_t *j;
 
         expect_error(NULL, "POST", "/api/v1/groups", "{\"name\":\"x\",\"kind\":\"dynamic\","
                      "\"rule\":\"device.os_version >= 12\"}", 400, "invalid_group",
@@ -294,7 +292,6 @@ static void test_bad_inputs(void **state)
         assert_int_equal(group_total(), n);
         assert_int_equal(events(), ev);
         free(big);
-        (void)j;
 }
 
 static void test_roles(void **state)
