@@ -31,8 +31,7 @@
 
 static const struct http_route *const route_tables[] = { api_routes, enroll_routes, tvm_routes, defend_routes,
                                                           defend_action_routes, webhook_routes, connector_routes,
-                                                          manage_routes, compliance_routes,
-                                                          NULL };
+                                                          manage_routes, compliance_routes, NULL };
 
 static void usage(FILE *f)
 {

@@ -76,9 +76,12 @@ int manage_migrate(struct vigild *d)
 
 void manage_publish_changed(struct vigild *d, const struct manage_changed *c)
 {
-        char (*ids)[MANAGE_ID_LEN + 1] = malloc(MANAGE_GROUPS_MAX * sizeof(*ids));
+        char (*ids)[MANAGE_ID_LEN + 1];
         const char *ptrs[MANAGE_GROUPS_MAX];
 
+        if (c->n == 0)
+                return;
+        ids = malloc(MANAGE_GROUPS_MAX * sizeof(*ids));
         if (!ids) {
                 log_error("cannot publish groups_changed for %zu devices: out of memory", c->n);
                 return;
@@ -559,8 +562,8 @@ static void handle_group_show(struct vigild *d, const struct http_request *req, 
                 http_reply_json(rep, 200, out);
 }
 
-/* Applies a checked PATCH. Lock held. */
-static int group_patch(struct vigild *d, const char *id, struct group_input *in, struct manage_changed *changed)
+/* Writes a checked PATCH to the table. Lock held, in a transaction. */
+static int group_patch(struct vigild *d, const char *id, const struct group_input *in)
 {
         bool dynamic = false;
         int r;
@@ -578,10 +581,6 @@ static int group_patch(struct vigild *d, const char *id, struct group_input *in,
                                                            in->description ? strlen(in->description) : 0),
                                              db_param_text(in->rule, in->rule ? strlen(in->rule) : 0),
                                              db_param_int64(util_now())));
-        if (r == 0 && in->expr) {
-                r = manage_index_group_rule_take(&d->manage->index, id, in->expr, changed);
-                in->expr = NULL;
-        }
         return r;
 }
 
@@ -609,7 +608,12 @@ static void handle_group_patch(struct vigild *d, const struct http_request *req,
         db_lock(d->db);
         r = db_begin(d->db);
         if (r == 0)
-                r = db_finish(d->db, group_patch(d, id, &in, &changed));
+                r = db_finish(d->db, group_patch(d, id, &in));
+        /* the index follows what is committed, before the lock goes */
+        if (r == 0 && in.expr) {
+                r = manage_index_group_rule_take(&d->manage->index, id, in.expr, &changed);
+                in.expr = NULL;
+        }
         if (r == 0)
                 r = group_read(d, id, &out, NULL);
         db_unlock(d->db);

@@ -94,9 +94,13 @@ int64_t manage_index_members_json(struct manage_index *x, const char *group_id, 
 int manage_changed_add(struct manage_changed *c, const char *id);
 void manage_changed_release(struct manage_changed *c);
 
-/* groups.c */
+/* groups.c: fills the index from the database (lock held). Returns 0 or a
+ * negative errno; -EINVAL if a stored rule no longer compiles (logged). */
 int manage_groups_load(struct vigild *d);
+/* Publishes BUS_GROUPS_CHANGED for each device in c, with its groups now.
+ * Call with neither the database lock nor the index lock held. */
 void manage_publish_changed(struct vigild *d, const struct manage_changed *c);
+/* index.c: adds "tags" and "groups" to a device's JSON. */
 void manage_device_json(struct vigild *d, const char *device_id, json_t *device, bool detail);
 
 /* users.c: adds primary_user to a device's JSON. */

@@ -149,7 +149,7 @@ static char *g_new, *g_kiosk, *g_static;
 static void test_dynamic(void **state)
 {
         json_t *j;
-        char path[160], body[256];
+        char path[160];
 
         /* a receiver that is down: deliveries stay in the log, which counts events */
         j = admin(NULL, "POST", "/api/v1/webhooks", "{\"name\":\"groups\",\"url\":\"http://127.0.0.1:9/hook\","
@@ -203,7 +203,6 @@ static void test_dynamic(void **state)
         assert_int_equal(events(), 6);
         assert_true(device_in(&C, g_new));
         assert_false(device_in(&B, g_new));
-        (void)body;
 }
 
 static void test_static(void **state)
@@ -244,7 +243,6 @@ static void test_bad_inputs(void **state)
         long n = group_total(), ev = events();
         char *big = malloc(6000), path[160], tags[2048];
         size_t k;
-        json_t *j;
 
         expect_error(NULL, "POST", "/api/v1/groups", "{\"name\":\"x\",\"kind\":\"dynamic\","
                      "\"rule\":\"device.os_version >= 12\"}", 400, "invalid_group",
@@ -294,7 +292,6 @@ static void test_bad_inputs(void **state)
         assert_int_equal(group_total(), n);
         assert_int_equal(events(), ev);
         free(big);
-        (void)j;
 }
 
 static void test_roles(void **state)
@@ -341,7 +338,7 @@ static void enroll_with_user(const char *user, char id[40])
 
 static void test_directory(void **state)
 {
-        char path[160], body[160], uid[40], gid[40];
+        char path[160], body[160], uid[40], gid[40], dev[40];
         json_t *j;
 
         j = admin(it_token, "POST", "/api/v1/users", "{\"user_principal_name\":\"Alice@Example.com\","
@@ -383,7 +380,6 @@ static void test_directory(void **state)
 
         /* set at onboarding, by the package */
         {
-                char dev[40];
                 enroll_with_user("alice@example.com", dev);
                 snprintf(path, sizeof(path), "/api/v1/devices/%s", dev);
                 j = admin(reader_token, "GET", path, NULL, 200);
@@ -417,6 +413,10 @@ static void test_directory(void **state)
         snprintf(body, sizeof(body), "/api/v1/users/%s", uid);
         json_decref(admin(NULL, "DELETE", body, NULL, 200));
         expect_error(NULL, "GET", body, NULL, 404, "user_not_found", NULL);
+        snprintf(path, sizeof(path), "/api/v1/devices/%s", dev);
+        j = admin(NULL, "GET", path, NULL, 200);
+        assert_true(json_is_null(json_object_get(j, "primary_user")));
+        json_decref(j);
 }
 
 /* Runs the CLI; asserts its exit status and that its output holds words. */

@@ -587,6 +587,16 @@ static void test_device_group(void **state)
         upload_one(&A, a, "low", "rule-grp", "/usr/bin/make", "make all");
         assert_alert_status(a, "new");
 
+        /* the CLI names the group too */
+        {
+                char args[200], *out = NULL;
+                snprintf(args, sizeof(args), "suppressions create --name cli-grp --comment c --device-group %s "
+                         "--rule rule-cli-grp", gid);
+                assert_int_equal(harness_cli(&H, args, &out), 0);
+                assert_non_null(strstr(out, gid));
+                free(out);
+        }
+
         /* out of the group, no longer suppressed */
         snprintf(path, sizeof(path), "/api/v1/groups/%s/members/%s", gid, D.id);
         assert_int_equal(harness_admin(&H, "DELETE", path, NULL, NULL, NULL), 200);
