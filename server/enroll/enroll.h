@@ -84,6 +84,7 @@ int enroll_device_facts_each(struct vigild *d, const char *device_id, enroll_dev
  * fresher than the table's. */
 struct enroll_device_posture {
         const char *id, *platform, *os_version, *disk_encryption, *firewall, *secure_boot;
+        const char *sensor;             /* "bpf", "cnproc", "none", or "" before the agent said */
         int64_t inventory_at, last_seen;
         bool offboarded;
 };

@@ -432,6 +432,7 @@ struct compliance_scratch {
         /* the device's posture, copied out of the row */
         char platform[16], os_version[128];
         enum compliance_fact disk, firewall, secure_boot;
+        enum compliance_sensor sensor;
         int64_t inventory_at, last_seen;
         bool offboarded, found;
         struct outcome *out;
@@ -447,6 +448,9 @@ static int posture_copy(const struct enroll_device_posture *p, void *userdata)
         x->disk = compliance_fact_from_text(p->disk_encryption);
         x->firewall = compliance_fact_from_text(p->firewall);
         x->secure_boot = compliance_fact_from_text(p->secure_boot);
+        x->sensor = strcmp(p->sensor, "bpf") == 0 ? COMPLIANCE_SENSOR_BPF :
+                    strcmp(p->sensor, "cnproc") == 0 ? COMPLIANCE_SENSOR_PROC_CONNECTOR :
+                    strcmp(p->sensor, "none") == 0 ? COMPLIANCE_SENSOR_NONE : COMPLIANCE_SENSOR_UNREPORTED;
         x->inventory_at = p->inventory_at;
         x->last_seen = p->last_seen;
         x->offboarded = p->offboarded;
@@ -541,7 +545,7 @@ static void facts_fill(struct compliance_service *s, struct compliance_scratch *
         f->disk_encryption = x->disk;
         f->firewall = x->firewall;
         f->secure_boot = x->secure_boot;
-        f->sensor = COMPLIANCE_SENSOR_UNREPORTED;
+        f->sensor = x->sensor;
         f->last_heartbeat = x->last_seen;
         f->last_seen = x->last_seen;
 }

@@ -71,7 +71,8 @@ static void inventory(struct harness_device *dev, const char *firewall)
         long st = -1;
 
         snprintf(body, sizeof(body), "{\"hostname\":\"%s\",\"os\":{\"name\":\"Debian GNU/Linux\",\"version_id\":"
-                 "\"12\"},\"architecture\":\"x86_64\",\"kernel\":\"6.1.0-13-amd64\",\"firewall\":{\"state\":\"%s\"}}",
+                 "\"12\"},\"architecture\":\"x86_64\",\"kernel\":\"6.1.0-13-amd64\",\"firewall\":{\"state\":\"%s\"},"
+                 "\"sensor\":{\"name\":\"bpf\"}}",
                  dev == &A ? "host-a" : dev == &B ? "host-b" : "host-c", firewall);
         assert_int_equal(httpc_request(dev->c, "PUT", "/agent/v1/inventory", NULL, body, strlen(body), &st, &j,
                                        err, sizeof(err)), 0);
@@ -226,6 +227,21 @@ static void test_no_policy(void **state)
                 snprintf(path, sizeof(path), "/api/v1/devices/%s", A.id);
                 j = admin(reader_token, "GET", path, NULL, 200);
                 assert_string_equal(json_string_value(json_object_get(j, "compliance_state")), "compliant");
+                assert_string_equal(json_string_value(json_object_get(j, "sensor")), "bpf");
+                json_decref(j);
+        }
+        /* the sensor's name is one of three */
+        {
+                static const char bad[] = "{\"hostname\":\"host-a\",\"sensor\":{\"name\":\"ebpf\"}}";
+                char err[256];
+                long st = -1;
+
+                j = NULL;
+                assert_int_equal(httpc_request(A.c, "PUT", "/agent/v1/inventory", NULL, bad, strlen(bad), &st, &j,
+                                               err, sizeof(err)), 0);
+                assert_int_equal(st, 400);
+                assert_non_null(strstr(json_string_value(json_object_get(json_object_get(j, "error"), "message")),
+                                       "sensor"));
                 json_decref(j);
         }
 }
