@@ -327,41 +327,17 @@ static void handle_delete(struct vigild *d, const struct http_request *req, stru
         }
 }
 
-/* The device's stored results, into arr. db lock held. */
-static int results_read(struct vigild *d, const char *id, json_t *arr)
-{
-        struct db_stmt *st;
-        int r;
-
-        r = db_prepare(d->db, "SELECT r.result, r.evaluated_at FROM compliance_results r JOIN compliance_policies p "
-                              "ON p.id = r.policy_id WHERE r.device_id = $1 ORDER BY p.created_at, p.id", &st);
-        if (r < 0)
-                return r;
-        db_bind_text(st, 1, id, strlen(id));
-        while ((r = db_step(st)) == 1) {
-                json_t *j = json_loads(db_column_text(st, 0, NULL), 0, NULL);
-
-                if (!j)
-                        continue;
-                json_object_set_new(j, "evaluated_at", time_or_null(db_column_int64(st, 1)));
-                json_array_append_new(arr, j);
-        }
-        db_stmt_done(st);
-        return r;
-}
-
 /* GET /api/v1/devices/{id}/compliance */
 static void handle_device(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
         const char *id = req->params[0];
-        json_t *out, *arr = json_array();
+        json_t *out, *arr;
         struct db_stmt *st;
         int r;
 
         if (!started(d, rep))
                 return;
         if (!enroll_device_exists(d, id)) {
-                json_decref(arr);
                 http_reply_error(rep, 404, "device_not_found", "no device with id '%s'", id);
                 return;
         }
@@ -384,11 +360,10 @@ static void handle_device(struct vigild *d, const struct http_request *req, stru
                 }
                 db_stmt_done(st);
         }
-        if (r >= 0)
-                r = results_read(d, id, arr);
         db_unlock(d->db);
-        json_object_set_new(out, "policies", arr);
-        if (r < 0) {
+        arr = r >= 0 ? compliance_live_results(d->compliance, id) : NULL;
+        json_object_set_new(out, "policies", arr ? arr : json_array());
+        if (r < 0 || !arr) {
                 json_decref(out);
                 http_reply_error(rep, 500, "database_error", "cannot read the device's compliance");
                 return;

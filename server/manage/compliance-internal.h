@@ -11,7 +11,7 @@
 #define COMPLIANCE_ID_LEN 36                    /* a UUID's text */
 #define COMPLIANCE_DEVICE_ID_MAX 64
 #define COMPLIANCE_BY_MAX 256                   /* bytes of created_by / updated_by */
-#define COMPLIANCE_SIG_MAX 512                  /* bytes of a result's signature */
+#define COMPLIANCE_SIG_MAX 1536                 /* bytes of a result's stored settings */
 #define COMPLIANCE_MAP_MIN 1024
 
 /* A stored policy, compiled. Replaced whole (never changed in place), so an
@@ -30,6 +30,7 @@ struct compliance_dev {
         char id[COMPLIANCE_DEVICE_ID_MAX + 1];  /* "" for a free slot */
         uint8_t state;
         int64_t since_ms;
+        int64_t next_check;                     /* as stored; the evaluator's alone */
 };
 
 /* Open-addressed map of device id -> state; never shrinks. */
@@ -49,12 +50,12 @@ struct compliance_service {
         size_t n_policies;
         struct compliance_tenant tenant;
         struct compliance_map map;
-        size_t max;                             /* devices the map and queue may hold */
+        size_t max;                             /* devices the map may hold (max_devices) */
         /* the evaluator's queue */
         pthread_mutex_t qlock;
         pthread_cond_t wake, settled;
-        char (*queue)[COMPLIANCE_DEVICE_ID_MAX + 1];    /* a ring of max ids */
-        size_t q_head, q_len;
+        char (*queue)[COMPLIANCE_DEVICE_ID_MAX + 1];    /* a ring of q_cap ids */
+        size_t q_cap, q_head, q_len;
         bool q_all;                             /* every device */
         uint64_t q_seq, done_seq;               /* queued and evaluated, for compliance_settle() */
         int64_t next_wake;                      /* s: the earliest next_check; 0 none */
@@ -78,5 +79,10 @@ void compliance_entry_free(struct compliance_entry *e);
 int compliance_entry_store_take(struct compliance_service *s, struct compliance_entry *e, bool create);
 /* Deletes a policy by id. change held. Returns 0, -ENOENT or a database error. */
 int compliance_entry_delete(struct compliance_service *s, const char *id);
+/* The device's result under every policy assigned to it, evaluated now from
+ * its facts and stored grace times, with reasons, as the API shows them (a
+ * JSON array, the caller's), or NULL on ENOMEM or a database error. Any
+ * thread; takes the database lock. */
+json_t *compliance_live_results(struct compliance_service *s, const char *id);
 /* Stores new tenant settings and queues every device. change held. Returns 0 or a database error. */
 int compliance_tenant_store(struct compliance_service *s, const struct compliance_tenant *t, const char *by);

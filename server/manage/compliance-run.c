@@ -23,6 +23,7 @@
 #define BATCH_MAX 256                   /* devices evaluated between two commits */
 #define IDLE_WAIT_S 3600                /* sleep at most this long with nothing due */
 #define ISOLATE_TIMEOUT_S (24 * 3600)
+#define QUEUE_MAX 65536                 /* devices queued one by one; past it, every device is */
 #define RETRY_S 5                       /* after a failed store, wait this long before the next */
 
 static const struct db_migration compliance_migrations[] = {
@@ -48,8 +49,7 @@ static const struct db_migration compliance_migrations[] = {
           "  state TEXT NOT NULL,"
           "  first_noncompliant_at INTEGER NOT NULL,"
           "  actions_done INTEGER NOT NULL,"
-          "  signature TEXT NOT NULL,"
-          "  result TEXT NOT NULL,"
+          "  settings TEXT NOT NULL,"
           "  evaluated_at INTEGER NOT NULL,"
           "  PRIMARY KEY (device_id, policy_id));"
           "CREATE INDEX compliance_results_policy ON compliance_results(policy_id, state);"
@@ -155,7 +155,8 @@ static int map_reserve(struct compliance_map *m, size_t want)
 }
 
 /* Sets a device's state; room must have been made. */
-static void map_put(struct compliance_map *m, const char *id, enum compliance_state state, int64_t since_ms)
+static void map_put(struct compliance_map *m, const char *id, enum compliance_state state, int64_t since_ms,
+                    int64_t next_check)
 {
         struct compliance_dev *e = map_get(m, id);
 
@@ -169,6 +170,7 @@ static void map_put(struct compliance_map *m, const char *id, enum compliance_st
         }
         e->state = (uint8_t)state;
         e->since_ms = since_ms;
+        e->next_check = next_check;
 }
 
 /* ---- policies in memory ---- */
@@ -343,12 +345,12 @@ void compliance_queue(struct vigild *d, const char *device_id)
         if (!s || (device_id && strnlen(device_id, COMPLIANCE_DEVICE_ID_MAX + 1) > COMPLIANCE_DEVICE_ID_MAX))
                 return;
         pthread_mutex_lock(&s->qlock);
-        if (!device_id || s->q_len >= s->max) {
+        if (!device_id || s->q_len >= s->q_cap) {
                 /* every device is looked at again: a full ring needs no more */
                 s->q_all = true;
                 s->q_len = 0;
         } else {
-                snprintf(s->queue[(s->q_head + s->q_len) % s->max], COMPLIANCE_DEVICE_ID_MAX + 1, "%s", device_id);
+                snprintf(s->queue[(s->q_head + s->q_len) % s->q_cap], COMPLIANCE_DEVICE_ID_MAX + 1, "%s", device_id);
                 s->q_len++;
         }
         s->q_seq++;
@@ -416,6 +418,7 @@ struct outcome {
         char policy_name[COMPLIANCE_NAME_MAX + 1];
         int from;                               /* OUT_CHANGED: enum compliance_state, -1 for none */
         int64_t from_since_ms;
+        int64_t next_check;
         enum compliance_state to;
         const char *setting;                    /* static, or NULL */
         char reason[COMPLIANCE_DEVICE_REASON_MAX];
@@ -465,7 +468,7 @@ static int stored_read(struct compliance_service *s, struct compliance_scratch *
         int r;
 
         x->n_stored = 0;
-        r = db_prepare(s->d->db, "SELECT policy_id, state, first_noncompliant_at, actions_done, signature "
+        r = db_prepare(s->d->db, "SELECT policy_id, state, first_noncompliant_at, actions_done, settings "
                                  "FROM compliance_results WHERE device_id = $1", &st);
         if (r < 0)
                 return r;
@@ -496,20 +499,43 @@ static struct stored_result *stored_find(struct compliance_scratch *x, const cha
         return NULL;
 }
 
-/* What a result says, without its reasons: equal signatures, equal results. */
-static void result_sig(const struct compliance_result *r, char *buf, size_t size)
+/* Appends s to buf as the inside of a JSON string (the text checks
+ * upstream allow no control characters; any left become '?'). */
+static size_t json_text_put(char *buf, size_t n, size_t size, const char *s)
 {
-        size_t n = 0;
+        for (; *s && n + 2 < size; s++) {
+                if (*s == '"' || *s == '\\')
+                        buf[n++] = '\\';
+                buf[n++] = (unsigned char)*s < 0x20 ? '?' : *s;
+        }
+        buf[n] = '\0';
+        return n;
+}
 
-        buf[0] = '\0';
-        for (int k = 0; k < COMPLIANCE_SETTINGS_COUNT && n < size; k++)
-                if (r->policy->configured & (1u << k)) {
-                        int w = snprintf(buf + n, size - n, "%d%d:%s;", k, (int)r->settings[k].state,
-                                         r->settings[k].observed);
-                        if (w < 0)
-                                break;
-                        n += (size_t)w;
-                }
+/* The result's settings as stored: [{"setting", "state", "observed"}, ...],
+ * the configured ones, compact, without reasons (those are made when the API
+ * shows the result). Equal texts, equal results. */
+static void result_settings(const struct compliance_result *r, char *buf, size_t size)
+{
+        size_t n = 1;
+
+        buf[0] = '[';
+        for (int k = 0; k < COMPLIANCE_SETTINGS_COUNT && n + 80 < size; k++) {
+                int w;
+
+                if (!(r->policy->configured & (1u << k)))
+                        continue;
+                w = snprintf(buf + n, size - n, "%s{\"setting\":\"%s\",\"state\":\"%s\",\"observed\":\"",
+                             n > 1 ? "," : "", compliance_setting_name((enum compliance_setting)k),
+                             compliance_setting_state_name(r->settings[k].state));
+                if (w < 0 || (size_t)w >= size - n)
+                        break;
+                n = json_text_put(buf, n + (size_t)w, size - 3, r->settings[k].observed);
+                buf[n++] = '"';
+                buf[n++] = '}';
+        }
+        buf[n++] = ']';
+        buf[n] = '\0';
 }
 
 static struct outcome *outcome_add(struct compliance_scratch *x)
@@ -558,11 +584,9 @@ static int result_store(struct compliance_service *s, struct compliance_scratch 
         const struct compliance_result *r = &x->results[k];
         const struct compliance_entry *e = x->entries[k];
         struct stored_result *st = stored_find(x, e->id);
-        char sig[COMPLIANCE_SIG_MAX], *text;
+        char sig[COMPLIANCE_SIG_MAX];
         uint32_t done = st && st->first_nc == r->first_noncompliant_at ? st->done : 0;
         const char *state = compliance_state_name(r->state);
-        json_t *j;
-        int rc;
 
         for (size_t i = 0; i < r->n_due; i++) {
                 const struct compliance_action *a = &e->policy->actions[r->due[i].index];
@@ -583,27 +607,17 @@ static int result_store(struct compliance_service *s, struct compliance_scratch 
                 compliance_result_reason(r, o->reason, sizeof(o->reason));
                 done |= 1u << r->due[i].index;
         }
-        result_sig(r, sig, sizeof(sig));
+        result_settings(r, sig, sizeof(sig));
         if (st && st->state == r->state && st->first_nc == r->first_noncompliant_at && st->done == done &&
             strcmp(st->sig, sig) == 0)
                 return 0;
-        j = compliance_result_to_json(r);
-        if (j)
-                json_object_set_new(j, "policy_id", json_string(e->id));
-        text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        json_decref(j);
-        if (!text)
-                return -ENOMEM;
-        rc = db_exec_params(s->d->db, "INSERT INTO compliance_results VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-                            "ON CONFLICT (device_id, policy_id) DO UPDATE SET state = $3, "
-                            "first_noncompliant_at = $4, actions_done = $5, signature = $6, result = $7, "
-                            "evaluated_at = $8",
-                            DB_PARAMS(db_param_text(id, strlen(id)), db_param_text(e->id, strlen(e->id)),
-                                      db_param_text(state, strlen(state)), db_param_int64(r->first_noncompliant_at),
-                                      db_param_int64(done), db_param_text(sig, strlen(sig)),
-                                      db_param_text(text, strlen(text)), db_param_int64(now)));
-        free(text);
-        return rc;
+        return db_exec_params(s->d->db, "INSERT INTO compliance_results VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                              "ON CONFLICT (device_id, policy_id) DO UPDATE SET state = $3, "
+                              "first_noncompliant_at = $4, actions_done = $5, settings = $6, evaluated_at = $7",
+                              DB_PARAMS(db_param_text(id, strlen(id)), db_param_text(e->id, strlen(e->id)),
+                                        db_param_text(state, strlen(state)),
+                                        db_param_int64(r->first_noncompliant_at), db_param_int64(done),
+                                        db_param_text(sig, strlen(sig)), db_param_int64(now)));
 }
 
 /* Stores the device's state when it changed (with its history row and an
@@ -612,7 +626,7 @@ static int device_store(struct compliance_service *s, struct compliance_scratch 
                         const struct compliance_device_result *dr, const struct connector_risk *risk, int64_t now,
                         int64_t at_ms)
 {
-        const struct compliance_dev *prev = map_get(&s->map, id);
+        struct compliance_dev *prev = map_get(&s->map, id);
         const char *to = compliance_state_name(dr->state), *from = prev ? compliance_state_name(prev->state) : NULL;
         const char *pid = dr->result ? x->entries[dr->result - x->results]->id : NULL;
         const char *setting = dr->result && dr->result->decided_by >= 0 ?
@@ -621,11 +635,16 @@ static int device_store(struct compliance_service *s, struct compliance_scratch 
         struct outcome *o;
         int r;
 
-        if (prev && prev->state == dr->state)
+        if (prev && prev->state == dr->state) {
+                if (prev->next_check == next)
+                        return 0;
+                /* only this thread reads or writes next_check */
+                prev->next_check = next;
                 return db_exec_params(s->d->db, "UPDATE compliance_device_state SET next_check = $2, "
-                                      "evaluated_at = $3 WHERE device_id = $1 AND next_check <> $2",
+                                      "evaluated_at = $3 WHERE device_id = $1",
                                       DB_PARAMS(db_param_text(id, strlen(id)), db_param_int64(next),
                                                 db_param_int64(now)));
+        }
         o = outcome_add(x);
         if (!o)
                 return -ENOMEM;
@@ -636,6 +655,7 @@ static int device_store(struct compliance_service *s, struct compliance_scratch 
         o->from_since_ms = prev ? prev->since_ms : 0;
         o->to = dr->state;
         o->setting = setting;
+        o->next_check = next;
         compliance_device_reason(dr, o->reason, sizeof(o->reason));
         r = db_exec_params(s->d->db, "INSERT INTO compliance_device_state VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
                            "ON CONFLICT (device_id) DO UPDATE SET state = $2, since_ms = $3, policy_id = $4, "
@@ -659,6 +679,29 @@ static int device_store(struct compliance_service *s, struct compliance_scratch 
         return r;
 }
 
+/* Evaluates every policy assigned to the device into x->results; returns
+ * their number. lock held (read). */
+static size_t eval_policies(struct compliance_service *s, struct compliance_scratch *x, const char *id,
+                            const struct compliance_facts *f, const struct compliance_tenant *t, int64_t now)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < s->n_policies; i++) {
+                const struct compliance_entry *e = s->policies[i];
+                const struct stored_result *st;
+
+                if (!manage_assignment_applies(s->d, &e->assign, id))
+                        continue;
+                st = stored_find(x, e->id);
+                compliance_evaluate(e->policy, f, t, now, st ? st->first_nc : 0, &x->results[n]);
+                if (x->results[n].applies)
+                        x->entries[n++] = e;
+        }
+        for (size_t k = 0; k < x->n_stored; k++)
+                x->stored[k].kept = false;
+        return n;
+}
+
 /* Evaluates one device and writes what changed. db lock held, in a
  * transaction. A device unknown or offboarded is left alone. */
 static int eval_one(struct compliance_service *s, struct compliance_scratch *x, const char *id, int64_t now,
@@ -668,15 +711,21 @@ static int eval_one(struct compliance_service *s, struct compliance_scratch *x, 
         struct connector_risk risk;
         struct compliance_facts f;
         struct compliance_tenant t;
-        size_t n = 0;
+        size_t n;
         int r;
 
         x->found = false;
         r = enroll_device_posture_each(s->d, id, posture_copy, x);
-        if (r == -ENOENT || (r == 0 && x->offboarded))
+        if (r == -ENOENT || (r == 0 && x->offboarded)) {
+                struct compliance_dev *e = map_get(&s->map, id);
+
                 /* nothing more happens to it by itself */
+                if (!e || !e->next_check)
+                        return 0;
+                e->next_check = 0;
                 return db_exec_params(s->d->db, "UPDATE compliance_device_state SET next_check = 0 WHERE "
                                       "device_id = $1", DB_PARAMS(db_param_text(id, strlen(id))));
+        }
         if (r == 0)
                 r = stored_read(s, x, id);
         if (r < 0)
@@ -684,19 +733,7 @@ static int eval_one(struct compliance_service *s, struct compliance_scratch *x, 
         facts_fill(s, x, id, &f, &risk);
         pthread_rwlock_rdlock(&s->lock);
         t = s->tenant;
-        for (size_t i = 0; i < s->n_policies; i++) {
-                const struct compliance_entry *e = s->policies[i];
-                const struct stored_result *st;
-
-                if (!manage_assignment_applies(s->d, &e->assign, id))
-                        continue;
-                st = stored_find(x, e->id);
-                compliance_evaluate(e->policy, &f, &t, now, st ? st->first_nc : 0, &x->results[n]);
-                if (x->results[n].applies)
-                        x->entries[n++] = e;
-        }
-        for (size_t k = 0; k < x->n_stored; k++)
-                x->stored[k].kept = false;
+        n = eval_policies(s, x, id, &f, &t, now);
         compliance_device_state(x->results, n, &t, &f, now, &dr);
         for (size_t k = 0; r == 0 && k < n; k++)
                 r = result_store(s, x, id, k, now);
@@ -709,6 +746,45 @@ static int eval_one(struct compliance_service *s, struct compliance_scratch *x, 
                 r = device_store(s, x, id, &dr, &risk, now, at_ms);
         pthread_rwlock_unlock(&s->lock);
         return r;
+}
+
+json_t *compliance_live_results(struct compliance_service *s, const char *id)
+{
+        struct compliance_scratch *x = calloc(1, sizeof(*x));
+        struct connector_risk risk;
+        struct compliance_facts f;
+        struct compliance_tenant t;
+        json_t *arr = NULL;
+        size_t n;
+        int r;
+
+        if (!x)
+                return NULL;
+        db_lock(s->d->db);
+        r = enroll_device_posture_each(s->d, id, posture_copy, x);
+        if (r == 0)
+                r = stored_read(s, x, id);
+        db_unlock(s->d->db);
+        if (r == 0) {
+                facts_fill(s, x, id, &f, &risk);
+                arr = json_array();
+                pthread_rwlock_rdlock(&s->lock);
+                t = s->tenant;
+                n = x->offboarded ? 0 : eval_policies(s, x, id, &f, &t, util_now());
+                for (size_t k = 0; arr && k < n; k++) {
+                        json_t *j = compliance_result_to_json(&x->results[k]);
+
+                        if (j)
+                                json_object_set_new(j, "policy_id", json_string(x->entries[k]->id));
+                        if (!j || json_array_append_new(arr, j) < 0) {
+                                json_decref(arr);
+                                arr = NULL;
+                        }
+                }
+                pthread_rwlock_unlock(&s->lock);
+        }
+        free(x);
+        return arr;
 }
 
 /* Clears an action's bit so the next evaluation runs it again. */
@@ -753,7 +829,7 @@ static void outcomes_run(struct compliance_service *s, struct compliance_scratch
                         continue;
                 if (map_get(&s->map, o->device_id) || (s->map.count < s->max &&
                                                         map_reserve(&s->map, s->map.count + 1) == 0))
-                        map_put(&s->map, o->device_id, o->to, now_ms());
+                        map_put(&s->map, o->device_id, o->to, now_ms(), o->next_check);
         }
         pthread_rwlock_unlock(&s->lock);
         for (size_t i = 0; i < x->n_out; i++) {
@@ -831,7 +907,7 @@ static size_t queue_take(struct compliance_service *s, char (*ids)[COMPLIANCE_DE
                         dup = strcmp(ids[i], id) == 0;
                 if (!dup)
                         memcpy(ids[n++], id, COMPLIANCE_DEVICE_ID_MAX + 1);
-                s->q_head = (s->q_head + 1) % s->max;
+                s->q_head = (s->q_head + 1) % s->q_cap;
                 s->q_len--;
         }
         *ret_seq = s->q_len || s->q_all ? 0 : s->q_seq;
@@ -1078,7 +1154,7 @@ static int states_load(struct compliance_service *s)
         struct db_stmt *st;
         int r;
 
-        r = db_prepare(s->d->db, "SELECT device_id, state, since_ms FROM compliance_device_state", &st);
+        r = db_prepare(s->d->db, "SELECT device_id, state, since_ms, next_check FROM compliance_device_state", &st);
         if (r < 0)
                 return r;
         while ((r = db_step(st)) == 1) {
@@ -1092,7 +1168,7 @@ static int states_load(struct compliance_service *s)
                 r = map_reserve(&s->map, s->map.count + 1);
                 if (r < 0)
                         break;
-                map_put(&s->map, id, state, db_column_int64(st, 2));
+                map_put(&s->map, id, state, db_column_int64(st, 2), db_column_int64(st, 3));
         }
         db_stmt_done(st);
         return r < 0 ? r : 0;
@@ -1146,7 +1222,8 @@ static struct compliance_service *service_new(struct vigild *d)
                 return NULL;
         s->d = d;
         s->max = d->cfg.max_devices ? d->cfg.max_devices : 1;
-        s->queue = calloc(s->max, sizeof(*s->queue));
+        s->q_cap = s->max < QUEUE_MAX ? s->max : QUEUE_MAX;
+        s->queue = calloc(s->q_cap, sizeof(*s->queue));
         s->scratch = calloc(1, sizeof(*s->scratch));
         if (!s->queue || !s->scratch) {
                 free(s->queue);
