@@ -57,6 +57,7 @@ struct compliance_service {
         char (*queue)[COMPLIANCE_DEVICE_ID_MAX + 1];    /* a ring of q_cap ids */
         size_t q_cap, q_head, q_len;
         bool q_all;                             /* every device */
+        bool all_running;                       /* an evaluation of every device is under way */
         uint64_t q_seq, done_seq;               /* queued and evaluated, for compliance_settle() */
         int64_t next_wake;                      /* s: the earliest next_check; 0 none */
         int64_t backoff_until;                  /* s: after a failed store, nothing before */

@@ -910,7 +910,7 @@ static size_t queue_take(struct compliance_service *s, char (*ids)[COMPLIANCE_DE
                 s->q_head = (s->q_head + 1) % s->q_cap;
                 s->q_len--;
         }
-        *ret_seq = s->q_len || s->q_all ? 0 : s->q_seq;
+        *ret_seq = s->q_len || s->q_all || s->all_running ? 0 : s->q_seq;
         return n;
 }
 
@@ -1058,6 +1058,7 @@ static void *eval_main(void *arg)
 
                 if (s->backoff_until <= now && s->q_all) {
                         all = true;
+                        s->all_running = true;
                         s->q_all = false;
                         s->q_len = 0;
                         seq = s->q_seq;
@@ -1068,6 +1069,12 @@ static void *eval_main(void *arg)
                 pthread_mutex_unlock(&s->qlock);
                 if (all) {
                         eval_all(s, ids);
+                        pthread_mutex_lock(&s->qlock);
+                        s->all_running = false;
+                        /* what was queued meanwhile is settled too if nothing is left */
+                        if (!s->q_len && !s->q_all)
+                                seq = s->q_seq;
+                        pthread_mutex_unlock(&s->qlock);
                         settled(s, seq);
                 } else {
                         eval_queued(s, ids);
