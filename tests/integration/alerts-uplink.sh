@@ -107,6 +107,9 @@ fi
 api "/api/v1/alerts/$ID" | jq -e '.severity == "high"' >/dev/null || fail "alert $ID is not high on the server"
 [ $((seen - raised)) -lt 1000 ] || fail "the high alert took $((seen - raised)) ms to be stored"
 wait "$BEHAVIOUR" || fail "the fileless exec failed"
+# the inventory says which sensor runs, and the server shows it
+sensor_shown() { api "/api/v1/devices" | jq -e --arg s "$SENSOR" '.value[0].sensor == $s' >/dev/null; }
+within 10 sensor_shown || fail "the device's sensor is not '$SENSOR' on the server"
 
 # --- the outage: the server down, alerts raised, the agent killed and restarted
 stop_vigild
