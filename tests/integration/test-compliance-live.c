@@ -653,6 +653,8 @@ static void restart_with(const char *sql)
 
         kill(H.pid, SIGTERM);
         assert_int_equal(waitpid(H.pid, &status, 0), H.pid);
+        /* a clean stop: the evaluator thread joined, nothing leaked */
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         snprintf(path, sizeof(path), "%s/vigild.db", H.data);
         assert_int_equal(db_open(path, &db), 0);
         db_lock(db);
