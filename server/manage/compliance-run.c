@@ -461,6 +461,20 @@ static int posture_copy(const struct enroll_device_posture *p, void *userdata)
         return 0;
 }
 
+/* Copies a text column into buf, cut to size: per row, so no formatting. */
+static void text_copy(char *buf, size_t size, struct db_stmt *st, int col)
+{
+        size_t len = 0;
+        const char *t = db_column_text(st, col, &len);
+
+        if (!t)
+                len = 0;
+        if (len >= size)
+                len = size - 1;
+        memcpy(buf, t ? t : "", len);
+        buf[len] = '\0';
+}
+
 /* Reads the device's stored results. db lock held. */
 static int stored_read(struct compliance_service *s, struct compliance_scratch *x, const char *id)
 {
@@ -477,12 +491,12 @@ static int stored_read(struct compliance_service *s, struct compliance_scratch *
                 struct stored_result *e = &x->stored[x->n_stored++];
                 const char *state = db_column_text(st, 1, NULL);
 
-                snprintf(e->policy_id, sizeof(e->policy_id), "%s", db_column_text(st, 0, NULL));
+                text_copy(e->policy_id, sizeof(e->policy_id), st, 0);
                 if (compliance_state_parse(state, &e->state) < 0)
                         e->state = COMPLIANCE_UNKNOWN;
                 e->first_nc = db_column_int64(st, 2);
                 e->done = (uint32_t)db_column_int64(st, 3);
-                snprintf(e->sig, sizeof(e->sig), "%s", db_column_text(st, 4, NULL));
+                text_copy(e->sig, sizeof(e->sig), st, 4);
                 e->kept = false;
         }
         db_stmt_done(st);
@@ -499,14 +513,15 @@ static struct stored_result *stored_find(struct compliance_scratch *x, const cha
         return NULL;
 }
 
-/* Appends s to buf as the inside of a JSON string (the text checks
- * upstream allow no control characters; any left become '?'). */
-static size_t json_text_put(char *buf, size_t n, size_t size, const char *s)
+/* Appends s to buf[n..size) as the inside of a JSON string when escape (the
+ * text checks upstream allow no control characters; any left become '?'),
+ * as is otherwise; stops short of the end. Returns the new length. */
+static size_t text_put(char *buf, size_t n, size_t size, const char *s, bool escape)
 {
         for (; *s && n + 2 < size; s++) {
-                if (*s == '"' || *s == '\\')
+                if (escape && (*s == '"' || *s == '\\'))
                         buf[n++] = '\\';
-                buf[n++] = (unsigned char)*s < 0x20 ? '?' : *s;
+                buf[n++] = escape && (unsigned char)*s < 0x20 ? '?' : *s;
         }
         buf[n] = '\0';
         return n;
@@ -514,28 +529,26 @@ static size_t json_text_put(char *buf, size_t n, size_t size, const char *s)
 
 /* The result's settings as stored: [{"setting", "state", "observed"}, ...],
  * the configured ones, compact, without reasons (those are made when the API
- * shows the result). Equal texts, equal results. */
+ * shows the result). Equal texts, equal results. Built without printf: it
+ * runs for every policy of every device evaluated. */
 static void result_settings(const struct compliance_result *r, char *buf, size_t size)
 {
         size_t n = 1;
 
         buf[0] = '[';
-        for (int k = 0; k < COMPLIANCE_SETTINGS_COUNT && n + 80 < size; k++) {
-                int w;
-
+        buf[1] = '\0';
+        for (int k = 0; k < COMPLIANCE_SETTINGS_COUNT; k++) {
                 if (!(r->policy->configured & (1u << k)))
                         continue;
-                w = snprintf(buf + n, size - n, "%s{\"setting\":\"%s\",\"state\":\"%s\",\"observed\":\"",
-                             n > 1 ? "," : "", compliance_setting_name((enum compliance_setting)k),
-                             compliance_setting_state_name(r->settings[k].state));
-                if (w < 0 || (size_t)w >= size - n)
-                        break;
-                n = json_text_put(buf, n + (size_t)w, size - 3, r->settings[k].observed);
-                buf[n++] = '"';
-                buf[n++] = '}';
+                n = text_put(buf, n, size, n > 1 ? ",{\"setting\":\"" : "{\"setting\":\"", false);
+                n = text_put(buf, n, size, compliance_setting_name((enum compliance_setting)k), false);
+                n = text_put(buf, n, size, "\",\"state\":\"", false);
+                n = text_put(buf, n, size, compliance_setting_state_name(r->settings[k].state), false);
+                n = text_put(buf, n, size, "\",\"observed\":\"", false);
+                n = text_put(buf, n, size, r->settings[k].observed, true);
+                n = text_put(buf, n, size, "\"}", false);
         }
-        buf[n++] = ']';
-        buf[n] = '\0';
+        text_put(buf, n, size, "]", false);
 }
 
 static struct outcome *outcome_add(struct compliance_scratch *x)
