@@ -278,6 +278,7 @@ static int serve(struct vigild *d, const char *port_file)
                 log_error("cannot start the compliance module: %s", err);
                 compliance_stop(d);
                 connector_stop(d);
+                compliance_close(d);
                 webhook_stop(d);
                 return r;
         }
@@ -286,6 +287,7 @@ static int serve(struct vigild *d, const char *port_file)
                 log_error("%s", err);
                 compliance_stop(d);
                 connector_stop(d);
+                compliance_close(d);
                 webhook_stop(d);
                 return r;
         }
@@ -309,6 +311,7 @@ static int serve(struct vigild *d, const char *port_file)
         http_server_stop(srv);
         compliance_stop(d);
         connector_stop(d);
+        compliance_close(d);
         webhook_stop(d);
         return 0;
 }

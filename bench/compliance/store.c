@@ -190,6 +190,7 @@ static void storage_close(struct vigild *d)
 {
         compliance_stop(d);
         connector_stop(d);
+        compliance_close(d);
         manage_close(d);
         defend_close(d);
         enroll_close(d);

@@ -1318,15 +1318,26 @@ void compliance_stop(struct vigild *d)
 {
         struct compliance_service *s = d->compliance;
 
+        if (!s || !s->running)
+                return;
+        pthread_mutex_lock(&s->qlock);
+        s->stop = true;
+        pthread_cond_broadcast(&s->wake);
+        pthread_cond_broadcast(&s->settled);
+        pthread_mutex_unlock(&s->qlock);
+        pthread_join(s->thread, NULL);
+        pthread_mutex_lock(&s->qlock);
+        s->running = false;
+        pthread_mutex_unlock(&s->qlock);
+}
+
+void compliance_close(struct vigild *d)
+{
+        struct compliance_service *s = d->compliance;
+
         if (!s)
                 return;
-        if (s->running) {
-                pthread_mutex_lock(&s->qlock);
-                s->stop = true;
-                pthread_cond_signal(&s->wake);
-                pthread_mutex_unlock(&s->qlock);
-                pthread_join(s->thread, NULL);
-        }
+        compliance_stop(d);
         for (size_t i = 0; i < s->n_policies; i++)
                 compliance_entry_free(s->policies[i]);
         free(s->map.slots);

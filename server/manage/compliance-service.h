@@ -37,9 +37,15 @@ int compliance_migrate(struct vigild *d);
  * a negative errno with a message in err. */
 int compliance_start(struct vigild *d, char *err, size_t err_size);
 
-/* Stops the thread and frees the module's state. Call after the HTTP
- * listener stopped. Fine if compliance_start() was not called. */
+/* Stops the evaluator thread: nothing is evaluated or published after it
+ * returns; bus handlers still queue, harmlessly. Call after the HTTP listener
+ * stopped and before connector_stop() (the evaluator asks the connector).
+ * Fine if compliance_start() was not called. */
 void compliance_stop(struct vigild *d);
+
+/* Frees the module's state. Call after compliance_stop() and once nothing
+ * publishes on the bus any more (after connector_stop()). NULL state is fine. */
+void compliance_close(struct vigild *d);
 
 /* The device's compliance state as last evaluated, from memory (any thread,
  * no SQL), and since when (ms since the epoch) in *ret_since_ms (may be
