@@ -66,12 +66,8 @@ static const struct db_migration manage_migrations[] = {
 
 int manage_migrate(struct vigild *d)
 {
-        int r;
-
-        db_lock(d->db);
-        r = db_migrate(d->db, "manage", manage_migrations, sizeof(manage_migrations) / sizeof(manage_migrations[0]));
-        db_unlock(d->db);
-        return r;
+        return db_migrate_locked(d->db, "manage", manage_migrations,
+                                 sizeof(manage_migrations) / sizeof(manage_migrations[0]));
 }
 
 void manage_publish_changed(struct vigild *d, const struct manage_changed *c)
