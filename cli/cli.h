@@ -47,6 +47,10 @@ const char *cli_str(const json_t *o, const char *key);
 void cli_print_values(const struct cli *c, const json_t *resp, const char *const *cols,
                       const char *const *keys, size_t n);
 
+/* Prints "vigil: msg" (when msg is not NULL) and the usage text on stderr.
+ * Returns 2, the exit status of a command used wrongly. */
+int cli_usage_error(const char *usage, const char *msg);
+
 /* 1 if id can go in a URL path as an id; else 0 after saying so. */
 int cli_valid_id(const char *id);
 

@@ -90,6 +90,15 @@ void cli_print_values(const struct cli *c, const json_t *resp, const char *const
         table_release(&t);
 }
 
+int cli_usage_error(const char *usage, const char *msg)
+{
+        if (msg)
+                fprintf(stderr, "vigil: %s\n", msg);
+        fputs("usage:\n", stderr);
+        fputs(usage, stderr);
+        return 2;
+}
+
 int cli_valid_id(const char *id)
 {
         if (!util_str_printable(id, 64) || strpbrk(id, "/?#%&") != NULL) {

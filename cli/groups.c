@@ -22,11 +22,7 @@ const char cli_groups_usage[] =
 
 static int usage_error(const char *msg)
 {
-        if (msg)
-                fprintf(stderr, "vigil: %s\n", msg);
-        fputs("usage:\n", stderr);
-        fputs(cli_groups_usage, stderr);
-        return 2;
+        return cli_usage_error(cli_groups_usage, msg);
 }
 
 static void group_print(const struct cli *c, const json_t *g)
