@@ -410,8 +410,7 @@ static void list_actions(struct vigild *d, const struct http_request *req, const
                 http_reply_error(rep, 500, "database_error", "cannot list actions");
                 return;
         }
-        http_reply_json(rep, 200, json_pack("{s:I,s:o,s:o}", "count", (json_int_t)total, "value", arr,
-                                            "next_offset", http_page_next(json_array_size(arr), total, offset)));
+        http_reply_page(rep, arr, total, offset);
 }
 
 /* GET /api/v1/actions?device=&type=&status=&limit=&offset= */

@@ -962,7 +962,7 @@ void defend_handle_suppressions_list(struct vigild *d, const struct http_request
                 http_reply_error(rep, 500, "database_error", "cannot list the suppression rules");
                 return;
         }
-        http_reply_json(rep, 200, json_pack("{s:I,s:o}", "count", (json_int_t)json_array_size(arr), "value", arr));
+        http_reply_values(rep, arr);
 }
 
 /* GET /api/v1/suppressions/{id} */

@@ -570,8 +570,7 @@ static void handle_group_list(struct vigild *d, const struct http_request *req, 
                 reply_db_error(rep, r, "list the groups");
                 return;
         }
-        http_reply_json(rep, 200, json_pack("{s:I,s:o,s:o}", "count", (json_int_t)total, "value", arr,
-                                            "next_offset", http_page_next(json_array_size(arr), total, offset)));
+        http_reply_page(rep, arr, total, offset);
 }
 
 static void handle_group_show(struct vigild *d, const struct http_request *req, struct http_reply *rep)
@@ -684,8 +683,7 @@ static void handle_members_list(struct vigild *d, const struct http_request *req
                 group_reply(rep, (int)total, req->params[0], "list the members", NULL);
                 return;
         }
-        http_reply_json(rep, 200, json_pack("{s:I,s:o,s:o}", "count", (json_int_t)total, "value", arr,
-                                            "next_offset", http_page_next(json_array_size(arr), total, offset)));
+        http_reply_page(rep, arr, total, offset);
 }
 
 /* Reads {"devices": [id, ...]}: every id known and onboarded. */

@@ -256,8 +256,7 @@ static void list_reply(struct vigild *d, const struct http_request *req, struct 
                 reply_db_error(rep, r, "list");
                 return;
         }
-        http_reply_json(rep, 200, json_pack("{s:I,s:o,s:o}", "count", (json_int_t)total, "value", arr,
-                                            "next_offset", http_page_next(json_array_size(arr), total, offset)));
+        http_reply_page(rep, arr, total, offset);
 }
 
 void manage_handle_user_list(struct vigild *d, const struct http_request *req, struct http_reply *rep)

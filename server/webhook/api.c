@@ -230,7 +230,7 @@ void webhook_handle_list(struct vigild *d, const struct http_request *req, struc
                 http_reply_error(rep, 500, "database_error", "cannot list the webhooks");
                 return;
         }
-        http_reply_json(rep, 200, json_pack("{s:I,s:o}", "count", (json_int_t)json_array_size(arr), "value", arr));
+        http_reply_values(rep, arr);
 }
 
 /* GET /api/v1/webhooks/{id} */
