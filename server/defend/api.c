@@ -178,12 +178,10 @@ void defend_handle_list(struct vigild *d, const struct http_request *req, struct
                 db_stmt_done(st);
         }
         db_unlock(d->db);
-        if (r < 0) {
-                json_decref(arr);
-                http_reply_error(rep, 500, "database_error", "cannot list alerts");
-                return;
-        }
-        http_reply_page(rep, arr, total, q.offset);
+        if (r < 0)
+                http_reply_list_failed(rep, arr, "list alerts");
+        else
+                http_reply_page(rep, arr, total, q.offset);
 }
 
 /* The alert's row plus its whole JSON, history and comments. Lock held.

@@ -287,6 +287,12 @@ void http_reply_values(struct http_reply *rep, json_t *arr)
         http_reply_json(rep, 200, json_pack("{s:I,s:o}", "count", (json_int_t)json_array_size(arr), "value", arr));
 }
 
+void http_reply_list_failed(struct http_reply *rep, json_t *arr, const char *what)
+{
+        json_decref(arr);
+        http_reply_error(rep, 500, "database_error", "cannot %s", what);
+}
+
 void http_request_peer(const struct http_request *req, char *out, size_t size)
 {
         const union MHD_ConnectionInfo *ci;

@@ -170,6 +170,10 @@ void http_reply_page(struct http_reply *rep, json_t *arr, int64_t total, uint64_
  * Takes arr. */
 void http_reply_values(struct http_reply *rep, json_t *arr);
 
+/* Answers a list read that failed: frees arr, the list it was filling,
+ * and answers 500 database_error "cannot what". */
+void http_reply_list_failed(struct http_reply *rep, json_t *arr, const char *what);
+
 /* The value of a query argument, or NULL. */
 const char *http_request_query(const struct http_request *req, const char *name);
 
