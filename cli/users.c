@@ -86,25 +86,17 @@ static int one(struct cli *c, const char *usage, const char *base, const char *v
 
 static int users_write(struct cli *c, const char *id, int argc, char **argv, int first)
 {
-        static const struct option opts[] = {
-                { "upn", required_argument, NULL, 'u' }, { "display-name", required_argument, NULL, 'n' },
-                { "enabled", no_argument, NULL, 'e' }, { "disabled", no_argument, NULL, 'd' },
-                { "json", no_argument, NULL, 'j' }, { 0 } };
+        static const struct cli_body_opt opts[] = {
+                { "upn", CLI_OPT_ARG, "user_principal_name", NULL },
+                { "display-name", CLI_OPT_ARG, "display_name", NULL },
+                { "enabled", CLI_OPT_TRUE, "enabled", NULL }, { "disabled", CLI_OPT_FALSE, "enabled", NULL } };
         json_t *body = json_object(), *resp = NULL;
         char path[160];
-        int opt, r = 2;
+        int r;
 
-        optind = first;
-        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-                switch (opt) {
-                case 'u': json_object_set_new(body, "user_principal_name", json_string(optarg)); break;
-                case 'n': json_object_set_new(body, "display_name", json_string(optarg)); break;
-                case 'e': json_object_set_new(body, "enabled", json_true()); break;
-                case 'd': json_object_set_new(body, "enabled", json_false()); break;
-                case 'j': c->json = true; break;
-                default: goto out;
-                }
-        }
+        r = cli_body_options(c, argc, argv, first, opts, sizeof(opts) / sizeof(opts[0]), body);
+        if (r)
+                goto out;
         if (optind != argc || json_object_size(body) == 0 || (!id && !json_object_get(body, "user_principal_name"))) {
                 r = cli_usage_error(cli_users_usage, id ? "give something to change" : "--upn is required");
                 goto out;
@@ -141,21 +133,14 @@ int cli_users(struct cli *c, int argc, char **argv)
 
 static int ugroups_create(struct cli *c, int argc, char **argv)
 {
-        static const struct option opts[] = { { "name", required_argument, NULL, 'n' },
-                                               { "description", required_argument, NULL, 'd' },
-                                               { "json", no_argument, NULL, 'j' }, { 0 } };
+        static const struct cli_body_opt opts[] = {
+                { "name", CLI_OPT_ARG, "name", NULL }, { "description", CLI_OPT_ARG, "description", NULL } };
         json_t *body = json_object(), *resp = NULL;
-        int opt, r = 2;
+        int r;
 
-        optind = 1;
-        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-                switch (opt) {
-                case 'n': json_object_set_new(body, "name", json_string(optarg)); break;
-                case 'd': json_object_set_new(body, "description", json_string(optarg)); break;
-                case 'j': c->json = true; break;
-                default: goto out;
-                }
-        }
+        r = cli_body_options(c, argc, argv, 1, opts, sizeof(opts) / sizeof(opts[0]), body);
+        if (r)
+                goto out;
         if (optind != argc || !json_object_get(body, "name")) {
                 r = cli_usage_error(cli_user_groups_usage, "--name is required");
                 goto out;
