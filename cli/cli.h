@@ -51,6 +51,31 @@ const char *cli_str(const json_t *o, const char *key);
 void cli_print_values(const struct cli *c, const json_t *resp, const char *const *cols,
                       const char *const *keys, size_t n);
 
+/* Prints "vigil: msg" (when msg is not NULL) and the usage text on stderr.
+ * Returns 2, the exit status of a command used wrongly. */
+int cli_usage_error(const char *usage, const char *msg);
+
+/* An option of a command that writes a request body: --name sets the
+ * member key of the body to the option's argument (CLI_OPT_ARG), to true
+ * or false, or to the string text. */
+enum cli_opt_kind { CLI_OPT_ARG, CLI_OPT_TRUE, CLI_OPT_FALSE, CLI_OPT_TEXT };
+
+struct cli_body_opt {
+        const char *name;
+        enum cli_opt_kind kind;
+        const char *key;
+        const char *text;               /* CLI_OPT_TEXT */
+};
+
+#define CLI_BODY_OPTS_MAX 8
+
+/* Reads the options in argv[first..argc) into body by opts (n of them, at
+ * most CLI_BODY_OPTS_MAX) and --json (c->json), stopping at the first
+ * argument that is not an option (optind says where). Returns 0, or 2
+ * after getopt said which option it does not know. */
+int cli_body_options(struct cli *c, int argc, char **argv, int first, const struct cli_body_opt *opts, size_t n,
+                     json_t *body);
+
 /* 1 if id can go in a URL path as an id; else 0 after saying so. */
 int cli_valid_id(const char *id);
 

@@ -417,13 +417,10 @@ static void list_actions(struct vigild *d, const struct http_request *req, const
                 db_stmt_done(st);
         }
         db_unlock(d->db);
-        if (r < 0) {
-                json_decref(arr);
-                http_reply_error(rep, 500, "database_error", "cannot list actions");
-                return;
-        }
-        http_reply_json(rep, 200, json_pack("{s:I,s:o,s:o}", "count", (json_int_t)total, "value", arr,
-                                            "next_offset", http_page_next(json_array_size(arr), total, offset)));
+        if (r < 0)
+                http_reply_list_failed(rep, arr, "list actions");
+        else
+                http_reply_page(rep, arr, total, offset);
 }
 
 /* GET /api/v1/actions?device=&type=&status=&limit=&offset= */

@@ -58,13 +58,8 @@ static const struct db_migration enroll_migrations[] = {
 
 int devices_migrate(struct vigild *d)
 {
-        int r;
-
-        db_lock(d->db);
-        r = db_migrate(d->db, "enroll", enroll_migrations,
-                       sizeof(enroll_migrations) / sizeof(enroll_migrations[0]));
-        db_unlock(d->db);
-        return r;
+        return db_migrate_locked(d->db, "enroll", enroll_migrations,
+                                 sizeof(enroll_migrations) / sizeof(enroll_migrations[0]));
 }
 
 int devices_load_registry(struct vigild *d)
