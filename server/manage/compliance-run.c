@@ -87,13 +87,8 @@ static const struct db_migration compliance_migrations[] = {
 
 int compliance_migrate(struct vigild *d)
 {
-        int r;
-
-        db_lock(d->db);
-        r = db_migrate(d->db, "manage_compliance", compliance_migrations,
-                       sizeof(compliance_migrations) / sizeof(compliance_migrations[0]));
-        db_unlock(d->db);
-        return r;
+        return db_migrate_locked(d->db, "manage_compliance", compliance_migrations,
+                                 sizeof(compliance_migrations) / sizeof(compliance_migrations[0]));
 }
 
 static int64_t now_ms(void)
