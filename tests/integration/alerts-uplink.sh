@@ -4,7 +4,9 @@
 # eBPF sensor and Vigil's rules; a fileless exec (a high alert) must be
 # stored on the server, which the admin API shows, and the time from its
 # being raised to the server's acknowledgement (after its commit) is
-# printed. Then the outage: vigild stopped, alerts raised, the agent killed
+# printed; with the example compliance policy (max device risk medium)
+# applied, the device turns noncompliant, and that time is printed too.
+# Then the outage: vigild stopped, alerts raised, the agent killed
 # with SIGKILL and started again, vigild started again: every alert is on
 # the server once, and nothing acknowledged before was sent again. Then,
 # against a stand-in server: a 503 is retried, a 400 set aside once, a 400
@@ -33,7 +35,12 @@ api "/api/v1/alerts" >/dev/null || fail "the server has no GET /api/v1/alerts"
 # --- a high alert reaches the server at once: the time from the agent's
 # logging it (raised) to the admin API's showing it (polled without pause:
 # an upper bound, curl's start and handshake included)
+"$VIGIL" policy apply -f "$(dirname "$0")/../../examples/compliance-max-risk-medium.json" >"$T/policy.log" ||
+    fail "policy apply: $(cat "$T/policy.log")"
 run_agent "$T/agent1.log"
+compliance() { api "/api/v1/devices" | jq -r '.value[0].compliance_state'; }
+compliant() { [ "$(compliance)" = compliant ]; }
+within 10 compliant || fail "the device is not compliant before the alert: $(compliance)"
 tree "$HELPER" memfd-exec "$M-a" 100 >/dev/null &
 BEHAVIOUR=$!
 within 10 raised "$T/agent1.log" "$M-a" 1 || fail "no alert raised for the fileless exec"
@@ -57,6 +64,13 @@ if [ -n "$acked_line" ]; then
 fi
 api "/api/v1/alerts/$ID" | jq -e '.severity == "high"' >/dev/null || fail "alert $ID is not high on the server"
 [ $((seen - raised)) -lt 1000 ] || fail "the high alert took $((seen - raised)) ms to be stored"
+# the risk is high, above the policy's medium: noncompliant
+_i=0
+until [ "$(compliance)" = noncompliant ]; do
+    _i=$((_i + 1))
+    [ $_i -lt 500 ] || fail "the device did not become noncompliant: $(compliance)"
+done
+echo "latency: raised -> noncompliant visible in the admin API: $(($(date +%s%3N) - raised)) ms (upper bound)"
 wait "$BEHAVIOUR" || fail "the fileless exec failed"
 # the inventory says which sensor runs, and the server shows it
 sensor_shown() { api "/api/v1/devices" | jq -e --arg s "$SENSOR" '.value[0].sensor == $s' >/dev/null; }
