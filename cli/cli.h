@@ -61,3 +61,6 @@ extern const char cli_webhooks_usage[];
 /* connector.c: 'vigil connector ...' */
 int cli_connector(struct cli *c, int argc, char **argv);
 extern const char cli_connector_usage[];
+/* profiles.c: 'vigil profiles ...' */
+int cli_profiles(struct cli *c, int argc, char **argv);
+extern const char cli_profiles_usage[];
