@@ -12,23 +12,24 @@
 const char cli_suppressions_usage[] =
         "  suppressions list [--json]\n"
         "  suppressions create --name NAME --comment WHY [--rule ID] [--device ID]... [--device-name GLOB]\n"
-        "                      [--image GLOB] [--command-line GLOB] [--expires TIME|DURATION] [--disabled]\n"
-        "                      [--apply-to-existing] [--json]\n"
+        "                      [--device-group ID] [--image GLOB] [--command-line GLOB]\n"
+        "                      [--expires TIME|DURATION] [--disabled] [--apply-to-existing] [--json]\n"
         "  suppressions show ID [--json]\n"
         "  suppressions update ID [--name NAME] [--comment WHY] [--enable|--disable] [--rule ID]\n"
-        "                      [--device ID]... [--device-name GLOB] [--image GLOB] [--command-line GLOB]\n"
-        "                      [--expires TIME|DURATION|never] [--apply-to-existing] [--json]\n"
+        "                      [--device ID]... [--device-name GLOB] [--device-group ID] [--image GLOB]\n"
+        "                      [--command-line GLOB] [--expires TIME|DURATION|never] [--apply-to-existing] [--json]\n"
         "  suppressions delete ID [--json]\n"
         "  suppressions audit ID [--json]\n";
 
 enum { OPT_NAME, OPT_COMMENT, OPT_RULE, OPT_DEVICE, OPT_DEVICE_NAME, OPT_IMAGE, OPT_COMMAND_LINE, OPT_EXPIRES,
-       OPT_ENABLE, OPT_DISABLE, OPT_APPLY, OPT_JSON };
+       OPT_ENABLE, OPT_DISABLE, OPT_APPLY, OPT_JSON, OPT_DEVICE_GROUP };
 
 static const struct option rule_opts[] = {
         { "name", required_argument, NULL, OPT_NAME }, { "comment", required_argument, NULL, OPT_COMMENT },
         { "rule", required_argument, NULL, OPT_RULE }, { "device", required_argument, NULL, OPT_DEVICE },
         { "device-name", required_argument, NULL, OPT_DEVICE_NAME }, { "image", required_argument, NULL, OPT_IMAGE },
         { "command-line", required_argument, NULL, OPT_COMMAND_LINE },
+        { "device-group", required_argument, NULL, OPT_DEVICE_GROUP },
         { "expires", required_argument, NULL, OPT_EXPIRES }, { "enable", no_argument, NULL, OPT_ENABLE },
         { "disable", no_argument, NULL, OPT_DISABLE }, { "disabled", no_argument, NULL, OPT_DISABLE },
         { "apply-to-existing", no_argument, NULL, OPT_APPLY }, { "json", no_argument, NULL, OPT_JSON }, { 0 } };
@@ -75,6 +76,8 @@ static int rule_options(struct cli *c, int argc, char **argv, json_t *body, json
                         json_array_append_new(json_object_get(cond, "device_ids"), json_string(optarg));
                 } else if (opt >= OPT_RULE && opt <= OPT_COMMAND_LINE)
                         json_object_set_new(cond, keys[opt], json_string(optarg));
+                else if (opt == OPT_DEVICE_GROUP)
+                        json_object_set_new(cond, "device_group", json_string(optarg));
                 else if (opt == OPT_EXPIRES)
                         json_object_set_new(body, "expires_at", expires_json(optarg));
                 else if (opt == OPT_ENABLE || opt == OPT_DISABLE)
@@ -187,7 +190,7 @@ static int sup_create(struct cli *c, int argc, char **argv)
         }
         if (r == 0 && json_object_size(cond) == 0) {
                 fprintf(stderr, "vigil: suppressions create needs at least one condition: --rule, --device, "
-                                "--device-name, --image or --command-line\n");
+                                "--device-name, --device-group, --image or --command-line\n");
                 r = 2;
         }
         if (r == 0 && json_is_null(json_object_get(body, "expires_at"))) {

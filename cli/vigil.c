@@ -23,6 +23,9 @@ static const struct cli_area cli_areas[] = {
         { "profiles", cli_profiles, cli_profiles_usage },
         { "suppressions", cli_suppressions, cli_suppressions_usage },
         { "webhooks", cli_webhooks, cli_webhooks_usage },
+        { "groups", cli_groups, cli_groups_usage },
+        { "users", cli_users, cli_users_usage },
+        { "user-groups", cli_user_groups, cli_user_groups_usage },
         { NULL, NULL, NULL },
 };
 
@@ -410,6 +413,10 @@ static int dispatch(struct cli *c, int argc, char **argv)
         if (strcmp(noun, "devices") == 0) {
                 if (strcmp(verb, "list") == 0)
                         return devices_list(c, argc - 1, argv + 1);
+                if (strcmp(verb, "tag") == 0)
+                        return cli_devices_tag(c, argc - 1, argv + 1);
+                if (strcmp(verb, "primary-user") == 0)
+                        return cli_devices_primary_user(c, argc - 1, argv + 1);
                 /* offboard with a comment is the action; without, the revoke at once */
                 if (cli_is_device_action(verb) && (strcmp(verb, "offboard") != 0 || argc > 3))
                         return cli_device_action(c, argc - 1, argv + 1);

@@ -22,6 +22,10 @@ enum bus_event_type {
         BUS_COMPLIANCE_CHANGED = 3,     /* reserved for manage */
         BUS_CONNECTOR_CHANGED = 4,      /* the connector's state or settings changed: re-evaluate every device */
         BUS_PARTNER_RISK_CHANGED = 5,   /* the connector's partner reported a new risk level for a device */
+        BUS_INVENTORY_CHANGED = 6,      /* a device's inventory upload is stored */
+        BUS_DEVICE_ENROLLED = 7,        /* a device is onboarded */
+        BUS_DEVICE_OFFBOARDED = 8,      /* a device is offboarded */
+        BUS_GROUPS_CHANGED = 9,         /* the set of device groups a device is in changed */
 };
 
 struct bus_event {
@@ -47,6 +51,13 @@ struct bus_event {
                 struct {
                         const char *from, *to;  /* risk level names; from NULL when the partner had no data */
                 } partner_risk_changed;
+                struct {
+                        const char *primary_user;       /* as its onboarding package names it, or NULL */
+                } device_enrolled;
+                struct {
+                        const char *const *group_ids;   /* the groups it is in now */
+                        size_t n_group_ids;
+                } groups_changed;
         };
 };
 

@@ -19,6 +19,7 @@
 #include "server/enroll/enroll.h"
 #include "server/http/http.h"
 #include "server/log.h"
+#include "server/manage/manage.h"
 #include "server/tvm/tvm.h"
 #include "server/vigild.h"
 #include "server/webhook/webhook.h"
@@ -29,7 +30,7 @@
 
 static const struct http_route *const route_tables[] = { api_routes, enroll_routes, tvm_routes, defend_routes,
                                                           defend_action_routes, webhook_routes, connector_routes,
-                                                          NULL };
+                                                          manage_routes, NULL };
 
 static void usage(FILE *f)
 {
@@ -60,6 +61,8 @@ static int open_storage(struct vigild *d, char *err, size_t err_size)
                 r = webhook_migrate(d);
         if (r == 0)
                 r = connector_migrate(d);
+        if (r == 0)
+                r = manage_migrate(d);
         if (r < 0) {
                 snprintf(err, err_size, "cannot migrate the database '%s': %s", path, db_errmsg(d->db));
                 return r;
@@ -69,13 +72,16 @@ static int open_storage(struct vigild *d, char *err, size_t err_size)
                 return r;
         d->bus = bus_new();
         r = d->bus ? defend_open(d) : -ENOMEM;
-        if (r < 0)
+        if (r < 0) {
                 snprintf(err, err_size, "cannot start the defend module: %s", strerror(-r));
-        return r;
+                return r;
+        }
+        return manage_open(d, err, err_size);
 }
 
 static void close_storage(struct vigild *d)
 {
+        manage_close(d);
         defend_close(d);
         enroll_close(d);
         bus_free(d->bus);

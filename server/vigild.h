@@ -14,6 +14,7 @@ struct connector;
 struct db;
 struct defend_suppressions;
 struct enroll;
+struct manage;
 struct webhook;
 
 #define VIGILD_LISTEN_DEFAULT "127.0.0.1:8443"
@@ -50,6 +51,7 @@ struct vigild {
         struct defend_suppressions *suppressions; /* defend's compiled suppression rules */
         struct webhook *webhook;        /* outgoing webhooks (webhook/webhook.h) */
         struct connector *connector;    /* partner risk for compliance (connector/connector.h) */
+        struct manage *manage;          /* groups' membership index (manage/manage.h) */
 };
 
 /* Fills cfg with the defaults. */

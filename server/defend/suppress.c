@@ -24,6 +24,7 @@
 #include "server/db/db.h"
 #include "server/enroll/enroll.h"
 #include "server/log.h"
+#include "server/manage/manage.h"
 #include "server/vigild.h"
 #include "util/strutil.h"
 
@@ -142,7 +143,8 @@ bool defend_glob_match(const char *pattern, const char *s, size_t len, bool noca
 
 static const char *const rule_keys[] = { "name", "comment", "enabled", "conditions", "expires_at",
                                          "apply_to_existing", NULL };
-static const char *const cond_keys[] = { "rule_id", "device_ids", "device_name", "image", "command_line", NULL };
+static const char *const cond_keys[] = { "rule_id", "device_ids", "device_name", "device_group", "image",
+                                         "command_line", NULL };
 
 static bool key_known(const char *k, const char *const *keys)
 {
@@ -200,24 +202,21 @@ static int conditions_check(const json_t *c, char *err, size_t err_size)
 
         if (!json_is_object(c) || json_object_size(c) == 0) {
                 snprintf(err, err_size, "'conditions' must be an object with at least one of rule_id, device_ids, "
-                         "device_name, image and command_line");
+                         "device_name, device_group, image and command_line");
                 return -EINVAL;
         }
         json_object_foreach((json_t *)c, k, v) {
-                if (strcmp(k, "device_group") == 0) {
-                        snprintf(err, err_size, "'conditions.device_group': device groups do not exist in this "
-                                 "version; scope the rule by 'device_ids' or 'device_name'");
-                        return -EINVAL;
-                }
                 if (!key_known(k, cond_keys)) {
                         snprintf(err, err_size, "unknown condition '%.64s': the conditions are rule_id, device_ids, "
-                                 "device_name, image and command_line", k);
+                                 "device_name, device_group, image and command_line", k);
                         return -EINVAL;
                 }
                 if (strcmp(k, "rule_id") == 0)
                         r = text_check(v, "conditions.rule_id", DEFEND_GLOB_MAX, err, err_size);
                 else if (strcmp(k, "device_ids") == 0)
                         r = device_ids_check(v, err, err_size);
+                else if (strcmp(k, "device_group") == 0)
+                        r = text_check(v, "conditions.device_group", MANAGE_ID_LEN, err, err_size);
                 else if (!json_is_string(v) ||
                          defend_glob_check(json_string_value(v), json_string_length(v), why, sizeof(why)) < 0) {
                         snprintf(err, err_size, "'conditions.%s' is not a valid pattern: it %s", k,
@@ -310,6 +309,7 @@ struct defend_suppression {
         const char *rule_id;
         struct glob_cond device_name, image, command_line;
         const json_t *device_ids;
+        const char *device_group;       /* a manage group id */
 };
 
 struct defend_suppressions {
@@ -378,6 +378,7 @@ static int rule_compile(struct defend_suppression *s, const char *id, const char
         glob_compile(&s->image, json_string_value(json_object_get(conditions, "image")));
         glob_compile(&s->command_line, json_string_value(json_object_get(conditions, "command_line")));
         s->device_ids = json_object_get(conditions, "device_ids");
+        s->device_group = json_string_value(json_object_get(conditions, "device_group"));
         return 0;
 }
 
@@ -476,6 +477,7 @@ static bool rule_matches(struct vigild *d, const struct defend_suppression *s, s
         if ((s->expires_at && now >= s->expires_at) ||
             (s->rule_id && (!a->rule_id || strcmp(a->rule_id, s->rule_id) != 0)) ||
             (s->device_ids && !device_listed(s->device_ids, dev->device_id)) ||
+            (s->device_group && !manage_device_in_group(d, s->device_group, dev->device_id)) ||
             (s->image.pattern && !glob_value(&s->image, a->image, a->image_len)) ||
             (s->command_line.pattern && !glob_value(&s->command_line, a->command_line, a->command_line_len)))
                 return false;
@@ -789,6 +791,7 @@ static int rule_count(struct vigild *d, int64_t *ret)
 /* Reads and checks a POST or PATCH body; unknown devices are refused too. */
 static json_t *body_read(struct vigild *d, const struct http_request *req, bool create, struct http_reply *rep)
 {
+        const char *group;
         const json_t *ids;
         char err[512];
         json_t *body, *x;
@@ -801,6 +804,13 @@ static json_t *body_read(struct vigild *d, const struct http_request *req, bool 
         r = defend_suppression_check(body, create, util_now(), err, sizeof(err));
         if (r < 0) {
                 http_reply_error(rep, 400, r == -E2BIG ? "too_many" : "invalid_request", "%s", err);
+                json_decref(body);
+                return NULL;
+        }
+        group = json_string_value(json_object_get(json_object_get(body, "conditions"), "device_group"));
+        if (group && !manage_group_exists(d, group)) {
+                http_reply_error(rep, 400, "invalid_request", "'conditions.device_group': no device group with id "
+                                 "'%s'", group);
                 json_decref(body);
                 return NULL;
         }

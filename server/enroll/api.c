@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/bus.h"
 #include "server/db/db.h"
 #include "server/log.h"
 #include "server/tvm/tvm.h"
@@ -22,7 +23,32 @@
 #define LIST_TOP_DEFAULT 100
 #define LIST_TOP_MAX 1000
 
-/* POST /api/v1/onboarding-packages {"expires": "24h", "uses": 1} */
+/* Reads the optional "primary_user" of a package body into *ret (NULL when
+ * absent). Returns 0, or -EINVAL with a 400 in rep. */
+static int package_user_read(struct vigild *d, const json_t *body, const char **ret, struct http_reply *rep)
+{
+        const json_t *v = json_object_get(body, "primary_user");
+        const char *s = json_string_value(v);
+        int r;
+
+        *ret = NULL;
+        if (!v || json_is_null(v))
+                return 0;
+        if (!s || strlen(s) != json_string_length(v) || !util_str_printable(s, ENROLL_PRIMARY_USER_MAX)) {
+                http_reply_error(rep, 400, "invalid_primary_user", "'primary_user' must be a user id or user "
+                                 "principal name of at most %d printable bytes", ENROLL_PRIMARY_USER_MAX);
+                return -EINVAL;
+        }
+        r = d->enroll->user_check ? d->enroll->user_check(d, s) : -ENOENT;
+        if (r < 0) {
+                http_reply_error(rep, 400, "invalid_primary_user", "'primary_user': no user '%s'", s);
+                return -EINVAL;
+        }
+        *ret = s;
+        return 0;
+}
+
+/* POST /api/v1/onboarding-packages {"expires": "24h", "uses": 1, "primary_user": "alice@example.com"} */
 static void handle_package_create(struct vigild *d, const struct http_request *req,
                                   struct http_reply *rep)
 {
@@ -31,6 +57,7 @@ static void handle_package_create(struct vigild *d, const struct http_request *r
         char token[ENROLL_TOKEN_MAX + 1], exp_text[21];
         int64_t expires = PACKAGE_EXPIRES_DEFAULT, now = util_now();
         json_int_t uses = 1;
+        const char *user = NULL;
         struct db_stmt *st;
         json_t *body = NULL, *v;
         int r;
@@ -55,6 +82,8 @@ static void handle_package_create(struct vigild *d, const struct http_request *r
                 }
                 if (v)
                         uses = json_integer_value(v);
+                if (package_user_read(d, body, &user, rep) < 0)
+                        goto out;
         }
         memcpy(t.srv, e->server_id, sizeof(t.srv));
         t.exp = now + expires;
@@ -63,14 +92,15 @@ static void handle_package_create(struct vigild *d, const struct http_request *r
                 goto out;
         }
         db_lock(d->db);
-        r = db_prepare(d->db, "INSERT INTO enroll_tokens (id, created_at, created_by, expires_at, max_uses) "
-                              "VALUES ($1, $2, $3, $4, $5)", &st);
+        r = db_prepare(d->db, "INSERT INTO enroll_tokens (id, created_at, created_by, expires_at, max_uses, "
+                              "primary_user) VALUES ($1, $2, $3, $4, $5, $6)", &st);
         if (r == 0) {
                 db_bind_text(st, 1, t.tid, strlen(t.tid));
                 db_bind_int64(st, 2, now);
                 db_bind_text(st, 3, req->who->token_id, strlen(req->who->token_id));
                 db_bind_int64(st, 4, t.exp);
                 db_bind_int64(st, 5, uses);
+                db_bind_text(st, 6, user, user ? strlen(user) : 0);
                 r = db_step(st);
                 db_stmt_done(st);
         }
@@ -82,8 +112,8 @@ static void handle_package_create(struct vigild *d, const struct http_request *r
         util_time_format(t.exp, exp_text);
         log_info("onboarding package %s created by token %s (expires %s, %lld uses)",
                  t.tid, req->who->token_id, exp_text, (long long)uses);
-        http_reply_json(rep, 201, json_pack("{s:s,s:s,s:I,s:{s:i,s:s,s:s,s:s,s:s}}",
-                "id", t.tid, "expires_at", exp_text, "max_uses", uses,
+        http_reply_json(rep, 201, json_pack("{s:s,s:s,s:I,s:s?,s:{s:i,s:s,s:s,s:s,s:s}}",
+                "id", t.tid, "expires_at", exp_text, "max_uses", uses, "primary_user", user,
                 "package", "vigil_onboarding", 1, "server_url", d->cfg.public_url,
                 "server_ca", e->server_ca_pem, "enrollment_token", token, "expires_at", exp_text));
 out:
@@ -130,17 +160,21 @@ static int enroll_commit(struct vigild *d, const struct enroll_token *t, const c
         return db_finish(d->db, r);
 }
 
-/* True if the token may still be used (checked again, atomically, at commit). */
-static bool token_has_uses(struct vigild *d, const char *tid)
+/* True if the token may still be used (checked again, atomically, at
+ * commit); its primary user, if it names one, into user ("" if not). */
+static bool token_has_uses(struct vigild *d, const char *tid, char user[static ENROLL_PRIMARY_USER_MAX + 1])
 {
         struct db_stmt *st;
         bool ok = false;
 
+        user[0] = '\0';
         db_lock(d->db);
-        if (db_prepare(d->db, "SELECT 1 FROM enroll_tokens WHERE id = $1 AND uses < max_uses "
+        if (db_prepare(d->db, "SELECT primary_user FROM enroll_tokens WHERE id = $1 AND uses < max_uses "
                               "AND revoked_at IS NULL", &st) == 0) {
                 db_bind_text(st, 1, tid, strlen(tid));
                 ok = db_step(st) == 1;
+                if (ok && !db_column_is_null(st, 0))
+                        snprintf(user, ENROLL_PRIMARY_USER_MAX + 1, "%s", db_column_text(st, 0, NULL));
                 db_stmt_done(st);
         }
         db_unlock(d->db);
@@ -170,7 +204,7 @@ static void handle_enroll(struct vigild *d, const struct http_request *req, stru
         struct crypto_cert_info ci;
         struct enroll_token t;
         const char *token, *csr, *name = "";
-        char *cert = NULL, id[37];
+        char *cert = NULL, id[37], user[ENROLL_PRIMARY_USER_MAX + 1];
         size_t cert_len;
         json_t *body;
         int r;
@@ -208,7 +242,7 @@ static void handle_enroll(struct vigild *d, const struct http_request *req, stru
                 goto out;
         }
         /* a used-up or revoked token must not cost us a signature */
-        if (!token_has_uses(d, t.tid)) {
+        if (!token_has_uses(d, t.tid, user)) {
                 log_warn("enrollment with token %s refused: used up, revoked or unknown", t.tid);
                 http_reply_error(rep, 403, "token_used_up",
                                  "the enrollment token has been used as often as it allows, or was revoked");
@@ -253,6 +287,8 @@ static void handle_enroll(struct vigild *d, const struct http_request *req, stru
                 log_error("device %s is stored but not in the registry (%s); it can connect after a restart",
                           id, strerror(-r));
         log_info("device %s ('%s') enrolled with onboarding package %s", id, name, t.tid);
+        bus_publish(d->bus, &(struct bus_event){ .type = BUS_DEVICE_ENROLLED, .device_id = id,
+                                                 .device_enrolled = { user[0] ? user : NULL } });
         http_reply_json(rep, 201, json_pack("{s:s,s:s,s:s,s:I}", "device_id", id, "certificate", cert,
                                             "device_ca", e->device_ca_pem,
                                             "heartbeat_interval", (json_int_t)d->cfg.heartbeat_interval));
@@ -418,6 +454,7 @@ static void handle_inventory(struct vigild *d, const struct http_request *req, s
         registry_touch(&d->enroll->registry, req->who->device_id, util_now(), NULL, NULL);
         log_info("device %s sent its inventory (%zu packages)", req->who->device_id,
                  packages ? json_array_size(packages) : 0);
+        bus_publish(d->bus, &(struct bus_event){ .type = BUS_INVENTORY_CHANGED, .device_id = req->who->device_id });
         http_reply_json(rep, 200, json_pack("{s:s,s:I}", "inventory_sha256", hash_hex,
                                             "packages", (json_int_t)(packages ? json_array_size(packages) : 0)));
 out:
@@ -513,8 +550,10 @@ int enroll_device_offboard(struct vigild *d, const char *device_id, const char *
         if (r == 0)
                 registry_offboard(&d->enroll->registry, device_id);
         db_unlock(d->db);
-        if (r == 0)
+        if (r == 0) {
                 log_info("device %s offboarded by %s; its certificate is revoked", device_id, by);
+                bus_publish(d->bus, &(struct bus_event){ .type = BUS_DEVICE_OFFBOARDED, .device_id = device_id });
+        }
         return r;
 }
 

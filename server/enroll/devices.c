@@ -50,6 +50,8 @@ static const struct db_migration enroll_migrations[] = {
           "  device_id TEXT NOT NULL,"
           "  revoked_at INTEGER NOT NULL,"
           "  reason TEXT NOT NULL);" },
+        /* the user an onboarding package names as its devices' primary user (manage resolves it) */
+        { 2, "ALTER TABLE enroll_tokens ADD COLUMN primary_user TEXT;" },
 };
 
 int devices_migrate(struct vigild *d)
@@ -115,6 +117,38 @@ int enroll_device_name(struct vigild *d, const char *device_id, char *out, size_
         return r == 1 ? 0 : r == 0 ? -ENOENT : r;
 }
 
+int enroll_device_facts_each(struct vigild *d, const char *device_id, enroll_device_facts_fn fn, void *userdata)
+{
+        struct db_stmt *st;
+        bool any = false;
+        int r;
+
+        r = db_prepare(d->db, device_id ? "SELECT id, os_platform, os_name, os_version, name, architecture, kernel, "
+                                          "offboarded_at FROM devices WHERE id = $1"
+                                        : "SELECT id, os_platform, os_name, os_version, name, architecture, kernel, "
+                                          "offboarded_at FROM devices ORDER BY enrolled_at, id", &st);
+        if (r < 0)
+                return r;
+        if (device_id)
+                db_bind_text(st, 1, device_id, strlen(device_id));
+        while ((r = db_step(st)) == 1) {
+                struct enroll_device_facts f = {
+                        .id = db_column_text(st, 0, NULL), .platform = db_column_text(st, 1, NULL),
+                        .os_name = db_column_text(st, 2, NULL), .os_version = db_column_text(st, 3, NULL),
+                        .name = db_column_text(st, 4, NULL), .architecture = db_column_text(st, 5, NULL),
+                        .kernel = db_column_text(st, 6, NULL), .offboarded = !db_column_is_null(st, 7),
+                };
+                any = true;
+                r = fn(&f, userdata);
+                if (r < 0)
+                        break;
+        }
+        db_stmt_done(st);
+        if (r == 0 && device_id && !any)
+                r = -ENOENT;
+        return r < 0 ? r : 0;
+}
+
 static json_t *time_or_null(struct db_stmt *st, int col)
 {
         char buf[21];
@@ -174,6 +208,11 @@ static json_t *row_to_json(struct vigild *d, struct db_stmt *st)
         json_object_set_new(j, "inventory_at", time_or_null(st, 16));
         json_object_set_new(j, "offboarded_at", time_or_null(st, 17));
         return j;
+}
+
+void enroll_package_user_check_set(struct vigild *d, enroll_package_user_check_fn fn)
+{
+        d->enroll->user_check = fn;
 }
 
 int enroll_device_json_hook_add(struct vigild *d, enroll_device_json_fn fn)

@@ -19,6 +19,7 @@ struct enroll {
         struct registry registry;
         enroll_device_json_fn json_hooks[ENROLL_DEVICE_JSON_HOOKS_MAX];
         size_t n_json_hooks;
+        enroll_package_user_check_fn user_check;
 };
 
 /* devices.c: the devices table and its JSON. */

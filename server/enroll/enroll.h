@@ -62,6 +62,21 @@ int enroll_device_offboard(struct vigild *d, const char *device_id, const char *
  * unknown device, or a database error. */
 int enroll_device_name(struct vigild *d, const char *device_id, char *out, size_t size);
 
+/* A device's attributes as its last inventory reported them, for modules
+ * that select devices by them (manage's groups). Strings are borrowed from
+ * the database row and valid only during the callback; "" when unknown. */
+struct enroll_device_facts {
+        const char *id, *platform, *os_name, *os_version, *name, *architecture, *kernel;
+        bool offboarded;
+};
+typedef int (*enroll_device_facts_fn)(const struct enroll_device_facts *f, void *userdata);
+
+/* Calls fn for the device device_id, or for every device when device_id is
+ * NULL, stopping at the first negative return of fn. Call with the database
+ * lock held. Returns 0, fn's negative return, -ENOENT for an unknown
+ * device_id, or a database error. */
+int enroll_device_facts_each(struct vigild *d, const char *device_id, enroll_device_facts_fn fn, void *userdata);
+
 /* The number of onboarded (not offboarded) devices. */
 size_t enroll_device_count(struct vigild *d);
 
@@ -73,5 +88,16 @@ size_t enroll_device_count(struct vigild *d);
 #define ENROLL_DEVICE_JSON_HOOKS_MAX 8
 typedef void (*enroll_device_json_fn)(struct vigild *d, const char *device_id, json_t *device, bool detail);
 int enroll_device_json_hook_add(struct vigild *d, enroll_device_json_fn fn);
+
+/* An onboarding package may name a primary user for the devices it enrolls
+ * ("primary_user": a user id or principal name, at most
+ * ENROLL_PRIMARY_USER_MAX bytes); enroll keeps the text with the package and
+ * hands it on in BUS_DEVICE_ENROLLED. fn, set by the module that owns users,
+ * checks the name when the package is made: it returns 0 if the user exists,
+ * -ENOENT if not, or another negative errno; it is called without the
+ * database lock. Without fn, packages naming a primary user are refused. */
+#define ENROLL_PRIMARY_USER_MAX 320
+typedef int (*enroll_package_user_check_fn)(struct vigild *d, const char *user);
+void enroll_package_user_check_set(struct vigild *d, enroll_package_user_check_fn fn);
 
 extern const struct http_route enroll_routes[];

@@ -44,17 +44,27 @@ static json_t *partner_risk_changed_data(const struct bus_event *ev)
         return json_pack("{s:s?,s:s?}", "from", ev->partner_risk_changed.from, "to", ev->partner_risk_changed.to);
 }
 
+static json_t *groups_changed_data(const struct bus_event *ev)
+{
+        json_t *ids = json_array();
+
+        for (size_t i = 0; i < ev->groups_changed.n_group_ids; i++)
+                json_array_append_new(ids, json_string(ev->groups_changed.group_ids[i]));
+        return json_pack("{s:o}", "groups", ids);
+}
+
 /* Index k here is bit k of a subscription's event set and webhook_event_names[k]. */
 const struct webhook_event_kind webhook_event_kinds[] = {
         { BUS_ALERT_RAISED, "alert_raised", alert_raised_data },
         { BUS_RISK_CHANGED, "risk_changed", risk_changed_data },
         { BUS_CONNECTOR_CHANGED, "connector_changed", connector_changed_data },
         { BUS_PARTNER_RISK_CHANGED, "partner_risk_changed", partner_risk_changed_data },
+        { BUS_GROUPS_CHANGED, "groups_changed", groups_changed_data },
         { 0, NULL, NULL },
 };
 
 const char *const webhook_event_names[] = { "alert_raised", "risk_changed", "connector_changed",
-                                             "partner_risk_changed", NULL };
+                                             "partner_risk_changed", "groups_changed", NULL };
 
 _Static_assert(sizeof(webhook_event_kinds) / sizeof(webhook_event_kinds[0]) ==
                sizeof(webhook_event_names) / sizeof(webhook_event_names[0]), "one name per event kind");

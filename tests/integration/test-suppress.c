@@ -429,7 +429,7 @@ static void test_bad_inputs(void **state)
                 { "{\"name\":\"n\",\"comment\":\"c\",\"conditions\":{\"user\":\"root\"}}", "invalid_request",
                   "unknown condition 'user'" },
                 { "{\"name\":\"n\",\"comment\":\"c\",\"conditions\":{\"device_group\":\"servers\"}}",
-                  "invalid_request", "device groups" },
+                  "invalid_request", "no device group with id 'servers'" },
                 { "{\"name\":\"n\",\"comment\":\"c\",\"conditions\":{\"device_ids\":[\"no-such-device\"]}}",
                   "invalid_request", "no device with id 'no-such-device'" },
                 { "{\"name\":\"n\",\"comment\":\"c\",\"expires_at\":\"2020-01-01T00:00:00Z\","
@@ -563,6 +563,47 @@ static void test_restart(void **state)
 }
 
 /* At most DEFEND_SUPPRESSIONS_MAX (1000) rules. */
+/* device_group: a rule scoped to a device group matches its members only,
+ * and follows the membership as it changes. */
+static void test_device_group(void **state)
+{
+        char rid[37], gid[37], a[37], path[160], body[160];
+        json_t *r = NULL;
+
+        snprintf(body, sizeof(body), "{\"name\":\"builders\",\"kind\":\"static\"}");
+        assert_int_equal(harness_admin(&H, "POST", "/api/v1/groups", NULL, body, &r), 201);
+        snprintf(gid, sizeof(gid), "%s", json_string_value(json_object_get(r, "id")));
+        json_decref(r);
+        snprintf(path, sizeof(path), "/api/v1/groups/%s/members", gid);
+        snprintf(body, sizeof(body), "{\"devices\":[\"%s\"]}", D.id);
+        assert_int_equal(harness_admin(&H, "POST", path, NULL, body, NULL), 200);
+
+        r = create(json_pack("{s:s,s:s,s:{s:s,s:s}}", "name", "builders", "comment", "builds run odd tools",
+                             "conditions", "rule_id", "rule-grp", "device_group", gid), 201, rid);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(r, "conditions"), "device_group")), gid);
+        json_decref(r);
+        upload_one(&D, a, "low", "rule-grp", "/usr/bin/make", "make all");
+        assert_alert_status(a, "resolved");
+        upload_one(&A, a, "low", "rule-grp", "/usr/bin/make", "make all");
+        assert_alert_status(a, "new");
+
+        /* the CLI names the group too */
+        {
+                char args[200], *out = NULL;
+                snprintf(args, sizeof(args), "suppressions create --name cli-grp --comment c --device-group %s "
+                         "--rule rule-cli-grp", gid);
+                assert_int_equal(harness_cli(&H, args, &out), 0);
+                assert_non_null(strstr(out, gid));
+                free(out);
+        }
+
+        /* out of the group, no longer suppressed */
+        snprintf(path, sizeof(path), "/api/v1/groups/%s/members/%s", gid, D.id);
+        assert_int_equal(harness_admin(&H, "DELETE", path, NULL, NULL, NULL), 200);
+        upload_one(&D, a, "low", "rule-grp", "/usr/bin/make", "make all");
+        assert_alert_status(a, "new");
+}
+
 static void test_rule_cap(void **state)
 {
         long n = suppression_count();
@@ -589,6 +630,7 @@ int main(void)
                 cmocka_unit_test(test_bad_inputs),
                 cmocka_unit_test(test_cli),
                 cmocka_unit_test(test_restart),
+                cmocka_unit_test(test_device_group),
                 cmocka_unit_test(test_rule_cap),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);

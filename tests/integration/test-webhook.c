@@ -366,7 +366,7 @@ static void test_bad_inputs(void **state)
         expect_400("{\"name\":\"x\",\"url\":\"https://example.com/h#f\",\"events\":[\"risk_changed\"]}", "fragment");
         expect_400("{\"name\":\"x\",\"url\":\"https:///h\",\"events\":[\"risk_changed\"]}", "host");
         expect_400("{\"name\":\"x\",\"url\":\"https://example.com/h\",\"events\":[\"risk_change\"]}",
-                   "unknown event 'risk_change' in 'events': valid events are alert_raised, risk_changed, connector_changed and partner_risk_changed");
+                   "unknown event 'risk_change' in 'events': valid events are alert_raised, risk_changed, connector_changed, partner_risk_changed and groups_changed");
         expect_400("{\"name\":\"x\",\"url\":\"https://example.com/h\",\"events\":[\"risk_changed\",\"risk_changed\"]}",
                    "twice");
         expect_400("{\"name\":\"x\",\"url\":\"https://example.com/h\",\"events\":[]}", "1 to 16");

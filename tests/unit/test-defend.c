@@ -280,7 +280,7 @@ static void test_suppression_check(void **state)
                 { "{\"conditions\":{\"device_ids\":[\"a/b\"]}}", false, -EINVAL, "device_ids[0]" },
                 { "{\"conditions\":{\"rule_id\":\"\"}}", false, -EINVAL, "conditions.rule_id" },
                 { "{\"conditions\":{\"image\":\"a\\\\\"}}", false, -EINVAL, "not a valid pattern" },
-                { "{\"conditions\":{\"device_group\":\"g\"}}", false, -EINVAL, "device groups" },
+                { "{\"conditions\":{\"device_group\":\"\"}}", false, -EINVAL, "conditions.device_group" },
                 { "{\"expires_at\":\"2001-01-01T00:00:00Z\"}", false, -EINVAL, "already passed" },
                 { "{\"apply_to_existing\":1}", false, -EINVAL, "true or false" },
                 { "{\"name\":\"a\\u0000b\"}", false, -EINVAL, "'name'" },
