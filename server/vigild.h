@@ -15,6 +15,7 @@ struct db;
 struct defend_suppressions;
 struct enroll;
 struct manage;
+struct http_server;
 struct webhook;
 
 #define VIGILD_LISTEN_DEFAULT "127.0.0.1:8443"
@@ -52,6 +53,7 @@ struct vigild {
         struct webhook *webhook;        /* outgoing webhooks (webhook/webhook.h) */
         struct connector *connector;    /* partner risk for compliance (connector/connector.h) */
         struct manage *manage;          /* groups' membership index (manage/manage.h) */
+        struct http_server *http;       /* the listener once started, for waking long-polls; else NULL */
 };
 
 /* Fills cfg with the defaults. */
