@@ -630,7 +630,7 @@ int agent_config_restore(struct agent_config *c)
 /* POST /agent/v1/config/status with one result per profile. */
 static int report(struct httpc *http, const struct agent_config_doc *d, const struct outcome out[AREA_COUNT])
 {
-        json_t *results = json_array(), *body;
+        json_t *results = json_array(), *body, *resp = NULL;
         char err[512], *text;
         long st = 0;
         int r;
@@ -650,9 +650,10 @@ static int report(struct httpc *http, const struct agent_config_doc *d, const st
         json_decref(body);
         if (!text)
                 return -ENOMEM;
-        r = httpc_request(http, "POST", "/agent/v1/config/status", NULL, text, strlen(text), &st, NULL, err,
+        r = httpc_request(http, "POST", "/agent/v1/config/status", NULL, text, strlen(text), &st, &resp, err,
                           sizeof(err));
         free(text);
+        json_decref(resp);
         if (r < 0 || st != 200) {
                 agent_log("warning", "configuration: cannot report its status: %s",
                           r < 0 ? err : "the server refused the report");
@@ -703,7 +704,7 @@ int agent_config_sync(struct agent_config *c, struct httpc *http, const char *se
 
 long agent_config_report_tick(struct agent_config *c, struct httpc *http)
 {
-        json_t *rep = NULL;
+        json_t *rep = NULL, *resp = NULL;
         char err[512], *text;
         long st = 0;
         int64_t now = util_mono_ms();
@@ -723,8 +724,9 @@ long agent_config_report_tick(struct agent_config *c, struct httpc *http)
         text = json_dumps(rep, JSON_COMPACT);
         json_decref(rep);
         r = text ? httpc_request(http, "POST", "/agent/v1/config/netprotect-report", NULL, text, strlen(text), &st,
-                                 NULL, err, sizeof(err)) : -ENOMEM;
+                                 &resp, err, sizeof(err)) : -ENOMEM;
         free(text);
+        json_decref(resp);
         if (r < 0 || st != 200)
                 agent_log("warning", "network protection: cannot upload the report: %s",
                           r < 0 ? err : "the server refused it");

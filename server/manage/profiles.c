@@ -68,7 +68,12 @@ static const struct db_migration migrations[] = {
 
 int profiles_migrate(struct vigild *d)
 {
-        return db_migrate(d->db, "manage_profiles", migrations, sizeof(migrations) / sizeof(migrations[0]));
+        int r;
+
+        db_lock(d->db);
+        r = db_migrate(d->db, "manage_profiles", migrations, sizeof(migrations) / sizeof(migrations[0]));
+        db_unlock(d->db);
+        return r;
 }
 
 /* ---- the effective configuration of a device ---- */
@@ -161,9 +166,12 @@ static int bundle_take(json_t *settings, char **ret)
         *ret = NULL;
         if (!packs && !rules)
                 return 0;
-        b = json_pack("{s:O?,s:O?}", "rule_packs", packs, "extra_rules", rules);
-        if (!b)
+        b = json_object();
+        if (!b || (packs && json_object_set(b, "rule_packs", packs) < 0) ||
+            (rules && json_object_set(b, "extra_rules", rules) < 0)) {
+                json_decref(b);
                 return -ENOMEM;
+        }
         json_object_del(sensor, "rule_packs");
         json_object_del(sensor, "extra_rules");
         if (json_object_size(sensor) == 0)
