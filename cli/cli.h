@@ -61,9 +61,6 @@ extern const char cli_webhooks_usage[];
 /* connector.c: 'vigil connector ...' */
 int cli_connector(struct cli *c, int argc, char **argv);
 extern const char cli_connector_usage[];
-/* profiles.c: 'vigil profiles ...' */
-int cli_profiles(struct cli *c, int argc, char **argv);
-extern const char cli_profiles_usage[];
 /* groups.c: 'vigil groups ...' and 'vigil devices tag ID TAG...' */
 int cli_groups(struct cli *c, int argc, char **argv);
 int cli_devices_tag(struct cli *c, int argc, char **argv);
@@ -73,4 +70,7 @@ int cli_users(struct cli *c, int argc, char **argv);
 int cli_user_groups(struct cli *c, int argc, char **argv);
 int cli_devices_primary_user(struct cli *c, int argc, char **argv);
 extern const char cli_users_usage[];
+/* profiles.c: 'vigil profiles ...' */
+int cli_profiles(struct cli *c, int argc, char **argv);
+extern const char cli_profiles_usage[];
 extern const char cli_user_groups_usage[];

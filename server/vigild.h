@@ -14,8 +14,8 @@ struct connector;
 struct db;
 struct defend_suppressions;
 struct enroll;
-struct manage;
 struct http_server;
+struct manage;
 struct webhook;
 
 #define VIGILD_LISTEN_DEFAULT "127.0.0.1:8443"
