@@ -559,11 +559,15 @@ static void apply(struct agent_config *c, struct agent_config_doc *d, const json
 {
         json_t *settings = json_object_get(d->root, "settings");
         const json_t *was = json_object_get(old, "settings");
+        char err[256];
 
         held_fill(d->root, d, old);
-        /* held_fill may have changed what the checked fields point to */
-        d->netprotect = json_object_get(settings, "network_protection");
-        d->bundle = string_of(json_object_get(json_object_get(d->root, "rules"), "bundle"));
+        /* the held settings and rules now have old's values (checked when
+         * old was); what d pointed to may be gone */
+        d->bundle = d->signature = d->certificate = NULL;
+        if (settings_read(d, err, sizeof(err)) < 0 ||
+            rules_read(json_object_get(d->root, "rules"), d, err, sizeof(err)) < 0)
+                agent_log("warning", "configuration: a held setting kept its default: %s", err);
         apply_threat_defense(c, d, &out[AREA_THREAT_DEFENSE]);
         if (!apply_sensor(c, d, old, at_start || !old, &out[AREA_SENSOR])) {
                 if (json_object_get(old, "rules"))
