@@ -621,11 +621,14 @@ int agent_config_restore(struct agent_config *c)
                 return r;
         }
         apply(c, &d, NULL, true, out);
-        for (int a = 1; a < AREA_COUNT; a++)
-                if (out[a].failed)
-                        agent_log("warning", "configuration kept: %s", out[a].message);
         c->applied = json_incref(d.root);
         snprintf(c->version, sizeof(c->version), "%s", d.version);
+        for (int a = 1; a < AREA_COUNT; a++)
+                if (out[a].failed) {
+                        agent_log("warning", "configuration kept: %s", out[a].message);
+                        /* not what the server sent: fetch it again */
+                        c->version[0] = '\0';
+                }
         agent_log("info", "configuration %.12s applied from '%s'", d.version, path);
         agent_config_doc_release(&d);
         return 1;

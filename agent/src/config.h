@@ -80,7 +80,9 @@ int agent_config_new(const struct agent_state *st, struct run_detect *rd, struct
 void agent_config_free(struct agent_config *c);
 
 /* At start: applies STATE/config.json if there is one (network protection
- * excepted: netprotect_restore() puts it back). Returns 1 if a
+ * excepted: netprotect_restore() puts it back). If an area of it does not
+ * apply (rules whose signature does not verify), the version is forgotten
+ * so that the server's configuration is fetched again. Returns 1 if a
  * configuration was applied, 0 if none was kept, or a negative errno
  * (logged; the agent runs with its defaults). */
 int agent_config_restore(struct agent_config *c);

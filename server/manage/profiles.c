@@ -103,30 +103,50 @@ static void stored_list_release(struct stored_list *l)
         l->n = 0;
 }
 
+/* Makes room for one more profile in l. Returns 0 or -ENOMEM. */
+static int stored_grow(struct stored_list *l, size_t *cap)
+{
+        struct stored *v;
+        size_t n = *cap ? *cap * 2 : 16;
+
+        if (l->n < *cap)
+                return 0;
+        v = realloc(l->v, n * sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        l->v = v;
+        *cap = n;
+        return 0;
+}
+
 /* Every profile, in creation order. Lock held. */
 static int stored_load(struct vigild *d, struct stored_list *ret)
 {
-        struct db_stmt *st;
-        struct stored_list l = { calloc(PROFILES_MAX, sizeof(struct stored)), 0 };
+        struct db_stmt *st = NULL;
+        struct stored_list l = { NULL, 0 };
+        size_t cap = 0;
         char err[256];
         int r;
 
-        if (!l.v)
-                return -ENOMEM;
         r = db_prepare(d->db, "SELECT id, name, type, version, settings, assignments FROM manage_profiles "
                               "ORDER BY created_at, id", &st);
         while (r == 0 && l.n < PROFILES_MAX && (r = db_step(st)) == 1) {
-                struct stored *s = &l.v[l.n];
-                json_t *a = json_loads(db_column_text(st, 5, NULL), 0, NULL);
+                struct stored *s;
+                json_t *a;
 
-                r = 0;
-                snprintf(s->id, sizeof(s->id), "%s", db_column_text(st, 0, NULL));
-                snprintf(s->name, sizeof(s->name), "%s", db_column_text(st, 1, NULL));
+                r = stored_grow(&l, &cap);
+                if (r < 0)
+                        break;
+                s = &l.v[l.n];
+                *s = (struct stored){ 0 };
                 if (profile_type_parse(db_column_text(st, 2, NULL), &s->type) < 0)
                         continue;
+                snprintf(s->id, sizeof(s->id), "%s", db_column_text(st, 0, NULL));
+                snprintf(s->name, sizeof(s->name), "%s", db_column_text(st, 1, NULL));
                 s->version = db_column_int64(st, 3);
                 s->settings = json_loads(db_column_text(st, 4, NULL), 0, NULL);
                 /* an assignment naming a group deleted since applies to no device */
+                a = json_loads(db_column_text(st, 5, NULL), 0, NULL);
                 s->assignment_ok = a && manage_assignment_parse(d, a, &s->assignment, err, sizeof(err)) == 0;
                 json_decref(a);
                 if (s->settings)
@@ -467,9 +487,10 @@ static void handle_create(struct vigild *d, const struct http_request *req, stru
         if (!p)
                 return;
         type = profile_type_name(p->type);
-        crypto_uuid4(id);
+        r = crypto_uuid4(id);
         db_lock(d->db);
-        r = db_begin(d->db);
+        if (r == 0)
+                r = db_begin(d->db);
         began = r == 0;
         if (r == 0 && db_prepare(d->db, "SELECT count(*) FROM manage_profiles", &st) == 0) {
                 if (db_step(st) == 1)

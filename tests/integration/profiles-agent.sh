@@ -12,7 +12,8 @@
 #  - a network_protection profile blocks 203.0.113.9 in the namespace, and
 #    the report the agent uploads shows the attempt;
 #  - the configuration kept on disk with its rules changed after signing is
-#    refused at the next start (the rule is not loaded).
+#    refused at the next start (the rule is not loaded); once the server is
+#    back the agent fetches the signed rules again and loads them.
 # This namespace's ruleset never changes; VIGIL_TEST_NETNS_ONLY=1 makes the
 # agent refuse to touch it. Needs root; skips (77) without it, without ip,
 # nft or jq, or without network namespaces.
@@ -175,5 +176,13 @@ sleep 0.5
 in_ns sh -c "exec /bin/echo vigil-tampered-marker-4" >/dev/null
 sleep 2
 [ "$(alerts 2)" = 0 ] || fail "a tampered rule raised an alert"
+# the server back: the agent fetches the signed rules again and loads them
+"$VIGILD" run --data-dir "$T/data" --listen "$HOST:$PORT" --public-url "https://$HOST:$PORT" \
+    >>"$T/vigild.log" 2>&1 &
+SERVER_PID=$!
+wait_for "$T/agent2.log" "detection rules reloaded" 60 || fail "the agent did not load the server's rules again"
+sleep 0.5
+marker 5
+within 10 sh -c "grep -q '\"Profile marker\"' '$T/agent2.log'" || fail "the rules sent again raised no alert"
 [ "$(nft list ruleset | sha256sum)" = "$HOST_RULES_BEFORE" ] || fail "this namespace's ruleset changed"
 echo "PASS"
