@@ -90,6 +90,7 @@ static int open_storage(struct vigild *d, char *err, size_t err_size)
 
 static void close_storage(struct vigild *d)
 {
+        profiles_close(d);
         manage_close(d);
         defend_close(d);
         enroll_close(d);

@@ -433,7 +433,8 @@ static int merge_one(const struct profile_merge_in *in, size_t n, size_t i, json
                                 if (!group || json_object_set_new(settings, tname, group) < 0)
                                         return -ENOMEM;
                         }
-                        if (json_object_set(group, key, v) < 0)
+                        /* a copy: the caller's settings may be shared between threads */
+                        if (json_object_set_new(group, key, json_deep_copy(v)) < 0)
                                 return -ENOMEM;
                         continue;
                 }

@@ -17,6 +17,7 @@
 #include "server/manage/profiles.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,7 +146,6 @@ static int stored_load(struct vigild *d, struct stored_list *ret)
                 snprintf(s->name, sizeof(s->name), "%s", db_column_text(st, 1, NULL));
                 s->version = db_column_int64(st, 3);
                 s->settings = json_loads(db_column_text(st, 4, NULL), 0, NULL);
-                /* an assignment naming a group deleted since applies to no device */
                 a = json_loads(db_column_text(st, 5, NULL), 0, NULL);
                 s->assignment_ok = a && manage_assignment_parse(d, a, &s->assignment, err, sizeof(err)) == 0;
                 json_decref(a);
@@ -159,6 +159,102 @@ static int stored_load(struct vigild *d, struct stored_list *ret)
         }
         *ret = l;
         return 0;
+}
+
+/* The profiles as last loaded, shared by every request until a profile
+ * changes: heartbeats and long-polls compute a device's configuration from
+ * it without SQL. */
+struct snapshot {
+        struct stored_list l;           /* first: a snapshot is read as its list */
+        int refs;                       /* under profiles.lock */
+};
+
+struct profiles {
+        pthread_mutex_t lock;
+        struct snapshot *cur;           /* NULL: load at the next use */
+        uint64_t gen;                   /* changes at each invalidation */
+};
+
+static void snapshot_put(struct vigild *d, const struct stored_list *l)
+{
+        struct snapshot *s = (struct snapshot *)l;
+        int refs;
+
+        if (!s)
+                return;
+        if (d->profiles)
+                pthread_mutex_lock(&d->profiles->lock);
+        refs = --s->refs;
+        if (d->profiles)
+                pthread_mutex_unlock(&d->profiles->lock);
+        if (refs == 0) {
+                stored_list_release(&s->l);
+                free(s);
+        }
+}
+
+/* The current profiles (release with snapshot_put). db_held: the caller
+ * holds the database lock (else it is taken to load). Returns 0 or a
+ * negative errno. */
+static int snapshot_get(struct vigild *d, bool db_held, const struct stored_list **ret)
+{
+        struct profiles *p = d->profiles;
+        struct snapshot *s = NULL, *fresh;
+        uint64_t gen = 0;
+        int r;
+
+        if (p) {
+                pthread_mutex_lock(&p->lock);
+                s = p->cur;
+                if (s)
+                        s->refs++;
+                gen = p->gen;
+                pthread_mutex_unlock(&p->lock);
+        }
+        if (s) {
+                *ret = &s->l;
+                return 0;
+        }
+        fresh = calloc(1, sizeof(*fresh));
+        if (!fresh)
+                return -ENOMEM;
+        if (!db_held)
+                db_lock(d->db);
+        r = stored_load(d, &fresh->l);
+        if (!db_held)
+                db_unlock(d->db);
+        if (r < 0) {
+                free(fresh);
+                return r;
+        }
+        fresh->refs = 1;
+        if (p) {
+                pthread_mutex_lock(&p->lock);
+                /* kept only if no profile changed while it was loaded */
+                if (!p->cur && p->gen == gen) {
+                        p->cur = fresh;
+                        fresh->refs++;
+                }
+                pthread_mutex_unlock(&p->lock);
+        }
+        *ret = &fresh->l;
+        return 0;
+}
+
+/* A profile changed: the next use loads them again. */
+static void snapshot_invalidate(struct vigild *d)
+{
+        struct profiles *p = d->profiles;
+        struct snapshot *old;
+
+        if (!p)
+                return;
+        pthread_mutex_lock(&p->lock);
+        old = p->cur;
+        p->cur = NULL;
+        p->gen++;
+        pthread_mutex_unlock(&p->lock);
+        snapshot_put(d, old ? &old->l : NULL);
 }
 
 /* A device's configuration: what the agent receives, and per profile
@@ -201,7 +297,22 @@ static int bundle_take(json_t *settings, char **ret)
         return *ret ? 0 : -ENOMEM;
 }
 
-/* The profiles of l assigned to the device, merged. Lock held. */
+/* An assignment naming a group deleted since it was written applies to no
+ * device (as when it is read again from the table). */
+static bool assignment_live(struct vigild *d, const struct stored *s)
+{
+        if (!s->assignment_ok)
+                return false;
+        for (size_t i = 0; i < s->assignment.n_include; i++)
+                if (!manage_group_exists(d, s->assignment.include[i]))
+                        return false;
+        for (size_t i = 0; i < s->assignment.n_exclude; i++)
+                if (!manage_group_exists(d, s->assignment.exclude[i]))
+                        return false;
+        return true;
+}
+
+/* The profiles of l assigned to the device, merged. */
 static int effective_build(struct vigild *d, const struct stored_list *l, const char *device_id,
                            struct effective *ret, bool *ret_assigned, bool *ret_conflict)
 {
@@ -217,7 +328,8 @@ static int effective_build(struct vigild *d, const struct stored_list *l, const 
         if (!in || !idx || !conflict || !profiles)
                 goto out;
         for (size_t i = 0; i < l->n; i++) {
-                ret_assigned[i] = l->v[i].assignment_ok && manage_assignment_applies(d, &l->v[i].assignment, device_id);
+                ret_assigned[i] = assignment_live(d, &l->v[i]) &&
+                                  manage_assignment_applies(d, &l->v[i].assignment, device_id);
                 ret_conflict[i] = false;
                 if (!ret_assigned[i])
                         continue;
@@ -257,22 +369,22 @@ out:
         return r;
 }
 
-/* The device's configuration alone. Lock held. */
+/* The device's configuration alone. The database lock is not held. */
 static int device_effective(struct vigild *d, const char *device_id, struct effective *ret)
 {
-        struct stored_list l;
+        const struct stored_list *l;
         bool *assigned, *conflict;
         int r;
 
-        r = stored_load(d, &l);
+        r = snapshot_get(d, false, &l);
         if (r < 0)
                 return r;
-        assigned = calloc(l.n + 1, sizeof(bool));
-        conflict = calloc(l.n + 1, sizeof(bool));
-        r = assigned && conflict ? effective_build(d, &l, device_id, ret, assigned, conflict) : -ENOMEM;
+        assigned = calloc(l->n + 1, sizeof(bool));
+        conflict = calloc(l->n + 1, sizeof(bool));
+        r = assigned && conflict ? effective_build(d, l, device_id, ret, assigned, conflict) : -ENOMEM;
         free(assigned);
         free(conflict);
-        stored_list_release(&l);
+        snapshot_put(d, l);
         return r;
 }
 
@@ -281,9 +393,7 @@ int profiles_device_version(struct vigild *d, const char *device_id, char out[st
         struct effective e;
         int r;
 
-        db_lock(d->db);
         r = device_effective(d, device_id, &e);
-        db_unlock(d->db);
         if (r < 0)
                 return r;
         memcpy(out, e.version, PROFILES_VERSION_HEX + 1);
@@ -314,7 +424,23 @@ static void on_groups_changed(const struct bus_event *ev, void *userdata)
 
 int profiles_open(struct vigild *d)
 {
+        struct profiles *p = calloc(1, sizeof(*p));
+
+        if (!p)
+                return -ENOMEM;
+        pthread_mutex_init(&p->lock, NULL);
+        d->profiles = p;
         return bus_subscribe(d->bus, BUS_GROUPS_CHANGED, on_groups_changed, d);
+}
+
+void profiles_close(struct vigild *d)
+{
+        if (!d->profiles)
+                return;
+        snapshot_invalidate(d);
+        pthread_mutex_destroy(&d->profiles->lock);
+        free(d->profiles);
+        d->profiles = NULL;
 }
 
 /* ---- the admin API ---- */
@@ -512,8 +638,10 @@ static void handle_create(struct vigild *d, const struct http_request *req, stru
                 r = version_add(d, id, 1, req->who->token_id);
         if (began)
                 r = db_finish(d->db, r);
-        if (r == 0)
+        if (r == 0) {
+                snapshot_invalidate(d);
                 wake_all(d, req->server);
+        }
         db_unlock(d->db);
         if (r == -EEXIST)
                 http_reply_error(rep, 409, "name_taken", "a profile named '%s' exists already", p->name);
@@ -603,8 +731,10 @@ static void handle_update(struct vigild *d, const struct http_request *req, stru
                 r = -EMEDIUMTYPE;
         if (r == 0)
                 r = profile_update(d, id, p, settings, assign, req->who->token_id);
-        if (r == 0)
+        if (r == 0) {
+                snapshot_invalidate(d);
                 wake_all(d, req->server);
+        }
         db_unlock(d->db);
         if (r == -ENOENT)
                 http_reply_error(rep, 404, "not_found", "no profile '%s'", id);
@@ -647,8 +777,10 @@ static void handle_delete(struct vigild *d, const struct http_request *req, stru
                                            DB_PARAMS(db_param_text(id, strlen(id))));
                 r = db_finish(d->db, r);
         }
-        if (r == 0)
+        if (r == 0) {
+                snapshot_invalidate(d);
                 wake_all(d, req->server);
+        }
         db_unlock(d->db);
         if (r == -ENOENT)
                 http_reply_error(rep, 404, "not_found", "no profile '%s'", id);
@@ -699,7 +831,7 @@ static json_t *status_json(struct vigild *d, const char *device_id, const struct
 static void handle_status(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
         const char *id = req->params[0];
-        struct stored_list l = { 0 };
+        const struct stored_list *l = NULL;
         struct db_stmt *st;
         json_t *arr = json_array(), *counts = json_pack("{s:i,s:i,s:i,s:i}", "pending", 0, "succeeded", 0,
                                                         "failed", 0, "conflict", 0);
@@ -708,14 +840,14 @@ static void handle_status(struct vigild *d, const struct http_request *req, stru
         int r;
 
         db_lock(d->db);
-        r = stored_load(d, &l);
-        for (size_t i = 0; r == 0 && i < l.n; i++)
-                if (strcmp(l.v[i].id, id) == 0)
+        r = snapshot_get(d, true, &l);
+        for (size_t i = 0; r == 0 && i < l->n; i++)
+                if (strcmp(l->v[i].id, id) == 0)
                         me = i;
         if (r == 0 && me == SIZE_MAX)
                 r = -ENOENT;
-        assigned = calloc(l.n + 1, sizeof(bool));
-        conflict = calloc(l.n + 1, sizeof(bool));
+        assigned = calloc(l ? l->n + 1 : 1, sizeof(bool));
+        conflict = calloc(l ? l->n + 1 : 1, sizeof(bool));
         if (r == 0 && (!assigned || !conflict))
                 r = -ENOMEM;
         if (r == 0 && (r = db_prepare(d->db, "SELECT id FROM devices WHERE offboarded_at IS NULL ORDER BY id",
@@ -727,11 +859,12 @@ static void handle_status(struct vigild *d, const struct http_request *req, stru
                         json_t *j;
 
                         snprintf(device, sizeof(device), "%s", db_column_text(st, 0, NULL));
-                        if (!l.v[me].assignment_ok || !manage_assignment_applies(d, &l.v[me].assignment, device) ||
-                            effective_build(d, &l, device, &e, assigned, conflict) < 0)
+                        if (!assignment_live(d, &l->v[me]) ||
+                            !manage_assignment_applies(d, &l->v[me].assignment, device) ||
+                            effective_build(d, l, device, &e, assigned, conflict) < 0)
                                 continue;
                         effective_release(&e);
-                        j = status_json(d, device, &l.v[me], conflict[me]);
+                        j = status_json(d, device, &l->v[me], conflict[me]);
                         sname = json_string_value(json_object_get(j, "status"));
                         json_object_set_new(counts, sname, json_integer(json_integer_value(
                                                                    json_object_get(counts, sname)) + 1));
@@ -746,12 +879,12 @@ static void handle_status(struct vigild *d, const struct http_request *req, stru
                 http_reply_error(rep, 500, "database_error", "cannot read the profile's status");
         else
                 http_reply_json(rep, 200, json_pack("{s:s,s:I,s:O,s:O}", "profile_id", id, "version",
-                                                    (json_int_t)l.v[me].version, "counts", counts, "devices", arr));
+                                                    (json_int_t)l->v[me].version, "counts", counts, "devices", arr));
         json_decref(arr);
         json_decref(counts);
         free(assigned);
         free(conflict);
-        stored_list_release(&l);
+        snapshot_put(d, l);
 }
 
 /* GET /api/v1/devices/{id}/profiles: the profiles assigned to the device,
@@ -759,7 +892,7 @@ static void handle_status(struct vigild *d, const struct http_request *req, stru
 static void handle_device_profiles(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
         const char *device = req->params[0];
-        struct stored_list l = { 0 };
+        const struct stored_list *l = NULL;
         struct effective e = { 0 };
         bool *assigned = NULL, *conflict = NULL;
         json_t *arr = json_array();
@@ -771,14 +904,14 @@ static void handle_device_profiles(struct vigild *d, const struct http_request *
                 return;
         }
         db_lock(d->db);
-        r = stored_load(d, &l);
-        assigned = calloc(l.n + 1, sizeof(bool));
-        conflict = calloc(l.n + 1, sizeof(bool));
+        r = snapshot_get(d, true, &l);
+        assigned = calloc(l ? l->n + 1 : 1, sizeof(bool));
+        conflict = calloc(l ? l->n + 1 : 1, sizeof(bool));
         if (r == 0)
-                r = assigned && conflict ? effective_build(d, &l, device, &e, assigned, conflict) : -ENOMEM;
-        for (size_t i = 0; r == 0 && i < l.n; i++)
+                r = assigned && conflict ? effective_build(d, l, device, &e, assigned, conflict) : -ENOMEM;
+        for (size_t i = 0; r == 0 && i < l->n; i++)
                 if (assigned[i])
-                        json_array_append_new(arr, status_json(d, device, &l.v[i], conflict[i]));
+                        json_array_append_new(arr, status_json(d, device, &l->v[i], conflict[i]));
         db_unlock(d->db);
         if (r < 0)
                 http_reply_error(rep, 500, "database_error", "cannot read the device's profiles");
@@ -790,7 +923,7 @@ static void handle_device_profiles(struct vigild *d, const struct http_request *
         effective_release(&e);
         free(assigned);
         free(conflict);
-        stored_list_release(&l);
+        snapshot_put(d, l);
 }
 
 /* GET /api/v1/devices/{id}/network-protection: the agent's last report. */
@@ -832,9 +965,7 @@ static void handle_agent_config(struct vigild *d, const struct http_request *req
         char *sig_text;
         int r;
 
-        db_lock(d->db);
         r = device_effective(d, req->who->device_id, &e);
-        db_unlock(d->db);
         if (r < 0) {
                 http_reply_error(rep, 500, "database_error", "cannot compute the device's configuration");
                 return;

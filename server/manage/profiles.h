@@ -104,12 +104,18 @@ int profiles_merge(const struct profile_merge_in *in, size_t n, json_t **ret_set
 /* Creates or updates the tables of profiles. Returns 0 or a negative errno. */
 int profiles_migrate(struct vigild *d);
 
-/* Subscribes to the bus (a device's groups changed: its configuration may
- * have). Call at start-up, after manage_open(). Returns 0 or a negative errno. */
+/* Makes the profiles' shared state and subscribes to the bus (a device's
+ * groups changed: its configuration may have). Call at start-up, after
+ * manage_open(). Returns 0 or a negative errno. */
 int profiles_open(struct vigild *d);
 
+/* Frees what profiles_open() made; the server no longer serves requests.
+ * Fine when profiles_open() was not called. */
+void profiles_close(struct vigild *d);
+
 /* The version of the device's effective configuration (64 hex digits) into
- * out. Takes the database lock. Returns 0 or a negative errno. */
+ * out. Takes the database lock only when a profile changed since the last
+ * call (the profiles are kept in memory). Returns 0 or a negative errno. */
 int profiles_device_version(struct vigild *d, const char *device_id, char out[static PROFILES_VERSION_HEX + 1]);
 
 extern const struct http_route profiles_routes[];
