@@ -36,6 +36,10 @@ extern const char cli_suppressions_usage[];
  * the JSON body (may be NULL). Returns 0, or 1 after printing the error. */
 int cli_call(struct cli *c, const char *method, const char *path, json_t *body, long want, json_t **ret);
 
+/* As cli_call(), accepting either status want or want2. */
+int cli_call_any(struct cli *c, const char *method, const char *path, json_t *body, long want, long want2,
+                 json_t **ret);
+
 /* Prints j indented. */
 void cli_print_json(const json_t *j);
 
@@ -46,6 +50,31 @@ const char *cli_str(const json_t *o, const char *key);
  * with --json. */
 void cli_print_values(const struct cli *c, const json_t *resp, const char *const *cols,
                       const char *const *keys, size_t n);
+
+/* Prints "vigil: msg" (when msg is not NULL) and the usage text on stderr.
+ * Returns 2, the exit status of a command used wrongly. */
+int cli_usage_error(const char *usage, const char *msg);
+
+/* An option of a command that writes a request body: --name sets the
+ * member key of the body to the option's argument (CLI_OPT_ARG), to true
+ * or false, or to the string text. */
+enum cli_opt_kind { CLI_OPT_ARG, CLI_OPT_TRUE, CLI_OPT_FALSE, CLI_OPT_TEXT };
+
+struct cli_body_opt {
+        const char *name;
+        enum cli_opt_kind kind;
+        const char *key;
+        const char *text;               /* CLI_OPT_TEXT */
+};
+
+#define CLI_BODY_OPTS_MAX 8
+
+/* Reads the options in argv[first..argc) into body by opts (n of them, at
+ * most CLI_BODY_OPTS_MAX) and --json (c->json), stopping at the first
+ * argument that is not an option (optind says where). Returns 0, or 2
+ * after getopt said which option it does not know. */
+int cli_body_options(struct cli *c, int argc, char **argv, int first, const struct cli_body_opt *opts, size_t n,
+                     json_t *body);
 
 /* 1 if id can go in a URL path as an id; else 0 after saying so. */
 int cli_valid_id(const char *id);
@@ -74,3 +103,9 @@ extern const char cli_users_usage[];
 int cli_profiles(struct cli *c, int argc, char **argv);
 extern const char cli_profiles_usage[];
 extern const char cli_user_groups_usage[];
+/* policy.c: 'vigil policy ...', 'vigil compliance ...', 'vigil devices compliance ID' */
+int cli_policy(struct cli *c, int argc, char **argv);
+int cli_compliance(struct cli *c, int argc, char **argv);
+int cli_devices_compliance(struct cli *c, int argc, char **argv);
+extern const char cli_policy_usage[];
+extern const char cli_compliance_usage[];

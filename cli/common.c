@@ -1,6 +1,8 @@
 /* common: what every command of the CLI shares (see cli.h). */
 #include "cli/cli.h"
 
+#include <assert.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,12 @@ int cli_connect(struct cli *c)
 int cli_call(struct cli *c, const char *method, const char *path, json_t *body, long want,
                 json_t **ret)
 {
+        return cli_call_any(c, method, path, body, want, want, ret);
+}
+
+int cli_call_any(struct cli *c, const char *method, const char *path, json_t *body, long want, long want2,
+                 json_t **ret)
+{
         char err[512], *text = NULL;
         json_t *resp = NULL;
         long status = 0;
@@ -42,7 +50,7 @@ int cli_call(struct cli *c, const char *method, const char *path, json_t *body, 
                 fprintf(stderr, "vigil: cannot reach the server: %s\n", err);
                 return 1;
         }
-        if (status != want) {
+        if (status != want && status != want2) {
                 fprintf(stderr, "vigil: %s (HTTP %ld)\n", httpc_error_message(resp, status), status);
                 json_decref(resp);
                 return 1;
@@ -88,6 +96,44 @@ void cli_print_values(const struct cli *c, const json_t *resp, const char *const
         }
         table_print(&t, stdout);
         table_release(&t);
+}
+
+int cli_usage_error(const char *usage, const char *msg)
+{
+        if (msg)
+                fprintf(stderr, "vigil: %s\n", msg);
+        fputs("usage:\n", stderr);
+        fputs(usage, stderr);
+        return 2;
+}
+
+int cli_body_options(struct cli *c, int argc, char **argv, int first, const struct cli_body_opt *opts, size_t n,
+                     json_t *body)
+{
+        enum { JSON_OPT = 1, FIRST_OPT = 0x100 };
+        struct option lo[CLI_BODY_OPTS_MAX + 2] = { { "json", no_argument, NULL, JSON_OPT } };
+        int opt;
+
+        assert(n <= CLI_BODY_OPTS_MAX);
+        for (size_t i = 0; i < n; i++)
+                lo[i + 1] = (struct option){ opts[i].name,
+                                             opts[i].kind == CLI_OPT_ARG ? required_argument : no_argument, NULL,
+                                             FIRST_OPT + (int)i };
+        optind = first;
+        while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+                const struct cli_body_opt *o = opt >= FIRST_OPT ? &opts[opt - FIRST_OPT] : NULL;
+
+                if (opt == JSON_OPT)
+                        c->json = true;
+                else if (!o)
+                        return 2;
+                else
+                        json_object_set_new(body, o->key, o->kind == CLI_OPT_ARG ? json_string(optarg)
+                                                          : o->kind == CLI_OPT_TRUE ? json_true()
+                                                          : o->kind == CLI_OPT_FALSE ? json_false()
+                                                          : json_string(o->text));
+        }
+        return 0;
 }
 
 int cli_valid_id(const char *id)

@@ -21,11 +21,7 @@ const char cli_connector_usage[] =
 
 static int usage_error(const char *msg)
 {
-        if (msg)
-                fprintf(stderr, "vigil: %s\n", msg);
-        fputs("usage:\n", stderr);
-        fputs(cli_connector_usage, stderr);
-        return 2;
+        return cli_usage_error(cli_connector_usage, msg);
 }
 
 static bool json_flag(struct cli *c, int argc, char **argv, int first)

@@ -22,11 +22,7 @@ const char cli_groups_usage[] =
 
 static int usage_error(const char *msg)
 {
-        if (msg)
-                fprintf(stderr, "vigil: %s\n", msg);
-        fputs("usage:\n", stderr);
-        fputs(cli_groups_usage, stderr);
-        return 2;
+        return cli_usage_error(cli_groups_usage, msg);
 }
 
 static void group_print(const struct cli *c, const json_t *g)
@@ -101,25 +97,16 @@ static int groups_list(struct cli *c, int argc, char **argv)
 /* create (id NULL) or update ID: the body from the options. */
 static int groups_write(struct cli *c, const char *id, int argc, char **argv, int first)
 {
-        static const struct option opts[] = {
-                { "name", required_argument, NULL, 'n' }, { "description", required_argument, NULL, 'd' },
-                { "rule", required_argument, NULL, 'r' }, { "static", no_argument, NULL, 's' },
-                { "json", no_argument, NULL, 'j' }, { 0 } };
+        static const struct cli_body_opt opts[] = {
+                { "name", CLI_OPT_ARG, "name", NULL }, { "description", CLI_OPT_ARG, "description", NULL },
+                { "rule", CLI_OPT_ARG, "rule", NULL }, { "static", CLI_OPT_TEXT, "kind", "static" } };
         json_t *body = json_object(), *resp = NULL;
         char path[160];
-        int opt, r = 2;
+        int r;
 
-        optind = first;
-        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-                switch (opt) {
-                case 'n': json_object_set_new(body, "name", json_string(optarg)); break;
-                case 'd': json_object_set_new(body, "description", json_string(optarg)); break;
-                case 'r': json_object_set_new(body, "rule", json_string(optarg)); break;
-                case 's': json_object_set_new(body, "kind", json_string("static")); break;
-                case 'j': c->json = true; break;
-                default: goto out;
-                }
-        }
+        r = cli_body_options(c, argc, argv, first, opts, sizeof(opts) / sizeof(opts[0]), body);
+        if (r)
+                goto out;
         if (optind != argc || json_object_size(body) == 0 || (!id && !json_object_get(body, "name")) ||
             (id && json_object_get(body, "kind")) ||
             (!id && !json_object_get(body, "kind") == !json_object_get(body, "rule"))) {

@@ -21,15 +21,6 @@ const char cli_user_groups_usage[] =
         "  user-groups show|delete|members ID [--json]\n"
         "  user-groups add ID USER...  |  user-groups remove ID USER-ID\n";
 
-static int usage_error(const char *usage, const char *msg)
-{
-        if (msg)
-                fprintf(stderr, "vigil: %s\n", msg);
-        fputs("usage:\n", stderr);
-        fputs(usage, stderr);
-        return 2;
-}
-
 static void object_print(const struct cli *c, const json_t *o, const char *const *keys, size_t n)
 {
         if (c->json) {
@@ -59,7 +50,7 @@ static int list(struct cli *c, const char *usage, const char *path, int argc, ch
         size_t i;
 
         if (argc > first + 1 || (argc == first + 1 && strcmp(argv[first], "--json") != 0))
-                return usage_error(usage, NULL);
+                return cli_usage_error(usage, NULL);
         c->json = c->json || argc == first + 1;
         if (cli_call(c, "GET", path, NULL, 200, &resp))
                 return 1;
@@ -81,7 +72,7 @@ static int one(struct cli *c, const char *usage, const char *base, const char *v
         int r;
 
         if (argc < 2 || argc > 3 || !cli_valid_id(argv[1]) || (argc == 3 && strcmp(argv[2], "--json") != 0))
-                return usage_error(usage, NULL);
+                return cli_usage_error(usage, NULL);
         c->json = c->json || argc == 3;
         snprintf(path, sizeof(path), "%s/%s", base, argv[1]);
         r = cli_call(c, strcmp(verb, "delete") == 0 ? "DELETE" : "GET", path, NULL, 200, &resp);
@@ -95,27 +86,19 @@ static int one(struct cli *c, const char *usage, const char *base, const char *v
 
 static int users_write(struct cli *c, const char *id, int argc, char **argv, int first)
 {
-        static const struct option opts[] = {
-                { "upn", required_argument, NULL, 'u' }, { "display-name", required_argument, NULL, 'n' },
-                { "enabled", no_argument, NULL, 'e' }, { "disabled", no_argument, NULL, 'd' },
-                { "json", no_argument, NULL, 'j' }, { 0 } };
+        static const struct cli_body_opt opts[] = {
+                { "upn", CLI_OPT_ARG, "user_principal_name", NULL },
+                { "display-name", CLI_OPT_ARG, "display_name", NULL },
+                { "enabled", CLI_OPT_TRUE, "enabled", NULL }, { "disabled", CLI_OPT_FALSE, "enabled", NULL } };
         json_t *body = json_object(), *resp = NULL;
         char path[160];
-        int opt, r = 2;
+        int r;
 
-        optind = first;
-        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-                switch (opt) {
-                case 'u': json_object_set_new(body, "user_principal_name", json_string(optarg)); break;
-                case 'n': json_object_set_new(body, "display_name", json_string(optarg)); break;
-                case 'e': json_object_set_new(body, "enabled", json_true()); break;
-                case 'd': json_object_set_new(body, "enabled", json_false()); break;
-                case 'j': c->json = true; break;
-                default: goto out;
-                }
-        }
+        r = cli_body_options(c, argc, argv, first, opts, sizeof(opts) / sizeof(opts[0]), body);
+        if (r)
+                goto out;
         if (optind != argc || json_object_size(body) == 0 || (!id && !json_object_get(body, "user_principal_name"))) {
-                r = usage_error(cli_users_usage, id ? "give something to change" : "--upn is required");
+                r = cli_usage_error(cli_users_usage, id ? "give something to change" : "--upn is required");
                 goto out;
         }
         snprintf(path, sizeof(path), "/api/v1/users/%s", id ? id : "");
@@ -139,34 +122,27 @@ int cli_users(struct cli *c, int argc, char **argv)
         if (strcmp(verb, "create") == 0)
                 return users_write(c, NULL, argc, argv, 1);
         if (strcmp(verb, "update") == 0)
-                return argc < 2 || !cli_valid_id(argv[1]) ? usage_error(cli_users_usage, NULL)
+                return argc < 2 || !cli_valid_id(argv[1]) ? cli_usage_error(cli_users_usage, NULL)
                                                           : users_write(c, argv[1], argc, argv, 2);
         if (strcmp(verb, "show") == 0 || strcmp(verb, "delete") == 0)
                 return one(c, cli_users_usage, "/api/v1/users", verb, argc, argv, user_keys,
                            sizeof(user_keys) / sizeof(user_keys[0]));
         fprintf(stderr, "vigil: unknown command 'users %s'\n", verb);
-        return usage_error(cli_users_usage, NULL);
+        return cli_usage_error(cli_users_usage, NULL);
 }
 
 static int ugroups_create(struct cli *c, int argc, char **argv)
 {
-        static const struct option opts[] = { { "name", required_argument, NULL, 'n' },
-                                               { "description", required_argument, NULL, 'd' },
-                                               { "json", no_argument, NULL, 'j' }, { 0 } };
+        static const struct cli_body_opt opts[] = {
+                { "name", CLI_OPT_ARG, "name", NULL }, { "description", CLI_OPT_ARG, "description", NULL } };
         json_t *body = json_object(), *resp = NULL;
-        int opt, r = 2;
+        int r;
 
-        optind = 1;
-        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-                switch (opt) {
-                case 'n': json_object_set_new(body, "name", json_string(optarg)); break;
-                case 'd': json_object_set_new(body, "description", json_string(optarg)); break;
-                case 'j': c->json = true; break;
-                default: goto out;
-                }
-        }
+        r = cli_body_options(c, argc, argv, 1, opts, sizeof(opts) / sizeof(opts[0]), body);
+        if (r)
+                goto out;
         if (optind != argc || !json_object_get(body, "name")) {
-                r = usage_error(cli_user_groups_usage, "--name is required");
+                r = cli_usage_error(cli_user_groups_usage, "--name is required");
                 goto out;
         }
         r = cli_call(c, "POST", "/api/v1/user-groups", body, 201, &resp);
@@ -187,7 +163,7 @@ static int ugroups_member(struct cli *c, const char *verb, int argc, char **argv
 
         if (argc < 3 || !cli_valid_id(argv[1]) || (strcmp(verb, "remove") == 0 && (argc != 3 || !cli_valid_id(argv[2])))) {
                 json_decref(users);
-                return usage_error(cli_user_groups_usage, NULL);
+                return cli_usage_error(cli_user_groups_usage, NULL);
         }
         if (strcmp(verb, "remove") == 0) {
                 json_decref(users);
@@ -225,14 +201,14 @@ int cli_user_groups(struct cli *c, int argc, char **argv)
                            sizeof(ugroup_keys) / sizeof(ugroup_keys[0]));
         if (strcmp(verb, "members") == 0) {
                 if (argc < 2 || !cli_valid_id(argv[1]))
-                        return usage_error(cli_user_groups_usage, NULL);
+                        return cli_usage_error(cli_user_groups_usage, NULL);
                 snprintf(path, sizeof(path), "/api/v1/user-groups/%s/members?limit=1000", argv[1]);
                 return list(c, cli_user_groups_usage, path, argc, argv, 2, mcols, mkeys, 4);
         }
         if (strcmp(verb, "add") == 0 || strcmp(verb, "remove") == 0)
                 return ugroups_member(c, verb, argc, argv);
         fprintf(stderr, "vigil: unknown command 'user-groups %s'\n", verb);
-        return usage_error(cli_user_groups_usage, NULL);
+        return cli_usage_error(cli_user_groups_usage, NULL);
 }
 
 int cli_devices_primary_user(struct cli *c, int argc, char **argv)
@@ -242,7 +218,7 @@ int cli_devices_primary_user(struct cli *c, int argc, char **argv)
         int r;
 
         if (argc != 3 || !cli_valid_id(argv[1]))
-                return usage_error(cli_users_usage, NULL);
+                return cli_usage_error(cli_users_usage, NULL);
         body = json_pack("{s:o}", "user", strcmp(argv[2], "none") == 0 ? json_null() : json_string(argv[2]));
         snprintf(path, sizeof(path), "/api/v1/devices/%s/primary-user", argv[1]);
         r = cli_call(c, "PUT", path, body, 200, &resp);

@@ -26,6 +26,8 @@ static const struct cli_area cli_areas[] = {
         { "groups", cli_groups, cli_groups_usage },
         { "users", cli_users, cli_users_usage },
         { "user-groups", cli_user_groups, cli_user_groups_usage },
+        { "policy", cli_policy, cli_policy_usage },
+        { "compliance", cli_compliance, cli_compliance_usage },
         { NULL, NULL, NULL },
 };
 
@@ -417,6 +419,8 @@ static int dispatch(struct cli *c, int argc, char **argv)
                         return cli_devices_tag(c, argc - 1, argv + 1);
                 if (strcmp(verb, "primary-user") == 0)
                         return cli_devices_primary_user(c, argc - 1, argv + 1);
+                if (strcmp(verb, "compliance") == 0)
+                        return cli_devices_compliance(c, argc - 1, argv + 1);
                 /* offboard with a comment is the action; without, the revoke at once */
                 if (cli_is_device_action(verb) && (strcmp(verb, "offboard") != 0 || argc > 3))
                         return cli_device_action(c, argc - 1, argv + 1);

@@ -21,11 +21,7 @@ const char cli_webhooks_usage[] =
 
 static int usage_error(const char *msg)
 {
-        if (msg)
-                fprintf(stderr, "vigil: %s\n", msg);
-        fputs("usage:\n", stderr);
-        fputs(cli_webhooks_usage, stderr);
-        return 2;
+        return cli_usage_error(cli_webhooks_usage, msg);
 }
 
 static bool id_ok(const char *id)

@@ -19,13 +19,14 @@
 enum bus_event_type {
         BUS_ALERT_RAISED = 1,           /* a new alert is stored */
         BUS_RISK_CHANGED = 2,           /* a device's risk level changed */
-        BUS_COMPLIANCE_CHANGED = 3,     /* reserved for manage */
+        BUS_COMPLIANCE_CHANGED = 3,     /* a device's compliance state changed */
         BUS_CONNECTOR_CHANGED = 4,      /* the connector's state or settings changed: re-evaluate every device */
         BUS_PARTNER_RISK_CHANGED = 5,   /* the connector's partner reported a new risk level for a device */
         BUS_INVENTORY_CHANGED = 6,      /* a device's inventory upload is stored */
         BUS_DEVICE_ENROLLED = 7,        /* a device is onboarded */
         BUS_DEVICE_OFFBOARDED = 8,      /* a device is offboarded */
         BUS_GROUPS_CHANGED = 9,         /* the set of device groups a device is in changed */
+        BUS_COMPLIANCE_NOTIFY = 10,     /* a compliance policy's notify action fell due for a device */
 };
 
 struct bus_event {
@@ -58,6 +59,19 @@ struct bus_event {
                         const char *const *group_ids;   /* the groups it is in now */
                         size_t n_group_ids;
                 } groups_changed;
+                struct {
+                        const char *from, *to;  /* compliance state names; from NULL at the first evaluation */
+                        const char *policy_id;  /* the policy that decided the new state; NULL: a tenant rule */
+                        const char *setting;    /* its deciding setting, or NULL */
+                        const char *reason;     /* why, for people */
+                } compliance_changed;
+                struct {
+                        const char *policy_id, *policy_name;
+                        const char *state;      /* the policy's state for the device */
+                        const char *reason;
+                        size_t action_index;    /* in the policy's actions */
+                        unsigned after_hours;
+                } compliance_notify;
         };
 };
 

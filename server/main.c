@@ -19,6 +19,7 @@
 #include "server/enroll/enroll.h"
 #include "server/http/http.h"
 #include "server/log.h"
+#include "server/manage/compliance-service.h"
 #include "server/manage/manage.h"
 #include "server/manage/profiles.h"
 #include "server/tvm/tvm.h"
@@ -31,7 +32,7 @@
 
 static const struct http_route *const route_tables[] = { api_routes, enroll_routes, tvm_routes, defend_routes,
                                                           defend_action_routes, webhook_routes, connector_routes,
-                                                          manage_routes, profiles_routes, NULL };
+                                                          manage_routes, compliance_routes, profiles_routes, NULL };
 
 static void usage(FILE *f)
 {
@@ -64,6 +65,8 @@ static int open_storage(struct vigild *d, char *err, size_t err_size)
                 r = connector_migrate(d);
         if (r == 0)
                 r = manage_migrate(d);
+        if (r == 0)
+                r = compliance_migrate(d);
         if (r == 0)
                 r = profiles_migrate(d);
         if (r < 0) {
@@ -280,10 +283,21 @@ static int serve(struct vigild *d, const char *port_file)
                 webhook_stop(d);
                 return r;
         }
+        r = compliance_start(d, err, sizeof(err));
+        if (r < 0) {
+                log_error("cannot start the compliance module: %s", err);
+                compliance_stop(d);
+                connector_stop(d);
+                compliance_close(d);
+                webhook_stop(d);
+                return r;
+        }
         r = http_server_start(&hc, d, route_tables, api_admin_auth, enroll_device_auth, &srv, err, sizeof(err));
         if (r < 0) {
                 log_error("%s", err);
+                compliance_stop(d);
                 connector_stop(d);
+                compliance_close(d);
                 webhook_stop(d);
                 return r;
         }
@@ -307,7 +321,9 @@ static int serve(struct vigild *d, const char *port_file)
         log_info("received %s; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         d->http = NULL;
         http_server_stop(srv);
+        compliance_stop(d);
         connector_stop(d);
+        compliance_close(d);
         webhook_stop(d);
         return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct bus;
+struct compliance_service;
 struct connector;
 struct db;
 struct defend_suppressions;
@@ -54,6 +55,7 @@ struct vigild {
         struct webhook *webhook;        /* outgoing webhooks (webhook/webhook.h) */
         struct connector *connector;    /* partner risk for compliance (connector/connector.h) */
         struct manage *manage;          /* groups' membership index (manage/manage.h) */
+        struct compliance_service *compliance; /* compliance evaluation (manage/compliance-service.h) */
         struct http_server *http;       /* the listener once started, for waking long-polls; else NULL */
         struct profiles *profiles;      /* configuration profiles in memory (manage/profiles.h) */
 };

@@ -74,6 +74,11 @@ struct agent_run_opts {
  * (malloc'd) and its SHA-256 in hex. Returns 0 or a negative errno (logged). */
 int agent_inventory_text(char **ret_text, char ret_hex[static 65]);
 
+/* The sensor the agent runs, as the inventory reports it ({"sensor":
+ * {"name": ...}}): "bpf", "cnproc" or "none" (the default: detection off
+ * or not started). name must be a static string. Any thread. */
+void agent_sensor_set(const char *name);
+
 /* 'vigil-agent run'. Returns the process exit code. */
 int agent_run(const struct agent_run_opts *o);
 

@@ -393,9 +393,9 @@ int isolate_status(bool *ret_installed, char *err, size_t err_size)
 
 /* ---- the state file ---- */
 
-static int state_path(const char *state_dir, char *out, size_t size, char *err, size_t err_size)
+int isolate_state_path(const char *state_dir, const char *name, char *out, size_t size, char *err, size_t err_size)
 {
-        if (!state_dir || util_path_join(out, size, state_dir, ISOLATE_STATE_FILE) < 0) {
+        if (!state_dir || util_path_join(out, size, state_dir, name) < 0) {
                 snprintf(err, err_size, "the state directory's path is missing or too long");
                 return -ENAMETOOLONG;
         }
@@ -496,7 +496,73 @@ void isolate_dir_sync(const char *state_dir)
         }
 }
 
+int isolate_state_read(const char *path, size_t max, char **ret_text, size_t *ret_len, char *err, size_t err_size)
+{
+        int r = util_file_read(path, max, ret_text, ret_len);
+
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                snprintf(err, err_size, "cannot read '%s': %s", path, strerror(-r));
+                return r;
+        }
+        return 1;
+}
+
+int isolate_state_replace(const char *state_dir, const char *path, const char *text, size_t max,
+                          char **ret_old, size_t *ret_old_len, char *err, size_t err_size)
+{
+        char *old = NULL;
+        size_t old_len = 0;
+        int r;
+
+        if (util_file_read(path, max, &old, &old_len) < 0)
+                old = NULL;
+        r = util_file_write(path, text, strlen(text), 0600);
+        if (r < 0) {
+                snprintf(err, err_size, "cannot write '%s': %s", path, strerror(-r));
+                free(old);
+                return r;
+        }
+        isolate_dir_sync(state_dir);
+        *ret_old = old;
+        *ret_old_len = old_len;
+        return 0;
+}
+
+void isolate_state_revert(const char *state_dir, const char *path, const char *old, size_t old_len)
+{
+        if (old)
+                util_file_write(path, old, old_len, 0600);
+        else
+                unlink(path);
+        isolate_dir_sync(state_dir);
+}
+
+int isolate_state_remove(const char *path, char *err, size_t err_size)
+{
+        int r;
+
+        if (unlink(path) < 0 && errno != ENOENT) {
+                r = -errno;
+                snprintf(err, err_size, "cannot remove '%s': %s", path, strerror(errno));
+                return r;
+        }
+        return 0;
+}
+
 /* ---- apply, release, restore ---- */
+
+/* isolate_guard, then the path of isolation.json into path (size bytes).
+ * Returns 0 or the negative errno of the one that refused. */
+static int guard_and_path(const char *state_dir, char *path, size_t size, char *err, size_t err_size)
+{
+        int r = isolate_guard(err, err_size);
+
+        if (r == 0)
+                r = isolate_state_path(state_dir, ISOLATE_STATE_FILE, path, size, err, err_size);
+        return r;
+}
 
 static int table_install(const struct isolate_endpoint *eps, size_t n, char *err, size_t err_size)
 {
@@ -527,10 +593,7 @@ int isolate_apply(const char *state_dir, const struct isolate_endpoint *eps, siz
         size_t old_len = 0;
         int r;
 
-        r = isolate_guard(err, err_size);
-        if (r < 0)
-                return r;
-        r = state_path(state_dir, path, sizeof(path), err, err_size);
+        r = guard_and_path(state_dir, path, sizeof(path), err, err_size);
         if (r < 0)
                 return r;
         text = n > 0 && n <= ISOLATE_ENDPOINTS_MAX ? state_text(eps, n) : NULL;
@@ -539,22 +602,12 @@ int isolate_apply(const char *state_dir, const struct isolate_endpoint *eps, siz
                          ISOLATE_ENDPOINTS_MAX);
                 return -EINVAL;
         }
-        if (util_file_read(path, ISOLATE_STATE_MAX, &old, &old_len) < 0)
-                old = NULL;
-        r = util_file_write(path, text, strlen(text), 0600);
-        if (r < 0) {
-                snprintf(err, err_size, "cannot write '%s': %s", path, strerror(-r));
+        r = isolate_state_replace(state_dir, path, text, ISOLATE_STATE_MAX, &old, &old_len, err, err_size);
+        if (r < 0)
                 goto out;
-        }
-        isolate_dir_sync(state_dir);
         r = table_install(eps, n, err, err_size);
-        if (r < 0) {
-                if (old)
-                        util_file_write(path, old, old_len, 0600);
-                else
-                        unlink(path);
-                isolate_dir_sync(state_dir);
-        }
+        if (r < 0)
+                isolate_state_revert(state_dir, path, old, old_len);
 out:
         free(old);
         free(text);
@@ -567,20 +620,15 @@ int isolate_release(const char *state_dir, char *err, size_t err_size)
         char path[4200];
         int r;
 
-        r = isolate_guard(err, err_size);
-        if (r < 0)
-                return r;
-        r = state_path(state_dir, path, sizeof(path), err, err_size);
+        r = guard_and_path(state_dir, path, sizeof(path), err, err_size);
         if (r < 0)
                 return r;
         r = isolate_nft_run("remove the isolation table", cmds, false, NULL, err, err_size);
         if (r < 0)
                 return r;
-        if (unlink(path) < 0 && errno != ENOENT) {
-                r = -errno;
-                snprintf(err, err_size, "cannot remove '%s': %s", path, strerror(errno));
+        r = isolate_state_remove(path, err, err_size);
+        if (r < 0)
                 return r;
-        }
         isolate_dir_sync(state_dir);
         return 0;
 }
@@ -592,16 +640,12 @@ int isolate_restore(const char *state_dir, char *err, size_t err_size)
         size_t len, n;
         int r;
 
-        r = state_path(state_dir, path, sizeof(path), err, err_size);
+        r = isolate_state_path(state_dir, ISOLATE_STATE_FILE, path, sizeof(path), err, err_size);
         if (r < 0)
                 return r;
-        r = util_file_read(path, ISOLATE_STATE_MAX, &text, &len);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0) {
-                snprintf(err, err_size, "cannot read '%s': %s", path, strerror(-r));
+        r = isolate_state_read(path, ISOLATE_STATE_MAX, &text, &len, err, err_size);
+        if (r <= 0)
                 return r;
-        }
         r = isolate_state_parse(text, len, eps, ISOLATE_ENDPOINTS_MAX, &n, why, sizeof(why));
         free(text);
         if (r < 0) {

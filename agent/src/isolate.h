@@ -83,6 +83,35 @@ int isolate_nft_table_exists(const char *table, bool *ret_exists, char *err, siz
  * already synced by util_file_write). */
 void isolate_dir_sync(const char *state_dir);
 
+/* The state files of isolation and network protection. */
+
+/* Joins state_dir and name (a file name) into out (size bytes). Returns 0, or
+ * -ENAMETOOLONG when state_dir is NULL or the path does not fit. */
+int isolate_state_path(const char *state_dir, const char *name, char *out, size_t size, char *err, size_t err_size);
+
+/* Reads the state file at path (at most max bytes) into *ret_text (free()
+ * it) and *ret_len. Returns 1, 0 when there is no such file, or a negative
+ * errno (as util_file_read). */
+int isolate_state_read(const char *path, size_t max, char **ret_text, size_t *ret_len, char *err, size_t err_size);
+
+/* Writes text (mode 0600, atomically) to the state file at path in
+ * state_dir and makes it durable, first keeping the file's earlier content
+ * (at most max bytes; NULL when there was none or it could not be read) in
+ * *ret_old and *ret_old_len for isolate_state_revert() (free() it). Returns
+ * 0, or a negative errno when the file cannot be written (nothing changed,
+ * nothing kept). */
+int isolate_state_replace(const char *state_dir, const char *path, const char *text, size_t max,
+                          char **ret_old, size_t *ret_old_len, char *err, size_t err_size);
+
+/* Puts back what isolate_state_replace() kept: old (old_len bytes) into
+ * the file at path, or, when old is NULL, removes the file; makes it
+ * durable. Errors are ignored: this undoes a change that already failed. */
+void isolate_state_revert(const char *state_dir, const char *path, const char *old, size_t old_len);
+
+/* Removes the state file at path; a missing file is fine. Returns 0 or a
+ * negative errno. */
+int isolate_state_remove(const char *path, char *err, size_t err_size);
+
 /* Isolates the device: calls isolate_guard, then installs the table in one
  * transaction (replacing an earlier one) leaving eps[0..n) open (1 <= n <=
  * ISOLATE_ENDPOINTS_MAX), then writes STATE_DIR/isolation.json (endpoints

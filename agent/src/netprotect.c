@@ -675,15 +675,6 @@ static int table_install(const struct netprotect_policy *p, char *err, size_t er
 
 /* ---- the state and counts files ---- */
 
-static int path_of(const char *dir, const char *name, char out[static PATH_MAX_], char *err, size_t err_size)
-{
-        if (!dir || util_path_join(out, PATH_MAX_, dir, name) < 0) {
-                snprintf(err, err_size, "the state directory's path is missing or too long");
-                return -ENAMETOOLONG;
-        }
-        return 0;
-}
-
 /* The text of netprotect.json. Returns a heap string or NULL. */
 static char *state_text(const struct netprotect_policy *p)
 {
@@ -725,16 +716,12 @@ static int state_load(const char *dir, struct netprotect_policy **ret, char ret_
         size_t len;
         int r;
 
-        r = path_of(dir, NETPROTECT_STATE_FILE, path, err, err_size);
+        r = isolate_state_path(dir, NETPROTECT_STATE_FILE, path, sizeof(path), err, err_size);
         if (r < 0)
                 return r;
-        r = util_file_read(path, NETPROTECT_JSON_MAX, &text, &len);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0) {
-                snprintf(err, err_size, "cannot read '%s': %s", path, strerror(-r));
+        r = isolate_state_read(path, NETPROTECT_JSON_MAX, &text, &len, err, err_size);
+        if (r <= 0)
                 return r;
-        }
         j = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
         free(text);
         r = -EINVAL;
@@ -772,7 +759,7 @@ static int counts_reset(const char *dir, char *err, size_t err_size)
         json_t *j;
         int r;
 
-        r = path_of(dir, NETPROTECT_COUNTS_FILE, path, err, err_size);
+        r = isolate_state_path(dir, NETPROTECT_COUNTS_FILE, path, sizeof(path), err, err_size);
         if (r < 0)
                 return r;
         util_time_format(util_now(), when);
@@ -802,7 +789,7 @@ int netprotect_apply(const char *state_dir, const struct netprotect_policy *p, c
                          "(netprotect_policy_set_server)");
                 return -EINVAL;
         }
-        r = path_of(state_dir, NETPROTECT_STATE_FILE, path, err, err_size);
+        r = isolate_state_path(state_dir, NETPROTECT_STATE_FILE, path, sizeof(path), err, err_size);
         if (r < 0)
                 return r;
         text = state_text(p);
@@ -810,21 +797,12 @@ int netprotect_apply(const char *state_dir, const struct netprotect_policy *p, c
                 snprintf(err, err_size, "out of memory");
                 return -ENOMEM;
         }
-        if (util_file_read(path, NETPROTECT_JSON_MAX, &old, &old_len) < 0)
-                old = NULL;
-        r = util_file_write(path, text, strlen(text), 0600);
-        if (r < 0) {
-                snprintf(err, err_size, "cannot write '%s': %s", path, strerror(-r));
+        r = isolate_state_replace(state_dir, path, text, NETPROTECT_JSON_MAX, &old, &old_len, err, err_size);
+        if (r < 0)
                 goto out;
-        }
-        isolate_dir_sync(state_dir);
         r = table_install(p, err, err_size);
         if (r < 0) {
-                if (old)
-                        util_file_write(path, old, old_len, 0600);
-                else
-                        unlink(path);
-                isolate_dir_sync(state_dir);
+                isolate_state_revert(state_dir, path, old, old_len);
                 goto out;
         }
         r = counts_reset(state_dir, err, err_size);
@@ -846,11 +824,9 @@ int netprotect_remove(const char *state_dir, char *err, size_t err_size)
                 return r;
         r = isolate_nft_run("remove the network protection table", cmds, false, NULL, err, err_size);
         for (size_t i = 0; i < 2 && r == 0; i++) {
-                r = path_of(state_dir, files[i], path, err, err_size);
-                if (r == 0 && unlink(path) < 0 && errno != ENOENT) {
-                        r = -errno;
-                        snprintf(err, err_size, "cannot remove '%s': %s", path, strerror(errno));
-                }
+                r = isolate_state_path(state_dir, files[i], path, sizeof(path), err, err_size);
+                if (r == 0)
+                        r = isolate_state_remove(path, err, err_size);
         }
         if (r == 0)
                 isolate_dir_sync(state_dir);
@@ -981,7 +957,7 @@ static int counts_update(const char *dir, const json_int_t *counts, size_t n, js
         bool changed = false;
         int r;
 
-        r = path_of(dir, NETPROTECT_COUNTS_FILE, path, err, err_size);
+        r = isolate_state_path(dir, NETPROTECT_COUNTS_FILE, path, sizeof(path), err, err_size);
         if (r < 0)
                 return r;
         util_time_format(util_now(), now);

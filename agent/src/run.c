@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,14 @@ struct uplink {
         long interval;
 };
 
+/* Which sensor runs: written by the detection thread's start and stop, read by the uplink. */
+static _Atomic(const char *) sensor_name = "none";
+
+void agent_sensor_set(const char *name)
+{
+        atomic_store(&sensor_name, name ? name : "none");
+}
+
 int agent_inventory_text(char **ret_text, char ret_hex[static 65])
 {
         struct inventory_options o = { .root = "/" };
@@ -66,6 +75,7 @@ int agent_inventory_text(char **ret_text, char ret_hex[static 65])
                 return r;
         }
         json_object_set_new(inv, "agent_version", json_string(VIGIL_VERSION));
+        json_object_set_new(inv, "sensor", json_pack("{s:s}", "name", atomic_load(&sensor_name)));
         text = json_dumps(inv, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(inv);
         if (!text)

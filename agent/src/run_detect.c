@@ -381,6 +381,7 @@ static int run_detect_open(struct run_detect *rd, const struct agent_run_opts *o
         if (r < 0)
                 return r;
         detect_sensor_set(rd->det, rd->src->ops->name);
+        agent_sensor_set(rd->src->ops->name);
         r = pipeline_table_seed(rd->pt);
         pipeline_privs_drop(extra, 1, "CAP_NET_ADMIN (the inventory's firewall state)");
         pipeline_log_running(rd->src, r);
@@ -429,6 +430,7 @@ void agent_detect_stop(struct run_detect *rd)
                 return;
         atomic_store(&rd->stop, 1);
         pthread_join(rd->thread, NULL);
+        agent_sensor_set("none");
         run_detect_free(rd);
 }
 

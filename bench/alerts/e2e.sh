@@ -25,32 +25,17 @@ set -eu
 
 BUILD=${1:-build}
 TRIALS=${2:-60}
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-VIGILD=$BUILD/vigild
-VIGIL=$BUILD/vigil
-AGENT=$BUILD/vigil-agent
-HELPER=$BUILD/tests/integration/behave
-RULES=$ROOT/rules
-SENSOR=bpf
-. "$ROOT/tests/integration/lib.sh"
-need_sensor
-need_helper
+BENCH=bench-e2e
+. "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip "python3 is not installed"
 
 make_temp bench-e2e
 M=vigil-e2e-$$
-fail() { echo "bench-e2e: $*" >&2; for f in "$T"/*.log; do echo "--- $f"; tail -n 30 "$f"; done >&2; exit 1; }
 
 PORT=$(free_port)
-"$VIGILD" init --data-dir "$T/data" >"$T/token" 2>"$T/init.log" || fail "vigild init"
-start_vigild
-export VIGIL_SERVER="https://127.0.0.1:$PORT" VIGIL_TOKEN="$(cat "$T/token")" VIGIL_CA="$T/data/server-ca.pem"
-"$VIGIL" onboarding create --expires 1h --uses 1 -o "$T/pkg.json" >"$T/cli.log" || fail "onboarding create"
-"$AGENT" onboard "$T/pkg.json" --state-dir "$T/agent" 2>"$T/onboard.log" || fail "onboard"
+onboard_agent
 DEVICE=$(jq -r .device_id "$T/agent/agent.json")
-"$AGENT" run --state-dir "$T/agent" --sensor "$SENSOR" --rules "$RULES" >/dev/null 2>"$T/agent.log" &
-AGENT_PID=$!
-wait_for "$T/agent.log" "sensor '$SENSOR' running" 30 || skip "the $SENSOR sensor does not run here: $(tail -n 3 "$T/agent.log")"
+run_bench_agent
 
 python3 - "$PORT" "$T/data/server-ca.pem" "$(cat "$T/token")" "$DEVICE" "$HELPER" "$M" "$TRIALS" "$T/agent.log" "${VIGIL_E2E_MS:-100}" <<'PY'
 import datetime, http.client, json, re, ssl, subprocess, sys, time

@@ -19,27 +19,14 @@ set -eu
 BUILD=${1:-build}
 N=${2:-1000}
 DOWN=${3:-60}
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-VIGILD=$BUILD/vigild
-VIGIL=$BUILD/vigil
-AGENT=$BUILD/vigil-agent
-HELPER=$BUILD/tests/integration/behave
-RULES=$ROOT/rules
-SENSOR=bpf
-. "$ROOT/tests/integration/lib.sh"
-need_sensor
-need_helper
+BENCH=bench-outage
+. "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null || skip "curl is not installed"
 
 make_temp bench-outage
 M=vigil-out-$$
-fail() { echo "bench-outage: $*" >&2; for f in "$T"/*.log; do echo "--- $f"; tail -n 30 "$f"; done >&2; exit 1; }
 
 ms() { date +%s%3N; }
-api() {
-    curl -sS --fail --cacert "$T/data/server-ca.pem" -H "Authorization: Bearer $(cat "$T/token")" \
-        "https://127.0.0.1:$PORT$1"
-}
 # log_ms LINE: the agent log line's time in ms since the epoch
 log_ms() { date -d "$(echo "$1" | cut -d' ' -f1)" +%s%3N; }
 # marked: "NUMBER ID" of each new alert the agent raised on a behaviour
@@ -50,18 +37,12 @@ marked() {
 n_marked() { marked | wc -l; }
 
 PORT=$(free_port)
-"$VIGILD" init --data-dir "$T/data" >"$T/token" 2>"$T/init.log" || fail "vigild init"
-start_vigild
-export VIGIL_SERVER="https://127.0.0.1:$PORT" VIGIL_TOKEN="$(cat "$T/token")" VIGIL_CA="$T/data/server-ca.pem"
-"$VIGIL" onboarding create --expires 1h --uses 1 -o "$T/pkg.json" >"$T/cli.log" || fail "onboarding create"
-"$AGENT" onboard "$T/pkg.json" --state-dir "$T/agent" 2>"$T/onboard.log" || fail "onboard"
-"$AGENT" run --state-dir "$T/agent" --sensor "$SENSOR" --rules "$RULES" >/dev/null 2>"$T/agent.log" &
-AGENT_PID=$!
-wait_for "$T/agent.log" "sensor '$SENSOR' running" 30 || skip "the $SENSOR sensor does not run here: $(tail -n 3 "$T/agent.log")"
+onboard_agent
+run_bench_agent
 sleep 1
 
 # --- vigild down; N behaviours
-kill "$SERVER_PID"; wait "$SERVER_PID" || fail "vigild did not exit cleanly"; SERVER_PID=""; rm -f "$T/port"
+stop_vigild
 down=$(ms)
 seq 1 "$N" | xargs -P 4 -I{} sh -c '"$1" memfd-exec "$2-{}x" 20 >/dev/null; exit $?' sh "$HELPER" "$M" ||
     fail "a behaviour failed"

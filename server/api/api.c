@@ -30,12 +30,8 @@ static const struct db_migration api_migrations[] = {
 
 int api_migrate(struct vigild *d)
 {
-        int r;
-
-        db_lock(d->db);
-        r = db_migrate(d->db, "api", api_migrations, sizeof(api_migrations) / sizeof(api_migrations[0]));
-        db_unlock(d->db);
-        return r;
+        return db_migrate_locked(d->db, "api", api_migrations,
+                                 sizeof(api_migrations) / sizeof(api_migrations[0]));
 }
 
 static const struct { enum http_role role; const char *name; } roles[] = {

@@ -168,13 +168,10 @@ static void handle_history(struct vigild *d, const struct http_request *req, str
                 db_stmt_done(st);
         }
         db_unlock(d->db);
-        if (r < 0) {
-                json_decref(arr);
-                http_reply_error(rep, 500, "database_error", "cannot read the connector's history");
-                return;
-        }
-        http_reply_json(rep, 200, json_pack("{s:I,s:o,s:o}", "count", (json_int_t)total, "value", arr,
-                                            "next_offset", http_page_next(json_array_size(arr), total, offset)));
+        if (r < 0)
+                http_reply_list_failed(rep, arr, "read the connector's history");
+        else
+                http_reply_page(rep, arr, total, offset);
 }
 
 /* The stored reasons of a device's risk (an array), or an empty one. */

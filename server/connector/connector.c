@@ -52,13 +52,8 @@ static const struct db_migration connector_migrations[] = {
 
 int connector_migrate(struct vigild *d)
 {
-        int r;
-
-        db_lock(d->db);
-        r = db_migrate(d->db, "connector", connector_migrations,
-                       sizeof(connector_migrations) / sizeof(connector_migrations[0]));
-        db_unlock(d->db);
-        return r;
+        return db_migrate_locked(d->db, "connector", connector_migrations,
+                                 sizeof(connector_migrations) / sizeof(connector_migrations[0]));
 }
 
 static int64_t now_ns(void)

@@ -772,6 +772,16 @@ int db_migrate(struct db *db, const char *module, const struct db_migration *ste
         return 0;
 }
 
+int db_migrate_locked(struct db *db, const char *module, const struct db_migration *steps, size_t n)
+{
+        int r;
+
+        db_lock(db);
+        r = db_migrate(db, module, steps, n);
+        db_unlock(db);
+        return r;
+}
+
 int db_finish(struct db *db, int r)
 {
         if (r == 0)

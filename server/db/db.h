@@ -7,15 +7,16 @@
  * last-insert id). This is the only code that includes sqlite3.h.
  *
  * Locking rule. The server shares ONE struct db between its request threads.
- * Except db_open(), db_close(), db_lock() and db_unlock(), every function
- * below expects the calling thread to hold db_lock() (debug builds assert it),
- * and none of them takes the lock itself. Hold the lock around a whole
- * sequence: prepare, bind, step, read the columns you need, db_stmt_done();
- * or db_begin() ... db_commit()/db_rollback(). A transaction and every
- * prepared statement must end before db_unlock(): the connection, and so the
- * transaction, is shared by all threads. Pointers returned by db_errmsg() and
- * db_column_*() are valid only while the lock is held and until the next call
- * on the same statement or connection; copy what you keep.
+ * Except db_open(), db_close(), db_lock(), db_unlock() and
+ * db_migrate_locked(), every function below expects the calling thread to
+ * hold db_lock() (debug builds assert it), and none of them takes the lock
+ * itself. Hold the lock around a whole sequence: prepare, bind, step, read
+ * the columns you need, db_stmt_done(); or db_begin() ...
+ * db_commit()/db_rollback(). A transaction and every prepared statement must
+ * end before db_unlock(): the connection, and so the transaction, is shared
+ * by all threads. Pointers returned by db_errmsg() and db_column_*() are
+ * valid only while the lock is held and until the next call on the same
+ * statement or connection; copy what you keep.
  *
  * Errors are negative errnos; db_errmsg() says what went wrong. This layer
  * never logs. */
@@ -67,6 +68,11 @@ const char *db_errmsg(struct db *db);
  * that failed, which is rolled back, leaving earlier steps applied, with
  * db_errmsg() naming the module and version. */
 int db_migrate(struct db *db, const char *module, const struct db_migration *steps, size_t n);
+
+/* db_migrate() under the connection's lock, for a module's start-up: takes
+ * db_lock(), migrates and releases it. The caller must not hold the lock.
+ * Returns what db_migrate() returns. */
+int db_migrate_locked(struct db *db, const char *module, const struct db_migration *steps, size_t n);
 
 /* BEGIN IMMEDIATE, COMMIT, ROLLBACK. db_begin() returns -EBUSY if another
  * process kept the database locked past the busy timeout, -EINVAL if a

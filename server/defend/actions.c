@@ -279,37 +279,20 @@ static int open_action_find(struct vigild *d, const char *device_id, const char 
         return r;
 }
 
-/* POST /api/v1/devices/{id}/actions {type, comment, timeout_s} */
-static void handle_action_create(struct vigild *d, const struct http_request *req, struct http_reply *rep)
+int defend_action_request(struct vigild *d, const char *device_id, const char *type, const char *comment,
+                          const char *by, const char *by_name, int64_t timeout_s, char ret_id[static 37])
 {
-        const char *device_id = req->params[0], *type, *comment;
-        const char *by = req->who->token_id, *by_name = req->who->token_name;
         char id[37], open_id[37];
-        int64_t timeout, now = util_now();
-        json_t *body;
+        int64_t now = util_now();
         int r;
 
-        body = http_request_json(req, rep);
-        if (!body)
-                return;
-        if (request_read(body, &type, &comment, &timeout, rep) < 0)
-                goto out;
-        if (type_needs_security_admin(type) && !(req->who->role & ROLE_SECURITY_ADMIN)) {
-                http_reply_error(rep, 403, "forbidden", "only a security_admin may %s a device", type);
-                goto out;
-        }
-        if (!enroll_device_onboarded(d, device_id)) {
-                if (enroll_device_exists(d, device_id))
-                        http_reply_error(rep, 409, "device_offboarded", "device %s is offboarded: it takes no "
-                                         "more actions", device_id);
-                else
-                        http_reply_error(rep, 404, "device_not_found", "no device with id '%s'", device_id);
-                goto out;
-        }
-        if (crypto_uuid4(id) < 0) {
-                http_reply_error(rep, 500, "internal", "cannot make an action id");
-                goto out;
-        }
+        if (!defend_in_set(type, types) || !comment || !comment[0] || strlen(comment) > COMMENT_MAX || !by ||
+            !by_name || timeout_s < TIMEOUT_MIN_S || timeout_s > TIMEOUT_MAX_S)
+                return -EINVAL;
+        if (!enroll_device_onboarded(d, device_id))
+                return enroll_device_exists(d, device_id) ? -ESHUTDOWN : -ENOENT;
+        if (crypto_uuid4(id) < 0)
+                return -EIO;
         db_lock(d->db);
         expire(d);
         r = db_begin(d->db);
@@ -327,24 +310,53 @@ static void handle_action_create(struct vigild *d, const struct http_request *re
                                              db_param_text(type, strlen(type)),
                                              db_param_text(comment, strlen(comment)),
                                              db_param_text(by, strlen(by)), db_param_text(by_name, strlen(by_name)),
-                                             db_param_int64(now), db_param_int64(now + timeout)));
+                                             db_param_int64(now), db_param_int64(now + timeout_s)));
         if (r == 0)
                 r = history_add(d, id, now, by, by_name, NULL, "pending", comment);
         r = db_finish(d->db, r);
         db_unlock(d->db);
-        if (r == -EBUSY) {
+        if (r == 0 || r == -EBUSY)
+                memcpy(ret_id, r == 0 ? id : open_id, 37);
+        if (r == 0)
+                log_info("action %s: %s of device %s requested by %s", id, type, device_id, by);
+        return r;
+}
+
+/* POST /api/v1/devices/{id}/actions {type, comment, timeout_s} */
+static void handle_action_create(struct vigild *d, const struct http_request *req, struct http_reply *rep)
+{
+        const char *device_id = req->params[0], *type, *comment;
+        char id[37];
+        int64_t timeout;
+        json_t *body;
+        int r;
+
+        body = http_request_json(req, rep);
+        if (!body)
+                return;
+        if (request_read(body, &type, &comment, &timeout, rep) < 0)
+                goto out;
+        if (type_needs_security_admin(type) && !(req->who->role & ROLE_SECURITY_ADMIN)) {
+                http_reply_error(rep, 403, "forbidden", "only a security_admin may %s a device", type);
+                goto out;
+        }
+        r = defend_action_request(d, device_id, type, comment, req->who->token_id, req->who->token_name, timeout,
+                                  id);
+        if (r == -ESHUTDOWN) {
+                http_reply_error(rep, 409, "device_offboarded", "device %s is offboarded: it takes no more actions",
+                                 device_id);
+        } else if (r == -ENOENT) {
+                http_reply_error(rep, 404, "device_not_found", "no device with id '%s'", device_id);
+        } else if (r == -EBUSY) {
                 http_reply_error(rep, 409, "action_pending", "action %s (%s) is still open on device %s: wait for "
-                                 "it or cancel it", open_id, strcmp(type_group(type), "isolate") == 0 ?
+                                 "it or cancel it", id, strcmp(type_group(type), "isolate") == 0 ?
                                  "isolate or release" : type, device_id);
-                goto out;
-        }
-        if (r < 0) {
+        } else if (r < 0) {
                 http_reply_error(rep, 500, "database_error", "cannot store the action");
-                goto out;
+        } else {
+                http_server_wake(req->server, device_id);
+                reply_action(d, id, 201, rep);
         }
-        log_info("action %s: %s of device %s requested by token %s", id, type, device_id, by);
-        http_server_wake(req->server, device_id);
-        reply_action(d, id, 201, rep);
 out:
         json_decref(body);
 }
@@ -406,13 +418,10 @@ static void list_actions(struct vigild *d, const struct http_request *req, const
                 db_stmt_done(st);
         }
         db_unlock(d->db);
-        if (r < 0) {
-                json_decref(arr);
-                http_reply_error(rep, 500, "database_error", "cannot list actions");
-                return;
-        }
-        http_reply_json(rep, 200, json_pack("{s:I,s:o,s:o}", "count", (json_int_t)total, "value", arr,
-                                            "next_offset", http_page_next(json_array_size(arr), total, offset)));
+        if (r < 0)
+                http_reply_list_failed(rep, arr, "list actions");
+        else
+                http_reply_page(rep, arr, total, offset);
 }
 
 /* GET /api/v1/actions?device=&type=&status=&limit=&offset= */

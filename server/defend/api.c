@@ -152,7 +152,7 @@ void defend_handle_list(struct vigild *d, const struct http_request *req, struct
         struct list_query q;
         struct db_stmt *st;
         int64_t total = 0;
-        json_t *arr, *next;
+        json_t *arr;
         int r;
 
         if (list_query_read(req, &q, rep) < 0)
@@ -178,14 +178,10 @@ void defend_handle_list(struct vigild *d, const struct http_request *req, struct
                 db_stmt_done(st);
         }
         db_unlock(d->db);
-        if (r < 0) {
-                json_decref(arr);
-                http_reply_error(rep, 500, "database_error", "cannot list alerts");
-                return;
-        }
-        next = http_page_next(json_array_size(arr), total, q.offset);
-        http_reply_json(rep, 200, json_pack("{s:I,s:o,s:o}", "count", (json_int_t)total, "value", arr,
-                                            "next_offset", next));
+        if (r < 0)
+                http_reply_list_failed(rep, arr, "list alerts");
+        else
+                http_reply_page(rep, arr, total, q.offset);
 }
 
 /* The alert's row plus its whole JSON, history and comments. Lock held.

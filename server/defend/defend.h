@@ -106,4 +106,14 @@ int defend_suppression_check(const json_t *body, bool create, int64_t now_s, cha
 
 extern const struct http_route defend_routes[];
 /* Device actions (actions.c, docs/ACTIONS.md). */
+/* Requests a device action as an admin's POST would, for another module
+ * (manage's compliance isolates a noncompliant device): type is one of the
+ * action types, comment says why (text, at most 4096 bytes), by and by_name
+ * who asked ("policy:ID" and the policy's name), timeout_s 5 s to 30 days.
+ * The agent picks the action up at its next poll. Takes the database lock.
+ * Returns 0 with the new action's id in ret_id; -EBUSY when an action of the
+ * same kind is still open on the device (its id in ret_id); -ENOENT (no such
+ * device), -ESHUTDOWN (offboarded), -EINVAL, or a database error. */
+int defend_action_request(struct vigild *d, const char *device_id, const char *type, const char *comment,
+                          const char *by, const char *by_name, int64_t timeout_s, char ret_id[static 37]);
 extern const struct http_route defend_action_routes[];

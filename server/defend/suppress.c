@@ -957,12 +957,10 @@ void defend_handle_suppressions_list(struct vigild *d, const struct http_request
                 db_stmt_done(st);
         }
         db_unlock(d->db);
-        if (r < 0) {
-                json_decref(arr);
-                http_reply_error(rep, 500, "database_error", "cannot list the suppression rules");
-                return;
-        }
-        http_reply_json(rep, 200, json_pack("{s:I,s:o}", "count", (json_int_t)json_array_size(arr), "value", arr));
+        if (r < 0)
+                http_reply_list_failed(rep, arr, "list the suppression rules");
+        else
+                http_reply_values(rep, arr);
 }
 
 /* GET /api/v1/suppressions/{id} */

@@ -349,6 +349,7 @@ static int attr_get(const json_t *obj, const char *key, const char **ret)
 struct inventory_attrs {
         const char *name, *os_name, *os_version, *kernel, *arch, *machine_id, *agent_version;
         const char *disk, *firewall, *secure_boot;
+        const char *sensor;                     /* "" when the agent does not say */
 };
 
 /* True if v is "unknown", a or b. */
@@ -362,12 +363,14 @@ static int inventory_attrs_read(const json_t *inv, struct inventory_attrs *a, ch
         const json_t *os = json_object_get(inv, "os");
         const json_t *disk = json_object_get(inv, "disk_encryption");
         const json_t *fw = json_object_get(inv, "firewall");
+        const json_t *sensor = json_object_get(inv, "sensor");
         struct { const json_t *obj; const char *key; const char **dst; } f[] = {
                 { inv, "hostname", &a->name }, { os, "name", &a->os_name },
                 { os, "version_id", &a->os_version }, { inv, "kernel", &a->kernel },
                 { inv, "architecture", &a->arch }, { inv, "machine_id", &a->machine_id },
                 { inv, "agent_version", &a->agent_version }, { disk, "state", &a->disk },
                 { fw, "state", &a->firewall }, { inv, "secure_boot", &a->secure_boot },
+                { sensor, "name", &a->sensor },
         };
 
         for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
@@ -393,6 +396,12 @@ static int inventory_attrs_read(const json_t *inv, struct inventory_attrs *a, ch
                          "firewall.state active, inactive or unknown; secure_boot enabled, disabled or unknown");
                 return -EINVAL;
         }
+        if (sensor && (json_object_size(sensor) != 1 || (strcmp(a->sensor, "bpf") != 0 &&
+                                                          strcmp(a->sensor, "cnproc") != 0 &&
+                                                          strcmp(a->sensor, "none") != 0))) {
+                snprintf(err, err_size, "sensor must be {\"name\": \"bpf\" | \"cnproc\" | \"none\"}");
+                return -EINVAL;
+        }
         return 0;
 }
 
@@ -400,7 +409,7 @@ static int inventory_store(struct vigild *d, const char *id, const struct invent
                            const json_t *packages, const char *hash_hex)
 {
         const char *v[] = { a->name, a->os_name, a->os_version, a->kernel, a->arch, a->machine_id,
-                            a->agent_version, a->disk, a->firewall, a->secure_boot, hash_hex };
+                            a->agent_version, a->disk, a->firewall, a->secure_boot, hash_hex, a->sensor };
         struct db_stmt *st;
         int r;
 
@@ -409,13 +418,13 @@ static int inventory_store(struct vigild *d, const char *id, const struct invent
                 return r;
         r = db_prepare(d->db, "UPDATE devices SET name = COALESCE(NULLIF($1, ''), name), os_name = $2, os_version = $3, kernel = $4, "
                               "architecture = $5, machine_id = $6, agent_version = $7, disk_encryption = $8, "
-                              "firewall = $9, secure_boot = $10, inventory_sha256 = $11, inventory_at = $12 "
-                              "WHERE id = $13", &st);
+                              "firewall = $9, secure_boot = $10, inventory_sha256 = $11, sensor = $12, "
+                              "inventory_at = $13 WHERE id = $14", &st);
         if (r == 0) {
-                for (int i = 0; i < 11; i++)
+                for (int i = 0; i < 12; i++)
                         db_bind_text(st, i + 1, v[i], strlen(v[i]));
-                db_bind_int64(st, 12, util_now());
-                db_bind_text(st, 13, id, strlen(id));
+                db_bind_int64(st, 13, util_now());
+                db_bind_text(st, 14, id, strlen(id));
                 r = db_step(st);
                 db_stmt_done(st);
         }

@@ -52,17 +52,14 @@ static const struct db_migration enroll_migrations[] = {
           "  reason TEXT NOT NULL);" },
         /* the user an onboarding package names as its devices' primary user (manage resolves it) */
         { 2, "ALTER TABLE enroll_tokens ADD COLUMN primary_user TEXT;" },
+        /* the sensor the agent says it runs (bpf, cnproc, none); '' before it says */
+        { 3, "ALTER TABLE devices ADD COLUMN sensor TEXT NOT NULL DEFAULT '';" },
 };
 
 int devices_migrate(struct vigild *d)
 {
-        int r;
-
-        db_lock(d->db);
-        r = db_migrate(d->db, "enroll", enroll_migrations,
-                       sizeof(enroll_migrations) / sizeof(enroll_migrations[0]));
-        db_unlock(d->db);
-        return r;
+        return db_migrate_locked(d->db, "enroll", enroll_migrations,
+                                 sizeof(enroll_migrations) / sizeof(enroll_migrations[0]));
 }
 
 int devices_load_registry(struct vigild *d)
@@ -99,7 +96,7 @@ int devices_load_registry(struct vigild *d)
 #define DEVICE_COLUMNS \
         "id, name, os_platform, os_name, os_version, kernel, architecture, machine_id, " \
         "agent_version, disk_encryption, firewall, secure_boot, enrolled_at, last_seen, " \
-        "cert_serial, cert_not_after, inventory_at, offboarded_at"
+        "cert_serial, cert_not_after, inventory_at, offboarded_at, sensor"
 
 int enroll_device_name(struct vigild *d, const char *device_id, char *out, size_t size)
 {
@@ -145,6 +142,63 @@ int enroll_device_facts_each(struct vigild *d, const char *device_id, enroll_dev
         }
         db_stmt_done(st);
         if (r == 0 && device_id && !any)
+                r = -ENOENT;
+        return r < 0 ? r : 0;
+}
+
+static int posture_row(struct vigild *d, struct db_stmt *st, enroll_device_posture_fn fn, void *userdata)
+{
+        struct enroll_device_posture p;
+        const char *v;
+
+        p.id = db_column_text(st, 0, NULL);
+        v = db_column_text(st, 1, NULL);
+        p.platform = v ? v : "";
+        v = db_column_text(st, 2, NULL);
+        p.os_version = v ? v : "";
+        v = db_column_text(st, 3, NULL);
+        p.disk_encryption = v ? v : "unknown";
+        v = db_column_text(st, 4, NULL);
+        p.firewall = v ? v : "unknown";
+        v = db_column_text(st, 5, NULL);
+        p.secure_boot = v ? v : "unknown";
+        p.inventory_at = db_column_is_null(st, 6) ? 0 : db_column_int64(st, 6);
+        p.last_seen = db_column_is_null(st, 7) ? 0 : db_column_int64(st, 7);
+        p.offboarded = !db_column_is_null(st, 8);
+        v = db_column_text(st, 9, NULL);
+        p.sensor = v ? v : "";
+        if (p.id) {
+                int64_t seen = registry_last_seen(&d->enroll->registry, p.id);
+                if (seen > p.last_seen)
+                        p.last_seen = seen;
+        }
+        return p.id ? fn(&p, userdata) : -EIO;
+}
+
+int enroll_device_posture_each(struct vigild *d, const char *device_id, enroll_device_posture_fn fn,
+                               void *userdata)
+{
+        struct db_stmt *st;
+        bool found = false;
+        int r;
+
+        r = db_prepare(d->db, device_id ?
+                       "SELECT id, os_platform, os_version, disk_encryption, firewall, secure_boot, "
+                       "inventory_at, last_seen, offboarded_at, sensor FROM devices WHERE id = $1" :
+                       "SELECT id, os_platform, os_version, disk_encryption, firewall, secure_boot, "
+                       "inventory_at, last_seen, offboarded_at, sensor FROM devices ORDER BY id", &st);
+        if (r < 0)
+                return r;
+        if (device_id)
+                db_bind_text(st, 1, device_id, strlen(device_id));
+        while ((r = db_step(st)) == 1) {
+                found = true;
+                r = posture_row(d, st, fn, userdata);
+                if (r < 0)
+                        break;
+        }
+        db_stmt_done(st);
+        if (r == 0 && device_id && !found)
                 r = -ENOENT;
         return r < 0 ? r : 0;
 }
@@ -199,14 +253,18 @@ static json_t *row_to_json(struct vigild *d, struct db_stmt *st)
         }
         json_object_set_new(j, "health_status", json_string(health_status(d, seen, offboarded)));
         json_object_set_new(j, "onboarding_status", json_string(offboarded ? "offboarded" : "onboarded"));
-        /* risk belongs to defend, which overwrites this through a JSON hook,
-         * and compliance to manage; until manage exists nothing is evaluated */
+        /* risk belongs to defend and compliance to manage, which overwrite
+         * these through JSON hooks */
         json_object_set_new(j, "risk_level", json_string("none"));
         json_object_set_new(j, "compliance_state", json_string("not_evaluated"));
         json_object_set_new(j, "certificate_serial", json_string(db_column_text(st, 14, NULL)));
         json_object_set_new(j, "certificate_expires_at", time_or_null(st, 15));
         json_object_set_new(j, "inventory_at", time_or_null(st, 16));
         json_object_set_new(j, "offboarded_at", time_or_null(st, 17));
+        {
+                const char *sensor = db_column_text(st, 18, NULL);
+                json_object_set_new(j, "sensor", sensor && sensor[0] ? json_string(sensor) : json_null());
+        }
         return j;
 }
 

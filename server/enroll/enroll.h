@@ -77,6 +77,26 @@ typedef int (*enroll_device_facts_fn)(const struct enroll_device_facts *f, void 
  * device_id, or a database error. */
 int enroll_device_facts_each(struct vigild *d, const char *device_id, enroll_device_facts_fn fn, void *userdata);
 
+/* What compliance reads of a device: its platform and the facts of its last
+ * inventory. Strings are borrowed from the database row and valid only
+ * during the callback ("" or "unknown" before any inventory); times are
+ * seconds since the epoch, 0 for never; last_seen is the registry's when
+ * fresher than the table's. */
+struct enroll_device_posture {
+        const char *id, *platform, *os_version, *disk_encryption, *firewall, *secure_boot;
+        const char *sensor;             /* "bpf", "cnproc", "none", or "" before the agent said */
+        int64_t inventory_at, last_seen;
+        bool offboarded;
+};
+typedef int (*enroll_device_posture_fn)(const struct enroll_device_posture *p, void *userdata);
+
+/* Calls fn for the device device_id, or for every device (in id order) when
+ * device_id is NULL, stopping at the first negative return of fn. Call with
+ * the database lock held. Returns 0, fn's negative return, -ENOENT for an
+ * unknown device_id, or a database error. */
+int enroll_device_posture_each(struct vigild *d, const char *device_id, enroll_device_posture_fn fn,
+                               void *userdata);
+
 /* The number of onboarded (not offboarded) devices. */
 size_t enroll_device_count(struct vigild *d);
 

@@ -276,6 +276,23 @@ json_t *http_page_next(size_t n, int64_t total, uint64_t offset)
         return total >= 0 && offset + n < (uint64_t)total ? json_integer((json_int_t)(offset + n)) : json_null();
 }
 
+void http_reply_page(struct http_reply *rep, json_t *arr, int64_t total, uint64_t offset)
+{
+        http_reply_json(rep, 200, json_pack("{s:I,s:o,s:o}", "count", (json_int_t)total, "value", arr,
+                                            "next_offset", http_page_next(json_array_size(arr), total, offset)));
+}
+
+void http_reply_values(struct http_reply *rep, json_t *arr)
+{
+        http_reply_json(rep, 200, json_pack("{s:I,s:o}", "count", (json_int_t)json_array_size(arr), "value", arr));
+}
+
+void http_reply_list_failed(struct http_reply *rep, json_t *arr, const char *what)
+{
+        json_decref(arr);
+        http_reply_error(rep, 500, "database_error", "cannot %s", what);
+}
+
 void http_request_peer(const struct http_request *req, char *out, size_t size)
 {
         const union MHD_ConnectionInfo *ci;

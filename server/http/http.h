@@ -161,6 +161,19 @@ int http_request_paging(const struct http_request *req, uint64_t dflt, uint64_t 
  * there is more, else null. */
 json_t *http_page_next(size_t n, int64_t total, uint64_t offset);
 
+/* Answers 200 with a page of a list of total items starting at offset:
+ * {"count": total, "value": arr, "next_offset": http_page_next()}. Takes
+ * arr. */
+void http_reply_page(struct http_reply *rep, json_t *arr, int64_t total, uint64_t offset);
+
+/* Answers 200 with a whole list: {"count": arr's length, "value": arr}.
+ * Takes arr. */
+void http_reply_values(struct http_reply *rep, json_t *arr);
+
+/* Answers a list read that failed: frees arr, the list it was filling,
+ * and answers 500 database_error "cannot what". */
+void http_reply_list_failed(struct http_reply *rep, json_t *arr, const char *what);
+
 /* The value of a query argument, or NULL. */
 const char *http_request_query(const struct http_request *req, const char *name);
 

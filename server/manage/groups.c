@@ -66,12 +66,8 @@ static const struct db_migration manage_migrations[] = {
 
 int manage_migrate(struct vigild *d)
 {
-        int r;
-
-        db_lock(d->db);
-        r = db_migrate(d->db, "manage", manage_migrations, sizeof(manage_migrations) / sizeof(manage_migrations[0]));
-        db_unlock(d->db);
-        return r;
+        return db_migrate_locked(d->db, "manage", manage_migrations,
+                                 sizeof(manage_migrations) / sizeof(manage_migrations[0]));
 }
 
 void manage_publish_changed(struct vigild *d, const struct manage_changed *c)
@@ -435,6 +431,46 @@ static void reply_db_error(struct http_reply *rep, int r, const char *what)
                 http_reply_error(rep, 500, "database_error", "cannot %s", what);
 }
 
+/* Answers a request on the device group id that ended with r: 404 when
+ * there is no such group (-ENOENT), 500 "cannot what" on another error,
+ * otherwise 200 with out (taken). */
+static void group_reply(struct http_reply *rep, int r, const char *id, const char *what, json_t *out)
+{
+        if (r == -ENOENT)
+                http_reply_error(rep, 404, "group_not_found", "no device group with id '%s'", id);
+        else if (r < 0)
+                reply_db_error(rep, r, what);
+        else
+                http_reply_json(rep, 200, out);
+}
+
+/* The request's body, checked as a group (group_check) into in. Returns
+ * the body (the caller frees it and in->expr), or NULL when it has
+ * answered (400 for a bad body). */
+static json_t *group_body(const struct http_request *req, struct http_reply *rep, bool create,
+                          struct group_input *in)
+{
+        char err[512];
+        json_t *body;
+        int r;
+
+        body = http_request_json(req, rep);
+        if (!body)
+                return NULL;
+        r = group_check(body, create, in, err, sizeof(err));
+        if (r < 0) {
+                if (r == -EINVAL)
+                        http_reply_error(rep, 400, "invalid_group", "%s", err);
+                else
+                        reply_db_error(rep, r, "compile the rule");
+                manage_expr_free(in->expr);
+                in->expr = NULL;
+                json_decref(body);
+                return NULL;
+        }
+        return body;
+}
+
 static int64_t table_count(struct vigild *d, const char *sql)
 {
         struct db_stmt *st;
@@ -453,22 +489,14 @@ static void handle_group_create(struct vigild *d, const struct http_request *req
 {
         struct group_input in = { .description = "" };
         struct manage_changed changed = { 0 };
-        char id[MANAGE_ID_LEN + 1], err[512];
+        char id[MANAGE_ID_LEN + 1];
         int64_t now = util_now();
         json_t *body, *out = NULL;
         int r;
 
-        body = http_request_json(req, rep);
+        body = group_body(req, rep, true, &in);
         if (!body)
                 return;
-        r = group_check(body, true, &in, err, sizeof(err));
-        if (r < 0) {
-                if (r == -EINVAL)
-                        http_reply_error(rep, 400, "invalid_group", "%s", err);
-                else
-                        reply_db_error(rep, r, "compile the rule");
-                goto out;
-        }
         if (crypto_uuid4(id) < 0) {
                 http_reply_error(rep, 500, "internal", "no random numbers");
                 goto out;
@@ -542,8 +570,7 @@ static void handle_group_list(struct vigild *d, const struct http_request *req, 
                 reply_db_error(rep, r, "list the groups");
                 return;
         }
-        http_reply_json(rep, 200, json_pack("{s:I,s:o,s:o}", "count", (json_int_t)total, "value", arr,
-                                            "next_offset", http_page_next(json_array_size(arr), total, offset)));
+        http_reply_page(rep, arr, total, offset);
 }
 
 static void handle_group_show(struct vigild *d, const struct http_request *req, struct http_reply *rep)
@@ -554,12 +581,7 @@ static void handle_group_show(struct vigild *d, const struct http_request *req, 
         db_lock(d->db);
         r = group_read(d, req->params[0], &out, NULL);
         db_unlock(d->db);
-        if (r == -ENOENT)
-                http_reply_error(rep, 404, "group_not_found", "no device group with id '%s'", req->params[0]);
-        else if (r < 0)
-                reply_db_error(rep, r, "read the group");
-        else
-                http_reply_json(rep, 200, out);
+        group_reply(rep, r, req->params[0], "read the group", out);
 }
 
 /* Writes a checked PATCH to the table. Lock held, in a transaction. */
@@ -591,20 +613,11 @@ static void handle_group_patch(struct vigild *d, const struct http_request *req,
         struct group_input in = { 0 };
         const char *id = req->params[0];
         json_t *body, *out = NULL;
-        char err[512];
         int r;
 
-        body = http_request_json(req, rep);
+        body = group_body(req, rep, false, &in);
         if (!body)
                 return;
-        r = group_check(body, false, &in, err, sizeof(err));
-        if (r < 0) {
-                if (r == -EINVAL)
-                        http_reply_error(rep, 400, "invalid_group", "%s", err);
-                else
-                        reply_db_error(rep, r, "compile the rule");
-                goto out;
-        }
         db_lock(d->db);
         r = db_begin(d->db);
         if (r == 0)
@@ -617,22 +630,18 @@ static void handle_group_patch(struct vigild *d, const struct http_request *req,
         if (r == 0)
                 r = group_read(d, id, &out, NULL);
         db_unlock(d->db);
-        if (r == -ENOENT)
-                http_reply_error(rep, 404, "group_not_found", "no device group with id '%s'", id);
-        else if (r == -EMEDIUMTYPE)
+        if (r == -EMEDIUMTYPE)
                 http_reply_error(rep, 400, "invalid_group", "'rule': group %s is static; its members are added "
                                  "and removed through /members", id);
         else if (r == -EEXIST)
                 http_reply_error(rep, 409, "group_exists", "a device group named '%s' exists", in.name);
-        else if (r < 0)
-                reply_db_error(rep, r, "change the group");
         else {
-                log_info("token %s changed device group %s", req->who->token_id, id);
-                http_reply_json(rep, 200, out);
+                if (r == 0)
+                        log_info("token %s changed device group %s", req->who->token_id, id);
+                group_reply(rep, r, id, "change the group", out);
         }
         manage_publish_changed(d, &changed);
         manage_changed_release(&changed);
-out:
         manage_expr_free(in.expr);
         json_decref(body);
 }
@@ -651,14 +660,9 @@ static void handle_group_delete(struct vigild *d, const struct http_request *req
         if (r == 0)
                 r = manage_index_group_remove(&d->manage->index, id, &changed);
         db_unlock(d->db);
-        if (r == -ENOENT)
-                http_reply_error(rep, 404, "group_not_found", "no device group with id '%s'", id);
-        else if (r < 0)
-                reply_db_error(rep, r, "delete the group");
-        else {
+        if (r == 0)
                 log_info("token %s deleted device group %s", req->who->token_id, id);
-                http_reply_json(rep, 200, json_pack("{s:s,s:b}", "id", id, "deleted", 1));
-        }
+        group_reply(rep, r, id, "delete the group", r == 0 ? json_pack("{s:s,s:b}", "id", id, "deleted", 1) : NULL);
         manage_publish_changed(d, &changed);
         manage_changed_release(&changed);
 }
@@ -676,14 +680,10 @@ static void handle_members_list(struct vigild *d, const struct http_request *req
         total = arr ? manage_index_members_json(&d->manage->index, req->params[0], limit, offset, arr) : -ENOMEM;
         if (total < 0) {
                 json_decref(arr);
-                if (total == -ENOENT)
-                        http_reply_error(rep, 404, "group_not_found", "no device group with id '%s'", req->params[0]);
-                else
-                        reply_db_error(rep, (int)total, "list the members");
+                group_reply(rep, (int)total, req->params[0], "list the members", NULL);
                 return;
         }
-        http_reply_json(rep, 200, json_pack("{s:I,s:o,s:o}", "count", (json_int_t)total, "value", arr,
-                                            "next_offset", http_page_next(json_array_size(arr), total, offset)));
+        http_reply_page(rep, arr, total, offset);
 }
 
 /* Reads {"devices": [id, ...]}: every id known and onboarded. */
@@ -757,17 +757,13 @@ static void handle_members_add(struct vigild *d, const struct http_request *req,
         if (r == 0)
                 r = group_read(d, id, &out, NULL);
         db_unlock(d->db);
-        if (r == -ENOENT)
-                http_reply_error(rep, 404, "group_not_found", "no device group with id '%s'", id);
-        else if (r == -EMEDIUMTYPE)
+        if (r == -EMEDIUMTYPE)
                 http_reply_error(rep, 409, "group_dynamic", "group %s is dynamic: its members come from its rule", id);
         else if (r == -E2BIG)
                 http_reply_error(rep, 409, "too_many_members", "a static group holds at most %d devices",
                                  MANAGE_STATIC_MEMBERS_MAX);
-        else if (r < 0)
-                reply_db_error(rep, r, "add the members");
         else
-                http_reply_json(rep, 200, out);
+                group_reply(rep, r, id, "add the members", out);
         manage_publish_changed(d, &changed);
         manage_changed_release(&changed);
 out:
@@ -797,16 +793,12 @@ static void handle_members_remove(struct vigild *d, const struct http_request *r
         if (r == 0 || r == -ENOENT)
                 r = group_read(d, id, &out, NULL);
         db_unlock(d->db);
-        if (r == -ENOENT)
-                http_reply_error(rep, 404, "group_not_found", "no device group with id '%s'", id);
-        else if (r == -ENODEV)
+        if (r == -ENODEV)
                 http_reply_error(rep, 404, "member_not_found", "device '%s' is not a member of group %s", dev, id);
         else if (r == -EMEDIUMTYPE)
                 http_reply_error(rep, 409, "group_dynamic", "group %s is dynamic: its members come from its rule", id);
-        else if (r < 0)
-                reply_db_error(rep, r, "remove the member");
         else
-                http_reply_json(rep, 200, out);
+                group_reply(rep, r, id, "remove the member", out);
         manage_publish_changed(d, &changed);
         manage_changed_release(&changed);
 }

@@ -39,6 +39,30 @@ static void reply_db_error(struct http_reply *rep, int r, const char *what)
         http_reply_error(rep, 500, r == -ENOMEM ? "out_of_memory" : "database_error", "cannot %s", what);
 }
 
+/* Answers a request on the user key that ended with r: 404 when there is
+ * no such user (-ENOENT), 500 "cannot what" on another error, otherwise 200
+ * with out (taken). */
+static void user_reply(struct http_reply *rep, int r, const char *key, const char *what, json_t *out)
+{
+        if (r == -ENOENT)
+                http_reply_error(rep, 404, "user_not_found", "no user '%s'", key);
+        else if (r < 0)
+                reply_db_error(rep, r, what);
+        else
+                http_reply_json(rep, 200, out);
+}
+
+/* As user_reply(), for a request on the user group id. */
+static void ugroup_reply(struct http_reply *rep, int r, const char *id, const char *what, json_t *out)
+{
+        if (r == -ENOENT)
+                http_reply_error(rep, 404, "user_group_not_found", "no user group with id '%s'", id);
+        else if (r < 0)
+                reply_db_error(rep, r, what);
+        else
+                http_reply_json(rep, 200, out);
+}
+
 static json_t *time_json(struct db_stmt *st, int col)
 {
         char buf[21];
@@ -232,8 +256,7 @@ static void list_reply(struct vigild *d, const struct http_request *req, struct 
                 reply_db_error(rep, r, "list");
                 return;
         }
-        http_reply_json(rep, 200, json_pack("{s:I,s:o,s:o}", "count", (json_int_t)total, "value", arr,
-                                            "next_offset", http_page_next(json_array_size(arr), total, offset)));
+        http_reply_page(rep, arr, total, offset);
 }
 
 void manage_handle_user_list(struct vigild *d, const struct http_request *req, struct http_reply *rep)
@@ -250,12 +273,7 @@ void manage_handle_user_show(struct vigild *d, const struct http_request *req, s
         db_lock(d->db);
         r = user_find(d, req->params[0], &out, NULL);
         db_unlock(d->db);
-        if (r == -ENOENT)
-                http_reply_error(rep, 404, "user_not_found", "no user '%s'", req->params[0]);
-        else if (r < 0)
-                reply_db_error(rep, r, "read the user");
-        else
-                http_reply_json(rep, 200, out);
+        user_reply(rep, r, req->params[0], "read the user", out);
 }
 
 void manage_handle_user_patch(struct vigild *d, const struct http_request *req, struct http_reply *rep)
@@ -287,14 +305,10 @@ void manage_handle_user_patch(struct vigild *d, const struct http_request *req, 
         if (r == 0)
                 r = user_find(d, id, &out, NULL);
         db_unlock(d->db);
-        if (r == -ENOENT)
-                http_reply_error(rep, 404, "user_not_found", "no user '%s'", req->params[0]);
-        else if (r == -EEXIST)
+        if (r == -EEXIST)
                 http_reply_error(rep, 409, "user_exists", "a user '%s' exists", in.upn);
-        else if (r < 0)
-                reply_db_error(rep, r, "change the user");
         else
-                http_reply_json(rep, 200, out);
+                user_reply(rep, r, req->params[0], "change the user", out);
 out:
         json_decref(body);
 }
@@ -310,14 +324,10 @@ void manage_handle_user_delete(struct vigild *d, const struct http_request *req,
                 r = db_exec_params(d->db, "DELETE FROM manage_users WHERE id = $1",
                                    DB_PARAMS(db_param_text(id, strlen(id))));
         db_unlock(d->db);
-        if (r == -ENOENT)
-                http_reply_error(rep, 404, "user_not_found", "no user '%s'", req->params[0]);
-        else if (r < 0)
-                reply_db_error(rep, r, "delete the user");
-        else {
+        if (r == 0)
                 log_info("token %s deleted user %s", req->who->token_id, id);
-                http_reply_json(rep, 200, json_pack("{s:s,s:b}", "id", id, "deleted", 1));
-        }
+        user_reply(rep, r, req->params[0], "delete the user",
+                   r == 0 ? json_pack("{s:s,s:b}", "id", id, "deleted", 1) : NULL);
 }
 
 /* ---- user groups ---- */
@@ -440,12 +450,7 @@ void manage_handle_ugroup_show(struct vigild *d, const struct http_request *req,
         db_lock(d->db);
         r = ugroup_read(d, req->params[0], &out);
         db_unlock(d->db);
-        if (r == -ENOENT)
-                http_reply_error(rep, 404, "user_group_not_found", "no user group with id '%s'", req->params[0]);
-        else if (r < 0)
-                reply_db_error(rep, r, "read the user group");
-        else
-                http_reply_json(rep, 200, out);
+        ugroup_reply(rep, r, req->params[0], "read the user group", out);
 }
 
 void manage_handle_ugroup_patch(struct vigild *d, const struct http_request *req, struct http_reply *rep)
@@ -472,14 +477,10 @@ void manage_handle_ugroup_patch(struct vigild *d, const struct http_request *req
         if (r == 0)
                 r = ugroup_read(d, id, &out);
         db_unlock(d->db);
-        if (r == -ENOENT)
-                http_reply_error(rep, 404, "user_group_not_found", "no user group with id '%s'", id);
-        else if (r == -EEXIST)
+        if (r == -EEXIST)
                 http_reply_error(rep, 409, "user_group_exists", "a user group named '%s' exists", name);
-        else if (r < 0)
-                reply_db_error(rep, r, "change the user group");
         else
-                http_reply_json(rep, 200, out);
+                ugroup_reply(rep, r, id, "change the user group", out);
 out:
         json_decref(body);
 }
@@ -495,12 +496,8 @@ void manage_handle_ugroup_delete(struct vigild *d, const struct http_request *re
         if (r == 0 && db_changes(d->db) == 0)
                 r = -ENOENT;
         db_unlock(d->db);
-        if (r == -ENOENT)
-                http_reply_error(rep, 404, "user_group_not_found", "no user group with id '%s'", id);
-        else if (r < 0)
-                reply_db_error(rep, r, "delete the user group");
-        else
-                http_reply_json(rep, 200, json_pack("{s:s,s:b}", "id", id, "deleted", 1));
+        ugroup_reply(rep, r, id, "delete the user group",
+                     r == 0 ? json_pack("{s:s,s:b}", "id", id, "deleted", 1) : NULL);
 }
 
 void manage_handle_ugroup_members(struct vigild *d, const struct http_request *req, struct http_reply *rep)
@@ -511,10 +508,7 @@ void manage_handle_ugroup_members(struct vigild *d, const struct http_request *r
         r = ugroup_read(d, req->params[0], NULL);
         db_unlock(d->db);
         if (r < 0) {
-                if (r == -ENOENT)
-                        http_reply_error(rep, 404, "user_group_not_found", "no user group with id '%s'", req->params[0]);
-                else
-                        reply_db_error(rep, r, "read the user group");
+                ugroup_reply(rep, r, req->params[0], "read the user group", NULL);
                 return;
         }
         list_reply(d, req, rep, "SELECT count(*) FROM manage_user_group_members WHERE group_id = $1",
@@ -566,14 +560,10 @@ void manage_handle_ugroup_member_add(struct vigild *d, const struct http_request
         if (r == 0)
                 r = ugroup_read(d, gid, &out);
         db_unlock(d->db);
-        if (r == -ENOENT)
-                http_reply_error(rep, 404, "user_group_not_found", "no user group with id '%s'", gid);
-        else if (r == -ENODEV)
+        if (r == -ENODEV)
                 http_reply_error(rep, 404, "user_not_found", "'users[%zu]': no such user", i);
-        else if (r < 0)
-                reply_db_error(rep, r, "add the members");
         else
-                http_reply_json(rep, 200, out);
+                ugroup_reply(rep, r, gid, "add the members", out);
 out:
         json_decref(body);
 }
@@ -597,15 +587,11 @@ void manage_handle_ugroup_member_remove(struct vigild *d, const struct http_requ
         if (r == 0)
                 r = ugroup_read(d, gid, &out);
         db_unlock(d->db);
-        if (r == -ENOENT)
-                http_reply_error(rep, 404, "user_group_not_found", "no user group with id '%s'", gid);
-        else if (r == -ENODEV)
+        if (r == -ENODEV)
                 http_reply_error(rep, 404, "member_not_found", "'%s' is not a member of user group %s",
                                  req->params[1], gid);
-        else if (r < 0)
-                reply_db_error(rep, r, "remove the member");
         else
-                http_reply_json(rep, 200, out);
+                ugroup_reply(rep, r, gid, "remove the member", out);
 }
 
 /* ---- primary user ---- */

@@ -28,12 +28,8 @@ static const char *const package_fields[] = { "name", "version", "architecture",
 
 int tvm_migrate(struct vigild *d)
 {
-        int r;
-
-        db_lock(d->db);
-        r = db_migrate(d->db, "tvm", tvm_migrations, sizeof(tvm_migrations) / sizeof(tvm_migrations[0]));
-        db_unlock(d->db);
-        return r;
+        return db_migrate_locked(d->db, "tvm", tvm_migrations,
+                                 sizeof(tvm_migrations) / sizeof(tvm_migrations[0]));
 }
 
 int tvm_packages_check(const json_t *packages, char *err, size_t err_size)

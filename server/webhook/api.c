@@ -225,12 +225,10 @@ void webhook_handle_list(struct vigild *d, const struct http_request *req, struc
                 json_array_append_new(arr, sub_json(d, st, false));
         db_stmt_done(st);
         db_unlock(d->db);
-        if (r < 0) {
-                json_decref(arr);
-                http_reply_error(rep, 500, "database_error", "cannot list the webhooks");
-                return;
-        }
-        http_reply_json(rep, 200, json_pack("{s:I,s:o}", "count", (json_int_t)json_array_size(arr), "value", arr));
+        if (r < 0)
+                http_reply_list_failed(rep, arr, "list the webhooks");
+        else
+                http_reply_values(rep, arr);
 }
 
 /* GET /api/v1/webhooks/{id} */

@@ -53,6 +53,22 @@ static json_t *groups_changed_data(const struct bus_event *ev)
         return json_pack("{s:o}", "groups", ids);
 }
 
+static json_t *compliance_changed_data(const struct bus_event *ev)
+{
+        return json_pack("{s:s?,s:s?,s:s?,s:s?,s:s?}", "from", ev->compliance_changed.from,
+                         "to", ev->compliance_changed.to, "policy_id", ev->compliance_changed.policy_id,
+                         "setting", ev->compliance_changed.setting, "reason", ev->compliance_changed.reason);
+}
+
+static json_t *noncompliance_notify_data(const struct bus_event *ev)
+{
+        return json_pack("{s:s?,s:s?,s:s?,s:s?,s:I,s:I}", "policy_id", ev->compliance_notify.policy_id,
+                         "policy_name", ev->compliance_notify.policy_name, "state", ev->compliance_notify.state,
+                         "reason", ev->compliance_notify.reason, "action_index",
+                         (json_int_t)ev->compliance_notify.action_index, "after_hours",
+                         (json_int_t)ev->compliance_notify.after_hours);
+}
+
 /* Index k here is bit k of a subscription's event set and webhook_event_names[k]. */
 const struct webhook_event_kind webhook_event_kinds[] = {
         { BUS_ALERT_RAISED, "alert_raised", alert_raised_data },
@@ -60,11 +76,14 @@ const struct webhook_event_kind webhook_event_kinds[] = {
         { BUS_CONNECTOR_CHANGED, "connector_changed", connector_changed_data },
         { BUS_PARTNER_RISK_CHANGED, "partner_risk_changed", partner_risk_changed_data },
         { BUS_GROUPS_CHANGED, "groups_changed", groups_changed_data },
+        { BUS_COMPLIANCE_CHANGED, "compliance_changed", compliance_changed_data },
+        { BUS_COMPLIANCE_NOTIFY, "noncompliance_notify", noncompliance_notify_data },
         { 0, NULL, NULL },
 };
 
 const char *const webhook_event_names[] = { "alert_raised", "risk_changed", "connector_changed",
-                                             "partner_risk_changed", "groups_changed", NULL };
+                                             "partner_risk_changed", "groups_changed", "compliance_changed",
+                                             "noncompliance_notify", NULL };
 
 _Static_assert(sizeof(webhook_event_kinds) / sizeof(webhook_event_kinds[0]) ==
                sizeof(webhook_event_names) / sizeof(webhook_event_names[0]), "one name per event kind");

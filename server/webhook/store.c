@@ -53,12 +53,8 @@ static const struct db_migration webhook_migrations[] = {
 
 int webhook_migrate(struct vigild *d)
 {
-        int r;
-
-        db_lock(d->db);
-        r = db_migrate(d->db, "webhook", webhook_migrations, sizeof(webhook_migrations) / sizeof(webhook_migrations[0]));
-        db_unlock(d->db);
-        return r;
+        return db_migrate_locked(d->db, "webhook", webhook_migrations,
+                                 sizeof(webhook_migrations) / sizeof(webhook_migrations[0]));
 }
 
 int64_t webhook_now_ms(void)

@@ -16,17 +16,8 @@
 # Needs root, BTF and mount namespaces; skips (77) without them.
 set -eu
 
-VIGILD=${VIGILD:-build/vigild}
-VIGIL=${VIGIL:-build/vigil}
-AGENT=${VIGIL_AGENT:-build/vigil-agent}
-HELPER=${BEHAVE:-build/tests/integration/behave}
-RULES=${VIGIL_RULES:-rules}
-SENSOR=bpf
 . "$(dirname "$0")/lib.sh"
-need_sensor
-need_helper
-command -v curl >/dev/null || skip "curl is not installed"
-[ -d "$RULES" ] || { echo "FAIL: no rules folder at '$RULES'" >&2; exit 1; }
+need_alerts
 
 # the tmpfs lives in a mount namespace of the test's own
 if [ -z "${VIGIL_DISKFULL_NS:-}" ]; then
@@ -44,41 +35,9 @@ cleanup() {
     remove_temp
 }
 
-fail() { echo "FAIL: $*" >&2; for f in "$T"/*.log; do echo "--- $f"; tail -n 60 "$f"; done >&2; exit 1; }
+fail() { fail_with_logs FAIL: 60 "$*"; }
 
 PORT=$(free_port)
-
-stop_vigild() {
-    kill "$SERVER_PID"; wait "$SERVER_PID" || fail "vigild did not exit cleanly"; SERVER_PID=""; rm -f "$T/port"
-}
-
-api() {
-    curl -sS --fail --cacert "$T/data/server-ca.pem" -H "Authorization: Bearer $(cat "$T/token")" \
-        "https://127.0.0.1:$PORT$1"
-}
-
-run_agent() {
-    "$AGENT" run --state-dir "$T/agent" --sensor "$SENSOR" --rules "$RULES" >/dev/null 2>"$1" &
-    AGENT_PID=$!
-    _i=0
-    until grep -q "sensor '$SENSOR' running" "$1" 2>/dev/null; do
-        grep -q "detection is off" "$1" 2>/dev/null && skip "the $SENSOR sensor cannot run here: $(cat "$1")"
-        kill -0 "$AGENT_PID" 2>/dev/null || fail "the agent exited before its sensor ran"
-        _i=$((_i + 1))
-        [ $_i -lt 300 ] || fail "the agent did not start its sensor in 30 s"
-        sleep 0.1
-    done
-}
-
-ids_of() {
-    grep "alert: new " "$1" | grep -F -- "$2" | sed -n 's/.* id=\([0-9a-f-]\{36\}\).*/\1/p' | sort -u
-}
-raised() { [ "$(ids_of "$1" "$2" | wc -l)" -ge "$3" ]; }
-on_server() { api "/api/v1/alerts/$1" >/dev/null 2>&1; }
-all_on_server() { for _id in $(cat "$1"); do on_server "$_id" || return 1; done; }
-
-# resent LOG...: an upload the server answered with an alert "unchanged" (sent twice)
-resent() { cat "$@" | grep "alerts sent: " | grep -v "unchanged 0," >/dev/null; }
 
 # fill_disk: appends to $T/agent/fill until the tmpfs has no byte left
 fill_disk() {
@@ -89,11 +48,7 @@ fill_disk() {
 
 mkdir "$T/agent"
 mount -t tmpfs -o size=2m,mode=0700 tmpfs "$T/agent" || skip "cannot mount a tmpfs here"
-"$VIGILD" init --data-dir "$T/data" >"$T/token" 2>"$T/init.log" || fail "vigild init"
-start_vigild
-export VIGIL_SERVER="https://127.0.0.1:$PORT" VIGIL_TOKEN="$(cat "$T/token")" VIGIL_CA="$T/data/server-ca.pem"
-"$VIGIL" onboarding create --expires 1h --uses 1 -o "$T/pkg.json" >"$T/cli.log" || fail "onboarding create"
-"$AGENT" onboard "$T/pkg.json" --state-dir "$T/agent" 2>"$T/onboard.log" || fail "onboard"
+onboard_agent
 
 run_agent "$T/agent1.log"
 tree "$HELPER" memfd-exec "$M-a" 100 >/dev/null
@@ -158,12 +113,8 @@ kill -KILL "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null || true; AGENT_PID=""
 AGENT_PID=$!
 sleep 3
 resent "$T/agent2.log" && fail "the restarted agent sent acknowledged alerts again: $(grep "alerts sent: " "$T/agent2.log")"
-grep "alert: new " "$T/agent1.log" | sed -n 's/.* id=\([0-9a-f-]\{36\}\).*/\1/p' | sort -u >"$T/raised-ids"
-n_raised=$(wc -l <"$T/raised-ids")
-[ "$n_raised" -lt 500 ] || skip "over 500 alerts raised on this machine meanwhile: cannot list them in one page"
-server_ids() { api "/api/v1/alerts?limit=500" | jq -r '.value[].id' | sort >"$T/server-ids"; }
-same_ids() { server_ids && cmp -s "$T/raised-ids" "$T/server-ids"; }
-within 30 same_ids || fail "the server's alerts differ from those raised: $(diff "$T/raised-ids" "$T/server-ids")"
+alert_ids "$T/agent1.log" >"$T/raised-ids"
+server_holds_raised
 echo "ok: $n_raised alerts on the server, each once; 4 of them sent from memory while the disk was full"
 
 # --- a batch the server refuses, on a full disk: kept in memory, set aside

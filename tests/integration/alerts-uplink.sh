@@ -12,71 +12,22 @@
 # Needs root and BTF; skips (77) without them.
 set -eu
 
-VIGILD=${VIGILD:-build/vigild}
-VIGIL=${VIGIL:-build/vigil}
-AGENT=${VIGIL_AGENT:-build/vigil-agent}
-HELPER=${BEHAVE:-build/tests/integration/behave}
-RULES=${VIGIL_RULES:-rules}
-SENSOR=bpf
 . "$(dirname "$0")/lib.sh"
-need_sensor
-need_helper
-command -v curl >/dev/null || skip "curl is not installed"
-[ -d "$RULES" ] || { echo "FAIL: no rules folder at '$RULES'" >&2; exit 1; }
+need_alerts
 
 make_temp alerts-uplink
 M=vigil-up-$$
 
-fail() { echo "FAIL: $*" >&2; for f in "$T"/*.log; do echo "--- $f"; tail -n 60 "$f"; done >&2; exit 1; }
+fail() { fail_with_logs FAIL: 60 "$*"; }
 
 PORT=$(free_port)
-
-stop_vigild() {
-    kill "$SERVER_PID"; wait "$SERVER_PID" || fail "vigild did not exit cleanly"; SERVER_PID=""; rm -f "$T/port"
-}
-
-# api PATH: GET the admin API, JSON on stdout
-api() {
-    curl -sS --fail --cacert "$T/data/server-ca.pem" -H "Authorization: Bearer $(cat "$T/token")" \
-        "https://127.0.0.1:$PORT$1"
-}
-
-# run_agent LOG: the agent with detection in the background (AGENT_PID);
-# waits until its sensor runs, skips (77) when it cannot
-run_agent() {
-    "$AGENT" run --state-dir "$T/agent" --sensor "$SENSOR" --rules "$RULES" >/dev/null 2>"$1" &
-    AGENT_PID=$!
-    _i=0
-    until grep -q "sensor '$SENSOR' running" "$1" 2>/dev/null; do
-        grep -q "detection is off" "$1" 2>/dev/null && skip "the $SENSOR sensor cannot run here: $(cat "$1")"
-        kill -0 "$AGENT_PID" 2>/dev/null || fail "the agent exited before its sensor ran"
-        _i=$((_i + 1))
-        [ $_i -lt 300 ] || fail "the agent did not start its sensor in 30 s"
-        sleep 0.1
-    done
-}
-
-# ids_of LOG MARK: the ids of the new alerts LOG reports on images naming MARK
-ids_of() {
-    grep "alert: new " "$1" | grep -F -- "$2" | sed -n 's/.* id=\([0-9a-f-]\{36\}\).*/\1/p' | sort -u
-}
 
 # ms_of LINE: the log line's timestamp in ms since the epoch
 ms_of() {
     echo "$(date -d "$(echo "$1" | cut -d' ' -f1)" +%s%3N)"
 }
 
-on_server() { api "/api/v1/alerts/$1" >/dev/null 2>&1; }
-
-# raised LOG MARK N: LOG reports at least N new alerts on images naming
-# MARK (a sanitizer build's helper adds a ptrace alert of LeakSanitizer's)
-raised() { [ "$(ids_of "$1" "$2" | wc -l)" -ge "$3" ]; }
-
-"$VIGILD" init --data-dir "$T/data" >"$T/token" 2>"$T/init.log" || fail "vigild init"
-start_vigild
-export VIGIL_SERVER="https://127.0.0.1:$PORT" VIGIL_TOKEN="$(cat "$T/token")" VIGIL_CA="$T/data/server-ca.pem"
-"$VIGIL" onboarding create --expires 1h --uses 1 -o "$T/pkg.json" >"$T/cli.log" || fail "onboarding create"
-"$AGENT" onboard "$T/pkg.json" --state-dir "$T/agent" 2>"$T/onboard.log" || fail "onboard"
+onboard_agent
 api "/api/v1/alerts" >/dev/null || fail "the server has no GET /api/v1/alerts"
 
 # --- a high alert reaches the server at once: the time from the agent's
@@ -107,6 +58,9 @@ fi
 api "/api/v1/alerts/$ID" | jq -e '.severity == "high"' >/dev/null || fail "alert $ID is not high on the server"
 [ $((seen - raised)) -lt 1000 ] || fail "the high alert took $((seen - raised)) ms to be stored"
 wait "$BEHAVIOUR" || fail "the fileless exec failed"
+# the inventory says which sensor runs, and the server shows it
+sensor_shown() { api "/api/v1/devices" | jq -e --arg s "$SENSOR" '.value[0].sensor == $s' >/dev/null; }
+within 10 sensor_shown || fail "the device's sensor is not '$SENSOR' on the server"
 
 # --- the outage: the server down, alerts raised, the agent killed and restarted
 stop_vigild
@@ -134,17 +88,12 @@ done
 kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || fail "the agent did not stop cleanly"; AGENT_PID=""
 "$AGENT" run --state-dir "$T/agent" --no-detect >/dev/null 2>"$T/agent3.log" &
 AGENT_PID=$!
-cat "$T/agent1.log" "$T/agent2.log" | grep "alert: new " |
-    sed -n 's/.* id=\([0-9a-f-]\{36\}\).*/\1/p' | sort -u >"$T/raised-ids"
-n_raised=$(wc -l <"$T/raised-ids")
-[ "$n_raised" -lt 500 ] || skip "over 500 alerts raised on this machine meanwhile: cannot list them in one page"
-server_ids() { api "/api/v1/alerts?limit=500" | jq -r '.value[].id' | sort >"$T/server-ids"; }
-same_ids() { server_ids && cmp -s "$T/raised-ids" "$T/server-ids"; }
-within 30 same_ids || fail "the server's alerts differ from those raised: $(diff "$T/raised-ids" "$T/server-ids")"
+alert_ids "$T/agent1.log" "$T/agent2.log" >"$T/raised-ids"
+server_holds_raised
 grep -q "not an alert" "$T/agent2.log" || fail "the line that is not JSON was not logged"
 grep -q "the server rejected alert $M-bogus: " "$T/agent2.log" || fail "the rejected alert was not logged"
 # what the first run had acknowledged was not sent again
-if cat "$T/agent2.log" "$T/agent3.log" | grep "alerts sent: " | grep -v "unchanged 0," >/dev/null; then
+if resent "$T/agent2.log" "$T/agent3.log"; then
     fail "a restarted agent sent acknowledged alerts again: $(grep -h "alerts sent: " "$T/agent2.log" "$T/agent3.log")"
 fi
 echo "ok: $n_raised alerts on the server, each once, 3 of them raised during the outage"

@@ -155,11 +155,7 @@ grep -q "events seen: .*alerts: [0-9]* new" "$T/detect.log" || fail "detect: no 
 # ---- 5. run with vigild ----
 [ -r /var/lib/dpkg/status ] || { echo "skipped: run (no dpkg database for the inventory)"; exit 0; }
 PORT=$(free_port)
-"$VIGILD" init --data-dir "$T/data" >"$T/token" 2>"$T/init.log" || fail "vigild init"
-start_vigild
-export VIGIL_SERVER="https://127.0.0.1:$PORT" VIGIL_TOKEN="$(cat "$T/token")" VIGIL_CA="$T/data/server-ca.pem"
-"$VIGIL" onboarding create --expires 1h --uses 1 -o "$T/pkg.json" >"$T/cli.log" || fail "onboarding create"
-"$AGENT" onboard "$T/pkg.json" --state-dir "$T/agent" 2>"$T/onboard.log" || fail "onboard"
+onboard_agent
 "$AGENT" run --state-dir "$T/agent" --rules "$T/rules" 2>"$T/agent.log" &
 APID=$!
 BG_PIDS="$BG_PIDS $APID"

@@ -28,7 +28,7 @@ SPORT=$((20000 + $$ % 20000))      # the server
 OPORT=$((SPORT + 1))               # anything else on the same host
 LPORT=$((SPORT + 2))               # loopback inside the namespace
 IPORT=$((SPORT + 3))               # a listener inside the namespace
-T=$(mktemp -d /tmp/vigil-isolate-XXXXXX)
+make_temp isolate
 STATE=$T/state
 BG_PIDS=""
 
@@ -37,15 +37,7 @@ cleanup() {
     netns_cleanup
     rm -rf "$T"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() {
-    echo "FAIL: $*" >&2
-    echo "--- ruleset in the namespace:" >&2
-    ip netns exec "$NS" nft list ruleset >&2 || true
-    exit 1
-}
+fail() { fail_with_ruleset "$@"; }
 
 tool_ns() { in_ns "$TOOL" --state "$STATE" --caps agent "$@"; }
 reaches() { in_ns "$TOOL" connect "$1" "$2" "${3:-2000}"; }

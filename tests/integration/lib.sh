@@ -1,5 +1,6 @@
 # Shell functions shared by the integration test scripts (sensor.sh,
-# detect.sh, detect-benign.sh, detect-cli.sh, onboard.sh), which source it:
+# detect.sh, detect-benign.sh, detect-cli.sh, onboard.sh, the alerts-*.sh,
+# isolate.sh, netprotect.sh) and the alert benchmarks, which source it:
 #     . "$(dirname "$0")/lib.sh"
 # A script defines fail MESSAGE (print its diagnostics, exit 1), which the
 # functions here call, and sets, as far as it uses them: AGENT (vigil-agent),
@@ -48,6 +49,24 @@ need_detect() {
     case $("$AGENT" detect --help 2>&1 || true) in
     *"unknown command"*) skip "this vigil-agent has no 'detect' command yet" ;;
     esac
+}
+
+# fail_with_logs PREFIX LINES MESSAGE: prints "PREFIX MESSAGE" and the last
+# LINES lines of each $T/*.log on stderr; exits 1. A script's fail can be
+# just this.
+fail_with_logs() {
+    echo "$1 $3" >&2
+    for _f in "$T"/*.log; do echo "--- $_f"; tail -n "$2" "$_f"; done >&2
+    exit 1
+}
+
+# fail_with_ruleset MESSAGE: prints MESSAGE and the ruleset in the network
+# namespace NS (netns_create) on stderr; exits 1.
+fail_with_ruleset() {
+    echo "FAIL: $*" >&2
+    echo "--- ruleset in the namespace:" >&2
+    ip netns exec "$NS" nft list ruleset >&2 || true
+    exit 1
 }
 
 # make_temp NAME: T, a new folder /tmp/vigil-NAME-XXXXXX, and the traps that
@@ -191,6 +210,106 @@ start_vigild() {
     "$VIGILD" run --data-dir "$T/data" --listen "127.0.0.1:$PORT" --port-file "$T/port" >>"$T/vigild.log" 2>&1 &
     SERVER_PID=$!
     within 10 test -s "$T/port" || fail "vigild did not start"
+}
+
+# stop_vigild: ends vigild (SERVER_PID); fails unless it exits cleanly.
+# Removes $T/port, so that start_vigild waits for the next one.
+stop_vigild() {
+    kill "$SERVER_PID"; wait "$SERVER_PID" || fail "vigild did not exit cleanly"; SERVER_PID=""; rm -f "$T/port"
+}
+
+# api PATH: GETs PATH from vigild's admin API on PORT with the token in
+# $T/token, JSON on stdout; fails (curl's status) on an HTTP error.
+api() {
+    curl -sS --fail --cacert "$T/data/server-ca.pem" -H "Authorization: Bearer $(cat "$T/token")" \
+        "https://127.0.0.1:$PORT$1"
+}
+
+# onboard_agent: vigild initialised in $T/data (its admin token in $T/token)
+# and started on PORT; VIGIL_SERVER, VIGIL_TOKEN and VIGIL_CA exported for
+# the vigil CLI; an onboarding package for one device made with it and the
+# agent onboarded into $T/agent. Fails at the first step that fails.
+onboard_agent() {
+    "$VIGILD" init --data-dir "$T/data" >"$T/token" 2>"$T/init.log" || fail "vigild init"
+    start_vigild
+    export VIGIL_SERVER="https://127.0.0.1:$PORT" VIGIL_TOKEN="$(cat "$T/token")" VIGIL_CA="$T/data/server-ca.pem"
+    "$VIGIL" onboarding create --expires 1h --uses 1 -o "$T/pkg.json" >"$T/cli.log" || fail "onboarding create"
+    "$AGENT" onboard "$T/pkg.json" --state-dir "$T/agent" 2>"$T/onboard.log" || fail "onboard"
+}
+
+# ---- the alerts tests (alerts-uplink.sh, alerts-split.sh, alerts-diskfull.sh)
+
+# need_alerts: the programs from the environment or the build folder
+# (VIGILD, VIGIL, AGENT, HELPER, RULES) and the bpf sensor (SENSOR); skips
+# (77) without root, BTF, jq or curl; fails without the behave helper or
+# the rules folder.
+need_alerts() {
+    VIGILD=${VIGILD:-build/vigild}
+    VIGIL=${VIGIL:-build/vigil}
+    AGENT=${VIGIL_AGENT:-build/vigil-agent}
+    HELPER=${BEHAVE:-build/tests/integration/behave}
+    RULES=${VIGIL_RULES:-rules}
+    SENSOR=bpf
+    need_sensor
+    need_helper
+    command -v curl >/dev/null || skip "curl is not installed"
+    [ -d "$RULES" ] || { echo "FAIL: no rules folder at '$RULES'" >&2; exit 1; }
+}
+
+# run_agent LOG: the agent onboarded in $T/agent with detection in the
+# background (AGENT_PID), its log to LOG; waits until its sensor runs.
+# Skips (77) when detection is off (the sensor cannot run here); fails when
+# the agent exits first or its sensor has not started within 30 s.
+run_agent() {
+    "$AGENT" run --state-dir "$T/agent" --sensor "$SENSOR" --rules "$RULES" >/dev/null 2>"$1" &
+    AGENT_PID=$!
+    _i=0
+    until grep -q "sensor '$SENSOR' running" "$1" 2>/dev/null; do
+        grep -q "detection is off" "$1" 2>/dev/null && skip "the $SENSOR sensor cannot run here: $(cat "$1")"
+        kill -0 "$AGENT_PID" 2>/dev/null || fail "the agent exited before its sensor ran"
+        _i=$((_i + 1))
+        [ $_i -lt 300 ] || fail "the agent did not start its sensor in 30 s"
+        sleep 0.1
+    done
+}
+
+# alert_ids LOG...: the ids of every new alert the agent logs report, sorted
+alert_ids() {
+    cat "$@" | grep "alert: new " | sed -n 's/.* id=\([0-9a-f-]\{36\}\).*/\1/p' | sort -u
+}
+
+# ids_of LOG MARK: the ids of the new alerts LOG reports on images naming MARK
+ids_of() {
+    grep "alert: new " "$1" | grep -F -- "$2" | sed -n 's/.* id=\([0-9a-f-]\{36\}\).*/\1/p' | sort -u
+}
+
+# raised LOG MARK N: LOG reports at least N new alerts on images naming
+# MARK (a sanitizer build's helper adds a ptrace alert of LeakSanitizer's)
+raised() { [ "$(ids_of "$1" "$2" | wc -l)" -ge "$3" ]; }
+
+# on_server ID: the admin API has alert ID
+on_server() { api "/api/v1/alerts/$1" >/dev/null 2>&1; }
+
+# all_on_server FILE: the admin API has every alert whose id FILE lists
+all_on_server() { for _id in $(cat "$1"); do on_server "$_id" || return 1; done; }
+
+# resent LOG...: an upload the server answered with an alert "unchanged"
+# (sent twice)
+resent() { cat "$@" | grep "alerts sent: " | grep -v "unchanged 0," >/dev/null; }
+
+# server_holds_raised: fails unless, within 30 s, the server's alerts are
+# exactly those whose ids $T/raised-ids lists (n_raised: how many); skips
+# (77) when they are 500 or more (one page cannot list them).
+server_holds_raised() {
+    n_raised=$(wc -l <"$T/raised-ids")
+    [ "$n_raised" -lt 500 ] || skip "over 500 alerts raised on this machine meanwhile: cannot list them in one page"
+    within 30 same_ids || fail "the server's alerts differ from those raised: $(diff "$T/raised-ids" "$T/server-ids")"
+}
+
+# same_ids: the ids of the server's alerts (a page of 500), written to
+# $T/server-ids, are those of $T/raised-ids
+same_ids() {
+    api "/api/v1/alerts?limit=500" | jq -r '.value[].id' | sort >"$T/server-ids" && cmp -s "$T/raised-ids" "$T/server-ids"
 }
 
 # netns_create TAG: a network namespace NS joined to this one by a veth pair,

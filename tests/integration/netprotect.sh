@@ -27,7 +27,7 @@ command -v nft >/dev/null || skip "nft (nftables) is not installed"
 [ -x "$TOOL" ] && [ -x "$NP" ] || { echo "FAIL: no isolate-tool at '$TOOL' or netprotect-tool at '$NP'" >&2; exit 1; }
 
 PORT=$((20000 + $$ % 20000))
-T=$(mktemp -d /tmp/vigil-netprotect-XXXXXX)
+make_temp netprotect
 STATE=$T/state
 BG_PIDS=""
 ETC_NS=""
@@ -38,15 +38,7 @@ cleanup() {
     [ -z "$ETC_NS" ] || { rm -rf "$ETC_NS"; rmdir /etc/netns 2>/dev/null || true; }
     rm -rf "$T"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() {
-    echo "FAIL: $*" >&2
-    echo "--- ruleset in the namespace:" >&2
-    ip netns exec "$NS" nft list ruleset >&2 || true
-    exit 1
-}
+fail() { fail_with_ruleset "$@"; }
 
 np() { in_ns "$NP" --state "$STATE" --caps agent "$@"; }
 reaches() { in_ns "$TOOL" connect "$1" "$PORT" "${2:-2000}"; }

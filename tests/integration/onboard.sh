@@ -19,10 +19,6 @@ fail() { echo "FAIL: $*" >&2; for f in "$T"/*.log; do echo "--- $f"; cat "$f"; d
 # A port that is free now; vigild must come back on the same one after a restart.
 PORT=$(free_port)
 
-stop_vigild() {
-    kill "$SERVER_PID"; wait "$SERVER_PID" || fail "vigild did not exit cleanly"; SERVER_PID=""; rm -f "$T/port"
-}
-
 "$VIGILD" init --data-dir "$T/data" >"$T/token" 2>"$T/init.log" || fail "vigild init"
 "$VIGILD" init --data-dir "$T/data" >/dev/null 2>"$T/init2.log" && fail "init overwrote an existing directory"
 grep -q "already exists" "$T/init2.log" || fail "init did not say why it refused"

@@ -433,7 +433,7 @@ static void cli(const char *args, int status, const char *words)
 
 static void test_cli(void **state)
 {
-        char args[256], gid[40];
+        char args[256], gid[40], uid[40] = "";
         char *out = NULL;
         json_t *j;
 
@@ -460,6 +460,19 @@ static void test_cli(void **state)
         snprintf(args, sizeof(args), "devices primary-user %s carol@example.com", B.id);
         cli(args, 0, "primary user carol@example.com");
         cli("users list", 0, "Carol");
+        j = admin(NULL, "GET", "/api/v1/users", NULL, 200);
+        for (size_t i = 0; i < json_array_size(json_object_get(j, "value")); i++) {
+                json_t *u = json_array_get(json_object_get(j, "value"), i);
+                if (strcmp(json_string_value(json_object_get(u, "user_principal_name")), "carol@example.com") == 0)
+                        snprintf(uid, sizeof(uid), "%s", json_string_value(json_object_get(u, "id")));
+        }
+        json_decref(j);
+        snprintf(args, sizeof(args), "--json users update %s --disabled", uid);
+        cli(args, 0, "\"enabled\": false");
+        snprintf(args, sizeof(args), "--json users update %s --enabled", uid);
+        cli(args, 0, "\"enabled\": true");
+        cli("users create --upn dave@example.com --nickname d", 2, "nickname");
+        cli("groups create --name cli-static --static --description kiosks", 0, "static");
         cli("user-groups create --name ops", 0, "ops");
         snprintf(args, sizeof(args), "groups delete %s", gid);
         cli(args, 0, "deleted");

@@ -490,59 +490,78 @@ static void test_bad_inputs(void **state)
         expect_refused("GET", "/api/v1/suppressions/nope/audit", NULL, 404, "suppression_not_found", "nope");
 }
 
-static void test_cli(void **state)
+/* Runs the CLI with the arguments fmt and ap make; it must exit with
+ * status and print text (when not NULL). Returns what it printed (free()
+ * it). */
+static char *cli_vexpect(int status, const char *text, const char *fmt, va_list ap)
 {
-        char args[1024], rid[37], *out;
+        char args[1024], *out = NULL;
+
+        vsnprintf(args, sizeof(args), fmt, ap);
+        assert_int_equal(harness_cli(&H, args, &out), status);
+        if (text)
+                assert_non_null(strstr(out, text));
+        return out;
+}
+
+static char *cli_expect(int status, const char *text, const char *fmt, ...)
+{
+        va_list ap;
+        char *out;
+
+        va_start(ap, fmt);
+        out = cli_vexpect(status, text, fmt, ap);
+        va_end(ap);
+        return out;
+}
+
+/* A --json command that succeeds: what it printed, parsed. */
+static json_t *cli_json(const char *fmt, ...)
+{
+        va_list ap;
+        char *out;
         json_t *j;
 
-        snprintf(args, sizeof(args), "--json suppressions create --name 'cli rule' --comment 'from the cli' "
-                 "--rule rule-cli --device %s --image '/usr/bin/*' --expires 24h", B.id);
-        assert_int_equal(harness_cli(&H, args, &out), 0);
+        va_start(ap, fmt);
+        out = cli_vexpect(0, NULL, fmt, ap);
+        va_end(ap);
         j = json_loads(out, 0, NULL);
         assert_non_null(j);
+        free(out);
+        return j;
+}
+
+static void test_cli(void **state)
+{
+        char rid[37], *out;
+        json_t *j;
+
+        j = cli_json("--json suppressions create --name 'cli rule' --comment 'from the cli' "
+                     "--rule rule-cli --device %s --image '/usr/bin/*' --expires 24h", B.id);
         snprintf(rid, sizeof(rid), "%s", json_string_value(json_object_get(j, "id")));
         assert_false(json_is_null(json_object_get(j, "expires_at")));
         assert_string_equal(json_string_value(json_object_get(json_object_get(j, "conditions"), "rule_id")),
                             "rule-cli");
         json_decref(j);
-        free(out);
-        assert_int_equal(harness_cli(&H, "suppressions list", &out), 0);
-        assert_non_null(strstr(out, rid));
+        out = cli_expect(0, rid, "suppressions list");
         assert_non_null(strstr(out, "cli rule"));
         free(out);
         /* a condition changed keeps the others */
-        snprintf(args, sizeof(args), "suppressions update %s --disable --command-line 'make *'", rid);
-        assert_int_equal(harness_cli(&H, args, &out), 0);
-        free(out);
-        snprintf(args, sizeof(args), "--json suppressions show %s", rid);
-        assert_int_equal(harness_cli(&H, args, &out), 0);
-        j = json_loads(out, 0, NULL);
-        assert_non_null(j);
+        free(cli_expect(0, NULL, "suppressions update %s --disable --command-line 'make *'", rid));
+        j = cli_json("--json suppressions show %s", rid);
         assert_true(json_is_false(json_object_get(j, "enabled")));
         assert_string_equal(json_string_value(json_object_get(json_object_get(j, "conditions"), "command_line")),
                             "make *");
         assert_string_equal(json_string_value(json_object_get(json_object_get(j, "conditions"), "rule_id")),
                             "rule-cli");
         json_decref(j);
-        free(out);
-        snprintf(args, sizeof(args), "suppressions audit %s", rid);
-        assert_int_equal(harness_cli(&H, args, &out), 0);
-        assert_non_null(strstr(out, "create"));
+        out = cli_expect(0, "create", "suppressions audit %s", rid);
         assert_non_null(strstr(out, "update"));
         free(out);
-        snprintf(args, sizeof(args), "suppressions delete %s", rid);
-        assert_int_equal(harness_cli(&H, args, &out), 0);
-        free(out);
-        snprintf(args, sizeof(args), "suppressions show %s", rid);
-        assert_int_equal(harness_cli(&H, args, &out), 1);
-        assert_non_null(strstr(out, "no suppression rule"));
-        free(out);
-        assert_int_equal(harness_cli(&H, "suppressions create --name x --comment y", &out), 2);
-        assert_non_null(strstr(out, "condition"));
-        free(out);
-        assert_int_equal(harness_cli(&H, "suppressions create --name x --comment y --image 'a\\'", &out), 1);
-        assert_non_null(strstr(out, "not a valid pattern"));
-        free(out);
+        free(cli_expect(0, NULL, "suppressions delete %s", rid));
+        free(cli_expect(1, "no suppression rule", "suppressions show %s", rid));
+        free(cli_expect(2, "condition", "suppressions create --name x --comment y"));
+        free(cli_expect(1, "not a valid pattern", "suppressions create --name x --comment y --image 'a\\'"));
 }
 
 /* vigild stopped and started again on its data directory: the rules are
@@ -588,14 +607,8 @@ static void test_device_group(void **state)
         assert_alert_status(a, "new");
 
         /* the CLI names the group too */
-        {
-                char args[200], *out = NULL;
-                snprintf(args, sizeof(args), "suppressions create --name cli-grp --comment c --device-group %s "
-                         "--rule rule-cli-grp", gid);
-                assert_int_equal(harness_cli(&H, args, &out), 0);
-                assert_non_null(strstr(out, gid));
-                free(out);
-        }
+        free(cli_expect(0, gid, "suppressions create --name cli-grp --comment c --device-group %s --rule rule-cli-grp",
+                        gid));
 
         /* out of the group, no longer suppressed */
         snprintf(path, sizeof(path), "/api/v1/groups/%s/members/%s", gid, D.id);

@@ -330,6 +330,22 @@ static int64_t attempts_of(const json_t *row)
         return json_integer_value(json_object_get(row, "attempts"));
 }
 
+/* Reads the delivery's row every 50 ms, 50 times at most, until it shows n
+ * attempts or more; returns the last row read (a new reference, or NULL). */
+static json_t *wait_attempts(const char *id, const char *delivery_id, int64_t n)
+{
+        json_t *row = NULL;
+
+        for (int i = 0; i < 50; i++) {
+                json_decref(row);
+                row = delivery(id, delivery_id);
+                if (attempts_of(row) >= n)
+                        break;
+                usleep(50000);
+        }
+        return row;
+}
+
 static void url_of(const struct receiver *rv, const char *scheme, char *out, size_t size)
 {
         snprintf(out, size, "%s://127.0.0.1:%u/hooks/vigil?x=1", scheme, rv->port);
@@ -366,7 +382,7 @@ static void test_bad_inputs(void **state)
         expect_400("{\"name\":\"x\",\"url\":\"https://example.com/h#f\",\"events\":[\"risk_changed\"]}", "fragment");
         expect_400("{\"name\":\"x\",\"url\":\"https:///h\",\"events\":[\"risk_changed\"]}", "host");
         expect_400("{\"name\":\"x\",\"url\":\"https://example.com/h\",\"events\":[\"risk_change\"]}",
-                   "unknown event 'risk_change' in 'events': valid events are alert_raised, risk_changed, connector_changed, partner_risk_changed and groups_changed");
+                   "unknown event 'risk_change' in 'events': valid events are alert_raised, risk_changed, connector_changed, partner_risk_changed, groups_changed, compliance_changed and noncompliance_notify");
         expect_400("{\"name\":\"x\",\"url\":\"https://example.com/h\",\"events\":[\"risk_changed\",\"risk_changed\"]}",
                    "twice");
         expect_400("{\"name\":\"x\",\"url\":\"https://example.com/h\",\"events\":[]}", "1 to 16");
@@ -587,13 +603,7 @@ static void test_down_then_up(void **state)
         snprintf(url, sizeof(url), "http://localhost:%u/h", port);
         hook = webhook_create("down", url, "[\"risk_changed\"]", NULL);
         ping(hook, did);
-        for (int i = 0; i < 50; i++) {
-                json_decref(row);
-                row = delivery(hook, did);
-                if (attempts_of(row) >= 2)
-                        break;
-                usleep(50000);
-        }
+        row = wait_attempts(hook, did, 2);
         assert_true(attempts_of(row) >= 2);
         assert_string_equal(json_string_value(json_object_get(row, "status")), "pending");
         assert_true(json_is_null(json_object_get(row, "last_http_status")));
@@ -648,12 +658,7 @@ static void test_private_ca(void **state)
         }
         hook2 = webhook_create("system-store", url, "[\"risk_changed\"]", NULL);
         ping(hook2, did);
-        row = NULL;
-        for (int i = 0; i < 50 && attempts_of(row) < 1; i++) {
-                json_decref(row);
-                row = delivery(hook2, did);
-                usleep(50000);
-        }
+        row = wait_attempts(hook2, did, 1);
         assert_string_equal(json_string_value(json_object_get(row, "status")), "pending");
         fprintf(stderr, "without the CA: %s\n", json_string_value(json_object_get(row, "last_error")));
         assert_non_null(json_string_value(json_object_get(row, "last_error")));
@@ -757,11 +762,7 @@ static void test_pending_survives_restart(void **state)
         snprintf(url, sizeof(url), "http://127.0.0.1:%u/h", port);
         hook = webhook_create("restart", url, "[\"risk_changed\"]", NULL);
         ping(hook, did);
-        for (int i = 0; i < 50 && attempts_of(row) < 1; i++) {
-                json_decref(row);
-                row = delivery(hook, did);
-                usleep(50000);
-        }
+        row = wait_attempts(hook, did, 1);
         assert_string_equal(json_string_value(json_object_get(row, "status")), "pending");
         json_decref(row);
         vigild_restart();

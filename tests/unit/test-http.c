@@ -147,6 +147,33 @@ static void test_bad_pattern(void **state)
         assert_false(match("/d/{id", "/d/{id", p));
 }
 
+/* The list replies: a page (next_offset while there is more), a whole
+ * list, and a failed read. */
+static void test_list_replies(void **state)
+{
+        struct http_reply rep = { 0 };
+        json_t *arr = json_pack("[i,i]", 1, 2);
+
+        http_reply_page(&rep, json_incref(arr), 5, 2);
+        assert_int_equal(rep.status, 200);
+        assert_int_equal(json_integer_value(json_object_get(rep.json, "count")), 5);
+        assert_int_equal(json_integer_value(json_object_get(rep.json, "next_offset")), 4);
+        assert_ptr_equal(json_object_get(rep.json, "value"), arr);
+        http_reply_page(&rep, json_incref(arr), 4, 2);
+        assert_true(json_is_null(json_object_get(rep.json, "next_offset")));
+        http_reply_values(&rep, json_incref(arr));
+        assert_int_equal(rep.status, 200);
+        assert_int_equal(json_integer_value(json_object_get(rep.json, "count")), 2);
+        assert_null(json_object_get(rep.json, "next_offset"));
+        http_reply_list_failed(&rep, arr, "list things");
+        assert_int_equal(rep.status, 500);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(rep.json, "error"), "code")),
+                            "database_error");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(rep.json, "error"), "message")),
+                            "cannot list things");
+        json_decref(rep.json);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -158,6 +185,7 @@ int main(void)
                 cmocka_unit_test(test_param_chars),
                 cmocka_unit_test(test_too_many_params),
                 cmocka_unit_test(test_bad_pattern),
+                cmocka_unit_test(test_list_replies),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -128,6 +128,33 @@ static void read_all(struct spool *s, struct seen *seen, struct spool_pos *end)
         read_some(s, seen, 0, end);
 }
 
+/* read_all, which must see exactly the ids first, first + 1, ... (n of
+ * them). */
+static void read_expect(struct spool *s, struct seen *seen, struct spool_pos *end, unsigned first, unsigned n)
+{
+        read_all(s, seen, end);
+        assert_int_equal(seen->n, n);
+        for (unsigned i = 0; i < n; i++)
+                assert_int_equal(seen->ids[i], first + i);
+}
+
+/* The spool "alerts" on the disk d, opened with no caps of its own. */
+static struct spool *spool_on(const struct disk *d)
+{
+        struct spool *s = NULL;
+
+        assert_int_equal(spool_open(d->spool, "alerts", 0, 0, &s), 0);
+        return s;
+}
+
+/* Appends the lines first to last, of len bytes and severity sev; the
+ * spool must take each. */
+static void append_range(struct spool *s, unsigned first, unsigned last, const char *sev, size_t len)
+{
+        for (unsigned i = first; i <= last; i++)
+                assert_int_equal(append(s, i, sev, len), 0);
+}
+
 static off_t file_size(const char *dir, uint64_t seq)
 {
         char path[256];
@@ -151,10 +178,9 @@ static void test_append_held(void **state)
         struct seen *seen = malloc(sizeof(*seen));
 
         disk_mount(&d);
-        assert_int_equal(spool_open(d.spool, "alerts", 0, 0, &s), 0);
+        s = spool_on(&d);
         /* 40 lines of 100 bytes: 4000, 96 bytes left in the page */
-        for (unsigned i = 1; i <= 40; i++)
-                assert_int_equal(append(s, i, "high", 100), 0);
+        append_range(s, 1, 40, "high", 100);
         disk_fill(&d);
         for (unsigned i = 41; i <= 45; i++)
                 assert_int_equal(append(s, i, i % 2 ? "high" : "low", 100), 0);
@@ -190,16 +216,11 @@ static void test_append_held(void **state)
         assert_int_equal(spool_sync(s), 0);
         assert_int_equal(spool_held(s), 0);
         assert_int_equal(file_size(d.spool, 3), 400);
-        read_all(s, seen, &end);
-        assert_int_equal(seen->n, 4);
-        for (unsigned i = 0; i < 4; i++)
-                assert_int_equal(seen->ids[i], 43 + i);
+        read_expect(s, seen, &end, 43, 4);
         assert_int_equal(spool_ack(s, &end), 0);
         assert_false(spool_pending(s));
         assert_int_equal(append(s, 47, "high", 100), 0);
-        read_all(s, seen, &end);
-        assert_int_equal(seen->n, 1);
-        assert_int_equal(seen->ids[0], 47);
+        read_expect(s, seen, &end, 47, 1);
         assert_int_equal(spool_dropped(s), 0);
         spool_close(s);
         free(seen);
@@ -216,32 +237,25 @@ static void test_held_acked_restart(void **state)
         struct seen *seen = malloc(sizeof(*seen));
 
         disk_mount(&d);
-        assert_int_equal(spool_open(d.spool, "alerts", 0, 0, &s), 0);
-        for (unsigned i = 1; i <= 10; i++)
-                assert_int_equal(append(s, i, "high", 100), 0);
+        s = spool_on(&d);
+        append_range(s, 1, 10, "high", 100);
         disk_fill(&d);
-        for (unsigned i = 11; i <= 13; i++)
-                assert_int_equal(append(s, i, "high", 2000), 0);
-        read_all(s, seen, &end);
-        assert_int_equal(seen->n, 13);
+        append_range(s, 11, 13, "high", 2000);
+        read_expect(s, seen, &end, 1, 13);
         assert_int_equal(spool_ack(s, &end), 0);
         assert_int_equal(spool_held(s), 0);
         assert_false(spool_pending(s));
         disk_free(&d);
         spool_close(s);
 
-        assert_int_equal(spool_open(d.spool, "alerts", 0, 0, &s), 0);
-        read_all(s, seen, &end);
-        assert_int_equal(seen->n, 0);
+        s = spool_on(&d);
+        read_expect(s, seen, &end, 0, 0);
         assert_int_equal(append(s, 14, "high", 100), 0);
-        read_all(s, seen, &end);
-        assert_int_equal(seen->n, 1);
-        assert_int_equal(seen->ids[0], 14);
+        read_expect(s, seen, &end, 14, 1);
         assert_int_equal(spool_ack(s, &end), 0);
         spool_close(s);
-        assert_int_equal(spool_open(d.spool, "alerts", 0, 0, &s), 0);
-        read_all(s, seen, &end);
-        assert_int_equal(seen->n, 0);
+        s = spool_on(&d);
+        read_expect(s, seen, &end, 0, 0);
         spool_close(s);
         free(seen);
         disk_unmount(&d);
@@ -261,7 +275,7 @@ static void test_held_full(void **state)
         unsigned id = 1;
 
         disk_mount(&d);
-        assert_int_equal(spool_open(d.spool, "alerts", 0, 0, &s), 0);
+        s = spool_on(&d);
         disk_fill(&d);
         for (size_t i = 0; i < fit; i++, id++)
                 assert_int_equal(append(s, id, i % 2 ? "medium" : "low", len), 0);
@@ -307,17 +321,14 @@ static void test_ack_refused(void **state)
         struct seen *seen = malloc(sizeof(*seen));
 
         disk_mount(&d);
-        assert_int_equal(spool_open(d.spool, "alerts", 0, 0, &s), 0);
-        for (unsigned i = 1; i <= 10; i++)
-                assert_int_equal(append(s, i, "high", 100), 0);
-        read_all(s, seen, &end);
-        assert_int_equal(seen->n, 10);
+        s = spool_on(&d);
+        append_range(s, 1, 10, "high", 100);
+        read_expect(s, seen, &end, 1, 10);
         disk_fill(&d);
         assert_int_equal(spool_ack(s, &end), 0);
         snprintf(path, sizeof(path), "%s/alerts.ack", d.spool);
         assert_int_equal(access(path, F_OK), -1);
-        read_all(s, seen, &end);
-        assert_int_equal(seen->n, 0);
+        read_expect(s, seen, &end, 0, 0);
         assert_false(spool_pending(s));
 
         disk_free(&d);
@@ -327,9 +338,8 @@ static void test_ack_refused(void **state)
         free(text);
         spool_close(s);
         /* and a restart starts after it */
-        assert_int_equal(spool_open(d.spool, "alerts", 0, 0, &s), 0);
-        read_all(s, seen, &end);
-        assert_int_equal(seen->n, 0);
+        s = spool_on(&d);
+        read_expect(s, seen, &end, 0, 0);
         spool_close(s);
         free(seen);
         disk_unmount(&d);

@@ -123,7 +123,7 @@ static void test_sub_check(void **state)
         assert_non_null(strstr(err, "'name' is required"));
         assert_int_equal(check_text("{}", true, &in, err, sizeof(err)), -EINVAL);
         assert_int_equal(check_text("{\"events\":[\"compliance_changd\"]}", true, &in, err, sizeof(err)), -EINVAL);
-        assert_non_null(strstr(err, "valid events are alert_raised, risk_changed, connector_changed, partner_risk_changed and groups_changed"));
+        assert_non_null(strstr(err, "valid events are alert_raised, risk_changed, connector_changed, partner_risk_changed, groups_changed, compliance_changed and noncompliance_notify"));
         assert_int_equal(check_text("{\"events\":[\"ping\"]}", true, &in, err, sizeof(err)), -EINVAL);
         assert_int_equal(check_text("{\"events\":[1]}", true, &in, err, sizeof(err)), -EINVAL);
         assert_int_equal(check_text("{\"events\":[\"risk_changed\\u0000x\"]}", true, &in, err, sizeof(err)), -EINVAL);
