@@ -99,6 +99,9 @@ int cli_users(struct cli *c, int argc, char **argv);
 int cli_user_groups(struct cli *c, int argc, char **argv);
 int cli_devices_primary_user(struct cli *c, int argc, char **argv);
 extern const char cli_users_usage[];
+/* profiles.c: 'vigil profiles ...' */
+int cli_profiles(struct cli *c, int argc, char **argv);
+extern const char cli_profiles_usage[];
 extern const char cli_user_groups_usage[];
 /* policy.c: 'vigil policy ...', 'vigil compliance ...', 'vigil devices compliance ID' */
 int cli_policy(struct cli *c, int argc, char **argv);

@@ -20,6 +20,7 @@
 static const struct cli_area cli_areas[] = {
         { "actions", cli_actions, cli_actions_usage },
         { "connector", cli_connector, cli_connector_usage },
+        { "profiles", cli_profiles, cli_profiles_usage },
         { "suppressions", cli_suppressions, cli_suppressions_usage },
         { "webhooks", cli_webhooks, cli_webhooks_usage },
         { "groups", cli_groups, cli_groups_usage },

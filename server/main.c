@@ -21,6 +21,7 @@
 #include "server/log.h"
 #include "server/manage/compliance-service.h"
 #include "server/manage/manage.h"
+#include "server/manage/profiles.h"
 #include "server/tvm/tvm.h"
 #include "server/vigild.h"
 #include "server/webhook/webhook.h"
@@ -31,7 +32,7 @@
 
 static const struct http_route *const route_tables[] = { api_routes, enroll_routes, tvm_routes, defend_routes,
                                                           defend_action_routes, webhook_routes, connector_routes,
-                                                          manage_routes, compliance_routes, NULL };
+                                                          manage_routes, compliance_routes, profiles_routes, NULL };
 
 static void usage(FILE *f)
 {
@@ -66,6 +67,8 @@ static int open_storage(struct vigild *d, char *err, size_t err_size)
                 r = manage_migrate(d);
         if (r == 0)
                 r = compliance_migrate(d);
+        if (r == 0)
+                r = profiles_migrate(d);
         if (r < 0) {
                 snprintf(err, err_size, "cannot migrate the database '%s': %s", path, db_errmsg(d->db));
                 return r;
@@ -79,11 +82,18 @@ static int open_storage(struct vigild *d, char *err, size_t err_size)
                 snprintf(err, err_size, "cannot start the defend module: %s", strerror(-r));
                 return r;
         }
-        return manage_open(d, err, err_size);
+        r = manage_open(d, err, err_size);
+        if (r < 0)
+                return r;
+        r = profiles_open(d);
+        if (r < 0)
+                snprintf(err, err_size, "cannot start the profiles of the manage module: %s", strerror(-r));
+        return r;
 }
 
 static void close_storage(struct vigild *d)
 {
+        profiles_close(d);
         manage_close(d);
         defend_close(d);
         enroll_close(d);
@@ -291,6 +301,7 @@ static int serve(struct vigild *d, const char *port_file)
                 webhook_stop(d);
                 return r;
         }
+        d->http = srv;
         public_url_default(d, http_server_port(srv));
         log_info("vigild %s listening on https://%s (port %u), agents use %s, %zu devices onboarded",
                  VIGIL_VERSION, d->cfg.listen, http_server_port(srv), d->cfg.public_url,
@@ -308,6 +319,7 @@ static int serve(struct vigild *d, const char *port_file)
                 enroll_flush(d);
         }
         log_info("received %s; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        d->http = NULL;
         http_server_stop(srv);
         compliance_stop(d);
         connector_stop(d);

@@ -15,7 +15,9 @@ struct connector;
 struct db;
 struct defend_suppressions;
 struct enroll;
+struct http_server;
 struct manage;
+struct profiles;
 struct webhook;
 
 #define VIGILD_LISTEN_DEFAULT "127.0.0.1:8443"
@@ -54,6 +56,8 @@ struct vigild {
         struct connector *connector;    /* partner risk for compliance (connector/connector.h) */
         struct manage *manage;          /* groups' membership index (manage/manage.h) */
         struct compliance_service *compliance; /* compliance evaluation (manage/compliance-service.h) */
+        struct http_server *http;       /* the listener once started, for waking long-polls; else NULL */
+        struct profiles *profiles;      /* configuration profiles in memory (manage/profiles.h) */
 };
 
 /* Fills cfg with the defaults. */

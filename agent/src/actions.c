@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/src/config.h"
 #include "agent/src/investigate.h"
 #include "agent/src/isolate.h"
 #include "agent/src/netprotect.h"
@@ -47,6 +48,7 @@
 struct agent_actions {
         struct agent_state state;
         struct run_detect *rd;          /* for recent events; may be NULL */
+        struct agent_config *cfg;       /* the profiles' configuration; may be NULL */
         struct httpc *http;
         pthread_t thread;
         bool started;
@@ -332,13 +334,21 @@ static void run_one(struct agent_actions *a, const json_t *action)
  * or another negative errno to back off. */
 static int poll_once(struct agent_actions *a)
 {
-        char path[64], err[512];
+        char path[160], err[512];
         json_t *resp = NULL, *act;
-        long st = 0;
+        long st = 0, wait = POLL_WAIT_S, report_in;
         size_t i;
         int r;
 
-        snprintf(path, sizeof(path), "/agent/v1/actions?wait=%d", POLL_WAIT_S);
+        /* the network protection report is due before the poll would end */
+        report_in = a->cfg ? agent_config_report_tick(a->cfg, a->http) : 0;
+        if (report_in > 0 && report_in < wait)
+                wait = report_in;
+        if (a->cfg)
+                snprintf(path, sizeof(path), "/agent/v1/actions?wait=%ld&config_version=%s", wait,
+                         agent_config_version(a->cfg));
+        else
+                snprintf(path, sizeof(path), "/agent/v1/actions?wait=%ld", wait);
         r = httpc_request(a->http, "GET", path, NULL, NULL, 0, &st, &resp, err, sizeof(err));
         if (r < 0) {
                 if (r != -ECANCELED)
@@ -359,8 +369,11 @@ static int poll_once(struct agent_actions *a)
                         break;
                 run_one(a, act);
         }
+        r = 0;
+        if (a->cfg && !atomic_load(&a->stop))
+                r = agent_config_sync(a->cfg, a->http, json_string_value(json_object_get(resp, "config_version")));
         json_decref(resp);
-        return 0;
+        return r == -EACCES ? r : 0;
 }
 
 /* Domains of network protection are resolved again every
@@ -416,7 +429,8 @@ int agent_actions_restore(const struct agent_state *st)
         return r;
 }
 
-int agent_actions_start(const struct agent_state *st, struct run_detect *rd, struct agent_actions **ret)
+int agent_actions_start(const struct agent_state *st, struct run_detect *rd, struct agent_config *cfg,
+                        struct agent_actions **ret)
 {
         struct agent_actions *a = calloc(1, sizeof(*a));
         sigset_t all, old;
@@ -426,6 +440,7 @@ int agent_actions_start(const struct agent_state *st, struct run_detect *rd, str
                 return -ENOMEM;
         a->state = *st;
         a->rd = rd;
+        a->cfg = cfg;
         atomic_init(&a->stop, false);
         r = agent_state_httpc(st, POLL_TIMEOUT_S, &a->http);
         if (r < 0) {

@@ -95,6 +95,20 @@ int agent_detect_start(const struct agent_run_opts *o, struct spool *spool, stru
 /* Stops the detection thread and frees it; NULL is fine. */
 void agent_detect_stop(struct run_detect *rd);
 
+/* Threat defense on or off (a configuration profile). Off, the sensor stays
+ * attached (attaching it again would need the privileges the agent dropped)
+ * but its events go no further than the process table: no detection, no
+ * alerts, nothing recorded for investigation. Any thread; NULL is fine. */
+void agent_detect_set_enabled(struct run_detect *rd, bool on);
+
+/* Loads the rules at the given paths (none: the default rules) into a new
+ * detection engine, in the calling thread, and hands it to the detection
+ * thread, which takes it in place of the old at its next poll (within
+ * PIPELINE_POLL_MS), keeping the sensor. Returns 0, -ENOTCONN without a
+ * detection thread, or the error of agent_detect_setup() (logged; the old
+ * rules stay). rules must stay valid until the next reload or the stop. */
+int agent_detect_reload(struct run_detect *rd, const char *const *rules, size_t n_rules);
+
 /* 'vigil-agent detect', 'scan-rules' and 'test-rules' (argv[0] is the
  * command). Return the process exit code. */
 int agent_detect(int argc, char **argv);

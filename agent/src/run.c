@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "agent/src/actions.h"
+#include "agent/src/config.h"
 #include "agent/src/spool.h"
 #include "agent/src/uplink_alerts.h"
 #include "crypto/crypto.h"
@@ -270,6 +271,7 @@ int agent_run(const struct agent_run_opts *o)
         struct uplink u = { .interval = 60 };
         struct run_detect *rd = NULL;
         struct agent_actions *acts = NULL;
+        struct agent_config *cfg = NULL;
         struct alert_uplink *up = NULL;
         struct spool *sp = NULL;
         long backoff = BACKOFF_MIN_S;
@@ -289,7 +291,10 @@ int agent_run(const struct agent_run_opts *o)
          * without detection what an earlier run spooled is still sent */
         if (!once) {
                 alerts_start(o, &u.state, &sp, &up, &rd);
-                agent_actions_start(&u.state, rd, &acts);
+                /* the configuration kept applies before the server answers */
+                if (agent_config_new(&u.state, rd, up, o->rules, o->n_rules, &cfg) == 0)
+                        agent_config_restore(cfg);
+                agent_actions_start(&u.state, rd, cfg, &acts);
         }
         while (!stop_requested) {
                 enum uplink_result res = round_once(&u);
@@ -312,7 +317,8 @@ int agent_run(const struct agent_run_opts *o)
                 if (res == UPLINK_OK) {
                         code = 0;
                         backoff = BACKOFF_MIN_S;
-                        nap(jittered(u.interval));
+                        /* a profile's interval wins over the server's */
+                        nap(jittered(agent_config_heartbeat(cfg) ? (long)agent_config_heartbeat(cfg) : u.interval));
                 } else {
                         agent_log("info", "retrying in %ld s", backoff);
                         nap(backoff);
@@ -322,6 +328,7 @@ int agent_run(const struct agent_run_opts *o)
         if (stop_requested)
                 agent_log("info", "stopping on signal %d", (int)stop_requested);
         agent_actions_stop(acts);
+        agent_config_free(cfg);
         agent_detect_stop(rd);
         alert_uplink_free(up);
         spool_close(sp);

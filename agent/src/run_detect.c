@@ -72,6 +72,9 @@ struct run_detect {
         pthread_t thread;
         struct recent_ring recent;
         atomic_int stop;                /* set by the uplink's thread */
+        atomic_bool off;                /* threat defense off (a profile): events dropped before detection */
+        pthread_mutex_t swap_lock;
+        struct detect *next;            /* new rules to take at the next poll (agent_detect_reload) */
         struct evsrc *src;
         struct proctable *pt;
         struct detect *det;
@@ -188,15 +191,28 @@ static void on_event(const struct agent_event *ev, void *ctx)
 {
         struct run_detect *rd = ctx;
 
-        recent_record(&rd->recent, ev);
+        /* the table stays fed so lineage is right when threat defense is on again */
         proctable_feed(rd->pt, ev);
+        if (atomic_load(&rd->off))
+                return;
+        recent_record(&rd->recent, ev);
         detect_event(rd->det, ev, rd->pt);
 }
 
 static int after_poll(void *ctx, uint64_t now)
 {
         struct run_detect *rd = ctx;
+        struct detect *old = NULL;
 
+        pthread_mutex_lock(&rd->swap_lock);
+        if (rd->next) {
+                old = rd->det;
+                rd->det = rd->next;
+                rd->next = NULL;
+        }
+        pthread_mutex_unlock(&rd->swap_lock);
+        /* alerts the old rules were folding are not carried over */
+        detect_free(old);
         detect_tick(rd->det, now);
         if (now - rd->last_sync_ns >= SYNC_EVERY_NS) {
                 spool_sync(rd->spool);
@@ -339,6 +355,8 @@ static void run_detect_free(struct run_detect *rd)
         if (rd->src)
                 rd->src->ops->close(rd->src);
         detect_free(rd->det);
+        detect_free(rd->next);
+        pthread_mutex_destroy(&rd->swap_lock);
         proctable_free(rd->pt);
         free(rd->line);
         free(rd->recent.slot);
@@ -382,6 +400,7 @@ int agent_detect_start(const struct agent_run_opts *o, struct spool *spool, stru
         rd->spool = spool;
         rd->uplink = uplink;
         pthread_mutex_init(&rd->recent.lock, NULL);
+        pthread_mutex_init(&rd->swap_lock, NULL);
         rd->recent.slot = malloc((size_t)AGENT_RECENT_EVENTS * sizeof(*rd->recent.slot));
         rd->line = malloc(ALERT_LINE_MAX);
         rd->pt = proctable_new(0, 0);
@@ -413,4 +432,29 @@ void agent_detect_stop(struct run_detect *rd)
         pthread_join(rd->thread, NULL);
         agent_sensor_set("none");
         run_detect_free(rd);
+}
+
+void agent_detect_set_enabled(struct run_detect *rd, bool on)
+{
+        if (rd && atomic_exchange(&rd->off, !on) != !on)
+                agent_log("info", "threat defense %s by a configuration profile", on ? "on" : "off");
+}
+
+int agent_detect_reload(struct run_detect *rd, const char *const *rules, size_t n_rules)
+{
+        struct detect *det, *dropped;
+        int r;
+
+        if (!rd)
+                return -ENOTCONN;
+        r = agent_detect_setup(rules, n_rules, on_alert, rd, &det);
+        if (r < 0)
+                return r;
+        detect_sensor_set(det, rd->src->ops->name);
+        pthread_mutex_lock(&rd->swap_lock);
+        dropped = rd->next;
+        rd->next = det;
+        pthread_mutex_unlock(&rd->swap_lock);
+        detect_free(dropped);
+        return 0;
 }

@@ -46,6 +46,7 @@ struct alert_uplink {
         pthread_mutex_t lock;
         pthread_cond_t cond;            /* CLOCK_MONOTONIC */
         bool stop;
+        int64_t linger_ms;              /* ALERT_UPLINK_LINGER_MS, or a profile's (alert_uplink_set_linger) */
         int64_t due_ms;                 /* a send is due then (monotonic ms); NEVER: none */
         struct vbuf lines;              /* the batch as read: lines with their '\n' */
         size_t n_lines;
@@ -78,6 +79,7 @@ int alert_uplink_new(const struct agent_state *state, struct spool *spool, struc
         vbuf_init(&u->body, ALERT_UPLINK_BODY_MAX);
         vbuf_init(&u->aside, ALERT_UPLINK_ASIDE_MAX);
         u->cap = ALERT_UPLINK_BATCH_MAX;
+        u->linger_ms = ALERT_UPLINK_LINGER_MS;
         pthread_mutex_init(&u->lock, NULL);
         pthread_condattr_init(&ca_attr);
         pthread_condattr_setclock(&ca_attr, CLOCK_MONOTONIC);
@@ -101,12 +103,21 @@ void alert_uplink_wake(struct alert_uplink *u, bool urgent)
 
         if (!u)
                 return;
-        due = urgent ? 0 : mono_ms() + ALERT_UPLINK_LINGER_MS;
         pthread_mutex_lock(&u->lock);
+        due = urgent ? 0 : mono_ms() + u->linger_ms;
         if (due < u->due_ms) {
                 u->due_ms = due;
                 pthread_cond_signal(&u->cond);
         }
+        pthread_mutex_unlock(&u->lock);
+}
+
+void alert_uplink_set_linger(struct alert_uplink *u, int64_t ms)
+{
+        if (!u)
+                return;
+        pthread_mutex_lock(&u->lock);
+        u->linger_ms = ms < 0 ? ALERT_UPLINK_LINGER_MS : ms;
         pthread_mutex_unlock(&u->lock);
 }
 

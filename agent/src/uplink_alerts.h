@@ -55,6 +55,11 @@ int alert_uplink_start(struct alert_uplink *u);
  * ALERT_UPLINK_LINGER_MS. Any thread; NULL is fine. */
 void alert_uplink_wake(struct alert_uplink *u, bool urgent);
 
+/* How long a lazy wake waits for other alerts before the upload, in ms (a
+ * configuration profile's alert_upload_delay_ms); negative: back to
+ * ALERT_UPLINK_LINGER_MS. Any thread; NULL is fine. */
+void alert_uplink_set_linger(struct alert_uplink *u, int64_t ms);
+
 /* Stops the thread (an upload under way ends first) and frees the uplink;
  * NULL is fine. */
 void alert_uplink_free(struct alert_uplink *u);

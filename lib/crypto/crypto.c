@@ -895,3 +895,97 @@ free_crq:
         gnutls_x509_crq_deinit(crq);
         return r;
 }
+
+/* ---- signatures ---- */
+
+/* Signed data is not PEM: it has a cap of its own. */
+static bool data_datum(gnutls_datum_t *d, const void *data, size_t len)
+{
+        if (!data || len == 0 || len > CRYPTO_SIGNED_MAX)
+                return false;
+        d->data = (unsigned char *)data;
+        d->size = (unsigned)len;
+        return true;
+}
+
+int crypto_sign(const char *key_pem, size_t key_len, const void *data, size_t n, uint8_t **ret_sig,
+                size_t *ret_len)
+{
+        gnutls_x509_privkey_t xkey;
+        gnutls_privkey_t key;
+        gnutls_datum_t in, sig = { NULL, 0 };
+        char *out;
+        size_t out_len;
+        int r;
+
+        if (!data_datum(&in, data, n))
+                return -EINVAL;
+        r = key_import(key_pem, key_len, &xkey);
+        if (r < 0)
+                return r;
+        if (gnutls_privkey_init(&key) < 0) {
+                gnutls_x509_privkey_deinit(xkey);
+                return -ENOMEM;
+        }
+        r = gnutls_privkey_import_x509(key, xkey, GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE);
+        if (r < 0) {
+                gnutls_x509_privkey_deinit(xkey);
+                r = map_err(r, -EINVAL);
+                goto free_key;
+        }
+        r = gnutls_privkey_sign_data(key, GNUTLS_DIG_SHA256, 0, &in, &sig);
+        if (r < 0) {
+                r = map_err(r, -EIO);
+                goto free_key;
+        }
+        r = datum_take(&sig, false, &out, &out_len);
+        if (r == 0) {
+                *ret_sig = (uint8_t *)out;
+                *ret_len = out_len;
+        }
+free_key:
+        gnutls_privkey_deinit(key);
+        return r;
+}
+
+/* The signature algorithm of a key of the certificate's type with SHA-256. */
+static gnutls_sign_algorithm_t sign_algorithm(gnutls_pubkey_t pub)
+{
+        return gnutls_pk_to_sign(gnutls_pubkey_get_pk_algorithm(pub, NULL), GNUTLS_DIG_SHA256);
+}
+
+int crypto_signed_verify(const char *ca_pem, size_t ca_len, const char *cert_pem, size_t cert_len,
+                         const void *data, size_t n, const void *sig, size_t sig_len, int64_t now)
+{
+        gnutls_x509_crt_t crt;
+        gnutls_pubkey_t pub;
+        gnutls_datum_t der = { NULL, 0 }, in, s;
+        int r;
+
+        if (cert_len > CRYPTO_PEM_MAX || !data_datum(&in, data, n) || !datum_from(&s, sig, sig_len))
+                return -EBADMSG;
+        r = crt_import(cert_pem, cert_len, GNUTLS_X509_FMT_PEM, &crt);
+        if (r < 0)
+                return r;
+        r = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der);
+        if (r < 0) {
+                r = map_err(r, -EBADMSG);
+                goto free_crt;
+        }
+        r = crypto_cert_verify_der(ca_pem, ca_len, der.data, der.size, now);
+        gnutls_free(der.data);
+        if (r < 0)
+                goto free_crt;
+        if (gnutls_pubkey_init(&pub) < 0) {
+                r = -ENOMEM;
+                goto free_crt;
+        }
+        r = gnutls_pubkey_import_x509(pub, crt, 0);
+        if (r >= 0)
+                r = gnutls_pubkey_verify_data2(pub, sign_algorithm(pub), 0, &in, &s);
+        r = r < 0 ? map_err(r, -EKEYREJECTED) : 0;
+        gnutls_pubkey_deinit(pub);
+free_crt:
+        gnutls_x509_crt_deinit(crt);
+        return r;
+}

@@ -16,6 +16,7 @@
 #define CRYPTO_SERIAL_MAX_HEX 40       /* serials are at most 20 bytes */
 #define CRYPTO_CN_MAX 64
 #define CRYPTO_PEM_MAX (64 * 1024)     /* no PEM input larger than this is parsed */
+#define CRYPTO_SIGNED_MAX (16u << 20)  /* bytes of data crypto_sign() and crypto_signed_verify() take */
 
 /* What Vigil reads off a certificate. */
 struct crypto_cert_info {
@@ -105,3 +106,20 @@ bool crypto_cert_key_match(const char *cert_pem, size_t cert_len,
  * or expired / not yet valid). */
 int crypto_cert_verify_der(const char *ca_pem, size_t ca_len, const void *der, size_t len,
                            int64_t now);
+
+/* Signs n bytes of data (1 to CRYPTO_SIGNED_MAX) with the private key in
+ * key_pem (ECDSA or RSA), SHA-256. Returns 0 with the signature in *ret_sig
+ * (the caller frees it) and its length in *ret_len, -EINVAL (no data, or a
+ * key that does not parse), -ENOMEM or -EIO. */
+int crypto_sign(const char *key_pem, size_t key_len, const void *data, size_t n, uint8_t **ret_sig,
+                size_t *ret_len);
+
+/* Verifies that sig is a signature of data by the key of the certificate in
+ * cert_pem, and that this certificate was issued by the CA in ca_pem and is
+ * valid at now (crypto_cert_verify_der's rules: a CA certificate is never
+ * accepted as the signer). Returns 0, -EBADMSG (a certificate or the
+ * signature is missing or does not parse, data is empty or too large), or
+ * -EKEYREJECTED (not issued by that CA, out of its validity, or the
+ * signature does not match the data). */
+int crypto_signed_verify(const char *ca_pem, size_t ca_len, const char *cert_pem, size_t cert_len,
+                         const void *data, size_t n, const void *sig, size_t sig_len, int64_t now);

@@ -27,6 +27,7 @@
 #include "server/db/db.h"
 #include "server/enroll/enroll.h"
 #include "server/log.h"
+#include "server/manage/profiles.h"
 #include "server/vigild.h"
 #include "util/strutil.h"
 
@@ -608,11 +609,15 @@ static json_t *agent_actions(struct vigild *d, const char *device_id)
         return arr;
 }
 
-/* GET /agent/v1/actions?wait=SECONDS: the device's open actions; with none,
- * the answer waits up to wait seconds for one. */
+/* GET /agent/v1/actions?wait=SECONDS&config_version=HEX: the device's open
+ * actions and the version of its configuration (profiles); with no action
+ * and the configuration the agent says it has, the answer waits up to wait
+ * seconds for either to change. */
 static void handle_agent_poll(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
         const char *device_id = req->who->device_id, *v = http_request_query(req, "wait");
+        const char *have = http_request_query(req, "config_version");
+        char config[PROFILES_VERSION_HEX + 1] = "";
         uint64_t wait = 0, seq = 0;
         json_t *arr;
 
@@ -626,12 +631,14 @@ static void handle_agent_poll(struct vigild *d, const struct http_request *req, 
         expire(d);
         arr = agent_actions(d, device_id);
         db_unlock(d->db);
-        if (json_array_size(arr) == 0 && wait && !req->resumed) {
+        if (profiles_device_version(d, device_id, config) < 0)
+                log_warn("cannot compute the configuration version of device %s", device_id);
+        if (json_array_size(arr) == 0 && wait && !req->resumed && (!have || strcmp(have, config) == 0)) {
                 json_decref(arr);
                 http_reply_wait(rep, device_id, (unsigned)wait * 1000, seq);
                 return;
         }
-        http_reply_json(rep, 200, json_pack("{s:o}", "actions", arr));
+        http_reply_json(rep, 200, json_pack("{s:o,s:s}", "actions", arr, "config_version", config));
 }
 
 /* Reads the agent's report {status, message, result}. Returns 0 or -EINVAL

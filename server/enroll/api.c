@@ -10,6 +10,7 @@
 #include "server/bus.h"
 #include "server/db/db.h"
 #include "server/log.h"
+#include "server/manage/profiles.h"
 #include "server/tvm/tvm.h"
 #include "server/vigild.h"
 #include "util/strutil.h"
@@ -297,10 +298,12 @@ out:
         json_decref(body);
 }
 
-/* POST /agent/v1/heartbeat {"inventory_sha256": "hex"} (other members are ignored) */
+/* POST /agent/v1/heartbeat {"inventory_sha256": "hex"} (other members are
+ * ignored); the answer says the version of the device's configuration. */
 static void handle_heartbeat(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
         const char *hash_hex = NULL;
+        char config[PROFILES_VERSION_HEX + 1] = "";
         uint8_t hash[32];
         bool current = false;
         json_t *body = NULL;
@@ -318,9 +321,11 @@ static void handle_heartbeat(struct vigild *d, const struct http_request *req, s
         }
         registry_touch(&d->enroll->registry, req->who->device_id, util_now(),
                        hash_hex ? hash : NULL, &current);
-        http_reply_json(rep, 200, json_pack("{s:I,s:b}",
+        if (profiles_device_version(d, req->who->device_id, config) < 0)
+                log_warn("cannot compute the configuration version of device %s", req->who->device_id);
+        http_reply_json(rep, 200, json_pack("{s:I,s:b,s:s}",
                         "heartbeat_interval", (json_int_t)d->cfg.heartbeat_interval,
-                        "inventory_current", current));
+                        "inventory_current", current, "config_version", config));
 out:
         json_decref(body);
 }

@@ -538,6 +538,67 @@ static void test_issue_server(void **state)
         test_ca_drop(&t);
 }
 
+/* A server key signs; the agent accepts the signature only with the server
+ * certificate issued by its CA, over the very bytes signed. */
+static void test_sign_verify(void **state)
+{
+        static const char *const names[] = { "vigil.example" };
+        static const char data[] = "{\"extra_rules\":[\"title: x\"]}";
+        struct test_ca t, other;
+        char *key, *cert, *key2, *cert2;
+        size_t key_len, cert_len, key2_len, cert2_len, sig_len;
+        uint8_t *sig;
+        int64_t now = (int64_t)time(NULL);
+
+        (void)state;
+        test_ca_make(&t, "Vigil Server CA");
+        test_ca_make(&other, "Another CA");
+        assert_int_equal(crypto_key_generate(&key, &key_len), 0);
+        assert_int_equal(crypto_ca_issue_server(t.ca, key, key_len, names, 1, 90, &cert, &cert_len), 0);
+        assert_int_equal(crypto_key_generate(&key2, &key2_len), 0);
+        assert_int_equal(crypto_ca_issue_server(other.ca, key2, key2_len, names, 1, 90, &cert2, &cert2_len), 0);
+
+        assert_int_equal(crypto_sign(key, key_len, data, sizeof(data) - 1, &sig, &sig_len), 0);
+        assert_true(sig_len > 0);
+        assert_int_equal(crypto_signed_verify(t.cert, t.cert_len, cert, cert_len, data, sizeof(data) - 1,
+                                              sig, sig_len, now), 0);
+        /* other data, a flipped byte of the signature */
+        assert_int_equal(crypto_signed_verify(t.cert, t.cert_len, cert, cert_len, data, sizeof(data) - 2,
+                                              sig, sig_len, now), -EKEYREJECTED);
+        sig[sig_len / 2] ^= 0x01;
+        assert_int_equal(crypto_signed_verify(t.cert, t.cert_len, cert, cert_len, data, sizeof(data) - 1,
+                                              sig, sig_len, now), -EKEYREJECTED);
+        sig[sig_len / 2] ^= 0x01;
+        /* a certificate of another CA, the right certificate with the wrong CA */
+        assert_int_equal(crypto_signed_verify(t.cert, t.cert_len, cert2, cert2_len, data, sizeof(data) - 1,
+                                              sig, sig_len, now), -EKEYREJECTED);
+        assert_int_equal(crypto_signed_verify(other.cert, other.cert_len, cert, cert_len, data,
+                                              sizeof(data) - 1, sig, sig_len, now), -EKEYREJECTED);
+        /* the CA's own certificate is no signer; a certificate out of its validity */
+        assert_int_equal(crypto_signed_verify(t.cert, t.cert_len, t.cert, t.cert_len, data, sizeof(data) - 1,
+                                              sig, sig_len, now), -EKEYREJECTED);
+        assert_int_equal(crypto_signed_verify(t.cert, t.cert_len, cert, cert_len, data, sizeof(data) - 1,
+                                              sig, sig_len, now + 200 * 86400), -EKEYREJECTED);
+        /* a signature by a key whose certificate is not the one given */
+        free(sig);
+        assert_int_equal(crypto_sign(key2, key2_len, data, sizeof(data) - 1, &sig, &sig_len), 0);
+        assert_int_equal(crypto_signed_verify(t.cert, t.cert_len, cert, cert_len, data, sizeof(data) - 1,
+                                              sig, sig_len, now), -EKEYREJECTED);
+        /* junk */
+        assert_int_equal(crypto_signed_verify(t.cert, t.cert_len, "junk", 4, data, sizeof(data) - 1, sig,
+                                              sig_len, now), -EBADMSG);
+        assert_int_equal(crypto_signed_verify(t.cert, t.cert_len, cert, cert_len, data, sizeof(data) - 1, sig,
+                                              0, now), -EBADMSG);
+        assert_int_equal(crypto_sign("junk", 4, data, sizeof(data) - 1, &sig, &sig_len), -EINVAL);
+        free(sig);
+        free(key);
+        free(cert);
+        free(key2);
+        free(cert2);
+        test_ca_drop(&t);
+        test_ca_drop(&other);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -551,6 +612,7 @@ int main(void)
                 cmocka_unit_test(test_sign_csr),
                 cmocka_unit_test(test_verify),
                 cmocka_unit_test(test_issue_server),
+                cmocka_unit_test(test_sign_verify),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
