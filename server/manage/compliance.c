@@ -253,8 +253,8 @@ static void setting_eval(const struct compliance_policy *p, enum compliance_sett
                          const struct compliance_facts *f, const struct compliance_tenant *t, int64_t now,
                          struct eval *e, struct compliance_result *r)
 {
-        /* the risk is never softened by a grace period: an attacked device loses access at once */
-        e->graceable = s != COMPLIANCE_SETTING_MAX_DEVICE_RISK;
+        /* the grace period delays every setting, the risk included (docs/COMPLIANCE.md) */
+        e->graceable = true;
         if (needs_inventory(s) && f->inventory_at == 0) {
                 set(e, COMPLIANCE_SETTING_ERROR, COMPLIANCE_UNKNOWN, "", WHY_NO_INVENTORY);
                 return;

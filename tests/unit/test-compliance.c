@@ -456,8 +456,9 @@ static void test_no_inventory(void **state)
         assert_int_equal(r.settings[COMPLIANCE_SETTING_MIN_OS_VERSION].state, COMPLIANCE_SETTING_ERROR);
         assert_string_equal(sreason(&r, COMPLIANCE_SETTING_FIREWALL), "no inventory from the device yet");
         assert_int_equal(r.settings[COMPLIANCE_SETTING_MAX_DEVICE_RISK].state, COMPLIANCE_SETTING_COMPLIANT);
+        /* (past the example's 24-hour grace) */
         f.risk = DEFEND_LEVEL_HIGH;
-        assert_int_equal(compliance_evaluate(p, &f, &tenant, T0, 0, &r), COMPLIANCE_NONCOMPLIANT);
+        assert_int_equal(compliance_evaluate(p, &f, &tenant, T0 + 24 * HOUR, T0, &r), COMPLIANCE_NONCOMPLIANT);
         compliance_policy_free(p);
 }
 
@@ -595,27 +596,31 @@ static void test_grace_and_actions(void **state)
         compliance_policy_free(p);
 }
 
-static void test_risk_not_graced(void **state)
+/* The grace period delays the risk too, as every setting: a policy meant to
+ * cut an attacked device at once has grace_hours 0 (test_grace_zero). */
+static void test_risk_graced(void **state)
 {
         struct compliance_facts f = good_facts();
         struct compliance_result r;
         struct compliance_policy *p = policy(example);
 
         f.risk = DEFEND_LEVEL_HIGH;
-        assert_int_equal(compliance_evaluate(p, &f, &tenant, T0, 0, &r), COMPLIANCE_NONCOMPLIANT);
+        assert_int_equal(compliance_evaluate(p, &f, &tenant, T0, 0, &r), COMPLIANCE_IN_GRACE_PERIOD);
         assert_int_equal(r.first_noncompliant_at, T0);
-        assert_int_equal(r.grace_ends_at, 0);
-        assert_string_equal(preason(&r), "risk high is above the allowed medium");
-        /* a graced failure beside it: still noncompliant, the risk decides */
-        f.firewall = COMPLIANCE_FACT_NO;
-        assert_int_equal(compliance_evaluate(p, &f, &tenant, T0, 0, &r), COMPLIANCE_NONCOMPLIANT);
         assert_int_equal(r.grace_ends_at, T0 + 24 * HOUR);
-        assert_string_equal(preason(&r), "risk high is above the allowed medium");
-        /* connector block: no grace either */
-        f.firewall = COMPLIANCE_FACT_YES;
+        assert_int_equal(compliance_evaluate(p, &f, &tenant, T0 + 24 * HOUR, T0, &r), COMPLIANCE_NONCOMPLIANT);
+        /* connector block: the same */
+        f.risk = DEFEND_LEVEL_NONE;
         f.risk_applicable = false;
         f.risk_block = true;
+        assert_int_equal(compliance_evaluate(p, &f, &tenant, T0, 0, &r), COMPLIANCE_IN_GRACE_PERIOD);
+        compliance_policy_free(p);
+        /* with grace 0, noncompliant at once */
+        p = policy(WITH_SETTINGS("\"max_device_risk\":\"medium\""));
+        f = good_facts();
+        f.risk = DEFEND_LEVEL_HIGH;
         assert_int_equal(compliance_evaluate(p, &f, &tenant, T0, 0, &r), COMPLIANCE_NONCOMPLIANT);
+        assert_string_equal(preason(&r), "risk high is above the allowed medium");
         compliance_policy_free(p);
 }
 
@@ -793,7 +798,7 @@ static void test_result_json(void **state)
         json_t *j, *s;
 
         f.risk = DEFEND_LEVEL_HIGH;
-        compliance_evaluate(p, &f, &tenant, T0, 0, &r);
+        compliance_evaluate(p, &f, &tenant, T0 + 24 * HOUR, T0, &r);   /* past the grace */
         j = compliance_result_to_json(&r);
         assert_non_null(j);
         assert_string_equal(json_string_value(json_object_get(j, "policy")), "Linux baseline");
@@ -807,7 +812,10 @@ static void test_result_json(void **state)
         assert_string_equal(json_string_value(json_object_get(json_array_get(s, 0), "state")), "noncompliant");
         assert_string_equal(json_string_value(json_object_get(json_array_get(s, 0), "reason")),
                             "risk high is above the allowed medium");
-        assert_int_equal(json_array_size(json_object_get(j, "due_actions")), 0);
+        /* the notify at 1 hour is due by now */
+        assert_int_equal(json_array_size(json_object_get(j, "due_actions")), 1);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "due_actions"), 0),
+                                                              "type")), "notify");
         json_decref(j);
         /* two days on: notify and isolate are due */
         f.last_heartbeat = f.last_seen = T0 + 48 * HOUR;
@@ -838,7 +846,7 @@ int main(void)
                 cmocka_unit_test(test_setting_exposure),
                 cmocka_unit_test(test_platform),
                 cmocka_unit_test(test_grace_and_actions),
-                cmocka_unit_test(test_risk_not_graced),
+                cmocka_unit_test(test_risk_graced),
                 cmocka_unit_test(test_grace_zero),
                 cmocka_unit_test(test_error_beats_grace),
                 cmocka_unit_test(test_ranks),
