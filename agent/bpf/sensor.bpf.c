@@ -239,10 +239,19 @@ extern struct task_struct *bpf_task_from_vpid(s32 vpid) __ksym __weak;
 extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym __weak;
 extern void bpf_task_release(struct task_struct *p) __ksym __weak;
 
+/* Set by the agent while threat defense is off (a configuration profile):
+ * no record is written, so the sensor costs next to nothing; the maps that
+ * follow processes (thread_ids, mem_writers, ...) are still kept. */
+__u32 paused = 0;
+
 static __always_inline void drop_count(void)
 {
         __u32 zero = 0;
-        __u64 *n = bpf_map_lookup_elem(&drops, &zero);
+        __u64 *n;
+
+        if (paused)
+                return;
+        n = bpf_map_lookup_elem(&drops, &zero);
 
         if (n)
                 __sync_fetch_and_add(n, 1);
@@ -271,6 +280,8 @@ static __always_inline __u64 wakeup_batched(void)
 
 static __always_inline void emit(void *rec, __u32 size, __u64 wakeup)
 {
+        if (paused)
+                return;
         if (bpf_ringbuf_output(&events, rec, size, wakeup) < 0)
                 drop_count();
 }
@@ -560,7 +571,7 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
                 return 0;       /* a thread, not a process */
         if (bpf_map_lookup_elem(&mem_writers, &ptgid))
                 bpf_map_update_elem(&mem_writers, &ctgid, &one, BPF_ANY);
-        ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+        ev = paused ? NULL : bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
         if (!ev) {
                 drop_count();
                 return 0;
@@ -586,7 +597,7 @@ int BPF_PROG(vigil_exit, struct task_struct *p)
                 return 0;
         if (bpf_map_lookup_elem(&mem_writers, &tgid))
                 bpf_map_delete_elem(&mem_writers, &tgid);
-        ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+        ev = paused ? NULL : bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
         if (!ev) {
                 drop_count();
                 return 0;
@@ -603,7 +614,7 @@ static __always_inline void cred_emit(struct task_struct *t, const struct cred_i
 {
         struct vigil_bpf_cred *ev;
 
-        ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+        ev = paused ? NULL : bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
         if (!ev) {
                 drop_count();
                 return;
@@ -765,7 +776,7 @@ int BPF_PROG(vigil_sx_inject, struct pt_regs *regs, long ret)
                 bytes = ret;
                 nr = SYSCALL_ARG1(regs);
         }
-        ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+        ev = paused ? NULL : bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
         if (!ev) {
                 drop_count();
                 return 0;
@@ -807,7 +818,7 @@ int BPF_PROG(vigil_sx_proc_mem, struct pt_regs *regs, long ret)
         pi = (struct proc_inode *)((__u64)inode - ino_off);
         nr = BPF_CORE_READ(pi, pid, numbers[0].nr);
 
-        ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+        ev = paused ? NULL : bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
         if (!ev) {
                 drop_count();
                 return 0;
@@ -843,7 +854,7 @@ int BPF_PROG(vigil_sx_memfd, struct pt_regs *regs, long ret)
 
         if (ret < 0)
                 return 0;
-        ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+        ev = paused ? NULL : bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
         if (!ev) {
                 drop_count();
                 return 0;
@@ -1107,7 +1118,7 @@ static __always_inline void udp_sent(struct task_struct *t, struct sock *sk,
                 return;
         bpf_map_update_elem(&udp_seen, &key, &one, BPF_ANY);
 
-        ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+        ev = paused ? NULL : bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
         if (!ev) {
                 drop_count();
                 return;
@@ -1169,7 +1180,7 @@ int BPF_PROG(vigil_sx_net, struct pt_regs *regs, long ret)
         }
         if (!sk)
                 return 0;
-        ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+        ev = paused ? NULL : bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
         if (!ev) {
                 drop_count();
                 return 0;

@@ -33,6 +33,9 @@ struct evsrc_ops {
         uint64_t (*dropped)(struct evsrc *s);
         /* One line: what this source cannot see. */
         const char *(*limitations)(struct evsrc *s);
+        /* Stops (true) or resumes (false) the kernel side writing events,
+         * from any thread; NULL where the kernel side cannot be paused. */
+        void (*pause)(struct evsrc *s, bool paused);
         void (*close)(struct evsrc *s);
 };
 

@@ -488,6 +488,13 @@ static int bpf_poll(struct evsrc *base, int timeout_ms, evsrc_cb cb, void *ctx)
         return s->delivered;
 }
 
+static void bpf_pause(struct evsrc *base, bool paused)
+{
+        struct evsrc_bpf *s = (struct evsrc_bpf *)base;
+
+        __atomic_store_n(&s->skel->bss->paused, paused ? 1u : 0u, __ATOMIC_RELAXED);
+}
+
 static uint64_t bpf_dropped(struct evsrc *base)
 {
         struct evsrc_bpf *s = (struct evsrc_bpf *)base;
@@ -528,6 +535,7 @@ static const struct evsrc_ops bpf_ops = {
         .poll = bpf_poll,
         .dropped = bpf_dropped,
         .limitations = bpf_limitations,
+        .pause = bpf_pause,
         .close = bpf_close,
 };
 

@@ -72,7 +72,9 @@ struct run_detect {
         pthread_t thread;
         struct recent_ring recent;
         atomic_int stop;                /* set by the uplink's thread */
-        atomic_bool off;                /* threat defense off (a profile): events dropped before detection */
+        atomic_bool off;                /* threat defense off (a profile): the sensor paused, events dropped */
+        atomic_bool reseed;             /* the sensor was paused: seed the process table again */
+        uint64_t off_events;            /* events that came while off (detection thread) */
         pthread_mutex_t swap_lock;
         struct detect *next;            /* new rules to take at the next poll (agent_detect_reload) */
         struct evsrc *src;
@@ -193,8 +195,10 @@ static void on_event(const struct agent_event *ev, void *ctx)
 
         /* the table stays fed so lineage is right when threat defense is on again */
         proctable_feed(rd->pt, ev);
-        if (atomic_load(&rd->off))
+        if (atomic_load(&rd->off)) {
+                rd->off_events++;
                 return;
+        }
         recent_record(&rd->recent, ev);
         detect_event(rd->det, ev, rd->pt);
 }
@@ -213,6 +217,13 @@ static int after_poll(void *ctx, uint64_t now)
         pthread_mutex_unlock(&rd->swap_lock);
         /* alerts the old rules were folding are not carried over */
         detect_free(old);
+        /* back from a pause of the sensor: what started meanwhile, from /proc */
+        if (atomic_exchange(&rd->reseed, false)) {
+                agent_log("info", "threat defense on again: %llu events came from the sensor while it was off",
+                          (unsigned long long)rd->off_events);
+                rd->off_events = 0;
+                pipeline_table_seed(rd->pt);
+        }
         detect_tick(rd->det, now);
         if (now - rd->last_sync_ns >= SYNC_EVERY_NS) {
                 spool_sync(rd->spool);
@@ -436,8 +447,17 @@ void agent_detect_stop(struct run_detect *rd)
 
 void agent_detect_set_enabled(struct run_detect *rd, bool on)
 {
-        if (rd && atomic_exchange(&rd->off, !on) != !on)
-                agent_log("info", "threat defense %s by a configuration profile", on ? "on" : "off");
+        if (!rd || atomic_exchange(&rd->off, !on) == !on)
+                return;
+        /* the eBPF sensor stops writing events in the kernel; the proc
+         * connector's are dropped here (on_event) */
+        if (rd->src->ops->pause)
+                rd->src->ops->pause(rd->src, !on);
+        if (on)
+                atomic_store(&rd->reseed, true);
+        agent_log("info", "threat defense %s by a configuration profile%s", on ? "on" : "off",
+                  rd->src->ops->pause ? (on ? ": the sensor writes events again" :
+                                         ": the sensor writes no events") : "");
 }
 
 int agent_detect_reload(struct run_detect *rd, const char *const *rules, size_t n_rules)

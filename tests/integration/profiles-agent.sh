@@ -139,6 +139,12 @@ sed 's/"enabled": false/"enabled": true/' "$T/td.json" >"$T/td-on.json"
 "$VIGIL" profiles update "$(pid_of "Threat defense")" -f "$T/td-on.json" >/dev/null 2>"$T/td.log" ||
     fail "threat_defense update: $(cat "$T/td.log")"
 wait_for "$T/agent1.log" "threat defense on" 5 || fail "the agent did not turn threat defense on"
+# the eBPF sensor itself was paused: next to nothing came from it meanwhile
+# (the records already in the ring buffer when it paused), while the test ran
+# processes
+wait_for "$T/agent1.log" "events came from the sensor while it was off" 5 || fail "no count of the events while off"
+n_off=$(sed -n 's/.*threat defense on again: \([0-9]*\) events came.*/\1/p' "$T/agent1.log" | tail -n 1)
+[ "$n_off" -lt 50 ] || fail "the sensor was not paused: $n_off events came while threat defense was off"
 "$VIGIL" --json profiles show "$(pid_of "Threat defense")" | jq -e '.version == 2' >/dev/null ||
     fail "the update did not make version 2"
 sleep 0.5
