@@ -301,7 +301,7 @@ static int serve(struct vigild *d, const char *port_file)
                 webhook_stop(d);
                 return r;
         }
-        d->http = srv;
+        __atomic_store_n(&d->http, srv, __ATOMIC_RELEASE);
         public_url_default(d, http_server_port(srv));
         log_info("vigild %s listening on https://%s (port %u), agents use %s, %zu devices onboarded",
                  VIGIL_VERSION, d->cfg.listen, http_server_port(srv), d->cfg.public_url,
@@ -319,9 +319,11 @@ static int serve(struct vigild *d, const char *port_file)
                 enroll_flush(d);
         }
         log_info("received %s; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        d->http = NULL;
-        http_server_stop(srv);
+        /* the evaluator stops first: it may wake a long-poll (an isolate a
+         * policy requests) through d->http, which must outlive it */
+        __atomic_store_n(&d->http, NULL, __ATOMIC_RELEASE);
         compliance_stop(d);
+        http_server_stop(srv);
         connector_stop(d);
         compliance_close(d);
         webhook_stop(d);

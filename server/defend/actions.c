@@ -317,8 +317,11 @@ int defend_action_request(struct vigild *d, const char *device_id, const char *t
         db_unlock(d->db);
         if (r == 0 || r == -EBUSY)
                 memcpy(ret_id, r == 0 ? id : open_id, 37);
-        if (r == 0)
+        if (r == 0) {
                 log_info("action %s: %s of device %s requested by %s", id, type, device_id, by);
+                /* a waiting agent hears of it now (the listener, once it runs) */
+                http_server_wake(__atomic_load_n(&d->http, __ATOMIC_ACQUIRE), device_id);
+        }
         return r;
 }
 
@@ -354,7 +357,6 @@ static void handle_action_create(struct vigild *d, const struct http_request *re
         } else if (r < 0) {
                 http_reply_error(rep, 500, "database_error", "cannot store the action");
         } else {
-                http_server_wake(req->server, device_id);
                 reply_action(d, id, 201, rep);
         }
 out:

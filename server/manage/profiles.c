@@ -419,7 +419,7 @@ static void on_groups_changed(const struct bus_event *ev, void *userdata)
         struct vigild *d = userdata;
 
         if (ev->device_id)
-                http_server_wake(d->http, ev->device_id);
+                http_server_wake(__atomic_load_n(&d->http, __ATOMIC_ACQUIRE), ev->device_id);
 }
 
 int profiles_open(struct vigild *d)
