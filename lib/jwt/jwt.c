@@ -453,6 +453,13 @@ static int claims_times(json_t *claims, const struct jwt_opts *o, struct jwt_cla
         return 0;
 }
 
+/* True if v is a JSON string equal to want (no embedded NUL passes). */
+static bool json_str_is(json_t *v, const char *want)
+{
+        return json_is_string(v) && json_string_length(v) == strlen(want) &&
+               strcmp(json_string_value(v), want) == 0;
+}
+
 static int claims_iss_aud(json_t *claims, const struct jwt_opts *o, struct jwt_err *err)
 {
         json_t *aud = json_object_get(claims, "aud"), *v;
@@ -466,11 +473,11 @@ static int claims_iss_aud(json_t *claims, const struct jwt_opts *o, struct jwt_e
         if (strcmp(iss, o->issuer) != 0)
                 return fail(err, -EACCES, "token issuer '%.100s' is not the expected '%.100s'",
                             iss, o->issuer);
-        if (json_is_string(aud) && strcmp(json_string_value(aud), o->audience) == 0)
+        if (json_str_is(aud, o->audience))
                 return 0;
         if (json_is_array(aud) && json_array_size(aud) <= JWT_AUD_MAX)
                 json_array_foreach(aud, i, v)
-                        if (json_is_string(v) && strcmp(json_string_value(v), o->audience) == 0)
+                        if (json_str_is(v, o->audience))
                                 return 0;
         if (!aud)
                 return fail(err, -EACCES, "token has no 'aud' (audience) claim");
@@ -509,7 +516,7 @@ static int claims_who(json_t *claims, struct jwt_claims *c, struct jwt_err *err)
         json_array_foreach(groups, i, v) {
                 s = json_string_value(v);
                 if (!s || json_string_length(v) == 0 || json_string_length(v) > JWT_CLAIM_MAX ||
-                    !util_str_is_text(s, JWT_CLAIM_MAX))
+                    strlen(s) != json_string_length(v) || !util_str_is_text(s, JWT_CLAIM_MAX))
                         return fail(err, -EACCES, "token group #%zu is not a string of 1 to %d bytes",
                                     i + 1, JWT_CLAIM_MAX);
                 c->groups[i] = strdup(s);
@@ -570,8 +577,9 @@ int jwt_verify(const char *token, size_t len, const struct jwks *jwks, const str
         const char *kid = NULL;
         int r;
 
-        if (!opts->issuer || !opts->audience || opts->leeway_s < 0)
-                return fail(err, -EINVAL, "no issuer or audience configured for tokens");
+        if (!opts->issuer || !opts->audience || opts->leeway_s < 0 || opts->leeway_s > JWT_LEEWAY_MAX)
+                return fail(err, -EINVAL, "token checks need an issuer, an audience and a leeway of 0 to %d seconds",
+                            JWT_LEEWAY_MAX);
         r = token_split(token, len, dots, err);
         if (r < 0)
                 return r;

@@ -19,6 +19,7 @@
 #define JWT_CLAIM_MAX 256          /* bytes of sub, user name, and each group */
 #define JWT_GROUPS_MAX 256         /* entries of the groups claim */
 #define JWT_AUD_MAX 32             /* entries of an aud array */
+#define JWT_LEEWAY_MAX 3600       /* seconds of clock skew allowed at most */
 #define JWT_ERR_MAX 256
 
 /* Why a JWKS or a token was refused. */
@@ -44,7 +45,8 @@ void jwks_free(struct jwks *jwks);
 size_t jwks_count(const struct jwks *jwks);
 
 /* What a token must show. issuer and audience are required; now is seconds
- * since the epoch; leeway_s (>= 0) is the clock skew allowed on exp, nbf, iat. */
+ * since the epoch; leeway_s (0 to JWT_LEEWAY_MAX) is the clock skew allowed
+ * on exp, nbf and iat. */
 struct jwt_opts {
         const char *issuer;
         const char *audience;
@@ -72,7 +74,8 @@ struct jwt_claims {
  * *ret (owned by the caller).
  * Returns 0, -E2BIG (too large), -EINVAL (malformed), -EPERM (alg refused),
  * -ENOKEY (no key for it), -EKEYREJECTED (signature does not verify),
- * -EACCES (a claim refused), -ENOMEM; err says why. */
+ * -EACCES (a claim refused), -ENOMEM; err says why. -EINVAL too when opts
+ * lacks the issuer or audience or its leeway is out of range. */
 int jwt_verify(const char *token, size_t len, const struct jwks *jwks, const struct jwt_opts *opts,
                struct jwt_claims *ret, struct jwt_err *err);
 

@@ -236,6 +236,9 @@ static void test_claims_refused(void **state)
         free(tok);
         expect_fail(rsa_key, h, payload(pl, sizeof(pl), "https://evil.example.com", "\"" AUD "\"", NOW + 60, ""),
                     -EACCES, "issuer 'https://evil.example.com' is not the expected");
+        /* an embedded NUL cannot pass for the audience: such a payload is refused */
+        expect_fail(rsa_key, h, payload(pl, sizeof(pl), ISS, "\"" AUD "\\u0000x\"", NOW + 60, ""),
+                    -EINVAL, "payload is not a JSON object");
         expect_fail(rsa_key, h, payload(pl, sizeof(pl), ISS, "[\"a\",\"b\"]", NOW + 60, ""),
                     -EACCES, "audience does not include 'vigil-access'");
         expect_fail(rsa_key, h, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\"}", -EACCES, "no 'exp'");
@@ -321,6 +324,12 @@ static void test_malformed(void **state)
         memset(big, 'A', JWT_TOKEN_MAX + 1);
         big[JWT_TOKEN_MAX + 1] = '\0';
         assert_int_equal(check(big, &c, &err), -E2BIG);
+        struct jwt_opts bad = opts;
+        bad.leeway_s = JWT_LEEWAY_MAX + 1;
+        assert_int_equal(jwt_verify("a.b.c", 5, jwks, &bad, &c, &err), -EINVAL);
+        bad = opts;
+        bad.audience = NULL;
+        assert_int_equal(jwt_verify("a.b.c", 5, jwks, &bad, &c, &err), -EINVAL);
         free(big);
         assert_int_equal(check("", &c, &err), -EINVAL);
         assert_int_equal(check("abc.def", &c, &err), -EINVAL);
