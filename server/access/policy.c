@@ -18,9 +18,18 @@
 
 #define PATH_MAX_LEN 96
 
+/* Hashes of strings compared on every evaluation, so most comparisons
+ * end without reading the strings. */
+struct entry {
+        char *s;
+        uint32_t exact;                 /* hash of s */
+        uint32_t folded;                /* hash of s in lower case */
+};
+
 struct app {
         char *name;
         char *host;                     /* lower case */
+        uint32_t host_hash;
         char *path_prefix;
         size_t prefix_len;
 };
@@ -29,9 +38,9 @@ struct access_policy {
         char name[ACCESS_NAME_MAX + 1];
         enum access_state state;
         bool users_all;
-        char **users_include;
+        struct entry *users_include;
         size_t n_users_include;
-        char **users_exclude;
+        struct entry *users_exclude;
         size_t n_users_exclude;
         bool apps_all;
         struct app *apps;
@@ -49,6 +58,28 @@ struct access_policy {
         bool need_enrolled;
         bool operator_or;
 };
+
+/* The request's strings hashed once per evaluation. */
+struct request_keys {
+        uint32_t host;                  /* folded */
+        uint32_t user_id;               /* exact */
+        uint32_t upn;                   /* folded */
+};
+
+/* FNV-1a of s, folding ASCII upper case when fold. */
+static uint32_t hash(const char *s, bool fold)
+{
+        uint32_t h = 2166136261u;
+
+        for (; s && *s; s++) {
+                unsigned char c = (unsigned char)*s;
+
+                if (fold && c >= 'A' && c <= 'Z')
+                        c = (unsigned char)(c - 'A' + 'a');
+                h = (h ^ c) * 16777619u;
+        }
+        return h;
+}
 
 static const char *const result_names[] = { "success", "failure", "not_applied", "report_only_success",
                                             "report_only_failure", "report_only_not_applied" };
@@ -259,7 +290,7 @@ out:
 
 /* A list of strings at obj.key into a new array; "all" sets *all when
  * all != NULL and is refused otherwise. Absent is an empty list. */
-static int id_list(const json_t *obj, const char *key, const char *prefix, bool *all, char ***ret, size_t *ret_n,
+static int id_list(const json_t *obj, const char *key, const char *prefix, bool *all, struct entry **ret, size_t *ret_n,
                    char *err, size_t err_size)
 {
         const json_t *v = json_object_get(obj, key), *e;
@@ -275,7 +306,7 @@ static int id_list(const json_t *obj, const char *key, const char *prefix, bool 
                 fail(err, err_size, path, "more than %d entries", ACCESS_USERS_MAX);
                 return -E2BIG;
         }
-        *ret = calloc(json_array_size(v) + 1, sizeof(char *));
+        *ret = calloc(json_array_size(v) + 1, sizeof(**ret));
         if (!*ret)
                 return -ENOMEM;
         json_array_foreach(v, i, e) {
@@ -291,8 +322,8 @@ static int id_list(const json_t *obj, const char *key, const char *prefix, bool 
                         *all = true;
                         continue;
                 }
-                (*ret)[*ret_n] = strdup(s);
-                if (!(*ret)[*ret_n])
+                (*ret)[*ret_n] = (struct entry){ .s = strdup(s), .exact = hash(s, false), .folded = hash(s, true) };
+                if (!(*ret)[*ret_n].s)
                         return -ENOMEM;
                 (*ret_n)++;
         }
@@ -353,6 +384,7 @@ static int app_parse(const json_t *a, size_t idx, struct app *ret, char *err, si
         for (char *c = ret->host; *c; c++)
                 if (*c >= 'A' && *c <= 'Z')
                         *c = (char)(*c - 'A' + 'a');
+        ret->host_hash = hash(ret->host, false);
         ret->prefix_len = strlen(pp);
         return 0;
 }
@@ -638,10 +670,10 @@ int access_policy_parse(const char *doc, size_t len, const struct access_locatio
         return 0;
 }
 
-static void strv_free(char **v, size_t n)
+static void entries_free(struct entry *v, size_t n)
 {
         for (size_t i = 0; v && i < n; i++)
-                free(v[i]);
+                free(v[i].s);
         free(v);
 }
 
@@ -649,8 +681,8 @@ void access_policy_free(struct access_policy *p)
 {
         if (!p)
                 return;
-        strv_free(p->users_include, p->n_users_include);
-        strv_free(p->users_exclude, p->n_users_exclude);
+        entries_free(p->users_include, p->n_users_include);
+        entries_free(p->users_exclude, p->n_users_exclude);
         for (size_t i = 0; i < p->n_apps; i++) {
                 free(p->apps[i].name);
                 free(p->apps[i].host);
@@ -679,20 +711,21 @@ static bool present(const char *s)
 }
 
 /* True if the user or one of their groups is in the list. */
-static bool user_in(char *const *list, size_t n, const struct access_request *req)
+static bool user_in(const struct entry *list, size_t n, const struct access_request *req,
+                    const struct request_keys *k)
 {
         for (size_t i = 0; i < n; i++) {
-                if ((present(req->user_id) && strcmp(list[i], req->user_id) == 0) ||
-                    (present(req->user_upn) && strcasecmp(list[i], req->user_upn) == 0))
+                if ((list[i].exact == k->user_id && present(req->user_id) && strcmp(list[i].s, req->user_id) == 0) ||
+                    (list[i].folded == k->upn && present(req->user_upn) && strcasecmp(list[i].s, req->user_upn) == 0))
                         return true;
                 for (size_t g = 0; g < req->n_groups; g++)
-                        if (req->groups[g] && strcmp(list[i], req->groups[g]) == 0)
+                        if (req->groups[g] && strcmp(list[i].s, req->groups[g]) == 0)
                                 return true;
         }
         return false;
 }
 
-static bool app_match(const struct access_policy *p, const struct access_request *req)
+static bool app_match(const struct access_policy *p, const struct access_request *req, const struct request_keys *k)
 {
         if (p->apps_all)
                 return true;
@@ -701,7 +734,7 @@ static bool app_match(const struct access_policy *p, const struct access_request
         for (size_t i = 0; i < p->n_apps; i++) {
                 const struct app *a = &p->apps[i];
 
-                if (strcasecmp(a->host, req->host) == 0 && req->path &&
+                if (a->host_hash == k->host && strcasecmp(a->host, req->host) == 0 && req->path &&
                     strncmp(req->path, a->path_prefix, a->prefix_len) == 0)
                         return true;
         }
@@ -718,12 +751,13 @@ static bool ranges_contain(const struct access_range *r, size_t n, const struct 
 
 /* Whether p applies; ACCESS_CONTROL_*_IDENTITY in *ret_missing when that
  * cannot be told without an identity the request lacks. */
-static bool applies(const struct access_policy *p, const struct access_request *req, enum access_control *ret_missing)
+static bool applies(const struct access_policy *p, const struct access_request *req, const struct request_keys *k,
+                    enum access_control *ret_missing)
 {
         bool has_user = present(req->user_id) || present(req->user_upn);
 
         *ret_missing = ACCESS_CONTROL_NONE;
-        if (!app_match(p, req))
+        if (!app_match(p, req, k))
                 return false;
         if (!p->loc_all && !ranges_contain(p->loc_include, p->n_loc_include, &req->client_ip))
                 return false;
@@ -733,9 +767,9 @@ static bool applies(const struct access_policy *p, const struct access_request *
                 *ret_missing = ACCESS_CONTROL_USER_IDENTITY;
                 return true;
         }
-        if (has_user && !p->users_all && !user_in(p->users_include, p->n_users_include, req))
+        if (has_user && !p->users_all && !user_in(p->users_include, p->n_users_include, req, k))
                 return false;
-        if (has_user && user_in(p->users_exclude, p->n_users_exclude, req))
+        if (has_user && user_in(p->users_exclude, p->n_users_exclude, req, k))
                 return false;
         if ((p->has_platforms || p->filter) && !req->facts) {
                 *ret_missing = ACCESS_CONTROL_DEVICE_IDENTITY;
@@ -764,14 +798,21 @@ static enum access_control grant_check(const struct access_policy *p, const stru
         return !compliant ? ACCESS_CONTROL_COMPLIANT_DEVICE : ACCESS_CONTROL_ENROLLED_DEVICE;
 }
 
-enum access_result access_policy_eval(const struct access_policy *p, const struct access_request *req,
-                                      enum access_control *ret_control)
+static void keys_make(const struct access_request *req, struct request_keys *k)
+{
+        k->host = hash(req->host, true);
+        k->user_id = hash(req->user_id, false);
+        k->upn = hash(req->user_upn, true);
+}
+
+static enum access_result policy_eval(const struct access_policy *p, const struct access_request *req,
+                                      const struct request_keys *k, enum access_control *ret_control)
 {
         bool report = p->state == ACCESS_STATE_REPORT_ONLY;
         enum access_control c = ACCESS_CONTROL_NONE;
         enum access_result r;
 
-        if (p->state == ACCESS_STATE_DISABLED || !applies(p, req, &c))
+        if (p->state == ACCESS_STATE_DISABLED || !applies(p, req, k, &c))
                 r = report ? ACCESS_RESULT_REPORT_ONLY_NOT_APPLIED : ACCESS_RESULT_NOT_APPLIED;
         else {
                 if (c == ACCESS_CONTROL_NONE)
@@ -787,14 +828,26 @@ enum access_result access_policy_eval(const struct access_policy *p, const struc
         return r;
 }
 
+enum access_result access_policy_eval(const struct access_policy *p, const struct access_request *req,
+                                      enum access_control *ret_control)
+{
+        struct request_keys k;
+
+        keys_make(req, &k);
+        return policy_eval(p, req, &k, ret_control);
+}
+
 struct access_decision access_evaluate(const struct access_policy *const *policies, size_t n,
                                        const struct access_request *req, enum access_result *results)
 {
         struct access_decision d = { .status = 200, .policy = SIZE_MAX, .control = ACCESS_CONTROL_NONE };
+        struct request_keys k;
+
+        keys_make(req, &k);
 
         for (size_t i = 0; i < n; i++) {
                 enum access_control c;
-                enum access_result r = access_policy_eval(policies[i], req, &c);
+                enum access_result r = policy_eval(policies[i], req, &k, &c);
 
                 if (results)
                         results[i] = r;
