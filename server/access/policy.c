@@ -29,7 +29,6 @@ struct entry {
 struct app {
         char *name;
         char *host;                     /* lower case */
-        uint32_t host_hash;
         char *path_prefix;
         size_t prefix_len;
 };
@@ -45,6 +44,7 @@ struct access_policy {
         bool apps_all;
         struct app *apps;
         size_t n_apps;
+        uint32_t app_hash[ACCESS_APPS_MAX];     /* apps[i].host hashed, here to spare a cache miss per policy */
         bool platform_linux;            /* conditions.platforms given: only these apply */
         bool has_platforms;
         bool loc_all;                   /* locations.include has "all" or is absent */
@@ -384,7 +384,6 @@ static int app_parse(const json_t *a, size_t idx, struct app *ret, char *err, si
         for (char *c = ret->host; *c; c++)
                 if (*c >= 'A' && *c <= 'Z')
                         *c = (char)(*c - 'A' + 'a');
-        ret->host_hash = hash(ret->host, false);
         ret->prefix_len = strlen(pp);
         return 0;
 }
@@ -422,6 +421,8 @@ static int apps_parse(const json_t *j, struct access_policy *p, char *err, size_
                 if (!json_is_object(e))
                         return fail(err, err_size, path, "must be \"all\" or {name, host, path_prefix}");
                 r = app_parse(e, i, &p->apps[p->n_apps], err, err_size);
+                if (r >= 0)
+                        p->app_hash[p->n_apps] = hash(p->apps[p->n_apps].host, false);
                 p->n_apps++;
                 if (r < 0)
                         return r;
@@ -734,7 +735,7 @@ static bool app_match(const struct access_policy *p, const struct access_request
         for (size_t i = 0; i < p->n_apps; i++) {
                 const struct app *a = &p->apps[i];
 
-                if (a->host_hash == k->host && strcasecmp(a->host, req->host) == 0 && req->path &&
+                if (p->app_hash[i] == k->host && strcasecmp(a->host, req->host) == 0 && req->path &&
                     strncmp(req->path, a->path_prefix, a->prefix_len) == 0)
                         return true;
         }
