@@ -45,8 +45,7 @@ struct access_policy {
         struct app *apps;
         size_t n_apps;
         uint32_t app_hash[ACCESS_APPS_MAX];     /* apps[i].host hashed, here to spare a cache miss per policy */
-        bool platform_linux;            /* conditions.platforms given: only these apply */
-        bool has_platforms;
+        bool has_platforms;             /* conditions.platforms given (linux, the only platform) */
         bool loc_all;                   /* locations.include has "all" or is absent */
         struct access_range *loc_include;
         size_t n_loc_include;
@@ -414,7 +413,7 @@ static int apps_parse(const json_t *j, struct access_policy *p, char *err, size_
                 return -ENOMEM;
         json_array_foreach(inc, i, e) {
                 snprintf(path, sizeof(path), "applications.include[%zu]", i);
-                if (json_is_string(e) && strcmp(json_string_value(e), "all") == 0) {
+                if (text_of(e, 3) && strcmp(json_string_value(e), "all") == 0) {
                         p->apps_all = true;
                         continue;
                 }
@@ -544,11 +543,10 @@ static int conditions_parse(const json_t *j, const struct access_location *locs,
                         return fail(err, err_size, "conditions.platforms", "must be a list of platforms: linux");
                 json_array_foreach(v, i, e) {
                         snprintf(path, sizeof(path), "conditions.platforms[%zu]", i);
-                        if (!json_is_string(e) || strcmp(json_string_value(e), "linux") != 0)
+                        if (!text_of(e, 5) || strcmp(json_string_value(e), "linux") != 0)
                                 return fail(err, err_size, path, "unknown platform; known: linux");
                 }
                 p->has_platforms = true;
-                p->platform_linux = true;
         }
         r = locations_parse(c, locs, n_locs, p, err, err_size);
         if (r < 0)
@@ -596,7 +594,7 @@ static int grant_parse(const json_t *j, struct access_policy *p, char *err, size
                 return fail(err, err_size, "grant.controls",
                             "required: a list of compliant_device, enrolled_device (or block: true)");
         json_array_foreach(v, i, e) {
-                const char *s = json_string_value(e);
+                const char *s = text_of(e, 16);
 
                 snprintf(path, sizeof(path), "grant.controls[%zu]", i);
                 if (s && strcmp(s, "compliant_device") == 0 && !p->need_compliant)
@@ -607,7 +605,7 @@ static int grant_parse(const json_t *j, struct access_policy *p, char *err, size
                         return fail(err, err_size, path, "must be compliant_device or enrolled_device, once each");
         }
         v = json_object_get(g, "operator");
-        op = v ? json_string_value(v) : "and";
+        op = v ? text_of(v, 3) : "and";
         if (!op || (strcmp(op, "and") != 0 && strcmp(op, "or") != 0))
                 return fail(err, err_size, "grant.operator", "must be \"and\" or \"or\"");
         p->operator_or = strcmp(op, "or") == 0;
@@ -618,7 +616,7 @@ static int head_parse(const json_t *j, struct access_policy *p, char *err, size_
 {
         const char *name = text_of(json_object_get(j, "name"), ACCESS_NAME_MAX);
         const json_t *v = json_object_get(j, "state");
-        const char *s = v ? json_string_value(v) : NULL;
+        const char *s = text_of(v, 16);
         size_t k;
 
         if (!name)
@@ -776,8 +774,7 @@ static bool applies(const struct access_policy *p, const struct access_request *
                 *ret_missing = ACCESS_CONTROL_DEVICE_IDENTITY;
                 return true;
         }
-        if (p->has_platforms && !(p->platform_linux && req->facts->platform &&
-                                  strcmp(req->facts->platform, "linux") == 0))
+        if (p->has_platforms && !(req->facts->platform && strcmp(req->facts->platform, "linux") == 0))
                 return false;
         return !p->filter || manage_expr_eval(p->filter, req->facts);
 }

@@ -229,6 +229,16 @@ static void test_applies(void **state)
                         fail_msg("case %zu: got %s, want %s", i, access_result_name(r),
                                  access_result_name(cases[i].want));
         }
+        /* a device of another platform */
+        {
+                struct manage_device_facts other = laptop;
+
+                other.platform = "freebsd";
+                req.facts = &other;
+                assert_int_equal(eval_doc(POLICY(ALL_USERS, ALL_APPS, "{\"platforms\": [\"linux\"]}",
+                                                 "{\"block\": true}"), &req, NULL), ACCESS_RESULT_NOT_APPLIED);
+                req.facts = &laptop;
+        }
         /* IPv6 in the office range, unknown address outside every named one */
         assert_int_equal(access_ip_parse("2001:db8::5", &req.client_ip), 0);
         assert_int_equal(eval_doc(POLICY(ALL_USERS, ALL_APPS, "{\"locations\": {\"include\": [\"office\"]}}",
