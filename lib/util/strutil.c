@@ -217,6 +217,15 @@ int64_t util_mono_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+uint64_t util_str_hash(const char *s)
+{
+        uint64_t h = 1469598103934665603ull;
+
+        for (; *s; s++)
+                h = (h ^ (unsigned char)*s) * 1099511628211ull;
+        return h;
+}
+
 int util_file_read(const char *path, size_t max, char **ret_data, size_t *ret_len)
 {
         char *buf = NULL;

@@ -49,6 +49,10 @@ void util_log_line_vformat(char *out, size_t size, const char *level, const char
 int64_t util_now(void);
 int64_t util_mono_ms(void);
 
+/* FNV-1a of a NUL-terminated string: for hash tables keyed by ids that
+ * outsiders do not choose (random UUIDs). */
+uint64_t util_str_hash(const char *s);
+
 /* Reads a whole file of at most max bytes into a NUL-terminated heap buffer.
  * Returns 0, -E2BIG if larger, or a negative errno from open/read. */
 int util_file_read(const char *path, size_t max, char **ret_data, size_t *ret_len);

@@ -28,16 +28,6 @@ static bool started(struct vigild *d, struct http_reply *rep)
         return false;
 }
 
-static json_t *time_or_null(int64_t t)
-{
-        char buf[21];
-
-        if (t <= 0)
-                return json_null();
-        util_time_format(t, buf);
-        return json_string(buf);
-}
-
 /* RFC 3339 with nanoseconds when there are any. */
 static json_t *time_ns_json(int64_t ns)
 {
@@ -130,8 +120,8 @@ static void handle_status(struct vigild *d, const struct http_request *req, stru
         pthread_rwlock_rdlock(&c->lock);
         hb = c->set.partner == CONNECTOR_PARTNER_BUILTIN ? now : c->last_heartbeat;
         j = json_pack("{s:s,s:s,s:o,s:o,s:s,s:I,s:I}", "partner", connector_partner_name(c->set.partner),
-                      "state", connector_state_name(c->state), "since", time_or_null(c->since),
-                      "last_heartbeat", time_or_null(hb), "reason", c->reason,
+                      "state", connector_state_name(c->state), "since", http_time_or_null(c->since),
+                      "last_heartbeat", http_time_or_null(hb), "reason", c->reason,
                       "devices_reported", (json_int_t)c->map.count, "devices_with_risk", (json_int_t)c->map.risky);
         pthread_rwlock_unlock(&c->lock);
         http_reply_json(rep, 200, j);
@@ -162,7 +152,7 @@ static void handle_history(struct vigild *d, const struct http_request *req, str
                 db_bind_int64(st, 2, (int64_t)offset);
                 while ((r = db_step(st)) == 1)
                         json_array_append_new(arr, json_pack("{s:o,s:s?,s:s,s:s,s:s}",
-                                "at", time_or_null(db_column_int64(st, 0)), "from", db_column_text(st, 1, NULL),
+                                "at", http_time_or_null(db_column_int64(st, 0)), "from", db_column_text(st, 1, NULL),
                                 "to", db_column_text(st, 2, NULL), "partner", db_column_text(st, 3, NULL),
                                 "reason", db_column_text(st, 4, NULL)));
                 db_stmt_done(st);

@@ -64,21 +64,11 @@ static int64_t now_ns(void)
         return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* FNV-1a: ids are random UUIDs, nothing to attack here. */
-static size_t id_hash(const char *id)
-{
-        uint64_t h = 1469598103934665603ULL;
-
-        for (; *id; id++)
-                h = (h ^ (uint8_t)*id) * 1099511628211ULL;
-        return (size_t)h;
-}
-
 const struct connector_dev *connector_map_get(const struct connector_map *m, const char *id)
 {
         if (!m->cap)
                 return NULL;
-        for (size_t i = id_hash(id) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        for (size_t i = (size_t)util_str_hash(id) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
                 if (!m->slots[i].id[0])
                         return NULL;
                 if (strcmp(m->slots[i].id, id) == 0)
@@ -102,7 +92,7 @@ static int map_reserve(struct connector_map *m, size_t want)
         n.cap = cap;
         for (size_t i = 0; i < m->cap; i++)
                 if (m->slots[i].id[0]) {
-                        size_t k = id_hash(m->slots[i].id) & (cap - 1);
+                        size_t k = (size_t)util_str_hash(m->slots[i].id) & (cap - 1);
                         while (n.slots[k].id[0])
                                 k = (k + 1) & (cap - 1);
                         n.slots[k] = m->slots[i];
@@ -117,7 +107,7 @@ static int map_reserve(struct connector_map *m, size_t want)
 /* Sets a device's entry; room must have been reserved. */
 static void map_put(struct connector_map *m, const char *id, enum connector_level level, int64_t as_of)
 {
-        size_t i = id_hash(id) & (m->cap - 1);
+        size_t i = (size_t)util_str_hash(id) & (m->cap - 1);
 
         while (m->slots[i].id[0] && strcmp(m->slots[i].id, id) != 0)
                 i = (i + 1) & (m->cap - 1);

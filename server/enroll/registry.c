@@ -16,21 +16,10 @@ enum {
 
 #define REG_INITIAL_CAP 1024
 
-static uint64_t hash_id(const char *id)
-{
-        uint64_t h = 1469598103934665603ull;
-
-        for (; *id; id++) {
-                h ^= (unsigned char)*id;
-                h *= 1099511628211ull;
-        }
-        return h;
-}
-
 /* Finds the slot of id, or the empty slot where it would go. Lock held. */
 static struct reg_entry *slot_find(struct reg_entry *slots, size_t cap, const char *id)
 {
-        size_t i = (size_t)hash_id(id) & (cap - 1);
+        size_t i = (size_t)util_str_hash(id) & (cap - 1);
 
         for (;;) {
                 struct reg_entry *e = &slots[i];

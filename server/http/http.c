@@ -96,6 +96,16 @@ void http_reply_json(struct http_reply *rep, unsigned status, json_t *body)
         rep->json = body;
 }
 
+json_t *http_time_or_null(int64_t t)
+{
+        char buf[21];
+
+        if (t <= 0)
+                return json_null();
+        util_time_format(t, buf);
+        return json_string(buf);
+}
+
 void http_reply_error(struct http_reply *rep, unsigned status, const char *code,
                       const char *fmt, ...)
 {

@@ -145,6 +145,9 @@ void http_reply_file(struct http_reply *rep, unsigned status, int fd, uint64_t s
 
 /* Reply helpers. http_reply_json takes ownership of body. */
 void http_reply_json(struct http_reply *rep, unsigned status, json_t *body);
+
+/* t (seconds since the epoch) as an RFC 3339 string; null when t <= 0 (unset). */
+json_t *http_time_or_null(int64_t t);
 void http_reply_error(struct http_reply *rep, unsigned status, const char *code,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 

@@ -28,16 +28,6 @@ static bool started(struct vigild *d, struct http_reply *rep)
         return false;
 }
 
-static json_t *time_or_null(int64_t t)
-{
-        char buf[21];
-
-        if (t <= 0)
-                return json_null();
-        util_time_format(t, buf);
-        return json_string(buf);
-}
-
 /* RFC 3339 with milliseconds. */
 static json_t *time_ms_json(int64_t ms)
 {
@@ -60,8 +50,8 @@ static json_t *text_or_null(struct db_stmt *st, int col)
 static json_t *entry_json(const struct compliance_entry *e)
 {
         return json_pack("{s:s,s:s,s:I,s:o,s:s,s:o,s:s,s:b,s:o}", "id", e->id, "name", e->policy->name,
-                         "version", (json_int_t)e->version, "created_at", time_or_null(e->created_at),
-                         "created_by", e->created_by, "updated_at", time_or_null(e->updated_at), "updated_by",
+                         "version", (json_int_t)e->version, "created_at", http_time_or_null(e->created_at),
+                         "created_by", e->created_by, "updated_at", http_time_or_null(e->updated_at), "updated_by",
                          e->updated_by, "needs_security_admin", compliance_policy_needs_security_admin(e->policy),
                          "document", compliance_policy_to_json(e->policy));
 }
@@ -355,8 +345,8 @@ static void handle_device(struct vigild *d, const struct http_request *req, stru
                         json_object_set_new(out, "policy_id", text_or_null(st, 2));
                         json_object_set_new(out, "setting", text_or_null(st, 3));
                         json_object_set_new(out, "reason", json_string(db_column_text(st, 4, NULL)));
-                        json_object_set_new(out, "evaluated_at", time_or_null(db_column_int64(st, 5)));
-                        json_object_set_new(out, "next_check", time_or_null(db_column_int64(st, 6)));
+                        json_object_set_new(out, "evaluated_at", http_time_or_null(db_column_int64(st, 5)));
+                        json_object_set_new(out, "next_check", http_time_or_null(db_column_int64(st, 6)));
                 }
                 db_stmt_done(st);
         }

@@ -101,21 +101,11 @@ static int64_t now_ms(void)
 
 /* ---- the map of device states ---- */
 
-/* FNV-1a: ids are random UUIDs, nothing to attack here. */
-static size_t id_hash(const char *id)
-{
-        uint64_t h = 1469598103934665603ULL;
-
-        for (; *id; id++)
-                h = (h ^ (uint8_t)*id) * 1099511628211ULL;
-        return (size_t)h;
-}
-
 static struct compliance_dev *map_get(const struct compliance_map *m, const char *id)
 {
         if (!m->cap)
                 return NULL;
-        for (size_t i = id_hash(id) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        for (size_t i = (size_t)util_str_hash(id) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
                 if (!m->slots[i].id[0])
                         return NULL;
                 if (strcmp(m->slots[i].id, id) == 0)
@@ -138,7 +128,7 @@ static int map_reserve(struct compliance_map *m, size_t want)
                 return -ENOMEM;
         for (size_t i = 0; i < m->cap; i++)
                 if (m->slots[i].id[0]) {
-                        size_t k = id_hash(m->slots[i].id) & (cap - 1);
+                        size_t k = (size_t)util_str_hash(m->slots[i].id) & (cap - 1);
                         while (slots[k].id[0])
                                 k = (k + 1) & (cap - 1);
                         slots[k] = m->slots[i];
@@ -156,7 +146,7 @@ static void map_put(struct compliance_map *m, const char *id, enum compliance_st
         struct compliance_dev *e = map_get(m, id);
 
         if (!e) {
-                size_t k = id_hash(id) & (m->cap - 1);
+                size_t k = (size_t)util_str_hash(id) & (m->cap - 1);
                 while (m->slots[k].id[0])
                         k = (k + 1) & (m->cap - 1);
                 e = &m->slots[k];
