@@ -59,6 +59,7 @@ struct http_server {
         pthread_mutex_t wait_lock;
         struct req_state *waiting;
         uint64_t wake_seq;
+        int64_t wait_earliest;          /* no wait ends before (mono ms); atomic reads */
         bool stopping;
 };
 
@@ -197,17 +198,25 @@ void http_server_wake(struct http_server *s, const char *key)
 }
 
 /* Resumes the waits whose time is up (every wait when the server stops). */
+/* Resumes the waits whose time is up (every wait when the server stops).
+ * Called at every turn of every worker's loop: nothing is scanned or locked
+ * before the earliest deadline. */
 static void wait_expire(struct http_server *s)
 {
-        int64_t now = util_mono_ms();
+        int64_t now = util_mono_ms(), earliest = INT64_MAX;
         struct req_state *rs, *next;
 
+        if (now < __atomic_load_n(&s->wait_earliest, __ATOMIC_RELAXED))
+                return;
         pthread_mutex_lock(&s->wait_lock);
         for (rs = s->waiting; rs; rs = next) {
                 next = rs->wait_next;
                 if (s->stopping || rs->wait_deadline_ms <= now)
                         wait_end_locked(s, rs);
+                else if (rs->wait_deadline_ms < earliest)
+                        earliest = rs->wait_deadline_ms;
         }
+        __atomic_store_n(&s->wait_earliest, earliest, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&s->wait_lock);
 }
 
@@ -224,6 +233,8 @@ static bool wait_begin(struct http_server *s, struct req_state *rs, const struct
                 rs->mhd = ci ? ci->daemon : NULL;
                 memcpy(rs->wait_key, rep->wait_key, sizeof(rs->wait_key));
                 rs->wait_deadline_ms = util_mono_ms() + rep->wait_ms;
+                if (rs->wait_deadline_ms < s->wait_earliest)
+                        __atomic_store_n(&s->wait_earliest, rs->wait_deadline_ms, __ATOMIC_RELAXED);
                 rs->wait_prev = NULL;
                 rs->wait_next = s->waiting;
                 if (s->waiting)
@@ -883,6 +894,7 @@ void http_server_stop(struct http_server *s)
          * each daemon run them */
         pthread_mutex_lock(&s->wait_lock);
         s->stopping = true;
+        __atomic_store_n(&s->wait_earliest, 0, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&s->wait_lock);
         wait_expire(s);
         for (unsigned i = 0; i < s->n_workers; i++) {
