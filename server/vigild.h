@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct access;
 struct bus;
 struct compliance_service;
 struct connector;
@@ -58,6 +59,7 @@ struct vigild {
         struct compliance_service *compliance; /* compliance evaluation (manage/compliance-service.h) */
         struct http_server *http;       /* the listener once started, for waking long-polls; else NULL */
         struct profiles *profiles;      /* configuration profiles in memory (manage/profiles.h) */
+        struct access *access;          /* conditional access once started (access/access.h); else NULL */
 };
 
 /* Fills cfg with the defaults. */
