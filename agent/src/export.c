@@ -189,47 +189,57 @@ static int first_line_read(const char *path, char *out, size_t size)
         return (int)len;
 }
 
+/* Fills pass (size bytes) with the first line of path. Returns 0 or
+ * -EINVAL after saying what was wrong. */
+static int password_from_file(const char *path, char *pass, size_t size)
+{
+        int r = first_line_read(path, pass, size);
+
+        if (r < 0) {
+                fprintf(stderr, "vigil-agent export-cert: cannot read the password file '%s': %s\n", path,
+                        r == -E2BIG ? "its first line is too long" : strerror(-r));
+                return -EINVAL;
+        }
+        if (strlen(pass) != (size_t)r) {
+                fprintf(stderr, "vigil-agent export-cert: the first line of the password file '%s' holds a "
+                        "NUL byte\n", path);
+                explicit_bzero(pass, size);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* Fills pass (size bytes) with the value of the variable name. Returns 0 or
+ * -EINVAL after saying what was wrong. */
+static int password_from_env(const char *name, char *pass, size_t size)
+{
+        const char *v = getenv(name);
+
+        if (!v) {
+                fprintf(stderr, "vigil-agent export-cert: the environment variable '%s' is not set\n", name);
+                return -EINVAL;
+        }
+        if (strlen(v) >= size) {
+                fprintf(stderr, "vigil-agent export-cert: the password in '%s' is longer than %d bytes\n",
+                        name, PASSWORD_MAX);
+                return -EINVAL;
+        }
+        memcpy(pass, v, strlen(v) + 1);
+        return 0;
+}
+
 /* Fills pass (PASSWORD_MAX + 3 bytes) from the option given: the first line
  * of --password-file, the value of --password-env, or "" for --no-password.
  * Returns 0 or -EINVAL after saying what was wrong. */
 static int password_get(const struct export_opts *o, char *pass, size_t size)
 {
-        const char *src = NULL;
-        int r;
+        const char *src = o->password_file ? o->password_file : o->password_env;
 
-        if (o->password_file) {
-                r = first_line_read(o->password_file, pass, size);
-                if (r < 0) {
-                        fprintf(stderr, "vigil-agent export-cert: cannot read the password file '%s': %s\n",
-                                o->password_file, r == -E2BIG ? "its first line is too long" : strerror(-r));
-                        return -EINVAL;
-                }
-                src = o->password_file;
-                if (strlen(pass) != (size_t)r) {
-                        fprintf(stderr, "vigil-agent export-cert: the first line of the password file '%s' "
-                                "holds a NUL byte\n", src);
-                        explicit_bzero(pass, size);
-                        return -EINVAL;
-                }
-        } else if (o->password_env) {
-                const char *v = getenv(o->password_env);
-
-                if (!v) {
-                        fprintf(stderr, "vigil-agent export-cert: the environment variable '%s' is not set\n",
-                                o->password_env);
-                        return -EINVAL;
-                }
-                if (strlen(v) > PASSWORD_MAX) {
-                        fprintf(stderr, "vigil-agent export-cert: the password in '%s' is longer than %d bytes\n",
-                                o->password_env, PASSWORD_MAX);
-                        return -EINVAL;
-                }
-                memcpy(pass, v, strlen(v) + 1);
-                src = o->password_env;
-        } else {
-                pass[0] = '\0';
+        pass[0] = '\0';
+        if (o->no_password)
                 return 0;
-        }
+        if (o->password_file ? password_from_file(src, pass, size) < 0 : password_from_env(src, pass, size) < 0)
+                return -EINVAL;
         if (pass[0] == '\0') {
                 fprintf(stderr, "vigil-agent export-cert: the password from '%s' is empty (give --no-password "
                         "to write a file with an empty password)\n", src);
@@ -331,7 +341,7 @@ static void identity_ca_load(const struct agent_state *s, struct export_identity
 
         if (r == -ENOENT)
                 fprintf(stderr, "vigil-agent export-cert: note: '%s' holds no device CA (devices onboarded "
-                        "by earlier agents lack device-ca.pem); the file holds no CA certificate\n", s->dir);
+                        "by earlier agents lack device-ca.pem); the PKCS#12 file holds no CA certificate\n", s->dir);
         if (r == 0 && agent_cert_issued_by(id->cert, id->cert_len, id->ca, id->ca_len) < 0) {
                 fprintf(stderr, "vigil-agent export-cert: note: the device CA in '%s' did not issue the "
                         "device certificate; it is left out\n", s->dir);
