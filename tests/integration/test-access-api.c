@@ -9,6 +9,7 @@
  * and what the snapshot reads (access_store_read() on the same database). */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -97,6 +98,18 @@ static void order(char *out, size_t size)
                                       json_string_value(json_object_get(p, "name")));
         }
         json_decref(j);
+}
+
+/* True if a line of text holds both a and b. */
+static bool line_has(const char *text, const char *a, const char *b)
+{
+        for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+                const char *end = strchr(p, '\n'), *x = strstr(p, a), *y = strstr(p, b);
+
+                if (x && y && (!end || (x < end && y < end)))
+                        return true;
+        }
+        return false;
 }
 
 static int setup(void **state)
@@ -293,6 +306,15 @@ static void test_apply(void **state)
                 fail_msg("second apply: %s", out);
         free(out);
         assert_int_equal(count("/api/v1/access/audit"), audit);
+        assert_int_equal(harness_cli(&H, "access policies list", &out), 0);
+        if (!strstr(out, "POS") || !line_has(out, "Intranet needs a compliant device", "enabled") ||
+            !line_has(out, "Admin pages only from the office or the VPN", "report_only"))
+                fail_msg("policies list: %s", out);
+        free(out);
+        assert_int_equal(harness_cli(&H, "access audit --kind location --object vpn", &out), 0);
+        if (!line_has(out, " vpn ", " create ") || strstr(out, "office"))
+                fail_msg("audit: %s", out);
+        free(out);
 
         /* one policy document alone, by name */
         j = admin(it_token, "POST", "/api/v1/access/apply",
