@@ -18,7 +18,7 @@
  * Owns the tables access_locations, access_policies and access_audit, on
  * the migration track "access". docs/ACCESS.md ("Managing policies and
  * locations") and docs/API.md have the reference. */
-#include "server/access/access.h"
+#include "server/access/access-internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -81,6 +81,8 @@ int access_migrate(struct vigild *d)
         int r;
 
         r = db_migrate_locked(d->db, "access", store_migrations, sizeof(store_migrations) / sizeof(store_migrations[0]));
+        if (r == 0)
+                r = access_log_migrate(d);
         return r;
 }
 
