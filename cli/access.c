@@ -413,12 +413,16 @@ static void whatif_print(const json_t *resp)
 
         printf("decision: %lld\n", (long long)json_integer_value(json_object_get(resp, "status")));
         printf("reason:   %s\n", cli_str(resp, "reason"));
-        if (json_is_object(user))
-                printf("user:     %s (%s)\n", cli_str(user, "user_principal_name"), cli_str(user, "id"));
+        printf("request:  %s%s\n", cli_str(resp, "host"), cli_str(resp, "path"));
+        if (json_is_object(user) && json_is_string(json_object_get(user, "id")))
+                printf("user:     %s (%s)%s\n", cli_str(user, "upn"), cli_str(user, "id"),
+                       json_is_false(json_object_get(user, "enabled")) ? ", disabled" : "");
+        else if (json_is_object(user))
+                printf("user:     %s (not in the directory)\n", cli_str(user, "upn"));
         if (json_is_object(dev))
-                printf("device:   %s (%s), %s, %s\n", cli_str(dev, "name"), cli_str(dev, "id"),
-                       cli_str(dev, "compliance_state"), json_is_true(json_object_get(dev, "enrolled"))
-                       ? "enrolled" : "not enrolled");
+                printf("device:   %s (%s), %s%s\n", cli_str(dev, "name"), cli_str(dev, "id"),
+                       cli_str(dev, "compliance_state"),
+                       json_is_true(json_object_get(dev, "offboarded")) ? ", offboarded" : "");
         if (json_array_size(json_object_get(resp, "policies")) == 0) {
                 printf("no policy applies\n");
                 return;

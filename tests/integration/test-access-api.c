@@ -5,8 +5,8 @@
  * stored; the example bundle applied twice (the second time unchanged);
  * a bundle with one bad document changing nothing; a location that a
  * policy names kept (409) on delete and on a change that would break the
- * policy; the caps on locations and policies; roles; the audit; the CLI;
- * and what the snapshot reads (access_store_read() on the same database). */
+ * policy; the caps on locations and policies; roles; the audit; the CLI
+ * (with what-if and the access log); and what the snapshot reads (access_store_read() on the same database). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdbool.h>
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "server/access/access.h"
@@ -116,7 +117,7 @@ static int setup(void **state)
 {
         json_t *j;
 
-        if (harness_start(&H, NULL) < 0)
+        if (harness_start(&H, "access_listen = 127.0.0.1:0\n") < 0)
                 return -1;
         reader_token = harness_new_token(&H, "reader", "rita", NULL);
         it_token = harness_new_token(&H, "it_admin", "ivan", NULL);
@@ -349,6 +350,41 @@ static void test_apply(void **state)
         assert_int_equal(count("/api/v1/access/audit"), audit);
 }
 
+/* The CLI's what-if and log against the decision side's endpoints: the
+ * policies just stored decide (the snapshot is rebuilt in the background,
+ * so the what-if is asked until it sees them). */
+static void test_whatif_log(void **state)
+{
+        char *out = NULL, cmd[256];
+        int tries = 0, r;
+
+        for (;;) {
+                r = harness_cli(&H, "access whatif --user alice@example.com --app https://intranet.example.test/", &out);
+                if ((r == 0 && strstr(out, "policy \"C2\"")) || ++tries == 50)
+                        break;
+                free(out);
+                usleep(100 * 1000);
+        }
+        assert_int_equal(r, 0);
+        snprintf(cmd, sizeof(cmd), "user:     alice@example.com (%s)", user_id);
+        /* B excludes alice; C2 needs a device the what-if does not name */
+        if (!strstr(out, "decision: 401") || !strstr(out, cmd) || !line_has(out, "C2", "device_identity") ||
+            !line_has(out, "B ", "not_applied"))
+                fail_msg("whatif: %s", out);
+        free(out);
+        assert_int_equal(harness_cli(&H, "access whatif --user alice@example.com", &out), 2);
+        free(out);
+        assert_int_equal(harness_cli(&H, "access log --user alice@example.com --status 403 --since "
+                                         "2026-01-01T00:00:00Z", &out), 0);
+        if (!strstr(out, "TIME") || !strstr(out, "REASON"))
+                fail_msg("log: %s", out);
+        free(out);
+        assert_int_equal(harness_cli(&H, "access log --status 999", &out), 1);
+        if (!strstr(out, "status: expected 200, 401 or 403 (HTTP 400)"))
+                fail_msg("log: %s", out);
+        free(out);
+}
+
 /* 16 ranges of 10.x.y.0/24 per 4096, n of them, as a JSON list. */
 static void ranges(char *out, size_t size, int base, int n)
 {
@@ -479,6 +515,7 @@ int main(void)
                 cmocka_unit_test(test_policies),
                 cmocka_unit_test(test_refused),
                 cmocka_unit_test(test_apply),
+                cmocka_unit_test(test_whatif_log),
                 cmocka_unit_test(test_location_in_use),
                 cmocka_unit_test(test_caps),
                 cmocka_unit_test(test_store_read),
