@@ -622,7 +622,7 @@ static int build_policies(struct build *b)
                         goto out;
                 }
                 s->n_policies++;
-                memcpy(s->pinfo[i].id, pols[i].id, sizeof(s->pinfo[i].id));
+                snprintf(s->pinfo[i].id, sizeof(s->pinfo[i].id), "%s", pols[i].id);
                 s->pinfo[i].name = access_policy_name(s->policies[i]);
                 s->pinfo[i].state = access_policy_state(s->policies[i]);
                 json_array_append_new(set, json_pack("{s:s, s:s, s:s}", "id", s->pinfo[i].id, "name",
