@@ -8,7 +8,9 @@
  *
  * Each worker owns an epoll instance watching the shared listening socket
  * (EPOLLEXCLUSIVE, so one connection wakes one worker), a stop eventfd
- * shared by all, and its own connections. A connection has a fixed input
+ * shared by all, a pipe on which other workers hand it connections, and
+ * its own connections. The worker that accepts a connection gives it to
+ * the worker serving the fewest. A connection has a fixed input
  * buffer of ACCESS_HTTP_HEAD_MAX bytes and a fixed output buffer; one read
  * is parsed for every complete request it holds, each answer is appended to
  * the output, and the output goes out in one write. The request and answer
@@ -21,6 +23,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -437,11 +440,20 @@ struct worker {
         bool started;
         int epfd;
         bool accepting;                 /* the listening socket is in epfd */
+        int handoff[2];                 /* pipe: connections other workers accepted for this one */
+        atomic_uint n_conns;            /* connections it serves or was handed */
         int64_t now_ms;
         int64_t next_sweep_ms;
         struct conn *oldest, *newest;
         struct access_http_req req;
         struct access_http_answer ans;
+};
+
+/* A connection accepted by one worker for another, written whole to the
+ * other's pipe (less than PIPE_BUF bytes, so never split). */
+struct handoff {
+        int fd;
+        struct sockaddr_storage sa;
 };
 
 struct access_listener {
@@ -453,7 +465,7 @@ struct access_listener {
         ino_t path_ino;
         unsigned max_connections;
         int64_t idle_ms;
-        atomic_uint n_conns;
+        atomic_uint n_conns;            /* open connections, all workers */
         access_http_fn fn;
         void *ctx;
         unsigned n_workers;
@@ -502,12 +514,19 @@ static void conn_touch(struct worker *w, struct conn *c)
         }
 }
 
+/* Closes a connection counted for w. */
+static void conn_drop(struct worker *w, int fd)
+{
+        close(fd);
+        atomic_fetch_sub(&w->n_conns, 1);
+        atomic_fetch_sub(&w->l->n_conns, 1);
+}
+
 static void conn_close(struct worker *w, struct conn *c)
 {
         list_unlink(w, c);
-        close(c->fd);
+        conn_drop(w, c->fd);
         free(c);
-        atomic_fetch_sub(&w->l->n_conns, 1);
 }
 
 /* Closes c after its last answer went out, reading what the peer already
@@ -743,22 +762,16 @@ static void peer_set(struct conn *c, const struct sockaddr_storage *sa)
                 c->peer_local = sa->ss_family == AF_UNIX;
 }
 
+/* Starts serving a connection already counted for w. */
 static void conn_open(struct worker *w, int fd, const struct sockaddr_storage *sa)
 {
-        struct access_listener *l = w->l;
         struct epoll_event ev = { .events = EPOLLIN };
         struct conn *c;
         int one = 1;
 
-        if (atomic_fetch_add(&l->n_conns, 1) >= l->max_connections) {
-                atomic_fetch_sub(&l->n_conns, 1);
-                close(fd);
-                return;
-        }
         c = malloc(sizeof(*c));
         if (!c) {
-                atomic_fetch_sub(&l->n_conns, 1);
-                close(fd);
+                conn_drop(w, fd);
                 return;
         }
         c->fd = fd;
@@ -772,12 +785,54 @@ static void conn_open(struct worker *w, int fd, const struct sockaddr_storage *s
         ev.data.ptr = c;
         if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                 free(c);
-                atomic_fetch_sub(&l->n_conns, 1);
-                close(fd);
+                conn_drop(w, fd);
                 return;
         }
         c->last_ms = w->now_ms;
         list_append(w, c);
+}
+
+/* Gives a new connection to the worker serving the fewest (w itself on a
+ * tie), or closes it at once past max_connections. The epoll wake-up of a
+ * shared socket favours one worker, which alone would end up with every
+ * connection of a burst. */
+static void conn_dispatch(struct worker *w, int fd, const struct sockaddr_storage *sa)
+{
+        struct access_listener *l = w->l;
+        struct worker *to = w;
+        struct handoff msg;
+
+        if (atomic_fetch_add(&l->n_conns, 1) >= l->max_connections) {
+                atomic_fetch_sub(&l->n_conns, 1);
+                close(fd);
+                return;
+        }
+        for (unsigned i = 0; i < l->n_workers; i++)
+                if (atomic_load_explicit(&l->workers[i].n_conns, memory_order_relaxed) <
+                    atomic_load_explicit(&to->n_conns, memory_order_relaxed))
+                        to = &l->workers[i];
+        atomic_fetch_add(&to->n_conns, 1);
+        if (to != w) {
+                memset(&msg, 0, sizeof(msg));
+                msg.fd = fd;
+                msg.sa = *sa;
+                if (write(to->handoff[1], &msg, sizeof(msg)) == (ssize_t)sizeof(msg))
+                        return;
+                /* its pipe is full: serve it here */
+                atomic_fetch_sub(&to->n_conns, 1);
+                atomic_fetch_add(&w->n_conns, 1);
+        }
+        conn_open(w, fd, sa);
+}
+
+/* Takes the connections other workers handed to w. */
+static void conns_take(struct worker *w)
+{
+        struct handoff msgs[16];
+        ssize_t n = read(w->handoff[0], msgs, sizeof(msgs));
+
+        for (ssize_t i = 0; i < n / (ssize_t)sizeof(msgs[0]); i++)
+                conn_open(w, msgs[i].fd, &msgs[i].sa);
 }
 
 static int listen_watch(struct worker *w)
@@ -790,6 +845,7 @@ static int listen_watch(struct worker *w)
         return 0;
 }
 
+/* Accepts what is waiting, up to a batch. */
 static void conns_accept(struct worker *w)
 {
         for (unsigned i = 0; i < ACCEPT_BATCH; i++) {
@@ -798,7 +854,7 @@ static void conns_accept(struct worker *w)
                 int fd = accept4(w->l->fd, (struct sockaddr *)&sa, &sa_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
                 if (fd >= 0) {
-                        conn_open(w, fd, &sa);
+                        conn_dispatch(w, fd, &sa);
                         continue;
                 }
                 if (errno == EINTR || errno == ECONNABORTED)
@@ -847,6 +903,8 @@ static void *worker_run(void *arg)
                                 stop = true;
                         else if (p == w->l)
                                 conns_accept(w);
+                        else if (p == w->handoff)
+                                conns_take(w);
                         else
                                 conn_event(w, p, events[i].events);
                 }
@@ -1003,27 +1061,23 @@ static int listener_bind(struct access_listener *l, const char *where, char *err
         return 0;
 }
 
+/* Makes worker i's epoll instance and handoff pipe; every worker has
+ * them before any starts, since any may hand a connection to another. */
 static int worker_init(struct access_listener *l, unsigned i)
 {
         struct worker *w = &l->workers[i];
-        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = w };
-        int k;
+        struct epoll_event stop = { .events = EPOLLIN, .data.ptr = w };
+        struct epoll_event take = { .events = EPOLLIN, .data.ptr = w->handoff };
 
         w->l = l;
         w->index = i;
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
-        if (w->epfd < 0)
+        if (w->epfd < 0 || pipe2(w->handoff, O_NONBLOCK | O_CLOEXEC) < 0)
                 return -errno;
-        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->stop_fd, &ev) < 0)
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->stop_fd, &stop) < 0 ||
+            epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->handoff[0], &take) < 0)
                 return -errno;
-        k = listen_watch(w);
-        if (k < 0)
-                return k;
-        k = pthread_create(&w->thread, NULL, worker_run, w);
-        if (k != 0)
-                return -k;
-        w->started = true;
-        return 0;
+        return listen_watch(w);
 }
 
 int access_listener_start(const struct access_listener_config *cfg, access_http_fn fn, void *ctx,
@@ -1045,7 +1099,7 @@ int access_listener_start(const struct access_listener_config *cfg, access_http_
                 return fail(err, err_size, -ENOMEM, "access listener on '%s': out of memory", cfg->listen);
         l->fd = l->stop_fd = -1;
         for (unsigned i = 0; i < cfg->threads; i++)
-                l->workers[i].epfd = -1;
+                l->workers[i].epfd = l->workers[i].handoff[0] = l->workers[i].handoff[1] = -1;
         l->max_connections = cfg->max_connections;
         l->idle_ms = (int64_t)cfg->idle_timeout_s * 1000;
         l->fn = fn;
@@ -1062,10 +1116,19 @@ int access_listener_start(const struct access_listener_config *cfg, access_http_
         for (unsigned i = 0; i < cfg->threads; i++) {
                 k = worker_init(l, i);
                 if (k < 0) {
+                        fail(err, err_size, k, "access listener on '%s': cannot set up worker %u: %s", cfg->listen, i,
+                             strerror(-k));
+                        goto fail_listener;
+                }
+        }
+        for (unsigned i = 0; i < cfg->threads; i++) {
+                k = -pthread_create(&l->workers[i].thread, NULL, worker_run, &l->workers[i]);
+                if (k < 0) {
                         fail(err, err_size, k, "access listener on '%s': cannot start worker %u: %s", cfg->listen, i,
                              strerror(-k));
                         goto fail_listener;
                 }
+                l->workers[i].started = true;
         }
         *ret = l;
         return 0;
@@ -1089,11 +1152,20 @@ void access_listener_stop(struct access_listener *l)
                 return;
         if (l->stop_fd >= 0 && write(l->stop_fd, &one, sizeof(one)) < 0)
                 log_error("access listener: cannot signal the workers to stop: %s", strerror(errno));
+        for (unsigned i = 0; i < l->n_workers; i++)
+                if (l->workers[i].started)
+                        pthread_join(l->workers[i].thread, NULL);
         for (unsigned i = 0; i < l->n_workers; i++) {
                 struct worker *w = &l->workers[i];
+                struct handoff msg;
 
-                if (w->started)
-                        pthread_join(w->thread, NULL);
+                /* connections handed to a worker that had stopped */
+                while (w->handoff[0] >= 0 && read(w->handoff[0], &msg, sizeof(msg)) == (ssize_t)sizeof(msg))
+                        close(msg.fd);
+                if (w->handoff[0] >= 0)
+                        close(w->handoff[0]);
+                if (w->handoff[1] >= 0)
+                        close(w->handoff[1]);
                 if (w->epfd >= 0)
                         close(w->epfd);
         }

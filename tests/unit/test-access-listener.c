@@ -5,8 +5,8 @@
  * headers (sanitized, cut at a character boundary), and a real listener on
  * 127.0.0.1, [::1] and a unix socket: keep-alive, pipelining with bodies,
  * answers larger than the socket buffers, 400 and close on a malformed
- * request, max_connections, the idle timeout, and stopping with open
- * connections. */
+ * request, max_connections, the idle timeout, connections spread over the
+ * workers, and stopping with open connections. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -679,11 +679,14 @@ static void test_listener_stop_open(void **state)
         int fds[8];
 
         (void)state;
+        atomic_store(&worker_max, 0);
         for (int i = 0; i < 8; i++) {
                 fds[i] = client_tcp(access_listener_port(l));
                 send_str(fds[i], "GET /x HTTP/1.1\r\n\r\n");
                 read_answers(fds[i], 1, buf, sizeof(buf));
         }
+        /* new connections go to the worker serving the fewest: all four serve */
+        assert_int_equal(atomic_load(&worker_max), 3);
         send_str(fds[0], "GET /partial HTTP/1.1\r\nHost:");
         usleep(20000);
         access_listener_stop(l);
