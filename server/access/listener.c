@@ -16,7 +16,9 @@
  * the output, and the output goes out in one write. The request and answer
  * structs live in the worker, so serving a request allocates nothing. When
  * the peer does not take the output, the connection stops reading until it
- * does. Connections sit on a list ordered by their last progress, and once
+ * does. After a last answer (Connection: close, or a 400) the connection
+ * is shut for writing and read until the peer closes, so the answer is not
+ * lost to a reset. Connections sit on a list ordered by their last progress, and once
  * a second each worker closes those idle past the timeout from its head. */
 #include "server/access/listener.h"
 
@@ -48,7 +50,7 @@
 #define EVENTS_MAX 128
 #define ACCEPT_BATCH 32                 /* connections accepted per wake, so others get served too */
 #define SWEEP_MS 1000                   /* idle connections are looked for this often */
-#define DRAIN_MAX 65536                 /* bytes read and dropped before closing after an answer */
+#define DRAIN_MAX 65536                 /* bytes read and dropped after the last answer, before closing */
 #define ANSWER_NAME_MAX 64              /* bytes of an answer header's name */
 /* the longest answer: status line, Content-Length, headers, Connection, blank line */
 #define ANSWER_MAX (64 + ACCESS_HTTP_ANSWER_HEADERS_MAX * (ANSWER_NAME_MAX + 2 + ACCESS_HTTP_VALUE_MAX + 2) + 64)
@@ -424,8 +426,9 @@ struct conn {
         int64_t last_ms;                /* last progress: accepted, a request begun or answered, output taken */
         struct access_ip peer;
         bool peer_local;
-        bool closing;                   /* answered for the last time: close once the output is out */
-        uint64_t discard;               /* body bytes still to read and drop */
+        bool closing;                   /* answered for the last time: linger once the output is out */
+        bool lingering;                 /* shut for writing, waiting for the peer to close */
+        uint64_t discard;               /* body bytes still to read and drop; lingering, bytes still taken */
         size_t in_len;
         size_t scan;                    /* leading bytes of in known to hold no end of head */
         size_t out_off, out_len;
@@ -529,19 +532,6 @@ static void conn_close(struct worker *w, struct conn *c)
         free(c);
 }
 
-/* Closes c after its last answer went out, reading what the peer already
- * sent first: closing with unread bytes would reset the connection, and the
- * peer could lose the answer. */
-static void conn_close_answered(struct worker *w, struct conn *c)
-{
-        size_t drained = 0;
-        ssize_t n;
-
-        while (drained < DRAIN_MAX && (n = recv(c->fd, c->in, sizeof(c->in), 0)) > 0)
-                drained += (size_t)n;
-        conn_close(w, c);
-}
-
 static int conn_want(struct worker *w, struct conn *c, uint32_t events)
 {
         struct epoll_event ev = { .events = events, .data.ptr = c };
@@ -577,6 +567,38 @@ static int conn_flush(struct worker *w, struct conn *c)
         }
         c->out_off = c->out_len = 0;
         return 0;
+}
+
+/* Reads and drops what a lingering connection sends; closes it when the
+ * peer closes, or has sent DRAIN_MAX bytes more. */
+static void conn_drain(struct worker *w, struct conn *c)
+{
+        ssize_t n = recv(c->fd, c->in, sizeof(c->in), 0);
+
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+                return;
+        if (n <= 0 || (uint64_t)n >= c->discard) {
+                conn_close(w, c);
+                return;
+        }
+        c->discard -= (uint64_t)n;
+}
+
+/* After its last answer, c is shut for writing and read until the peer
+ * closes, for at most DRAIN_MAX bytes and the idle timeout: closing with
+ * unread bytes would reset the connection, and a reset can destroy the
+ * answer before the peer reads it. */
+static void conn_linger(struct worker *w, struct conn *c)
+{
+        if (shutdown(c->fd, SHUT_WR) < 0 || conn_want(w, c, EPOLLIN) < 0) {
+                conn_close(w, c);
+                return;
+        }
+        c->lingering = true;
+        c->discard = DRAIN_MAX;
+        c->in_len = 0;
+        conn_touch(w, c);
+        conn_drain(w, c);
 }
 
 /* Calls the handler for the request in w->req and appends its answer. */
@@ -667,8 +689,10 @@ static bool conn_serve(struct worker *w, struct conn *c)
                 c->discard = w->req.content_length;
                 conn_answer(w, c);
         }
-        memmove(c->in, c->in + pos, c->in_len - pos);
-        c->in_len -= pos;
+        if (pos) {
+                memmove(c->in, c->in + pos, c->in_len - pos);
+                c->in_len -= pos;
+        }
         c->scan = partial ? c->in_len : 0;
         return full;
 }
@@ -694,7 +718,7 @@ static void conn_run(struct worker *w, struct conn *c)
                 }
         } while (more);
         if (c->closing)
-                conn_close_answered(w, c);
+                conn_linger(w, c);
         else if (conn_want(w, c, EPOLLIN) < 0)
                 conn_close(w, c);
 }
@@ -722,6 +746,10 @@ static void conn_event(struct worker *w, struct conn *c, uint32_t events)
 {
         if (events & EPOLLERR) {
                 conn_close(w, c);
+                return;
+        }
+        if (c->lingering) {
+                conn_drain(w, c);
                 return;
         }
         if (c->events == EPOLLOUT) {
@@ -776,7 +804,7 @@ static void conn_open(struct worker *w, int fd, const struct sockaddr_storage *s
         }
         c->fd = fd;
         c->events = EPOLLIN;
-        c->closing = false;
+        c->closing = c->lingering = false;
         c->discard = 0;
         c->in_len = c->scan = c->out_off = c->out_len = 0;
         peer_set(c, sa);
