@@ -770,6 +770,25 @@ static void test_listener_ipv6(void **state)
         assert_non_null(strstr(buf, "X-Target: /6\r\nX-Peer: 6 1\r\n"));
         close(fd);
         access_listener_stop(l);
+
+        /* on a dual-stack socket an IPv4 peer is reported as IPv4 */
+        cfg.listen = "[::]:0";
+        l = NULL;
+        assert_int_equal(access_listener_start(&cfg, handler, NULL, &l, err, sizeof(err)), 0);
+        int v6only = 1;
+        FILE *f = fopen("/proc/sys/net/ipv6/bindv6only", "r");
+        if (f) {
+                v6only = fgetc(f) == '1';
+                fclose(f);
+        }
+        if (!v6only) {
+                fd = client_tcp(access_listener_port(l));
+                send_str(fd, "GET /mapped HTTP/1.1\r\n\r\n");
+                read_answers(fd, 1, buf, sizeof(buf));
+                assert_non_null(strstr(buf, "X-Target: /mapped\r\nX-Peer: 4 1\r\n"));
+                close(fd);
+        }
+        access_listener_stop(l);
 }
 
 static void test_listener_config(void **state)
