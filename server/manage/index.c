@@ -134,6 +134,9 @@ static int devs_grow(struct manage_index *x)
         if (!devs)
                 return -ENOMEM;
         x->devs = devs;
+        /* facts.id points into the slot itself, which has moved */
+        for (size_t s = 0; s < x->n_devs; s++)
+                x->devs[s].facts.id = x->devs[s].id;
         for (size_t i = 0; i < x->n_groups; i++) {
                 uint64_t *b = realloc(x->groups[i]->bits, words * sizeof(uint64_t));
                 if (!b)

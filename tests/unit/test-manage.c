@@ -206,6 +206,9 @@ static void test_index(void **state)
                 snprintf(id, sizeof(id), "dev-%d", i);
                 put(&x, id, i % 2 ? "12" : "11", false, NULL);
         }
+        /* every device's facts still name it after the slots moved */
+        for (size_t i = 0; i < x.n_devs; i++)
+                assert_ptr_equal(x.devs[i].facts.id, x.devs[i].id);
         assert_int_equal(manage_index_group_add_take(&x, "g-new", compile("device.os_version >= \"12\""), &c), 0);
         assert_int_equal(c.n, 1500);
         assert_int_equal(manage_index_group_count(&x, "g-new"), 1500);
