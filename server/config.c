@@ -35,6 +35,22 @@ void vigild_config_defaults(struct vigild_config *cfg)
         cfg->webhook_timeout = 10;
         cfg->webhook_queue_max = 100000;
         cfg->webhook_retention = 30 * 86400;
+        snprintf(cfg->access_listen, sizeof(cfg->access_listen), "%s", "127.0.0.1:8444");
+        cfg->access_threads = 2;
+        cfg->access_max_connections = 4096;
+        cfg->access_log_retention = 30 * 86400;
+        cfg->access_log_max = 16384;
+}
+
+/* A header name: 1 to 64 token characters. */
+static int set_header_name(char *dst, size_t size, const char *v)
+{
+        size_t n = strlen(v);
+
+        if (n == 0 || n >= size || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != n)
+                return -EINVAL;
+        memcpy(dst, v, n + 1);
+        return 0;
 }
 
 static int set_string(char *dst, size_t size, const char *v)
@@ -120,6 +136,30 @@ static int config_set(struct vigild_config *cfg, const char *key, const char *v)
                 return set_uint(&cfg->webhook_queue_max, v, 1, 10000000);
         if (strcmp(key, "webhook_retention") == 0)
                 return set_duration(&cfg->webhook_retention, v, 3600);
+        if (strcmp(key, "access_listen") == 0)
+                return set_string(cfg->access_listen, sizeof(cfg->access_listen), v);
+        if (strcmp(key, "access_threads") == 0)
+                return set_uint(&cfg->access_threads, v, 1, 64);
+        if (strcmp(key, "access_max_connections") == 0)
+                return set_uint(&cfg->access_max_connections, v, 1, 1000000);
+        if (strcmp(key, "access_proxy_secret") == 0) {
+                /* compared in headers: printable, no blanks, long enough not to be guessed */
+                if (strlen(v) < 16 || strpbrk(v, " \t"))
+                        return -EINVAL;
+                return set_string(cfg->access_proxy_secret, sizeof(cfg->access_proxy_secret), v);
+        }
+        if (strcmp(key, "access_user_header") == 0)
+                return set_header_name(cfg->access_user_header, sizeof(cfg->access_user_header), v);
+        if (strcmp(key, "access_jwks_file") == 0)
+                return v[0] == '/' ? set_string(cfg->access_jwks_file, sizeof(cfg->access_jwks_file), v) : -EINVAL;
+        if (strcmp(key, "access_jwt_issuer") == 0)
+                return set_string(cfg->access_jwt_issuer, sizeof(cfg->access_jwt_issuer), v);
+        if (strcmp(key, "access_jwt_audience") == 0)
+                return set_string(cfg->access_jwt_audience, sizeof(cfg->access_jwt_audience), v);
+        if (strcmp(key, "access_log_retention") == 0)
+                return set_duration(&cfg->access_log_retention, v, 3600);
+        if (strcmp(key, "access_log_max") == 0)
+                return set_uint(&cfg->access_log_max, v, 1024, 10000000);
         if (strcmp(key, "log_level") == 0) {
                 static const char *const levels[] = { "error", "warning", "info", "debug" };
                 for (int i = 0; i < 4; i++)

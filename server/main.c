@@ -13,6 +13,7 @@
 
 #include "server/api/api.h"
 #include "server/bus.h"
+#include "server/access/access.h"
 #include "server/connector/connector.h"
 #include "server/db/db.h"
 #include "server/defend/defend.h"
@@ -31,7 +32,7 @@
 #define FLUSH_INTERVAL_S 1
 
 static const struct http_route *const route_tables[] = { api_routes, enroll_routes, tvm_routes, defend_routes,
-                                                          defend_action_routes, webhook_routes, connector_routes,
+                                                          defend_action_routes, webhook_routes, connector_routes, access_routes,
                                                           manage_routes, compliance_routes, profiles_routes, NULL };
 
 static void usage(FILE *f)
@@ -39,6 +40,7 @@ static void usage(FILE *f)
         fputs("usage: vigild init --data-dir DIR [--hostname NAME]...\n"
               "       vigild run --data-dir DIR [--listen ADDR:PORT] [--public-url URL]\n"
               "                  [--port-file FILE] [--log-level LEVEL]\n"
+              "                  [--access-listen ADDR:PORT|unix:PATH] [--access-port-file FILE]\n"
               "       vigild --version\n", f);
 }
 
@@ -245,7 +247,17 @@ static void raise_fd_limit(unsigned max_connections)
                          "can be open at once", (unsigned long long)rl.rlim_cur, max_connections);
 }
 
-static int serve(struct vigild *d, const char *port_file)
+/* Writes a bound port into a file, for scripts that listen on port 0. */
+static void port_file_write(const char *path, unsigned port)
+{
+        char text[16];
+        int n = snprintf(text, sizeof(text), "%u\n", port);
+
+        if (util_file_write(path, text, (size_t)n, 0644) < 0)
+                log_warn("cannot write the port file '%s'", path);
+}
+
+static int serve(struct vigild *d, const char *port_file, const char *access_port_file)
 {
         struct http_server_config hc = {
                 .listen = d->cfg.listen,
@@ -283,12 +295,21 @@ static int serve(struct vigild *d, const char *port_file)
                 webhook_stop(d);
                 return r;
         }
+        /* before compliance: access follows every compliance change from the first */
+        r = access_start(d, err, sizeof(err));
+        if (r < 0) {
+                log_error("cannot start conditional access: %s", err);
+                connector_stop(d);
+                webhook_stop(d);
+                return r;
+        }
         r = compliance_start(d, err, sizeof(err));
         if (r < 0) {
                 log_error("cannot start the compliance module: %s", err);
                 compliance_stop(d);
                 connector_stop(d);
                 compliance_close(d);
+                access_stop(d);
                 webhook_stop(d);
                 return r;
         }
@@ -298,6 +319,7 @@ static int serve(struct vigild *d, const char *port_file)
                 compliance_stop(d);
                 connector_stop(d);
                 compliance_close(d);
+                access_stop(d);
                 webhook_stop(d);
                 return r;
         }
@@ -306,12 +328,10 @@ static int serve(struct vigild *d, const char *port_file)
         log_info("vigild %s listening on https://%s (port %u), agents use %s, %zu devices onboarded",
                  VIGIL_VERSION, d->cfg.listen, http_server_port(srv), d->cfg.public_url,
                  enroll_device_count(d));
-        if (port_file) {
-                char text[16];
-                int n = snprintf(text, sizeof(text), "%u\n", http_server_port(srv));
-                if (util_file_write(port_file, text, (size_t)n, 0644) < 0)
-                        log_warn("cannot write the port file '%s'", port_file);
-        }
+        if (port_file)
+                port_file_write(port_file, http_server_port(srv));
+        if (access_port_file)
+                port_file_write(access_port_file, access_port(d));
         for (;;) {
                 sig = sigtimedwait(&set, NULL, &tick);
                 if (sig == SIGTERM || sig == SIGINT)
@@ -326,6 +346,7 @@ static int serve(struct vigild *d, const char *port_file)
         http_server_stop(srv);
         connector_stop(d);
         compliance_close(d);
+        access_stop(d);
         webhook_stop(d);
         return 0;
 }
@@ -338,20 +359,24 @@ static int cmd_run(int argc, char **argv)
                 { "public-url", required_argument, NULL, 'u' },
                 { "port-file", required_argument, NULL, 'p' },
                 { "log-level", required_argument, NULL, 'L' },
+                { "access-listen", required_argument, NULL, 'A' },
+                { "access-port-file", required_argument, NULL, 'P' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
-        const char *dir = NULL, *port_file = NULL;
+        const char *dir = NULL, *port_file = NULL, *access_port_file = NULL;
         char overrides[1024] = "", err[512] = "";
         struct vigild *d;
         size_t ol = 0;
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "d:l:u:p:L:h", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "d:l:u:p:L:A:P:h", opts, NULL)) != -1) {
                 const char *key = NULL;
                 switch (c) {
                 case 'd': dir = optarg; break;
                 case 'p': port_file = optarg; break;
+                case 'P': access_port_file = optarg; break;
+                case 'A': key = "access_listen"; break;
                 case 'l': key = "listen"; break;
                 case 'u': key = "public_url"; break;
                 case 'L': key = "log_level"; break;
@@ -391,7 +416,7 @@ static int cmd_run(int argc, char **argv)
         if (r < 0)
                 log_error("%s", err);
         else
-                r = serve(d, port_file);
+                r = serve(d, port_file, access_port_file);
         close_storage(d);
         free(d);
         return r < 0 ? 1 : 0;

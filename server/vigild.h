@@ -44,6 +44,16 @@ struct vigild_config {
         int64_t webhook_timeout;        /* seconds an attempt may take */
         unsigned webhook_queue_max;     /* pending deliveries at most; the oldest are failed past it */
         int64_t webhook_retention;      /* seconds a finished delivery stays in the log */
+        char access_listen[128];        /* decision endpoint: "ADDR:PORT" or "unix:PATH" */
+        unsigned access_threads;        /* its worker threads */
+        unsigned access_max_connections; /* its open connections at once */
+        char access_proxy_secret[129];  /* "": trust only loopback and unix-socket peers */
+        char access_user_header[65];    /* trusted header naming the user; "": none */
+        char access_jwks_file[1024];    /* "": bearer tokens are not read */
+        char access_jwt_issuer[257];
+        char access_jwt_audience[257];
+        int64_t access_log_retention;   /* seconds an access log row is kept */
+        unsigned access_log_max;        /* decisions held in memory for the log at most */
 };
 
 struct vigild {

@@ -342,3 +342,21 @@ json_t *devices_to_json_list(struct vigild *d, size_t top, size_t skip, size_t *
                 json_hooks_run(d, json_array_get(arr, i), false);
         return arr;
 }
+
+int enroll_device_certs_each(struct vigild *d, enroll_device_cert_fn fn, void *userdata)
+{
+        struct db_stmt *st;
+        int r;
+
+        r = db_prepare(d->db, "SELECT id, cert_serial, cert_fingerprint, offboarded_at FROM devices", &st);
+        if (r < 0)
+                return r;
+        while ((r = db_step(st)) == 1) {
+                r = fn(db_column_text(st, 0, NULL), db_column_text(st, 1, NULL), db_column_text(st, 2, NULL),
+                       !db_column_is_null(st, 3), userdata);
+                if (r < 0)
+                        break;
+        }
+        db_stmt_done(st);
+        return r < 0 ? r : 0;
+}

@@ -77,6 +77,17 @@ typedef int (*enroll_device_facts_fn)(const struct enroll_device_facts *f, void 
  * device_id, or a database error. */
 int enroll_device_facts_each(struct vigild *d, const char *device_id, enroll_device_facts_fn fn, void *userdata);
 
+/* A device's current certificate, for matching what a reverse proxy saw:
+ * serial (lower-case hex) and SHA-256 fingerprint (lower-case hex), as
+ * issued. Borrowed strings, valid only during the callback. */
+typedef int (*enroll_device_cert_fn)(const char *device_id, const char *serial_hex, const char *fpr_hex,
+                                     bool offboarded, void *userdata);
+
+/* Calls fn for every device, stopping at fn's first negative return. Call
+ * with the database lock held. Returns 0, fn's return, or a database
+ * error. */
+int enroll_device_certs_each(struct vigild *d, enroll_device_cert_fn fn, void *userdata);
+
 /* What compliance reads of a device: its platform and the facts of its last
  * inventory. Strings are borrowed from the database row and valid only
  * during the callback ("" or "unknown" before any inventory); times are

@@ -1338,3 +1338,24 @@ void compliance_close(struct vigild *d)
         free(s);
         d->compliance = NULL;
 }
+
+int compliance_device_states_each(struct vigild *d, compliance_state_fn fn, void *userdata)
+{
+        struct db_stmt *st;
+        int r;
+
+        r = db_prepare(d->db, "SELECT device_id, state, reason FROM compliance_device_state", &st);
+        if (r < 0)
+                return r;
+        while ((r = db_step(st)) == 1) {
+                enum compliance_state s;
+
+                if (compliance_state_parse(db_column_text(st, 1, NULL), &s) < 0)
+                        s = COMPLIANCE_UNKNOWN;
+                r = fn(db_column_text(st, 0, NULL), s, db_column_text(st, 2, NULL), userdata);
+                if (r < 0)
+                        break;
+        }
+        db_stmt_done(st);
+        return r < 0 ? r : 0;
+}

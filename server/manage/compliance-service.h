@@ -52,6 +52,14 @@ void compliance_close(struct vigild *d);
  * NULL). COMPLIANCE_NOT_EVALUATED for a device not evaluated yet. */
 enum compliance_state compliance_device_state_get(struct vigild *d, const char *device_id, int64_t *ret_since_ms);
 
+/* Calls fn with every stored device state and its reason (as the
+ * evaluator last wrote them), stopping at fn's first negative return. Reads
+ * the database: call with its lock held; needs only the tables, not a
+ * started service. Returns 0, fn's return or a database error. */
+typedef int (*compliance_state_fn)(const char *device_id, enum compliance_state state, const char *reason,
+                                   void *userdata);
+int compliance_device_states_each(struct vigild *d, compliance_state_fn fn, void *userdata);
+
 /* Queues the device (NULL: every device) for evaluation and wakes the
  * evaluator. Never blocks on an evaluation; any thread. */
 void compliance_queue(struct vigild *d, const char *device_id);

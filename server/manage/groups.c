@@ -890,6 +890,7 @@ static void handle_tags_put(struct vigild *d, const struct http_request *req, st
                 goto out;
         }
         manage_publish_changed(d, &changed);
+        bus_publish(d->bus, &(struct bus_event){ .type = BUS_TAGS_CHANGED, .device_id = dev });
         log_info("token %s set %zu tags on device %s", req->who->token_id, n, dev);
         out = json_object();
         manage_device_json(d, dev, out, true);

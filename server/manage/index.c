@@ -556,3 +556,17 @@ void manage_device_json(struct vigild *d, const char *device_id, json_t *device,
         json_object_set_new(device, "tags", tags);
         json_object_set_new(device, "groups", groups);
 }
+
+int manage_device_facts_each(struct vigild *d, manage_device_facts_fn fn, void *userdata)
+{
+        struct manage_index *x = d->manage ? &d->manage->index : NULL;
+        int r = 0;
+
+        if (!x)
+                return 0;
+        pthread_rwlock_rdlock(&x->lock);
+        for (size_t i = 0; i < x->n_devs && r >= 0; i++)
+                r = fn(&x->devs[i].facts, x->devs[i].offboarded, userdata);
+        pthread_rwlock_unlock(&x->lock);
+        return r < 0 ? r : 0;
+}

@@ -68,6 +68,24 @@ bool manage_device_in_group(struct vigild *d, const char *group_id, const char *
 int manage_device_groups(struct vigild *d, const char *device_id, char (*ret_ids)[MANAGE_ID_LEN + 1],
                          size_t max, size_t *ret_n);
 
+/* Calls fn with the facts (tags included) of every device the membership
+ * index knows, in the order devices became known, under the index's read
+ * lock: fn must not call back into manage. Strings are valid only during
+ * the call. Stops at fn's first negative return. Returns 0 or that return. */
+typedef int (*manage_device_facts_fn)(const struct manage_device_facts *f, bool offboarded, void *userdata);
+int manage_device_facts_each(struct vigild *d, manage_device_facts_fn fn, void *userdata);
+
+/* The directory as conditional access reads it: user_fn for each user and
+ * each of its user groups (group_id NULL for a user in none), ordered by
+ * user; then group_fn for every user group. Call with the database lock
+ * held. Stops at the first negative return. Returns 0, that return, or a
+ * database error. */
+typedef int (*manage_directory_user_fn)(const char *user_id, const char *upn, bool enabled, const char *group_id,
+                                        void *userdata);
+typedef int (*manage_directory_group_fn)(const char *group_id, const char *name, void *userdata);
+int manage_directory_each(struct vigild *d, manage_directory_user_fn user_fn, manage_directory_group_fn group_fn,
+                          void *userdata);
+
 /* Which devices something applies to: every onboarded device or the members
  * of any include group, less the members of any exclude group (exclusion
  * wins). */

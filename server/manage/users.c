@@ -682,3 +682,34 @@ void manage_handle_primary_user(struct vigild *d, const struct http_request *req
 out:
         json_decref(body);
 }
+
+int manage_directory_each(struct vigild *d, manage_directory_user_fn user_fn, manage_directory_group_fn group_fn,
+                          void *userdata)
+{
+        struct db_stmt *st;
+        int r;
+
+        r = db_prepare(d->db, "SELECT u.id, u.upn, u.enabled, m.group_id FROM manage_users u "
+                              "LEFT JOIN manage_user_group_members m ON m.user_id = u.id ORDER BY u.id", &st);
+        if (r < 0)
+                return r;
+        while ((r = db_step(st)) == 1) {
+                r = user_fn(db_column_text(st, 0, NULL), db_column_text(st, 1, NULL), db_column_int64(st, 2) != 0,
+                            db_column_is_null(st, 3) ? NULL : db_column_text(st, 3, NULL), userdata);
+                if (r < 0)
+                        break;
+        }
+        db_stmt_done(st);
+        if (r < 0)
+                return r;
+        r = db_prepare(d->db, "SELECT id, name FROM manage_user_groups ORDER BY id", &st);
+        if (r < 0)
+                return r;
+        while ((r = db_step(st)) == 1) {
+                r = group_fn(db_column_text(st, 0, NULL), db_column_text(st, 1, NULL), userdata);
+                if (r < 0)
+                        break;
+        }
+        db_stmt_done(st);
+        return r < 0 ? r : 0;
+}

@@ -1,0 +1,613 @@
+/* access log: every decision of the endpoint, kept in the database without
+ * slowing the endpoint down.
+ *
+ * Each endpoint worker owns a single-producer ring of records; it copies a
+ * decision in and moves on (a full ring drops the record and counts it,
+ * never waits). One writer thread drains every ring each 50 ms and writes
+ * what it found in transactions of at most WRITE_BATCH rows, then prunes
+ * rows past the retention. A row names the policies whose result was not
+ * "not applied" by id; the policy set of the snapshot that decided (every
+ * policy's id, name and state) is stored once per distinct set, so the API
+ * can give every policy's result. Owns the tables access_log and
+ * access_log_policy_sets (migration track "access_log"). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "server/access/access-internal.h"
+#include "server/db/db.h"
+#include "server/enroll/enroll.h"
+#include "server/log.h"
+#include "server/vigild.h"
+#include "util/strutil.h"
+
+#define DRAIN_MS 50
+#define WRITE_BATCH 2000                /* rows per transaction: the database lock is released between */
+#define PRUNE_EVERY_MS (10 * 60 * 1000)
+#define PRUNE_BATCH 10000
+#define SETS_KEPT 64                    /* policy sets of recent snapshots */
+#define RESULTS_TEXT_MAX (ACCESS_POLICIES_MAX * 40)
+
+static const struct db_migration access_log_migrations[] = {
+        { 1, "CREATE TABLE access_log_policy_sets ("
+             "  id INTEGER PRIMARY KEY,"
+             "  policies TEXT NOT NULL);"
+             "CREATE TABLE access_log ("
+             "  id INTEGER PRIMARY KEY,"
+             "  time_ms INTEGER NOT NULL,"
+             "  policy_set INTEGER,"
+             "  method TEXT NOT NULL,"
+             "  host TEXT NOT NULL,"
+             "  path TEXT NOT NULL,"
+             "  client_ip TEXT NOT NULL,"
+             "  user TEXT NOT NULL,"
+             "  user_id TEXT NOT NULL,"
+             "  device_id TEXT NOT NULL,"
+             "  status INTEGER NOT NULL,"
+             "  reason TEXT NOT NULL,"
+             "  results TEXT NOT NULL);"
+             "CREATE INDEX access_log_time ON access_log(time_ms);"
+             "CREATE INDEX access_log_device ON access_log(device_id, time_ms);"
+             "CREATE INDEX access_log_user ON access_log(user COLLATE NOCASE, time_ms);" },
+};
+
+struct access_log_more {
+        size_t n;
+        struct { uint16_t policy; uint8_t result; } v[];
+};
+
+struct queue {
+        _Atomic uint32_t head;          /* written by the worker */
+        char pad1[60];
+        _Atomic uint32_t tail;          /* written by the writer */
+        char pad2[60];
+        uint32_t mask;
+        struct access_log_record *v;
+};
+
+struct set {
+        uint64_t gen;                   /* 0: unused */
+        char *json;
+        char (*ids)[37];
+        size_t n;
+        int64_t row;                    /* access_log_policy_sets.id once stored, else 0 */
+};
+
+struct access_log {
+        struct access *a;
+        struct queue q[ACCESS_WORKERS_MAX];
+        unsigned n_queues;
+        _Atomic uint64_t dropped;
+        uint64_t dropped_reported;
+        pthread_mutex_t lock;           /* guards stop */
+        pthread_cond_t cond;
+        bool stop;
+        pthread_t thread;
+        bool started;
+        pthread_mutex_t sets_lock;      /* guards sets */
+        struct set sets[SETS_KEPT];
+        size_t next_set;
+        int64_t last_row;               /* the policy set row stored last, and its text */
+        char *last_json;
+        int64_t last_prune_ms;
+};
+
+int access_log_migrate(struct vigild *d)
+{
+        return db_migrate_locked(d->db, "access_log", access_log_migrations,
+                                 sizeof(access_log_migrations) / sizeof(access_log_migrations[0]));
+}
+
+static void set_clear(struct set *s)
+{
+        free(s->json);
+        free(s->ids);
+        memset(s, 0, sizeof(*s));
+}
+
+void access_log_policy_set(struct access *a, const struct access_snapshot *snap)
+{
+        struct access_log *l = a->log;
+        struct set next = { .gen = snap->gen };
+
+        if (!l)
+                return;
+        next.json = strdup(snap->policy_set);
+        next.ids = snap->n_policies ? calloc(snap->n_policies, sizeof(*next.ids)) : NULL;
+        if (!next.json || (snap->n_policies && !next.ids)) {
+                /* rows of this snapshot are written without naming their policies */
+                log_error("access log: out of memory keeping the policy set of snapshot %llu",
+                          (unsigned long long)snap->gen);
+                set_clear(&next);
+                return;
+        }
+        for (size_t i = 0; i < snap->n_policies; i++)
+                memcpy(next.ids[i], snap->pinfo[i].id, sizeof(next.ids[i]));
+        next.n = snap->n_policies;
+        pthread_mutex_lock(&l->sets_lock);
+        set_clear(&l->sets[l->next_set]);
+        l->sets[l->next_set] = next;
+        l->next_set = (l->next_set + 1) % SETS_KEPT;
+        pthread_mutex_unlock(&l->sets_lock);
+}
+
+void access_log_push(struct access *a, unsigned worker, struct access_log_record *rec,
+                     const struct access_snapshot *s, const enum access_result *results)
+{
+        struct access_log *l = a->log;
+        struct queue *q;
+        struct access_log_record *slot;
+        uint32_t h, t;
+        size_t n = 0;
+
+        if (!l || worker >= l->n_queues)
+                return;
+        q = &l->q[worker];
+        h = atomic_load_explicit(&q->head, memory_order_relaxed);
+        t = atomic_load_explicit(&q->tail, memory_order_acquire);
+        if (h - t > q->mask) {
+                atomic_fetch_add_explicit(&l->dropped, 1, memory_order_relaxed);
+                return;
+        }
+        slot = &q->v[h & q->mask];
+        memcpy(slot, rec, offsetof(struct access_log_record, n_results));
+        slot->more = NULL;
+        for (size_t i = 0; i < s->n_policies; i++) {
+                enum access_result r = results[i];
+                if (r == ACCESS_RESULT_NOT_APPLIED || r == ACCESS_RESULT_REPORT_ONLY_NOT_APPLIED)
+                        continue;
+                if (n < ACCESS_LOG_INLINE) {
+                        slot->results[n].policy = (uint16_t)i;
+                        slot->results[n].result = (uint8_t)r;
+                } else {
+                        if (!slot->more) {
+                                slot->more = malloc(sizeof(*slot->more) + s->n_policies * sizeof(slot->more->v[0]));
+                                if (!slot->more)
+                                        break;  /* the row lists the first ACCESS_LOG_INLINE */
+                                slot->more->n = 0;
+                        }
+                        slot->more->v[slot->more->n].policy = (uint16_t)i;
+                        slot->more->v[slot->more->n++].result = (uint8_t)r;
+                }
+                n++;
+        }
+        slot->n_results = (uint16_t)(n < ACCESS_LOG_INLINE ? n : ACCESS_LOG_INLINE);
+        atomic_store_explicit(&q->head, h + 1, memory_order_release);
+}
+
+/* The set of snapshot gen, stored as a row if it is not yet. sets_lock and
+ * the database lock held. NULL when no longer kept. */
+static struct set *set_for(struct access_log *l, uint64_t gen)
+{
+        struct vigild *d = l->a->d;
+
+        for (size_t i = 0; i < SETS_KEPT; i++) {
+                struct set *s = &l->sets[i];
+                if (s->gen != gen)
+                        continue;
+                if (s->row)
+                        return s;
+                if (l->last_json && strcmp(l->last_json, s->json) == 0) {
+                        s->row = l->last_row;
+                        return s;
+                }
+                if (db_exec_params(d->db, "INSERT INTO access_log_policy_sets (policies) VALUES ($1)",
+                                   DB_PARAMS(db_param_text(s->json, strlen(s->json)))) < 0)
+                        return s;       /* written without a set; the row's results still name the policies */
+                struct db_stmt *st;
+                if (db_prepare(d->db, "SELECT last_insert_rowid()", &st) == 0) {
+                        if (db_step(st) == 1)
+                                s->row = db_column_int64(st, 0);
+                        db_stmt_done(st);
+                }
+                free(l->last_json);
+                l->last_json = strdup(s->json);
+                l->last_row = l->last_json ? s->row : 0;
+                return s;
+        }
+        return NULL;
+}
+
+static void results_text(const struct access_log_record *r, const struct set *set, char *out, size_t size)
+{
+        size_t o = 0;
+        size_t n = r->n_results + (r->more ? r->more->n : 0);
+
+        out[0] = '\0';
+        for (size_t i = 0; i < n && o < size; i++) {
+                uint16_t p = i < r->n_results ? r->results[i].policy : r->more->v[i - r->n_results].policy;
+                uint8_t res = i < r->n_results ? r->results[i].result : r->more->v[i - r->n_results].result;
+                int k = snprintf(out + o, size - o, "%s%s:%s", o ? "," : "",
+                                 set && p < set->n ? set->ids[p] : "unknown", access_result_name(res));
+                if (k < 0 || (size_t)k >= size - o) {
+                        out[o] = '\0';
+                        break;
+                }
+                o += (size_t)k;
+        }
+}
+
+/* Writes up to WRITE_BATCH records of q. Returns how many were consumed. */
+static size_t drain_queue(struct access_log *l, struct queue *q, char *text)
+{
+        struct vigild *d = l->a->d;
+        uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+        uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+        uint32_t n = h - t > WRITE_BATCH ? WRITE_BATCH : h - t, done = 0;
+        struct db_stmt *st;
+        int r;
+
+        if (n == 0)
+                return 0;
+        pthread_mutex_lock(&l->sets_lock);
+        db_lock(d->db);
+        r = db_begin(d->db);
+        for (; r == 0 && done < n; done++) {
+                struct access_log_record *rec = &q->v[(t + done) & q->mask];
+                struct set *set = set_for(l, rec->snapshot_gen);
+                results_text(rec, set, text, RESULTS_TEXT_MAX);
+                r = db_prepare(d->db, "INSERT INTO access_log (time_ms, policy_set, method, host, path, client_ip, "
+                                      "user, user_id, device_id, status, reason, results) "
+                                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", &st);
+                if (r < 0)
+                        break;
+                db_bind_int64(st, 1, rec->time_ms);
+                if (set && set->row)
+                        db_bind_int64(st, 2, set->row);
+                else
+                        db_bind_null(st, 2);
+                db_bind_text(st, 3, rec->method, strlen(rec->method));
+                db_bind_text(st, 4, rec->host, strlen(rec->host));
+                db_bind_text(st, 5, rec->path, strlen(rec->path));
+                db_bind_text(st, 6, rec->client_ip, strlen(rec->client_ip));
+                db_bind_text(st, 7, rec->user, strlen(rec->user));
+                db_bind_text(st, 8, rec->user_id, strlen(rec->user_id));
+                db_bind_text(st, 9, rec->device_id, strlen(rec->device_id));
+                db_bind_int64(st, 10, rec->status);
+                db_bind_text(st, 11, rec->reason, strlen(rec->reason));
+                db_bind_text(st, 12, text, strlen(text));
+                r = db_step(st);
+                db_stmt_done(st);
+        }
+        r = db_finish(d->db, r < 0 ? r : 0);
+        db_unlock(d->db);
+        pthread_mutex_unlock(&l->sets_lock);
+        if (r < 0) {
+                /* the records are dropped, not retried: a broken database must not stop the endpoint */
+                log_error("access log: cannot write %u decisions: %s", n, db_errmsg(d->db));
+                atomic_fetch_add(&l->dropped, n);
+        }
+        for (uint32_t i = 0; i < n; i++) {
+                struct access_log_record *rec = &q->v[(t + i) & q->mask];
+                free(rec->more);
+                rec->more = NULL;
+        }
+        atomic_store_explicit(&q->tail, t + n, memory_order_release);
+        return n;
+}
+
+static void prune(struct access_log *l)
+{
+        struct vigild *d = l->a->d;
+        int64_t cutoff = (util_now() - d->cfg.access_log_retention) * 1000, removed;
+
+        do {
+                db_lock(d->db);
+                int r = db_exec_params(d->db,
+                                       "DELETE FROM access_log WHERE id IN "
+                                       "(SELECT id FROM access_log WHERE time_ms < $1 ORDER BY time_ms LIMIT $2)",
+                                       DB_PARAMS(db_param_int64(cutoff), db_param_int64(PRUNE_BATCH)));
+                removed = r == 0 ? db_changes(d->db) : 0;
+                if (r < 0)
+                        log_error("access log: cannot remove rows past the retention: %s", db_errmsg(d->db));
+                db_unlock(d->db);
+        } while (removed == PRUNE_BATCH);
+}
+
+static void drain_all(struct access_log *l, char *text)
+{
+        bool more;
+
+        do {
+                more = false;
+                for (unsigned i = 0; i < l->n_queues; i++)
+                        if (drain_queue(l, &l->q[i], text) == WRITE_BATCH)
+                                more = true;
+        } while (more);
+        uint64_t dropped = atomic_load(&l->dropped);
+        if (dropped != l->dropped_reported) {
+                log_warn("access log: %llu decisions not logged since start (the queue was full or the "
+                            "database refused them)",
+                            (unsigned long long)dropped);
+                l->dropped_reported = dropped;
+        }
+}
+
+static void *writer_main(void *arg)
+{
+        struct access_log *l = arg;
+        char *text = malloc(RESULTS_TEXT_MAX);
+        bool stop = false;
+
+        if (!text) {
+                log_error("access log: out of memory: decisions are not logged");
+                return NULL;
+        }
+        while (!stop) {
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += DRAIN_MS * 1000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                        until.tv_sec++;
+                        until.tv_nsec -= 1000000000L;
+                }
+                pthread_mutex_lock(&l->lock);
+                if (!l->stop)
+                        pthread_cond_timedwait(&l->cond, &l->lock, &until);
+                stop = l->stop;
+                pthread_mutex_unlock(&l->lock);
+                drain_all(l, text);
+                if (util_mono_ms() - l->last_prune_ms >= PRUNE_EVERY_MS) {
+                        prune(l);
+                        l->last_prune_ms = util_mono_ms();
+                }
+        }
+        free(text);
+        return NULL;
+}
+
+int access_log_start(struct access *a, unsigned n_workers, char *err, size_t err_size)
+{
+        struct access_log *l = calloc(1, sizeof(*l));
+        uint32_t cap = 64;
+        int r;
+
+        if (!l || n_workers == 0 || n_workers > ACCESS_WORKERS_MAX) {
+                free(l);
+                snprintf(err, err_size, l ? "bad number of workers" : "out of memory");
+                return l ? -EINVAL : -ENOMEM;
+        }
+        while (cap < a->d->cfg.access_log_max / n_workers)
+                cap *= 2;
+        l->a = a;
+        l->n_queues = n_workers;
+        pthread_mutex_init(&l->lock, NULL);
+        pthread_cond_init(&l->cond, NULL);
+        pthread_mutex_init(&l->sets_lock, NULL);
+        l->last_prune_ms = util_mono_ms() - PRUNE_EVERY_MS;
+        a->log = l;
+        for (unsigned i = 0; i < n_workers; i++) {
+                l->q[i].mask = cap - 1;
+                l->q[i].v = calloc(cap, sizeof(*l->q[i].v));
+                if (!l->q[i].v) {
+                        snprintf(err, err_size, "out of memory for the access log's queues (%u records)", cap);
+                        access_log_stop(a);
+                        return -ENOMEM;
+                }
+        }
+        r = pthread_create(&l->thread, NULL, writer_main, l);
+        if (r != 0) {
+                snprintf(err, err_size, "cannot start the access log's writer: %s", strerror(r));
+                access_log_stop(a);
+                return -r;
+        }
+        l->started = true;
+        return 0;
+}
+
+void access_log_stop(struct access *a)
+{
+        struct access_log *l = a->log;
+
+        if (!l)
+                return;
+        if (l->started) {
+                pthread_mutex_lock(&l->lock);
+                l->stop = true;
+                pthread_cond_broadcast(&l->cond);
+                pthread_mutex_unlock(&l->lock);
+                pthread_join(l->thread, NULL);
+        }
+        for (unsigned i = 0; i < l->n_queues; i++) {
+                if (l->q[i].v) {
+                        for (uint32_t k = 0; k <= l->q[i].mask; k++)
+                                free(l->q[i].v[k].more);
+                        free(l->q[i].v);
+                }
+        }
+        for (size_t i = 0; i < SETS_KEPT; i++)
+                set_clear(&l->sets[i]);
+        free(l->last_json);
+        pthread_mutex_destroy(&l->lock);
+        pthread_cond_destroy(&l->cond);
+        pthread_mutex_destroy(&l->sets_lock);
+        free(l);
+        a->log = NULL;
+}
+
+/* ---- GET /api/v1/access/log ---- */
+
+/* The policies of a row: those its results name, or with all every policy
+ * of its set (the rest not applied). */
+static json_t *policies_json(const char *results, const char *set_text, bool all)
+{
+        json_t *set = set_text ? json_loads(set_text, 0, NULL) : NULL;
+        json_t *out = json_array(), *named = json_object();
+        const char *p = results;
+
+        while (p && *p) {
+                const char *comma = strchr(p, ','), *colon = memchr(p, ':', comma ? (size_t)(comma - p) : strlen(p));
+                size_t len = comma ? (size_t)(comma - p) : strlen(p);
+                if (colon) {
+                        char id[64], res[32];
+                        snprintf(id, sizeof(id), "%.*s", (int)(colon - p), p);
+                        snprintf(res, sizeof(res), "%.*s", (int)(p + len - colon - 1), colon + 1);
+                        json_object_set_new(named, id, json_string(res));
+                }
+                p = comma ? comma + 1 : NULL;
+        }
+        size_t i;
+        json_t *e;
+        json_array_foreach(set, i, e) {
+                const char *id = json_string_value(json_object_get(e, "id"));
+                const char *state = json_string_value(json_object_get(e, "state"));
+                json_t *res = id ? json_object_get(named, id) : NULL;
+                if (!res && !all)
+                        continue;
+                json_array_append_new(out, json_pack("{s:O, s:O, s:O, s:s}", "id", json_object_get(e, "id"), "name",
+                                                     json_object_get(e, "name"), "state", json_object_get(e, "state"),
+                                                     "result",
+                                                     res ? json_string_value(res)
+                                                         : (state && strcmp(state, "report_only") == 0
+                                                                    ? "report_only_not_applied"
+                                                                    : "not_applied")));
+                if (res)
+                        json_object_del(named, id);
+        }
+        /* policies the set no longer names */
+        const char *key;
+        json_t *v;
+        json_object_foreach(named, key, v)
+                json_array_append_new(out, json_pack("{s:s, s:n, s:n, s:O}", "id", key, "name", "state", "result", v));
+        json_decref(named);
+        json_decref(set);
+        return out;
+}
+
+static int query_time(const struct http_request *req, const char *name, int64_t *ret, struct http_reply *rep)
+{
+        const char *v = http_request_query(req, name);
+        int64_t t;
+
+        if (!v)
+                return 0;
+        if (util_time_parse(v, &t) < 0) {
+                http_reply_error(rep, 400, "invalid_query", "%s: expected a time such as 2026-11-30T09:00:00Z", name);
+                return -EINVAL;
+        }
+        *ret = t * 1000;
+        return 0;
+}
+
+void access_handle_log(struct vigild *d, const struct http_request *req, struct http_reply *rep)
+{
+        const char *user = http_request_query(req, "user"), *device = http_request_query(req, "device");
+        const char *app = http_request_query(req, "app"), *status = http_request_query(req, "status");
+        const char *result = http_request_query(req, "result"), *policy = http_request_query(req, "policy");
+        const char *which = http_request_query(req, "policies");
+        int64_t since = INT64_MIN, until = INT64_MAX, total = 0;
+        uint64_t limit, offset, st_v = 0;
+        struct db_stmt *st;
+        char where[512], like[80];
+        json_t *arr;
+        int r;
+
+        if (http_request_paging(req, 100, 1000, &limit, &offset, rep) < 0 ||
+            query_time(req, "since", &since, rep) < 0 || query_time(req, "until", &until, rep) < 0)
+                return;
+        if (status && (util_uint_parse(status, 999, &st_v) < 0 || (st_v != 200 && st_v != 401 && st_v != 403))) {
+                http_reply_error(rep, 400, "invalid_query", "status: expected 200, 401 or 403");
+                return;
+        }
+        if (result && strcmp(result, "allow") != 0 && strcmp(result, "deny") != 0) {
+                http_reply_error(rep, 400, "invalid_query", "result: expected allow or deny");
+                return;
+        }
+        if (which && strcmp(which, "applied") != 0 && strcmp(which, "all") != 0) {
+                http_reply_error(rep, 400, "invalid_query", "policies: expected applied or all");
+                return;
+        }
+        if (policy && (strlen(policy) > 36 || strspn(policy, "0123456789abcdef-") != strlen(policy))) {
+                http_reply_error(rep, 400, "invalid_query", "policy: expected a policy id");
+                return;
+        }
+        if ((user && strlen(user) > ACCESS_ID_MAX) || (device && strlen(device) > 36) ||
+            (app && strlen(app) > ACCESS_HOST_MAX)) {
+                http_reply_error(rep, 400, "invalid_query", "user, device or app is too long");
+                return;
+        }
+        snprintf(like, sizeof(like), "%%%s:%%", policy ? policy : "");
+        /* every filter is bound; an absent one is a NULL that matches everything */
+        snprintf(where, sizeof(where),
+                 "WHERE ($1 IS NULL OR l.user = $1 COLLATE NOCASE OR l.user_id = $1) "
+                 "AND ($2 IS NULL OR l.device_id = $2) AND ($3 IS NULL OR l.host = $3 COLLATE NOCASE) "
+                 "AND ($4 IS NULL OR l.status = $4) AND ($5 IS NULL OR ($5 = 'allow') = (l.status = 200)) "
+                 "AND ($6 IS NULL OR l.results LIKE $6) AND l.time_ms >= $7 AND l.time_ms <= $8");
+        struct db_param params[8] = {
+                user ? db_param_text(user, strlen(user)) : db_param_null(),
+                device ? db_param_text(device, strlen(device)) : db_param_null(),
+                app ? db_param_text(app, strlen(app)) : db_param_null(),
+                status ? db_param_int64((int64_t)st_v) : db_param_null(),
+                result ? db_param_text(result, strlen(result)) : db_param_null(),
+                policy ? db_param_text(like, strlen(like)) : db_param_null(),
+                db_param_int64(since),
+                db_param_int64(until),
+        };
+        char sql[1024];
+        arr = json_array();
+        db_lock(d->db);
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM access_log l %s", where);
+        r = db_prepare(d->db, sql, &st);
+        if (r == 0) {
+                r = db_bind_params(st, params, 8);
+                if (r == 0 && (r = db_step(st)) == 1) {
+                        total = db_column_int64(st, 0);
+                        r = 0;
+                }
+                db_stmt_done(st);
+        }
+        snprintf(sql, sizeof(sql),
+                 "SELECT l.id, l.time_ms, l.method, l.host, l.path, l.client_ip, l.user, l.user_id, l.device_id, "
+                 "l.status, l.reason, l.results, s.policies, d.name FROM access_log l "
+                 "LEFT JOIN access_log_policy_sets s ON s.id = l.policy_set "
+                 "LEFT JOIN devices d ON d.id = l.device_id %s ORDER BY l.time_ms DESC, l.id DESC "
+                 "LIMIT %llu OFFSET %llu",
+                 where, (unsigned long long)limit, (unsigned long long)offset);
+        if (r == 0)
+                r = db_prepare(d->db, sql, &st);
+        if (r == 0 && (r = db_bind_params(st, params, 8)) < 0)
+                db_stmt_done(st);
+        if (r == 0) {
+                while ((r = db_step(st)) == 1) {
+                        char t[21], ms[32];
+                        int64_t tm = db_column_int64(st, 1);
+                        util_time_format(tm / 1000, t);
+                        snprintf(ms, sizeof(ms), "%.19s.%03lldZ", t, (long long)(tm % 1000));
+                        const char *dev = db_column_text(st, 8, NULL), *uid = db_column_text(st, 7, NULL);
+                        const char *usr = db_column_text(st, 6, NULL), *ip = db_column_text(st, 5, NULL);
+                        json_t *row = json_pack(
+                                "{s:I, s:s, s:s, s:s, s:s, s:s+, s:o, s:o, s:o, s:o, s:o, s:I, s:s, s:s, s:o}", "id",
+                                (json_int_t)db_column_int64(st, 0), "time", ms, "method", db_column_text(st, 2, NULL),
+                                "host", db_column_text(st, 3, NULL), "path", db_column_text(st, 4, NULL),
+                                "application", db_column_text(st, 3, NULL), db_column_text(st, 4, NULL),
+                                "client_ip", *ip ? json_string(ip) : json_null(), "user",
+                                *usr ? json_string(usr) : json_null(), "user_id",
+                                *uid ? json_string(uid) : json_null(), "device_id",
+                                *dev ? json_string(dev) : json_null(), "device_name",
+                                db_column_is_null(st, 13) ? json_null() : json_string(db_column_text(st, 13, NULL)),
+                                "status", (json_int_t)db_column_int64(st, 9), "result",
+                                db_column_int64(st, 9) == 200 ? "allow" : "deny", "reason",
+                                db_column_text(st, 10, NULL), "policies",
+                                policies_json(db_column_text(st, 11, NULL),
+                                              db_column_is_null(st, 12) ? NULL : db_column_text(st, 12, NULL),
+                                              which && strcmp(which, "all") == 0));
+                        json_array_append_new(arr, row);
+                }
+                db_stmt_done(st);
+        }
+        db_unlock(d->db);
+        if (r < 0) {
+                http_reply_list_failed(rep, arr, "read the access log");
+                return;
+        }
+        http_reply_page(rep, arr, total, offset);
+        json_object_set_new(rep->json, "not_logged",
+                            json_integer(d->access && d->access->log
+                                                 ? (json_int_t)atomic_load(&d->access->log->dropped)
+                                                 : 0));
+}
