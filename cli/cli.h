@@ -109,3 +109,6 @@ int cli_compliance(struct cli *c, int argc, char **argv);
 int cli_devices_compliance(struct cli *c, int argc, char **argv);
 extern const char cli_policy_usage[];
 extern const char cli_compliance_usage[];
+/* access.c: 'vigil access ...' */
+int cli_access(struct cli *c, int argc, char **argv);
+extern const char cli_access_usage[];

@@ -28,6 +28,7 @@ static const struct cli_area cli_areas[] = {
         { "user-groups", cli_user_groups, cli_user_groups_usage },
         { "policy", cli_policy, cli_policy_usage },
         { "compliance", cli_compliance, cli_compliance_usage },
+        { "access", cli_access, cli_access_usage },
         { NULL, NULL, NULL },
 };
 

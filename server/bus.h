@@ -27,7 +27,7 @@ enum bus_event_type {
         BUS_DEVICE_OFFBOARDED = 8,      /* a device is offboarded */
         BUS_GROUPS_CHANGED = 9,         /* the set of device groups a device is in changed */
         BUS_COMPLIANCE_NOTIFY = 10,     /* a compliance policy's notify action fell due for a device */
-        BUS_DIRECTORY_CHANGED = 11,     /* users, user groups or their members changed (device_id NULL) */
+        BUS_DIRECTORY_CHANGED = 11,     /* users, user groups, their members or a primary user changed */
         BUS_TAGS_CHANGED = 12,          /* an admin replaced a device's tags */
 };
 

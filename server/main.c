@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "server/access/access.h"
 #include "server/api/api.h"
 #include "server/bus.h"
 #include "server/access/access.h"
@@ -32,8 +33,9 @@
 #define FLUSH_INTERVAL_S 1
 
 static const struct http_route *const route_tables[] = { api_routes, enroll_routes, tvm_routes, defend_routes,
-                                                          defend_action_routes, webhook_routes, connector_routes, access_routes,
-                                                          manage_routes, compliance_routes, profiles_routes, NULL };
+                                                          defend_action_routes, webhook_routes, connector_routes,
+                                                          manage_routes, compliance_routes, profiles_routes,
+                                                          access_store_routes, access_routes, NULL };
 
 static void usage(FILE *f)
 {
@@ -71,6 +73,8 @@ static int open_storage(struct vigild *d, char *err, size_t err_size)
                 r = compliance_migrate(d);
         if (r == 0)
                 r = profiles_migrate(d);
+        if (r == 0)
+                r = access_migrate(d);
         if (r < 0) {
                 snprintf(err, err_size, "cannot migrate the database '%s': %s", path, db_errmsg(d->db));
                 return r;

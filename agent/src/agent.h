@@ -28,7 +28,9 @@ int agent_package_parse(const char *text, size_t len, struct agent_package *ret,
                         char *err, size_t err_size);
 void agent_package_release(struct agent_package *p);
 
-/* The state directory: device.key (0600), device.pem, server-ca.pem, agent.json. */
+/* The state directory: device.key (0600), device.pem, server-ca.pem,
+ * device-ca.pem (the CA that issued device.pem; absent on devices onboarded
+ * by earlier agents), agent.json. */
 struct agent_state {
         char dir[4096];
         char server_url[AGENT_URL_MAX + 1];
@@ -56,6 +58,17 @@ bool agent_state_offboarded(const struct agent_state *s);
 
 /* 'vigil-agent onboard'. Returns the process exit code. */
 int agent_onboard(const char *package_file, const char *state_dir, const char *name, bool force);
+
+/* Checks that the CA certificate in ca_pem signed the
+ * certificate in cert_pem (PEM both, at most CRYPTO_PEM_MAX bytes each),
+ * whatever the date. Returns 0, -EBADMSG if either does not parse,
+ * -EKEYREJECTED if the CA did not sign it, or -ENOMEM. */
+int agent_cert_issued_by(const char *cert_pem, size_t cert_len, const char *ca_pem, size_t ca_len);
+
+/* 'vigil-agent export-cert' (argv[0] is "export-cert"): the device's
+ * certificate and key as a PKCS#12 and/or a PEM file. Returns the process
+ * exit code. */
+int agent_export_cert(int argc, char **argv);
 
 #define AGENT_RULES_MAX 64             /* --rules given to one command */
 

@@ -1,5 +1,6 @@
-/* vigil-agent: onboard this device, run the agent, and the sensor and
- * detection commands (events, detect, scan-rules, test-rules). */
+/* vigil-agent: onboard this device, run the agent, export its certificate,
+ * and the sensor and detection commands (events, detect, scan-rules,
+ * test-rules). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@ static void usage(FILE *f)
               "       vigil-agent run [--state-dir DIR] [--once] [--rules PATH]... [--sensor=auto|bpf|cnproc]\n"
               "                       [--no-detect]\n"
               "       vigil-agent status [--state-dir DIR]\n"
+              "       vigil-agent export-cert [--state-dir DIR] [--pkcs12 FILE] [--pem FILE]\n"
+              "                               [--password-file F | --password-env VAR | --no-password]\n"
               "       vigil-agent events [--sensor=auto|bpf|cnproc] [--filter EXPR] [--count N]\n"
               "                          [--duration SECONDS] [--watch PATH]...\n"
               "       vigil-agent detect [--rules PATH]... [--sensor=auto|bpf|cnproc] [--duration S]\n"
@@ -104,6 +107,8 @@ static int own_command(const char *cmd, int argc, char **argv)
                 return agent_scan_rules(argc - 1, argv + 1);
         if (strcmp(cmd, "test-rules") == 0)
                 return agent_test_rules(argc - 1, argv + 1);
+        if (strcmp(cmd, "export-cert") == 0)
+                return agent_export_cert(argc - 1, argv + 1);
         return -1;
 }
 

@@ -222,6 +222,27 @@ static void device_name(char *out, size_t size)
                 snprintf(out, size, "linux-device");
 }
 
+/* Writes device-ca.pem, the CA that issued the device certificate, from the
+ * answer's device_ca when it is one (export-cert puts it beside the
+ * certificate); removes an older one otherwise, so that a device onboarded
+ * again never keeps another server's CA. Returns 0 or -1 after logging. */
+static int keep_device_ca(const struct agent_state *s, const char *cert, json_t *resp)
+{
+        const char *ca = json_string_value(json_object_get(resp, "device_ca"));
+        char path[4200];
+
+        if (ca && strlen(ca) <= CRYPTO_PEM_MAX &&
+            agent_cert_issued_by(cert, strlen(cert), ca, strlen(ca)) == 0)
+                return write_state_file(s, "device-ca.pem", ca, 0644);
+        agent_log("warning", "the server's answer holds no device CA that issued this device's certificate; "
+                  "'vigil-agent export-cert' will export the certificate without it");
+        if (agent_state_path(s, "device-ca.pem", path, sizeof(path)) == 0 && unlink(path) < 0 && errno != ENOENT) {
+                agent_log("error", "cannot remove '%s': %s", path, strerror(errno));
+                return -1;
+        }
+        return 0;
+}
+
 /* Checks the answer and writes the state files. Returns 0 or -1 after logging. */
 static int keep_identity(const struct agent_state *s, const struct agent_package *pkg,
                          const char *key, size_t key_len, json_t *resp)
@@ -246,6 +267,7 @@ static int keep_identity(const struct agent_state *s, const struct agent_package
         if (write_state_file(s, "device.key", key, 0600) == 0 &&
             write_state_file(s, "device.pem", cert, 0644) == 0 &&
             write_state_file(s, "server-ca.pem", pkg->server_ca, 0644) == 0 &&
+            keep_device_ca(s, cert, resp) == 0 &&
             write_state_file(s, STATE_FILE, state, 0644) == 0)
                 r = 0;
         if (r == 0) {

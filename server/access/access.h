@@ -26,6 +26,7 @@ struct vigild;
 
 #define ACCESS_POLICIES_MAX 1000        /* policies stored at once */
 #define ACCESS_LOCATIONS_MAX 200        /* named locations stored at once */
+#define ACCESS_LOCATION_ID_MAX 64       /* bytes of a stored location's id: a URL path segment */
 #define ACCESS_LISTEN_DEFAULT "127.0.0.1:8444"
 
 /* Creates or updates the module's tables (both tracks). Returns 0 or a
@@ -56,10 +57,10 @@ void access_changed(struct vigild *d);
  * in the live snapshot. Returns true if it is. */
 bool access_settle(struct vigild *d, unsigned timeout_ms);
 
-/* One stored policy or location as the snapshot reads them: its id and the
- * document. */
+/* One stored policy or location as the snapshot reads them: its id (a
+ * policy's UUID, a location's own id) and the document. */
 struct access_stored {
-        char id[37];
+        char id[ACCESS_LOCATION_ID_MAX + 1];
         char *doc;                      /* NUL-terminated, owned */
         size_t doc_len;
 };

@@ -9,7 +9,8 @@
  * change (inventory, tags, onboarding, offboarding: bus events) or a group
  * changes, so "is device X in group G" is O(1) and "which groups is X in" is
  * O(groups), without SQL. When a device's set of groups changes,
- * BUS_GROUPS_CHANGED is published after the change is committed.
+ * BUS_GROUPS_CHANGED is published after the change is committed; every
+ * committed change of the directory publishes BUS_DIRECTORY_CHANGED.
  *
  * Locking. The index has its own read-write lock, taken inside every
  * function below that reads it; none of them takes the database lock, so
@@ -110,5 +111,10 @@ json_t *manage_assignment_json(const struct manage_assignment *a);
 /* True if the assignment applies to the device: it is onboarded, included
  * (by all_devices or a group) and in no exclude group. */
 bool manage_assignment_applies(struct vigild *d, const struct manage_assignment *a, const char *device_id);
+
+/* True if s names a principal of the directory: a user by id or UPN (without
+ * regard to case) or a user group by id. The caller holds the database
+ * lock. Returns 1, 0, or a negative errno of the database. */
+int manage_directory_principal_exists(struct vigild *d, const char *s);
 
 extern const struct http_route manage_routes[];

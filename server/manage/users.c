@@ -1,6 +1,8 @@
 /* users: manage's small directory — users (a user principal name such as
  * alice@example.com, a display name, enabled), user groups and their members,
- * and each device's primary user. Managed through the API only. */
+ * and each device's primary user. Managed through the API only. Every
+ * committed change is published as BUS_DIRECTORY_CHANGED (conditional
+ * access resolves users and groups from here). */
 #include "server/manage/manage-internal.h"
 
 #include <errno.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "server/bus.h"
 #include "server/db/db.h"
 #include "server/enroll/enroll.h"
 #include "server/log.h"
@@ -61,6 +64,12 @@ static void ugroup_reply(struct http_reply *rep, int r, const char *id, const ch
                 reply_db_error(rep, r, what);
         else
                 http_reply_json(rep, 200, out);
+}
+
+/* Tells the bus that the directory changed. After the commit, lock not held. */
+static void directory_changed(struct vigild *d)
+{
+        bus_publish(d->bus, &(struct bus_event){ .type = BUS_DIRECTORY_CHANGED });
 }
 
 static json_t *time_json(struct db_stmt *st, int col)
@@ -218,6 +227,7 @@ void manage_handle_user_create(struct vigild *d, const struct http_request *req,
                 reply_db_error(rep, r, "store the user");
         else {
                 log_info("token %s created user %s (%s)", req->who->token_id, id, in.upn);
+                directory_changed(d);
                 http_reply_json(rep, 201, out);
         }
 out:
@@ -305,6 +315,8 @@ void manage_handle_user_patch(struct vigild *d, const struct http_request *req, 
         if (r == 0)
                 r = user_find(d, id, &out, NULL);
         db_unlock(d->db);
+        if (r == 0)
+                directory_changed(d);
         if (r == -EEXIST)
                 http_reply_error(rep, 409, "user_exists", "a user '%s' exists", in.upn);
         else
@@ -324,8 +336,10 @@ void manage_handle_user_delete(struct vigild *d, const struct http_request *req,
                 r = db_exec_params(d->db, "DELETE FROM manage_users WHERE id = $1",
                                    DB_PARAMS(db_param_text(id, strlen(id))));
         db_unlock(d->db);
-        if (r == 0)
+        if (r == 0) {
                 log_info("token %s deleted user %s", req->who->token_id, id);
+                directory_changed(d);
+        }
         user_reply(rep, r, req->params[0], "delete the user",
                    r == 0 ? json_pack("{s:s,s:b}", "id", id, "deleted", 1) : NULL);
 }
@@ -429,8 +443,10 @@ void manage_handle_ugroup_create(struct vigild *d, const struct http_request *re
                                  MANAGE_USER_GROUPS_MAX);
         else if (r < 0)
                 reply_db_error(rep, r, "store the user group");
-        else
+        else {
+                directory_changed(d);
                 http_reply_json(rep, 201, out);
+        }
 out:
         json_decref(body);
 }
@@ -477,6 +493,8 @@ void manage_handle_ugroup_patch(struct vigild *d, const struct http_request *req
         if (r == 0)
                 r = ugroup_read(d, id, &out);
         db_unlock(d->db);
+        if (r == 0)
+                directory_changed(d);
         if (r == -EEXIST)
                 http_reply_error(rep, 409, "user_group_exists", "a user group named '%s' exists", name);
         else
@@ -496,6 +514,8 @@ void manage_handle_ugroup_delete(struct vigild *d, const struct http_request *re
         if (r == 0 && db_changes(d->db) == 0)
                 r = -ENOENT;
         db_unlock(d->db);
+        if (r == 0)
+                directory_changed(d);
         ugroup_reply(rep, r, id, "delete the user group",
                      r == 0 ? json_pack("{s:s,s:b}", "id", id, "deleted", 1) : NULL);
 }
@@ -560,6 +580,8 @@ void manage_handle_ugroup_member_add(struct vigild *d, const struct http_request
         if (r == 0)
                 r = ugroup_read(d, gid, &out);
         db_unlock(d->db);
+        if (r == 0)
+                directory_changed(d);
         if (r == -ENODEV)
                 http_reply_error(rep, 404, "user_not_found", "'users[%zu]': no such user", i);
         else
@@ -587,6 +609,8 @@ void manage_handle_ugroup_member_remove(struct vigild *d, const struct http_requ
         if (r == 0)
                 r = ugroup_read(d, gid, &out);
         db_unlock(d->db);
+        if (r == 0)
+                directory_changed(d);
         if (r == -ENODEV)
                 http_reply_error(rep, 404, "member_not_found", "'%s' is not a member of user group %s",
                                  req->params[1], gid);
@@ -613,6 +637,23 @@ void manage_users_device_json(struct vigild *d, const char *device_id, json_t *d
         }
         db_unlock(d->db);
         json_object_set_new(device, "primary_user", u ? u : json_null());
+}
+
+int manage_directory_principal_exists(struct vigild *d, const char *s)
+{
+        struct db_stmt *st;
+        int r;
+
+        r = user_find(d, s, NULL, NULL);
+        if (r != -ENOENT)
+                return r == 0 ? 1 : r;
+        r = db_prepare(d->db, "SELECT 1 FROM manage_user_groups WHERE id = $1", &st);
+        if (r < 0)
+                return r;
+        db_bind_text(st, 1, s, strlen(s));
+        r = db_step(st);
+        db_stmt_done(st);
+        return r;
 }
 
 int manage_user_check(struct vigild *d, const char *user)
@@ -643,6 +684,8 @@ int manage_primary_user_set(struct vigild *d, const char *device_id, const char 
                 r = db_finish(d->db, r);
         }
         db_unlock(d->db);
+        if (r == 0)
+                directory_changed(d);
         return r;
 }
 
