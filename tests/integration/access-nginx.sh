@@ -7,7 +7,8 @@
 # nginx (400); a report-only block logged and not enforced; a high alert
 # raised as the device makes the next requests 403 with the reason; the
 # alert resolved lets it back in; the device offboarded 403; vigild stopped
-# 503 (fail closed). Skips (77) without nginx.
+# 503 (fail closed), and 200 with the README's fail-open change. Skips (77)
+# without nginx.
 set -eu
 
 . "$(dirname "$0")/lib.sh"
@@ -72,4 +73,19 @@ access_checks 400
 grep -q "The SSL certificate error" "$T/otherca.b" || fail "the other CA's 400 is not nginx's certificate error"
 access_down 503
 grep -q "access check is unavailable" "$T/down.b" || fail "the 503 page does not say the access check is unavailable"
+
+# The README's way to fail open instead, reloaded into the same nginx: with
+# vigild still stopped, the app answers (which is why it is not shipped).
+substitute "$N/snippets/vigil-access.conf" "error_page 500 =503 /_vigil_unavailable;" \
+    "error_page 500 = @vigil_fail_open;
+location @vigil_fail_open {
+    auth_request off;
+    proxy_pass http://intranet_app;
+}"
+nginx -t -c "$N/nginx.conf" -p "$N/" -g "$G" >"$T/nginx-t.log" 2>&1 || fail "nginx -t, fail open: $(cat "$T/nginx-t.log")"
+kill -HUP "$NGINX_PID"
+open_now() { [ "$(req open "$(url /)")" = 200 ]; }
+within 10 open_now || fail "the README's fail-open configuration did not let the request through: $(cat "$T/open.b")"
+grep -q "^intranet app;" "$T/open.b" || fail "fail open: not the app's page: $(cat "$T/open.b")"
+echo "the README's fail-open configuration, vigild stopped: 200 from the app"
 echo "access-nginx: all checks passed"
