@@ -12,6 +12,7 @@
 
 HOST=intranet.example.test
 POLICY_NAME="Intranet needs a compliant device"
+ADMIN_NAME="Intranet admin pages are blocked"
 REPORT_NAME="Reports are blocked (report only)"
 
 # access_need PROGRAM: the programs from the environment or the build folder
@@ -72,10 +73,11 @@ certs() {
 }
 
 # access_setup NAME: T, vigild with its decision listener (PORT,
-# ACCESS_PORT), one device onboarded with the real agent into $T/agent
-# (DEVICE, SERIAL, FPR), the test certificates, the example compliance
-# policy and the access policies applied, the device compliant; PPORT and
-# APORT, free ports for the proxy and the app.
+# ACCESS_PORT), two devices onboarded with the real agent: the one the
+# checks follow in $T/agent (DEVICE, SERIAL, FPR) and another in $T/other
+# that a high alert has made noncompliant (OTHER); the test certificates,
+# the example compliance policy and the access policies applied, DEVICE
+# compliant; PPORT and APORT, free ports for the proxy and the app.
 access_setup() {
     make_temp "$1"
     trap access_cleanup EXIT
@@ -83,11 +85,16 @@ access_setup() {
     "$VIGILD" init --data-dir "$T/data" >"$T/token" 2>"$T/init.log" || fail "vigild init"
     start_vigild_access
     export VIGIL_SERVER="https://127.0.0.1:$PORT" VIGIL_TOKEN="$(cat "$T/token")" VIGIL_CA="$T/data/server-ca.pem"
-    "$VIGIL" onboarding create --expires 1h --uses 1 -o "$T/pkg.json" >"$T/cli.log" || fail "onboarding create"
-    "$AGENT" onboard "$T/pkg.json" --state-dir "$T/agent" 2>"$T/onboard.log" || fail "onboard"
-    "$AGENT" run --state-dir "$T/agent" --once 2>"$T/agent.log" || fail "agent run --once"
-    DEVICE=$("$VIGIL" --json devices list | jq -r '.value[0].id')
-    [ -n "$DEVICE" ] && [ "$DEVICE" != null ] || fail "the onboarded device is not listed"
+    for a in agent other; do
+        "$VIGIL" onboarding create --expires 1h --uses 1 -o "$T/pkg-$a.json" >"$T/cli.log" ||
+            fail "onboarding create"
+        "$AGENT" onboard "$T/pkg-$a.json" --state-dir "$T/$a" 2>"$T/onboard-$a.log" || fail "onboard $a"
+        "$AGENT" run --state-dir "$T/$a" --once 2>"$T/agent-$a.log" || fail "agent run --once ($a)"
+    done
+    DEVICE=$(jq -r .device_id "$T/agent/agent.json")
+    OTHER=$(jq -r .device_id "$T/other/agent.json")
+    "$VIGIL" devices show "$DEVICE" >/dev/null && "$VIGIL" devices show "$OTHER" >/dev/null ||
+        fail "the onboarded devices are not known to vigild"
     SERIAL=$(openssl x509 -in "$T/agent/device.pem" -noout -serial | sed 's/^serial=//')
     FPR=$(openssl x509 -in "$T/agent/device.pem" -noout -fingerprint -sha256 | sed 's/^.*=//; s/://g' |
           tr 'A-F' 'a-f')
@@ -96,11 +103,17 @@ access_setup() {
     "$VIGIL" policy apply -f "$EXAMPLES/compliance-max-risk-medium.json" >"$T/policy.log" 2>&1 ||
         fail "compliance policy apply: $(cat "$T/policy.log")"
     cat >"$T/access.json" <<EOF
-{"policies": [
+{"locations": [{"id": "office", "ranges": ["192.0.2.0/24"], "trusted": true}],
+ "policies": [
   {"name": "$POLICY_NAME", "state": "enabled",
    "users": {"include": ["all"]},
    "applications": {"include": [{"name": "intranet", "host": "$HOST", "path_prefix": "/"}]},
+   "conditions": {"locations": {"include": ["all"], "exclude": ["trusted"]}},
    "grant": {"controls": ["compliant_device"]}},
+  {"name": "$ADMIN_NAME", "state": "enabled",
+   "users": {"include": ["all"]},
+   "applications": {"include": [{"name": "intranet admin", "host": "$HOST", "path_prefix": "/admin/"}]},
+   "grant": {"block": true}},
   {"name": "$REPORT_NAME", "state": "report_only",
    "users": {"include": ["all"]},
    "applications": {"include": [{"name": "reports", "host": "$HOST", "path_prefix": "/reports/"}]},
@@ -109,15 +122,17 @@ access_setup() {
 EOF
     "$VIGIL" access apply -f "$T/access.json" >"$T/access-apply.log" 2>&1 ||
         fail "vigil access apply: $(cat "$T/access-apply.log")"
-    within 10 compliant || fail "the device is not compliant: $(admin GET "/api/v1/devices/$DEVICE/compliance")"
+    within 10 compliant "$DEVICE" || fail "the device is not compliant: $(admin GET "/api/v1/devices/$DEVICE/compliance")"
+    raise_alert high other >/dev/null
+    within 10 noncompliant "$OTHER" || fail "the other device is not noncompliant"
     PPORT=$(free_port)
     APORT=$(free_port)
     while [ "$APORT" = "$PPORT" ]; do APORT=$(free_port); done
 }
 
-compliant() {
-    [ "$(admin GET "/api/v1/devices/$DEVICE/compliance" | jq -r .state)" = compliant ]
-}
+# compliant ID, noncompliant ID: the device's compliance state is that
+compliant() { [ "$(admin GET "/api/v1/devices/$1/compliance" | jq -r .state)" = compliant ]; }
+noncompliant() { [ "$(admin GET "/api/v1/devices/$1/compliance" | jq -r .state)" = noncompliant ]; }
 
 # substitute FILE FROM TO: replaces the text FROM (one line or part of one)
 # by TO (lines) in FILE; fails when FILE does not hold FROM (the example
@@ -169,9 +184,11 @@ expect() {
     [ "$2" = "$3" ] || fail "$4: HTTP $2, expected $3 (reason: $(header "$1" X-Vigil-Reason); body: $(head -c 300 "$T/$1.b" 2>/dev/null); error: $(cat "$T/$1.err"))"
 }
 
-# raise_alert SEVERITY: uploads a new alert as the device (its certificate,
-# the agent API), as the agent does; prints the alert's id.
+# raise_alert SEVERITY [STATE]: uploads a new alert as the device of
+# $T/STATE (default agent: DEVICE) with its certificate, through the agent
+# API, as the agent does; prints the alert's id.
 raise_alert() {
+    _s=$T/${2:-agent}
     _id=$(cat /proc/sys/kernel/random/uuid)
     _now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     _body=$(jq -cn --arg id "$_id" --arg now "$_now" --arg sev "$1" '{alerts: [{change: "new", id: $id,
@@ -180,8 +197,8 @@ raise_alert() {
         first_seen: $now, last_seen: $now, count: 1, tree: {pid: 10, start_ticks: 5},
         process: {pid: 11, image: "/usr/bin/bash", command_line: "bash -i"},
         ancestors: [{pid: 1, image: "/sbin/init"}], event: {EventType: "process_exec"}}]}')
-    curl -sS --fail-with-body --cacert "$T/agent/server-ca.pem" --cert "$T/agent/device.pem" \
-        --key "$T/agent/device.key" -H "Content-Type: application/json" --data-binary "$_body" \
+    curl -sS --fail-with-body --cacert "$_s/server-ca.pem" --cert "$_s/device.pem" \
+        --key "$_s/device.key" -H "Content-Type: application/json" --data-binary "$_body" \
         "https://127.0.0.1:$PORT/agent/v1/alerts" >"$T/alert.json" || fail "alert upload: $(cat "$T/alert.json")"
     echo "$_id"
 }
@@ -235,14 +252,37 @@ access_checks() {
         fail "the app did not get Vigil's device id, or got the client's headers: $(cat "$T/ok.b")"
     echo "compliant device: 200, the app saw device=$DEVICE"
 
-    # headers the client made up, without a certificate: still 401
+    # headers the client made up, without a certificate: still 401 (the
+    # device's own serial and fingerprint; another host, which no policy
+    # covers; an address in the trusted location the policy exempts)
     st=$(req forged -H "X-Vigil-Client-Verify: SUCCESS" -H "X-Vigil-Client-Serial: $SERIAL" \
          -H "X-Vigil-Client-Fingerprint: $FPR" -H "X-Forwarded-User: alice@example.com" \
          -H "X-Forwarded-Tls-Client-Cert: x" -H "X-Forwarded-Host: other.example.test" \
-         -H "X-Original-URI: /elsewhere" -H "X-Forwarded-Uri: /elsewhere" -H "X-Real-IP: 192.0.2.1" \
-         "$(url /)")
-    expect forged "$st" 401 "forged identity headers without a certificate"
-    echo "forged X-Vigil-Client-Serial/-Fingerprint/-Verify, X-Forwarded-User, -Host, -Uri: 401"
+         -H "X-Real-IP: 192.0.2.1" -H "X-Forwarded-For: 192.0.2.1" "$(url /)")
+    expect forged "$st" 401 "forged identity, host and address headers without a certificate"
+    echo "forged X-Vigil-Client-Serial/-Fingerprint/-Verify, X-Forwarded-User, -Host, -For, X-Real-IP: 401"
+
+    # the noncompliant device claiming to be the compliant one in headers:
+    # refused as itself
+    _cert=$(jq -sRr @uri "$T/agent/device.pem")
+    st=$(req impostor --cert "$T/other/device.pem" --key "$T/other/device.key" \
+         -H "X-Vigil-Client-Serial: $SERIAL" -H "X-Vigil-Client-Fingerprint: $FPR" \
+         -H "X-Vigil-Client-Cert: $_cert" -H "X-Vigil-Device: $DEVICE" "$(url /)")
+    expect impostor "$st" 403 "the noncompliant device sending the compliant one's serial, fingerprint and certificate"
+    header impostor X-Vigil-Reason | grep -q noncompliant ||
+        fail "the impostor's 403 does not say noncompliant: '$(header impostor X-Vigil-Reason)'"
+    echo "noncompliant device sending the compliant one's serial, fingerprint and certificate: 403"
+
+    # the blocked path, with the device: 403, however the path is written
+    # or whatever URI the client claims in headers
+    for p in /admin/users /%61dmin/users /public/../admin/users //admin//users; do
+        st=$(device_req admin "$p" --path-as-is -H "X-Original-URI: /public" -H "X-Forwarded-Uri: /public" \
+             -H "X-Original-Method: OPTIONS" -H "X-Forwarded-Method: OPTIONS")
+        expect admin "$st" 403 "the blocked path written $p"
+        header admin X-Vigil-Reason | grep -qF "$ADMIN_NAME" ||
+            fail "$p: 403 without the block policy's name: '$(header admin X-Vigil-Reason)'"
+    done
+    echo "blocked /admin/ (also as /%61dmin/, /public/../admin/, //admin//, forged X-Original-URI/-Forwarded-Uri): 403"
 
     # a certificate from another CA
     st=$(req otherca --cert "$T/other.pem" --key "$T/other.key" "$(url /)")
