@@ -25,7 +25,8 @@ const char cli_access_usage[] =
         "  access apply -f FILE.json [--json]   (a bundle of locations and policies, or one policy)\n"
         "  access audit [--kind policy|location] [--object ID] [--limit N] [--offset N] [--json]\n"
         "  access log [--user U] [--device D] [--app NAME] [--result allow|deny] [--status 200|401|403]\n"
-        "             [--policy ID] [--since T] [--until T] [--limit N] [--offset N] [--json]\n"
+        "             [--policy ID] [--since T] [--until T] [--limit N] [--offset N] [--policies applied|all]\n"
+        "             [--json]\n"
         "  access whatif --app URL [--user U] [--device D] [--ip IP] [--method M] [--json]\n";
 
 static int usage_error(const char *msg)
@@ -357,7 +358,7 @@ static int log_list(struct cli *c, int argc, char **argv)
         static const struct query_opt q[] = { { "user", "user" }, { "device", "device" }, { "app", "app" },
                                               { "result", "result" }, { "status", "status" }, { "policy", "policy" },
                                               { "since", "since" }, { "until", "until" }, { "limit", "limit" },
-                                              { "offset", "offset" } };
+                                              { "offset", "offset" }, { "policies", "policies" } };
         static const char *const cols[] = { "TIME", "STATUS", "METHOD", "HOST", "PATH", "USER", "DEVICE", "POLICY",
                                             "REASON" };
         char path[PATH_MAX_LEN], st[16];
@@ -397,6 +398,9 @@ static int log_list(struct cli *c, int argc, char **argv)
                 printf("(%lld in all; more with --offset %lld)\n",
                        (long long)json_integer_value(json_object_get(resp, "count")),
                        (long long)json_integer_value(json_object_get(resp, "next_offset")));
+        if (json_integer_value(json_object_get(resp, "not_logged")) > 0)
+                printf("(%lld decisions were not logged: the log could not keep up)\n",
+                       (long long)json_integer_value(json_object_get(resp, "not_logged")));
         json_decref(resp);
         return 0;
 }
@@ -413,12 +417,16 @@ static void whatif_print(const json_t *resp)
 
         printf("decision: %lld\n", (long long)json_integer_value(json_object_get(resp, "status")));
         printf("reason:   %s\n", cli_str(resp, "reason"));
-        if (json_is_object(user))
-                printf("user:     %s (%s)\n", cli_str(user, "user_principal_name"), cli_str(user, "id"));
+        printf("request:  %s%s\n", cli_str(resp, "host"), cli_str(resp, "path"));
+        if (json_is_object(user) && json_is_string(json_object_get(user, "id")))
+                printf("user:     %s (%s)%s\n", cli_str(user, "upn"), cli_str(user, "id"),
+                       json_is_false(json_object_get(user, "enabled")) ? ", disabled" : "");
+        else if (json_is_object(user))
+                printf("user:     %s (not in the directory)\n", cli_str(user, "upn"));
         if (json_is_object(dev))
-                printf("device:   %s (%s), %s, %s\n", cli_str(dev, "name"), cli_str(dev, "id"),
-                       cli_str(dev, "compliance_state"), json_is_true(json_object_get(dev, "enrolled"))
-                       ? "enrolled" : "not enrolled");
+                printf("device:   %s (%s), %s%s\n", cli_str(dev, "name"), cli_str(dev, "id"),
+                       cli_str(dev, "compliance_state"),
+                       json_is_true(json_object_get(dev, "offboarded")) ? ", offboarded" : "");
         if (json_array_size(json_object_get(resp, "policies")) == 0) {
                 printf("no policy applies\n");
                 return;

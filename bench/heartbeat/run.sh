@@ -53,7 +53,7 @@ fail() {
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
 
 "$VIGILD" init --data-dir "$T/data" >"$T/token" 2>"$T/init.log" || fail "vigild init failed: $(cat "$T/init.log")"
-"$VIGILD" run --data-dir "$T/data" --listen 127.0.0.1:0 --port-file "$T/port" >"$T/vigild.log" 2>&1 &
+"$VIGILD" run --data-dir "$T/data" --listen 127.0.0.1:0 --port-file "$T/port" --access-listen 127.0.0.1:0 >"$T/vigild.log" 2>&1 &
 SERVER_PID=$!
 i=0
 until [ -s "$T/port" ]; do

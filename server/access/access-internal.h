@@ -200,9 +200,15 @@ struct access_log_record {
         char device_id[37];
         char reason[ACCESS_HTTP_VALUE_MAX + 1];
         uint16_t n_results;
-        struct { uint16_t policy; uint8_t result; } results[ACCESS_LOG_INLINE];
+        struct access_log_pair { uint16_t policy; uint8_t result; } results[ACCESS_LOG_INLINE];
         struct access_log_more *more;
+        /* in the queue only: repeats of this decision the worker counted
+         * here instead of queueing them (ACCESS_LOG_CLOSED once the writer
+         * took the record), and the last one's time */
+        _Atomic uint32_t repeats;
+        _Atomic int64_t last_ms;
 };
+#define ACCESS_LOG_CLOSED 0x80000000u
 
 int access_log_migrate(struct vigild *d);
 /* Starts the writer thread with one queue per worker (n_workers) and one

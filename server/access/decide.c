@@ -443,6 +443,38 @@ static const char *request_from_headers(struct input *in, const struct access_ht
         return NULL;
 }
 
+/* The headers a decision is made from: each must come at most once, so
+ * that a proxy that sets one while the client sent it too cannot leave the
+ * client's copy to be read. Returns the first one that repeats, or NULL. */
+static const char *header_repeated(const struct access *a, const struct access_http_req *req)
+{
+        static const char *const names[] = {
+                "Host", "X-Original-Method", "X-Original-URI", "X-Forwarded-Method", "X-Forwarded-Uri",
+                "X-Forwarded-Host", "X-Real-IP", "X-Forwarded-For", "X-Vigil-Client-Verify",
+                "X-Vigil-Client-Fingerprint", "X-Vigil-Client-Serial", "X-Vigil-Client-Cert", "Authorization",
+                "X-Vigil-Proxy-Secret",
+        };
+        const char *user = a->d->cfg.access_user_header;
+        size_t user_len = strlen(user);
+
+        for (size_t i = 0; i < req->n_headers; i++) {
+                const struct access_http_header *h = &req->headers[i];
+                const char *name = NULL;
+                for (size_t k = 0; !name && k < sizeof(names) / sizeof(names[0]); k++)
+                        if (strlen(names[k]) == h->name_len && strncasecmp(names[k], h->name, h->name_len) == 0)
+                                name = names[k];
+                if (!name && user_len == h->name_len && user_len && strncasecmp(user, h->name, user_len) == 0)
+                        name = user;
+                if (!name)
+                        continue;
+                for (size_t j = i + 1; j < req->n_headers; j++)
+                        if (req->headers[j].name_len == h->name_len &&
+                            strncasecmp(req->headers[j].name, h->name, h->name_len) == 0)
+                                return name;
+        }
+        return NULL;
+}
+
 static bool proxy_trusted(struct access *a, const struct access_http_req *req)
 {
         const char *secret = a->d->cfg.access_proxy_secret;
@@ -482,6 +514,12 @@ void access_decide_http(void *ctx, unsigned worker, const struct access_http_req
                                           a->d->cfg.access_proxy_secret[0]
                                                   ? "the request lacks the configured proxy secret"
                                                   : "identity headers are trusted only from loopback or the unix socket");
+                return;
+        }
+        const char *twice = header_repeated(a, req);
+        if (twice) {
+                ans->status = 403;
+                access_http_answer_header(ans, "X-Vigil-Reason", "the proxy passed %s more than once", twice);
                 return;
         }
         bad = request_from_headers(&in, req);

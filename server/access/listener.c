@@ -8,19 +8,24 @@
  *
  * Each worker owns an epoll instance watching the shared listening socket
  * (EPOLLEXCLUSIVE, so one connection wakes one worker), a stop eventfd
- * shared by all, and its own connections. A connection has a fixed input
+ * shared by all, a pipe on which other workers hand it connections, and
+ * its own connections. The worker that accepts a connection gives it to
+ * the worker serving the fewest. A connection has a fixed input
  * buffer of ACCESS_HTTP_HEAD_MAX bytes and a fixed output buffer; one read
  * is parsed for every complete request it holds, each answer is appended to
  * the output, and the output goes out in one write. The request and answer
  * structs live in the worker, so serving a request allocates nothing. When
  * the peer does not take the output, the connection stops reading until it
- * does. Connections sit on a list ordered by their last progress, and once
+ * does. After a last answer (Connection: close, or a 400) the connection
+ * is shut for writing and read until the peer closes, so the answer is not
+ * lost to a reset. Connections sit on a list ordered by their last progress, and once
  * a second each worker closes those idle past the timeout from its head. */
 #include "server/access/listener.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -45,7 +50,7 @@
 #define EVENTS_MAX 128
 #define ACCEPT_BATCH 32                 /* connections accepted per wake, so others get served too */
 #define SWEEP_MS 1000                   /* idle connections are looked for this often */
-#define DRAIN_MAX 65536                 /* bytes read and dropped before closing after an answer */
+#define DRAIN_MAX 65536                 /* bytes read and dropped after the last answer, before closing */
 #define ANSWER_NAME_MAX 64              /* bytes of an answer header's name */
 /* the longest answer: status line, Content-Length, headers, Connection, blank line */
 #define ANSWER_MAX (64 + ACCESS_HTTP_ANSWER_HEADERS_MAX * (ANSWER_NAME_MAX + 2 + ACCESS_HTTP_VALUE_MAX + 2) + 64)
@@ -421,8 +426,9 @@ struct conn {
         int64_t last_ms;                /* last progress: accepted, a request begun or answered, output taken */
         struct access_ip peer;
         bool peer_local;
-        bool closing;                   /* answered for the last time: close once the output is out */
-        uint64_t discard;               /* body bytes still to read and drop */
+        bool closing;                   /* answered for the last time: linger once the output is out */
+        bool lingering;                 /* shut for writing, waiting for the peer to close */
+        uint64_t discard;               /* body bytes still to read and drop; lingering, bytes still taken */
         size_t in_len;
         size_t scan;                    /* leading bytes of in known to hold no end of head */
         size_t out_off, out_len;
@@ -437,11 +443,20 @@ struct worker {
         bool started;
         int epfd;
         bool accepting;                 /* the listening socket is in epfd */
+        int handoff[2];                 /* pipe: connections other workers accepted for this one */
+        atomic_uint n_conns;            /* connections it serves or was handed */
         int64_t now_ms;
         int64_t next_sweep_ms;
         struct conn *oldest, *newest;
         struct access_http_req req;
         struct access_http_answer ans;
+};
+
+/* A connection accepted by one worker for another, written whole to the
+ * other's pipe (less than PIPE_BUF bytes, so never split). */
+struct handoff {
+        int fd;
+        struct sockaddr_storage sa;
 };
 
 struct access_listener {
@@ -453,7 +468,7 @@ struct access_listener {
         ino_t path_ino;
         unsigned max_connections;
         int64_t idle_ms;
-        atomic_uint n_conns;
+        atomic_uint n_conns;            /* open connections, all workers */
         access_http_fn fn;
         void *ctx;
         unsigned n_workers;
@@ -502,25 +517,19 @@ static void conn_touch(struct worker *w, struct conn *c)
         }
 }
 
-static void conn_close(struct worker *w, struct conn *c)
+/* Closes a connection counted for w. */
+static void conn_drop(struct worker *w, int fd)
 {
-        list_unlink(w, c);
-        close(c->fd);
-        free(c);
+        close(fd);
+        atomic_fetch_sub(&w->n_conns, 1);
         atomic_fetch_sub(&w->l->n_conns, 1);
 }
 
-/* Closes c after its last answer went out, reading what the peer already
- * sent first: closing with unread bytes would reset the connection, and the
- * peer could lose the answer. */
-static void conn_close_answered(struct worker *w, struct conn *c)
+static void conn_close(struct worker *w, struct conn *c)
 {
-        size_t drained = 0;
-        ssize_t n;
-
-        while (drained < DRAIN_MAX && (n = recv(c->fd, c->in, sizeof(c->in), 0)) > 0)
-                drained += (size_t)n;
-        conn_close(w, c);
+        list_unlink(w, c);
+        conn_drop(w, c->fd);
+        free(c);
 }
 
 static int conn_want(struct worker *w, struct conn *c, uint32_t events)
@@ -558,6 +567,38 @@ static int conn_flush(struct worker *w, struct conn *c)
         }
         c->out_off = c->out_len = 0;
         return 0;
+}
+
+/* Reads and drops what a lingering connection sends; closes it when the
+ * peer closes, or has sent DRAIN_MAX bytes more. */
+static void conn_drain(struct worker *w, struct conn *c)
+{
+        ssize_t n = recv(c->fd, c->in, sizeof(c->in), 0);
+
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+                return;
+        if (n <= 0 || (uint64_t)n >= c->discard) {
+                conn_close(w, c);
+                return;
+        }
+        c->discard -= (uint64_t)n;
+}
+
+/* After its last answer, c is shut for writing and read until the peer
+ * closes, for at most DRAIN_MAX bytes and the idle timeout: closing with
+ * unread bytes would reset the connection, and a reset can destroy the
+ * answer before the peer reads it. */
+static void conn_linger(struct worker *w, struct conn *c)
+{
+        if (shutdown(c->fd, SHUT_WR) < 0 || conn_want(w, c, EPOLLIN) < 0) {
+                conn_close(w, c);
+                return;
+        }
+        c->lingering = true;
+        c->discard = DRAIN_MAX;
+        c->in_len = 0;
+        conn_touch(w, c);
+        conn_drain(w, c);
 }
 
 /* Calls the handler for the request in w->req and appends its answer. */
@@ -648,8 +689,10 @@ static bool conn_serve(struct worker *w, struct conn *c)
                 c->discard = w->req.content_length;
                 conn_answer(w, c);
         }
-        memmove(c->in, c->in + pos, c->in_len - pos);
-        c->in_len -= pos;
+        if (pos) {
+                memmove(c->in, c->in + pos, c->in_len - pos);
+                c->in_len -= pos;
+        }
         c->scan = partial ? c->in_len : 0;
         return full;
 }
@@ -675,7 +718,7 @@ static void conn_run(struct worker *w, struct conn *c)
                 }
         } while (more);
         if (c->closing)
-                conn_close_answered(w, c);
+                conn_linger(w, c);
         else if (conn_want(w, c, EPOLLIN) < 0)
                 conn_close(w, c);
 }
@@ -703,6 +746,10 @@ static void conn_event(struct worker *w, struct conn *c, uint32_t events)
 {
         if (events & EPOLLERR) {
                 conn_close(w, c);
+                return;
+        }
+        if (c->lingering) {
+                conn_drain(w, c);
                 return;
         }
         if (c->events == EPOLLOUT) {
@@ -743,27 +790,21 @@ static void peer_set(struct conn *c, const struct sockaddr_storage *sa)
                 c->peer_local = sa->ss_family == AF_UNIX;
 }
 
+/* Starts serving a connection already counted for w. */
 static void conn_open(struct worker *w, int fd, const struct sockaddr_storage *sa)
 {
-        struct access_listener *l = w->l;
         struct epoll_event ev = { .events = EPOLLIN };
         struct conn *c;
         int one = 1;
 
-        if (atomic_fetch_add(&l->n_conns, 1) >= l->max_connections) {
-                atomic_fetch_sub(&l->n_conns, 1);
-                close(fd);
-                return;
-        }
         c = malloc(sizeof(*c));
         if (!c) {
-                atomic_fetch_sub(&l->n_conns, 1);
-                close(fd);
+                conn_drop(w, fd);
                 return;
         }
         c->fd = fd;
         c->events = EPOLLIN;
-        c->closing = false;
+        c->closing = c->lingering = false;
         c->discard = 0;
         c->in_len = c->scan = c->out_off = c->out_len = 0;
         peer_set(c, sa);
@@ -772,12 +813,54 @@ static void conn_open(struct worker *w, int fd, const struct sockaddr_storage *s
         ev.data.ptr = c;
         if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                 free(c);
-                atomic_fetch_sub(&l->n_conns, 1);
-                close(fd);
+                conn_drop(w, fd);
                 return;
         }
         c->last_ms = w->now_ms;
         list_append(w, c);
+}
+
+/* Gives a new connection to the worker serving the fewest (w itself on a
+ * tie), or closes it at once past max_connections. The epoll wake-up of a
+ * shared socket favours one worker, which alone would end up with every
+ * connection of a burst. */
+static void conn_dispatch(struct worker *w, int fd, const struct sockaddr_storage *sa)
+{
+        struct access_listener *l = w->l;
+        struct worker *to = w;
+        struct handoff msg;
+
+        if (atomic_fetch_add(&l->n_conns, 1) >= l->max_connections) {
+                atomic_fetch_sub(&l->n_conns, 1);
+                close(fd);
+                return;
+        }
+        for (unsigned i = 0; i < l->n_workers; i++)
+                if (atomic_load_explicit(&l->workers[i].n_conns, memory_order_relaxed) <
+                    atomic_load_explicit(&to->n_conns, memory_order_relaxed))
+                        to = &l->workers[i];
+        atomic_fetch_add(&to->n_conns, 1);
+        if (to != w) {
+                memset(&msg, 0, sizeof(msg));
+                msg.fd = fd;
+                msg.sa = *sa;
+                if (write(to->handoff[1], &msg, sizeof(msg)) == (ssize_t)sizeof(msg))
+                        return;
+                /* its pipe is full: serve it here */
+                atomic_fetch_sub(&to->n_conns, 1);
+                atomic_fetch_add(&w->n_conns, 1);
+        }
+        conn_open(w, fd, sa);
+}
+
+/* Takes the connections other workers handed to w. */
+static void conns_take(struct worker *w)
+{
+        struct handoff msgs[16];
+        ssize_t n = read(w->handoff[0], msgs, sizeof(msgs));
+
+        for (ssize_t i = 0; i < n / (ssize_t)sizeof(msgs[0]); i++)
+                conn_open(w, msgs[i].fd, &msgs[i].sa);
 }
 
 static int listen_watch(struct worker *w)
@@ -790,6 +873,7 @@ static int listen_watch(struct worker *w)
         return 0;
 }
 
+/* Accepts what is waiting, up to a batch. */
 static void conns_accept(struct worker *w)
 {
         for (unsigned i = 0; i < ACCEPT_BATCH; i++) {
@@ -798,7 +882,7 @@ static void conns_accept(struct worker *w)
                 int fd = accept4(w->l->fd, (struct sockaddr *)&sa, &sa_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
                 if (fd >= 0) {
-                        conn_open(w, fd, &sa);
+                        conn_dispatch(w, fd, &sa);
                         continue;
                 }
                 if (errno == EINTR || errno == ECONNABORTED)
@@ -847,6 +931,8 @@ static void *worker_run(void *arg)
                                 stop = true;
                         else if (p == w->l)
                                 conns_accept(w);
+                        else if (p == w->handoff)
+                                conns_take(w);
                         else
                                 conn_event(w, p, events[i].events);
                 }
@@ -1003,27 +1089,23 @@ static int listener_bind(struct access_listener *l, const char *where, char *err
         return 0;
 }
 
+/* Makes worker i's epoll instance and handoff pipe; every worker has
+ * them before any starts, since any may hand a connection to another. */
 static int worker_init(struct access_listener *l, unsigned i)
 {
         struct worker *w = &l->workers[i];
-        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = w };
-        int k;
+        struct epoll_event stop = { .events = EPOLLIN, .data.ptr = w };
+        struct epoll_event take = { .events = EPOLLIN, .data.ptr = w->handoff };
 
         w->l = l;
         w->index = i;
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
-        if (w->epfd < 0)
+        if (w->epfd < 0 || pipe2(w->handoff, O_NONBLOCK | O_CLOEXEC) < 0)
                 return -errno;
-        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->stop_fd, &ev) < 0)
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->stop_fd, &stop) < 0 ||
+            epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->handoff[0], &take) < 0)
                 return -errno;
-        k = listen_watch(w);
-        if (k < 0)
-                return k;
-        k = pthread_create(&w->thread, NULL, worker_run, w);
-        if (k != 0)
-                return -k;
-        w->started = true;
-        return 0;
+        return listen_watch(w);
 }
 
 int access_listener_start(const struct access_listener_config *cfg, access_http_fn fn, void *ctx,
@@ -1045,7 +1127,7 @@ int access_listener_start(const struct access_listener_config *cfg, access_http_
                 return fail(err, err_size, -ENOMEM, "access listener on '%s': out of memory", cfg->listen);
         l->fd = l->stop_fd = -1;
         for (unsigned i = 0; i < cfg->threads; i++)
-                l->workers[i].epfd = -1;
+                l->workers[i].epfd = l->workers[i].handoff[0] = l->workers[i].handoff[1] = -1;
         l->max_connections = cfg->max_connections;
         l->idle_ms = (int64_t)cfg->idle_timeout_s * 1000;
         l->fn = fn;
@@ -1062,10 +1144,19 @@ int access_listener_start(const struct access_listener_config *cfg, access_http_
         for (unsigned i = 0; i < cfg->threads; i++) {
                 k = worker_init(l, i);
                 if (k < 0) {
+                        fail(err, err_size, k, "access listener on '%s': cannot set up worker %u: %s", cfg->listen, i,
+                             strerror(-k));
+                        goto fail_listener;
+                }
+        }
+        for (unsigned i = 0; i < cfg->threads; i++) {
+                k = -pthread_create(&l->workers[i].thread, NULL, worker_run, &l->workers[i]);
+                if (k < 0) {
                         fail(err, err_size, k, "access listener on '%s': cannot start worker %u: %s", cfg->listen, i,
                              strerror(-k));
                         goto fail_listener;
                 }
+                l->workers[i].started = true;
         }
         *ret = l;
         return 0;
@@ -1089,11 +1180,20 @@ void access_listener_stop(struct access_listener *l)
                 return;
         if (l->stop_fd >= 0 && write(l->stop_fd, &one, sizeof(one)) < 0)
                 log_error("access listener: cannot signal the workers to stop: %s", strerror(errno));
+        for (unsigned i = 0; i < l->n_workers; i++)
+                if (l->workers[i].started)
+                        pthread_join(l->workers[i].thread, NULL);
         for (unsigned i = 0; i < l->n_workers; i++) {
                 struct worker *w = &l->workers[i];
+                struct handoff msg;
 
-                if (w->started)
-                        pthread_join(w->thread, NULL);
+                /* connections handed to a worker that had stopped */
+                while (w->handoff[0] >= 0 && read(w->handoff[0], &msg, sizeof(msg)) == (ssize_t)sizeof(msg))
+                        close(msg.fd);
+                if (w->handoff[0] >= 0)
+                        close(w->handoff[0]);
+                if (w->handoff[1] >= 0)
+                        close(w->handoff[1]);
                 if (w->epfd >= 0)
                         close(w->epfd);
         }

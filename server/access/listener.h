@@ -12,9 +12,9 @@
  * Pipelined requests are answered in order.
  *
  * Worker threads each run their own epoll loop over the shared listening
- * socket (EPOLLEXCLUSIVE); a connection stays with the worker that
- * accepted it, so a handler is never called for one connection from two
- * threads at once. */
+ * socket (EPOLLEXCLUSIVE); a new connection goes to the worker serving the
+ * fewest and stays with it, so a handler is never called for one
+ * connection from two threads at once. */
 #pragma once
 
 #include <stdbool.h>
@@ -53,10 +53,12 @@ struct access_http_req {
         bool peer_local;                /* a unix socket or a loopback address */
 };
 
-/* The answer: status 200, 400, 401, 403, 404, 405 or 503 and up to
- * ACCESS_HTTP_ANSWER_HEADERS_MAX headers. Names are constant strings; values
- * are copied and any byte below 0x20 or 0x7f is replaced by a space, so a
- * value can never break the head. */
+/* The answer: status 200, 400, 401, 403, 404, 405 or 503 (any other is
+ * sent as 500) and up to ACCESS_HTTP_ANSWER_HEADERS_MAX headers. Names are
+ * constant strings; values are copied and any byte below 0x20 or 0x7f is
+ * replaced by a space, so a value can never break the head. The listener
+ * adds Content-Length: 0, and Connection: close when it closes after the
+ * answer (Connection: keep-alive to an HTTP/1.0 request it keeps). */
 struct access_http_answer {
         int status;
         size_t n_headers;
@@ -67,7 +69,9 @@ struct access_http_answer {
 };
 
 /* Adds a header to an answer (printf-style value, truncated to
- * ACCESS_HTTP_VALUE_MAX bytes). Returns 0, or -E2BIG when the answer is full. */
+ * ACCESS_HTTP_VALUE_MAX bytes, never inside a UTF-8 character). Returns 0,
+ * -E2BIG when the answer is full, or -EINVAL when name is not a token of 1
+ * to 64 bytes. */
 int access_http_answer_header(struct access_http_answer *a, const char *name, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
@@ -83,7 +87,18 @@ const char *access_http_header(const struct access_http_req *r, const char *name
  * ACCESS_HTTP_HEADERS_MAX headers, or the body past ACCESS_HTTP_BODY_MAX;
  * -EINVAL for anything malformed (bad request line, version other than
  * HTTP/1.0 or 1.1, header without a colon, bad Content-Length, two
- * Content-Lengths, Transfer-Encoding). Never reads past buf + len. */
+ * Content-Lengths even if equal, Transfer-Encoding). Never reads past
+ * buf + len, nor past ACCESS_HTTP_HEAD_MAX bytes, and allocates nothing.
+ *
+ * Strict where readers could disagree: every line ends in CRLF (a bare LF
+ * or a lone CR is -EINVAL); a line that starts with a blank (obs-fold) is
+ * -EINVAL; the method and header names are tokens; the target is printable
+ * ASCII without spaces; values hold no control byte but tab. One empty
+ * line before the request line is skipped. keep_alive follows the version
+ * (1.1 keeps, 1.0 closes) and the Connection tokens close and keep-alive
+ * (close wins); a request with a body and an Expect header is not kept,
+ * since it is answered before its body, which the client may then hold
+ * back. peer and peer_local are zeroed. */
 int access_http_parse(const char *buf, size_t len, struct access_http_req *ret, size_t *ret_head_len);
 
 /* Called for every request, in the worker thread that owns the connection
@@ -95,20 +110,26 @@ typedef void (*access_http_fn)(void *ctx, unsigned worker, const struct access_h
 struct access_listener_config {
         const char *listen;             /* "ADDR:PORT" (port 0 picks one), "[V6]:PORT" or "unix:PATH" */
         unsigned threads;               /* 1 .. 64 */
-        unsigned max_connections;       /* open connections at once, all threads */
-        unsigned idle_timeout_s;        /* an idle connection is closed after this */
+        unsigned max_connections;       /* open connections at once, all threads; more are closed at once */
+        unsigned idle_timeout_s;        /* at least 1: a connection is closed when this long passes
+                                         * without a request begun, or a begun request (head and
+                                         * body) is not whole, or its answer not taken */
 };
 
 struct access_listener;
 
-/* Binds, and starts the worker threads. A unix socket path is removed
- * first if it is a socket, and made mode 0660. Returns 0, or a negative
- * errno with a message naming the address in err. */
+/* Binds, and starts the worker threads. A TCP address is numeric
+ * ("127.0.0.1:8444", "[::1]:0"). A unix socket path that exists is
+ * replaced if it is a socket nobody listens on, refused otherwise
+ * (-EEXIST, -EADDRINUSE); the socket is made mode 0660 before anyone can
+ * connect. Returns 0, or a negative errno with a message naming the
+ * address in err. */
 int access_listener_start(const struct access_listener_config *cfg, access_http_fn fn, void *ctx,
                           struct access_listener **ret, char *err, size_t err_size);
 
 /* The TCP port bound (0 for a unix socket). */
 uint16_t access_listener_port(const struct access_listener *l);
 
-/* Stops the workers, closes every connection and frees. NULL is fine. */
+/* Stops the workers, closes every connection, removes the unix socket it
+ * made (if still its own) and frees. NULL is fine. */
 void access_listener_stop(struct access_listener *l);

@@ -3,9 +3,11 @@
  *
  * Each endpoint worker owns a single-producer ring of records; it copies a
  * decision in and moves on (a full ring drops the record and counts it,
- * never waits). One writer thread drains every ring each 50 ms and writes
- * what it found in transactions of at most WRITE_BATCH rows, then prunes
- * rows past the retention. A row names the policies whose result was not
+ * never waits). One writer thread drains every ring each 100 ms; decisions
+ * of one drain that are alike in everything but their time (a client
+ * polling, a page's many requests for one resource) become one row with
+ * their count and first and last time; rows go out in transactions of at
+ * most WRITE_BATCH. Rows past the retention are pruned. A row names the policies whose result was not
  * "not applied" by id; the policy set of the snapshot that decided (every
  * policy's id, name and state) is stored once per distinct set, so the API
  * can give every policy's result. Owns the tables access_log and
@@ -26,8 +28,9 @@
 #include "server/vigild.h"
 #include "util/strutil.h"
 
-#define DRAIN_MS 50
+#define DRAIN_MS 100
 #define WRITE_BATCH 2000                /* rows per transaction: the database lock is released between */
+#define WRITE_INDEX 4096                /* a power of two above 2 * WRITE_BATCH */
 #define PRUNE_EVERY_MS (10 * 60 * 1000)
 #define PRUNE_BATCH 10000
 #define SETS_KEPT 64                    /* policy sets of recent snapshots */
@@ -40,6 +43,8 @@ static const struct db_migration access_log_migrations[] = {
              "CREATE TABLE access_log ("
              "  id INTEGER PRIMARY KEY,"
              "  time_ms INTEGER NOT NULL,"
+             "  last_time_ms INTEGER NOT NULL,"
+             "  count INTEGER NOT NULL,"
              "  policy_set INTEGER,"
              "  method TEXT NOT NULL,"
              "  host TEXT NOT NULL,"
@@ -58,7 +63,7 @@ static const struct db_migration access_log_migrations[] = {
 
 struct access_log_more {
         size_t n;
-        struct { uint16_t policy; uint8_t result; } v[];
+        struct access_log_pair v[];
 };
 
 struct queue {
@@ -68,6 +73,12 @@ struct queue {
         char pad2[60];
         uint32_t mask;
         struct access_log_record *v;
+        /* the worker's own: the decision it queued last, to count repeats */
+        bool have_last;
+        uint32_t last_seq;
+        struct access_log_record last;  /* its more is not kept: last_pairs has every pair */
+        struct access_log_pair *last_pairs;
+        size_t last_n;
 };
 
 struct set {
@@ -136,18 +147,61 @@ void access_log_policy_set(struct access *a, const struct access_snapshot *snap)
         pthread_mutex_unlock(&l->sets_lock);
 }
 
+/* True if two decisions are alike in everything but their time (pairs
+ * compared by the caller). */
+static bool fields_same(const struct access_log_record *a, const struct access_log_record *b)
+{
+        return a->snapshot_gen == b->snapshot_gen && a->status == b->status && strcmp(a->method, b->method) == 0 &&
+               strcmp(a->host, b->host) == 0 && strcmp(a->path, b->path) == 0 &&
+               strcmp(a->client_ip, b->client_ip) == 0 && strcmp(a->user, b->user) == 0 &&
+               strcmp(a->user_id, b->user_id) == 0 && strcmp(a->device_id, b->device_id) == 0 &&
+               strcmp(a->reason, b->reason) == 0;
+}
+
+/* Counts rec as a repeat of the worker's last queued decision if it is one
+ * and the writer has not taken that yet. */
+static bool repeat(struct queue *q, const struct access_log_record *rec, const struct access_log_pair *pairs,
+                   size_t n)
+{
+        struct access_log_record *slot;
+        uint32_t v;
+
+        if (!q->have_last || q->last_n != n || !fields_same(&q->last, rec) ||
+            (n && memcmp(q->last_pairs, pairs, n * sizeof(*pairs)) != 0))
+                return false;
+        slot = &q->v[q->last_seq & q->mask];
+        v = atomic_load_explicit(&slot->repeats, memory_order_relaxed);
+        while (!(v & ACCESS_LOG_CLOSED) && v < ACCESS_LOG_CLOSED - 1) {
+                if (atomic_compare_exchange_weak_explicit(&slot->repeats, &v, v + 1, memory_order_release,
+                                                          memory_order_relaxed)) {
+                        atomic_store_explicit(&slot->last_ms, rec->time_ms, memory_order_relaxed);
+                        return true;
+                }
+        }
+        return false;
+}
+
 void access_log_push(struct access *a, unsigned worker, struct access_log_record *rec,
                      const struct access_snapshot *s, const enum access_result *results)
 {
         struct access_log *l = a->log;
-        struct queue *q;
+        struct access_log_pair pairs[ACCESS_POLICIES_MAX];
         struct access_log_record *slot;
+        struct queue *q;
         uint32_t h, t;
         size_t n = 0;
 
         if (!l || worker >= l->n_queues)
                 return;
         q = &l->q[worker];
+        for (size_t i = 0; i < s->n_policies && n < ACCESS_POLICIES_MAX; i++) {
+                if (results[i] == ACCESS_RESULT_NOT_APPLIED || results[i] == ACCESS_RESULT_REPORT_ONLY_NOT_APPLIED)
+                        continue;
+                pairs[n].policy = (uint16_t)i;
+                pairs[n++].result = (uint8_t)results[i];
+        }
+        if (repeat(q, rec, pairs, n))
+                return;
         h = atomic_load_explicit(&q->head, memory_order_relaxed);
         t = atomic_load_explicit(&q->tail, memory_order_acquire);
         if (h - t > q->mask) {
@@ -156,28 +210,25 @@ void access_log_push(struct access *a, unsigned worker, struct access_log_record
         }
         slot = &q->v[h & q->mask];
         memcpy(slot, rec, offsetof(struct access_log_record, n_results));
-        slot->more = NULL;
-        for (size_t i = 0; i < s->n_policies; i++) {
-                enum access_result r = results[i];
-                if (r == ACCESS_RESULT_NOT_APPLIED || r == ACCESS_RESULT_REPORT_ONLY_NOT_APPLIED)
-                        continue;
-                if (n < ACCESS_LOG_INLINE) {
-                        slot->results[n].policy = (uint16_t)i;
-                        slot->results[n].result = (uint8_t)r;
-                } else {
-                        if (!slot->more) {
-                                slot->more = malloc(sizeof(*slot->more) + s->n_policies * sizeof(slot->more->v[0]));
-                                if (!slot->more)
-                                        break;  /* the row lists the first ACCESS_LOG_INLINE */
-                                slot->more->n = 0;
-                        }
-                        slot->more->v[slot->more->n].policy = (uint16_t)i;
-                        slot->more->v[slot->more->n++].result = (uint8_t)r;
-                }
-                n++;
-        }
         slot->n_results = (uint16_t)(n < ACCESS_LOG_INLINE ? n : ACCESS_LOG_INLINE);
+        memcpy(slot->results, pairs, slot->n_results * sizeof(*pairs));
+        slot->more = NULL;
+        if (n > ACCESS_LOG_INLINE) {
+                slot->more = malloc(sizeof(*slot->more) + (n - ACCESS_LOG_INLINE) * sizeof(*pairs));
+                if (slot->more) {
+                        slot->more->n = n - ACCESS_LOG_INLINE;
+                        memcpy(slot->more->v, pairs + ACCESS_LOG_INLINE, slot->more->n * sizeof(*pairs));
+                }
+                /* without memory the row lists the first ACCESS_LOG_INLINE */
+        }
+        atomic_store_explicit(&slot->repeats, 0, memory_order_relaxed);
+        atomic_store_explicit(&slot->last_ms, rec->time_ms, memory_order_relaxed);
         atomic_store_explicit(&q->head, h + 1, memory_order_release);
+        memcpy(&q->last, rec, offsetof(struct access_log_record, n_results));
+        memcpy(q->last_pairs, pairs, n * sizeof(*pairs));
+        q->last_n = n;
+        q->last_seq = h;
+        q->have_last = true;
 }
 
 /* The set of snapshot gen, stored as a row if it is not yet. sets_lock and
@@ -232,63 +283,217 @@ static void results_text(const struct access_log_record *r, const struct set *se
         }
 }
 
-/* Writes up to WRITE_BATCH records of q. Returns how many were consumed. */
-static size_t drain_queue(struct access_log *l, struct queue *q, char *text)
+/* Decisions alike but for their time, taken together. */
+struct agg {
+        struct access_log_record rec;   /* the first; owns its more */
+        int64_t last_ms;
+        uint64_t count;
+        uint64_t hash;
+};
+
+/* The writer's working memory. */
+struct writer {
+        struct agg *v;
+        size_t n;
+        uint32_t *index;                /* open addressing over v: i + 1 */
+        char *text;
+};
+
+static uint64_t mix(uint64_t h, const void *p, size_t n)
+{
+        const unsigned char *s = p;
+
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ s[i]) * 1099511628211ull;
+        return h;
+}
+
+static uint64_t mix_str(uint64_t h, const char *s)
+{
+        return mix(h, s, strlen(s) + 1);
+}
+
+static size_t results_count(const struct access_log_record *r)
+{
+        return r->n_results + (r->more ? r->more->n : 0);
+}
+
+static void result_at(const struct access_log_record *r, size_t i, uint16_t *policy, uint8_t *result)
+{
+        if (i < r->n_results) {
+                *policy = r->results[i].policy;
+                *result = r->results[i].result;
+        } else {
+                *policy = r->more->v[i - r->n_results].policy;
+                *result = r->more->v[i - r->n_results].result;
+        }
+}
+
+/* Hashes everything of a record but its time. */
+static uint64_t record_hash(const struct access_log_record *r)
+{
+        uint64_t h = 1469598103934665603ull;
+
+        h = mix(h, &r->snapshot_gen, sizeof(r->snapshot_gen));
+        h = mix(h, &r->status, sizeof(r->status));
+        h = mix_str(h, r->method);
+        h = mix_str(h, r->host);
+        h = mix_str(h, r->path);
+        h = mix_str(h, r->client_ip);
+        h = mix_str(h, r->user);
+        h = mix_str(h, r->user_id);
+        h = mix_str(h, r->device_id);
+        h = mix_str(h, r->reason);
+        for (size_t i = 0, n = results_count(r); i < n; i++) {
+                uint16_t p;
+                uint8_t res;
+                result_at(r, i, &p, &res);
+                h = mix(h, &p, sizeof(p));
+                h = mix(h, &res, sizeof(res));
+        }
+        return h;
+}
+
+static bool record_same(const struct access_log_record *a, const struct access_log_record *b)
+{
+        size_t n = results_count(a);
+
+        if (a->snapshot_gen != b->snapshot_gen || a->status != b->status || n != results_count(b) ||
+            strcmp(a->method, b->method) != 0 || strcmp(a->host, b->host) != 0 || strcmp(a->path, b->path) != 0 ||
+            strcmp(a->client_ip, b->client_ip) != 0 || strcmp(a->user, b->user) != 0 ||
+            strcmp(a->user_id, b->user_id) != 0 || strcmp(a->device_id, b->device_id) != 0 ||
+            strcmp(a->reason, b->reason) != 0)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                uint16_t pa, pb;
+                uint8_t ra, rb;
+                result_at(a, i, &pa, &ra);
+                result_at(b, i, &pb, &rb);
+                if (pa != pb || ra != rb)
+                        return false;
+        }
+        return true;
+}
+
+/* Writes the rows gathered in w in one transaction and empties w. */
+static void write_rows(struct access_log *l, struct writer *w)
 {
         struct vigild *d = l->a->d;
-        uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
-        uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
-        uint32_t n = h - t > WRITE_BATCH ? WRITE_BATCH : h - t, done = 0;
         struct db_stmt *st;
+        uint64_t decisions = 0;
         int r;
 
-        if (n == 0)
-                return 0;
+        if (w->n == 0)
+                return;
         pthread_mutex_lock(&l->sets_lock);
         db_lock(d->db);
         r = db_begin(d->db);
-        for (; r == 0 && done < n; done++) {
-                struct access_log_record *rec = &q->v[(t + done) & q->mask];
+        for (size_t i = 0; r == 0 && i < w->n; i++) {
+                const struct agg *g = &w->v[i];
+                const struct access_log_record *rec = &g->rec;
                 struct set *set = set_for(l, rec->snapshot_gen);
-                results_text(rec, set, text, RESULTS_TEXT_MAX);
-                r = db_prepare(d->db, "INSERT INTO access_log (time_ms, policy_set, method, host, path, client_ip, "
-                                      "user, user_id, device_id, status, reason, results) "
-                                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", &st);
+                results_text(rec, set, w->text, RESULTS_TEXT_MAX);
+                r = db_prepare(d->db, "INSERT INTO access_log (time_ms, last_time_ms, count, policy_set, method, "
+                                      "host, path, client_ip, user, user_id, device_id, status, reason, results) "
+                                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                               &st);
                 if (r < 0)
                         break;
                 db_bind_int64(st, 1, rec->time_ms);
+                db_bind_int64(st, 2, g->last_ms);
+                db_bind_int64(st, 3, (int64_t)g->count);
                 if (set && set->row)
-                        db_bind_int64(st, 2, set->row);
+                        db_bind_int64(st, 4, set->row);
                 else
-                        db_bind_null(st, 2);
-                db_bind_text(st, 3, rec->method, strlen(rec->method));
-                db_bind_text(st, 4, rec->host, strlen(rec->host));
-                db_bind_text(st, 5, rec->path, strlen(rec->path));
-                db_bind_text(st, 6, rec->client_ip, strlen(rec->client_ip));
-                db_bind_text(st, 7, rec->user, strlen(rec->user));
-                db_bind_text(st, 8, rec->user_id, strlen(rec->user_id));
-                db_bind_text(st, 9, rec->device_id, strlen(rec->device_id));
-                db_bind_int64(st, 10, rec->status);
-                db_bind_text(st, 11, rec->reason, strlen(rec->reason));
-                db_bind_text(st, 12, text, strlen(text));
+                        db_bind_null(st, 4);
+                db_bind_text(st, 5, rec->method, strlen(rec->method));
+                db_bind_text(st, 6, rec->host, strlen(rec->host));
+                db_bind_text(st, 7, rec->path, strlen(rec->path));
+                db_bind_text(st, 8, rec->client_ip, strlen(rec->client_ip));
+                db_bind_text(st, 9, rec->user, strlen(rec->user));
+                db_bind_text(st, 10, rec->user_id, strlen(rec->user_id));
+                db_bind_text(st, 11, rec->device_id, strlen(rec->device_id));
+                db_bind_int64(st, 12, rec->status);
+                db_bind_text(st, 13, rec->reason, strlen(rec->reason));
+                db_bind_text(st, 14, w->text, strlen(w->text));
                 r = db_step(st);
                 db_stmt_done(st);
         }
         r = db_finish(d->db, r < 0 ? r : 0);
         db_unlock(d->db);
         pthread_mutex_unlock(&l->sets_lock);
+        for (size_t i = 0; i < w->n; i++) {
+                decisions += w->v[i].count;
+                free(w->v[i].rec.more);
+                w->v[i].rec.more = NULL;
+        }
         if (r < 0) {
-                /* the records are dropped, not retried: a broken database must not stop the endpoint */
-                log_error("access log: cannot write %u decisions: %s", n, db_errmsg(d->db));
-                atomic_fetch_add(&l->dropped, n);
+                /* dropped, not retried: a broken database must not stop the endpoint */
+                log_error("access log: cannot write %llu decisions: %s", (unsigned long long)decisions,
+                          db_errmsg(d->db));
+                atomic_fetch_add(&l->dropped, decisions);
         }
-        for (uint32_t i = 0; i < n; i++) {
-                struct access_log_record *rec = &q->v[(t + i) & q->mask];
-                free(rec->more);
-                rec->more = NULL;
+        memset(w->index, 0, WRITE_INDEX * sizeof(*w->index));
+        w->n = 0;
+}
+
+/* Takes one queued record into w: counted with an alike one, or a new row
+ * (writing w first when it is full). The record's more moves to w or is
+ * freed. */
+static void take(struct access_log *l, struct writer *w, struct access_log_record *rec)
+{
+        uint64_t h = record_hash(rec);
+        /* closing it first: the worker counts no more repeats here */
+        uint64_t count = 1 + atomic_exchange_explicit(&rec->repeats, ACCESS_LOG_CLOSED, memory_order_acq_rel);
+        int64_t last = atomic_load_explicit(&rec->last_ms, memory_order_relaxed);
+        size_t p;
+
+        if (last < rec->time_ms)
+                last = rec->time_ms;
+
+        for (p = h & (WRITE_INDEX - 1); w->index[p]; p = (p + 1) & (WRITE_INDEX - 1)) {
+                struct agg *g = &w->v[w->index[p] - 1];
+                if (g->hash == h && record_same(&g->rec, rec)) {
+                        g->count += count;
+                        if (last > g->last_ms)
+                                g->last_ms = last;
+                        free(rec->more);
+                        rec->more = NULL;
+                        return;
+                }
         }
-        atomic_store_explicit(&q->tail, t + n, memory_order_release);
-        return n;
+        if (w->n == WRITE_BATCH) {
+                write_rows(l, w);
+                p = h & (WRITE_INDEX - 1);
+        }
+        struct agg *g = &w->v[w->n];
+        memcpy(&g->rec, rec, sizeof(*rec));
+        rec->more = NULL;
+        g->last_ms = last;
+        g->count = count;
+        g->hash = h;
+        w->index[p] = (uint32_t)++w->n;
+}
+
+/* Takes every record queued now and writes them. */
+static void drain_all(struct access_log *l, struct writer *w)
+{
+        for (unsigned i = 0; i < l->n_queues; i++) {
+                struct queue *q = &l->q[i];
+                uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+                uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+                for (; t != h; t++)
+                        take(l, w, &q->v[t & q->mask]);
+                atomic_store_explicit(&q->tail, t, memory_order_release);
+        }
+        write_rows(l, w);
+        uint64_t dropped = atomic_load(&l->dropped);
+        if (dropped != l->dropped_reported) {
+                log_warn("access log: %llu decisions not logged since start (the queue was full or the "
+                         "database refused them)",
+                         (unsigned long long)dropped);
+                l->dropped_reported = dropped;
+        }
 }
 
 static void prune(struct access_log *l)
@@ -309,33 +514,18 @@ static void prune(struct access_log *l)
         } while (removed == PRUNE_BATCH);
 }
 
-static void drain_all(struct access_log *l, char *text)
-{
-        bool more;
-
-        do {
-                more = false;
-                for (unsigned i = 0; i < l->n_queues; i++)
-                        if (drain_queue(l, &l->q[i], text) == WRITE_BATCH)
-                                more = true;
-        } while (more);
-        uint64_t dropped = atomic_load(&l->dropped);
-        if (dropped != l->dropped_reported) {
-                log_warn("access log: %llu decisions not logged since start (the queue was full or the "
-                            "database refused them)",
-                            (unsigned long long)dropped);
-                l->dropped_reported = dropped;
-        }
-}
-
 static void *writer_main(void *arg)
 {
         struct access_log *l = arg;
-        char *text = malloc(RESULTS_TEXT_MAX);
+        struct writer w = { .v = malloc(WRITE_BATCH * sizeof(*w.v)), .index = calloc(WRITE_INDEX, sizeof(*w.index)),
+                            .text = malloc(RESULTS_TEXT_MAX) };
         bool stop = false;
 
-        if (!text) {
+        if (!w.v || !w.index || !w.text) {
                 log_error("access log: out of memory: decisions are not logged");
+                free(w.v);
+                free(w.index);
+                free(w.text);
                 return NULL;
         }
         while (!stop) {
@@ -351,13 +541,15 @@ static void *writer_main(void *arg)
                         pthread_cond_timedwait(&l->cond, &l->lock, &until);
                 stop = l->stop;
                 pthread_mutex_unlock(&l->lock);
-                drain_all(l, text);
+                drain_all(l, &w);
                 if (util_mono_ms() - l->last_prune_ms >= PRUNE_EVERY_MS) {
                         prune(l);
                         l->last_prune_ms = util_mono_ms();
                 }
         }
-        free(text);
+        free(w.v);
+        free(w.index);
+        free(w.text);
         return NULL;
 }
 
@@ -384,7 +576,8 @@ int access_log_start(struct access *a, unsigned n_workers, char *err, size_t err
         for (unsigned i = 0; i < n_workers; i++) {
                 l->q[i].mask = cap - 1;
                 l->q[i].v = calloc(cap, sizeof(*l->q[i].v));
-                if (!l->q[i].v) {
+                l->q[i].last_pairs = calloc(ACCESS_POLICIES_MAX, sizeof(*l->q[i].last_pairs));
+                if (!l->q[i].v || !l->q[i].last_pairs) {
                         snprintf(err, err_size, "out of memory for the access log's queues (%u records)", cap);
                         access_log_stop(a);
                         return -ENOMEM;
@@ -419,6 +612,7 @@ void access_log_stop(struct access *a)
                                 free(l->q[i].v[k].more);
                         free(l->q[i].v);
                 }
+                free(l->q[i].last_pairs);
         }
         for (size_t i = 0; i < SETS_KEPT; i++)
                 set_clear(&l->sets[i]);
@@ -477,6 +671,15 @@ static json_t *policies_json(const char *results, const char *set_text, bool all
         json_decref(named);
         json_decref(set);
         return out;
+}
+
+/* ms since the epoch as RFC 3339 with milliseconds. */
+static void time_ms_format(int64_t ms, char out[static 32])
+{
+        char t[21];
+
+        util_time_format(ms / 1000, t);
+        snprintf(out, 32, "%.19s.%03lldZ", t, (long long)(ms % 1000));
 }
 
 static int query_time(const struct http_request *req, const char *name, int64_t *ret, struct http_reply *rep)
@@ -563,7 +766,7 @@ void access_handle_log(struct vigild *d, const struct http_request *req, struct 
         }
         snprintf(sql, sizeof(sql),
                  "SELECT l.id, l.time_ms, l.method, l.host, l.path, l.client_ip, l.user, l.user_id, l.device_id, "
-                 "l.status, l.reason, l.results, s.policies, d.name FROM access_log l "
+                 "l.status, l.reason, l.results, s.policies, d.name, l.count, l.last_time_ms FROM access_log l "
                  "LEFT JOIN access_log_policy_sets s ON s.id = l.policy_set "
                  "LEFT JOIN devices d ON d.id = l.device_id %s ORDER BY l.time_ms DESC, l.id DESC "
                  "LIMIT %llu OFFSET %llu",
@@ -574,10 +777,9 @@ void access_handle_log(struct vigild *d, const struct http_request *req, struct 
                 db_stmt_done(st);
         if (r == 0) {
                 while ((r = db_step(st)) == 1) {
-                        char t[21], ms[32];
-                        int64_t tm = db_column_int64(st, 1);
-                        util_time_format(tm / 1000, t);
-                        snprintf(ms, sizeof(ms), "%.19s.%03lldZ", t, (long long)(tm % 1000));
+                        char ms[32], last[32];
+                        time_ms_format(db_column_int64(st, 1), ms);
+                        time_ms_format(db_column_int64(st, 15), last);
                         const char *dev = db_column_text(st, 8, NULL), *uid = db_column_text(st, 7, NULL);
                         const char *usr = db_column_text(st, 6, NULL), *ip = db_column_text(st, 5, NULL);
                         json_t *row = json_pack(
@@ -596,6 +798,8 @@ void access_handle_log(struct vigild *d, const struct http_request *req, struct 
                                 policies_json(db_column_text(st, 11, NULL),
                                               db_column_is_null(st, 12) ? NULL : db_column_text(st, 12, NULL),
                                               which && strcmp(which, "all") == 0));
+                        json_object_set_new(row, "count", json_integer(db_column_int64(st, 14)));
+                        json_object_set_new(row, "last_time", json_string(last));
                         json_array_append_new(arr, row);
                 }
                 db_stmt_done(st);

@@ -86,6 +86,16 @@ int access_migrate(struct vigild *d)
         return r;
 }
 
+/* After a committed change: the decision endpoint's snapshot is rebuilt,
+ * and the API answers once it is live (or after 5 s, logged), so that the
+ * next request a proxy asks about meets the change. */
+static void put_in_effect(struct vigild *d)
+{
+        access_changed(d);
+        if (!access_settle(d, 5000))
+                log_warn("access: a change is stored but the decision endpoint did not take it within 5 s");
+}
+
 /* ---- refusals ---- */
 
 /* A change refused for the client's sake: what it is told. */
@@ -818,7 +828,7 @@ static void policy_write(struct vigild *d, const struct http_request *req, struc
                         log_info("access: policy %s \"%s\" %s by token %s", pid,
                                  json_string_value(json_object_get(out, "name")), result_names[res],
                                  req->who->token_id);
-                        access_changed(d);
+                        put_in_effect(d);
                 }
                 json_object_set_new(out, "result", json_string(result_names[res]));
                 http_reply_json(rep, res == RESULT_CREATED ? 201 : 200, out);
@@ -882,7 +892,7 @@ static void handle_policy_delete(struct vigild *d, const struct http_request *re
         }
         log_info("access: policy %s \"%s\" deleted by token %s", id, json_string_value(json_object_get(old, "name")),
                  req->who->token_id);
-        access_changed(d);
+        put_in_effect(d);
         http_reply_json(rep, 200, json_pack("{s:s,s:O,s:b}", "id", id, "name", json_object_get(old, "name"),
                                             "deleted", 1));
         json_decref(old);
@@ -974,7 +984,7 @@ static void location_write(struct vigild *d, const struct http_request *req, str
                 if (res != RESULT_UNCHANGED) {
                         log_info("access: location \"%s\" %s by token %s", loc->id, result_names[res],
                                  req->who->token_id);
-                        access_changed(d);
+                        put_in_effect(d);
                 }
                 json_object_set_new(out, "result", json_string(result_names[res]));
                 http_reply_json(rep, res == RESULT_CREATED ? 201 : 200, out);
@@ -1038,7 +1048,7 @@ static void handle_location_delete(struct vigild *d, const struct http_request *
                 return;
         }
         log_info("access: location \"%s\" deleted by token %s", id, req->who->token_id);
-        access_changed(d);
+        put_in_effect(d);
         http_reply_json(rep, 200, json_pack("{s:s,s:b}", "id", id, "deleted", 1));
 }
 
@@ -1167,7 +1177,7 @@ static void handle_apply(struct vigild *d, const struct http_request *req, struc
                 log_info("access: token %s applied %zu locations and %zu policies: %zu created, %zu updated",
                          req->who->token_id, b.n_locations, b.n_policies, json_array_size(o.by_result[0]),
                          json_array_size(o.by_result[1]));
-                access_changed(d);
+                put_in_effect(d);
         }
         http_reply_json(rep, 200, json_pack("{s:O,s:O,s:O,s:O,s:O}", "created", o.by_result[0], "updated",
                                             o.by_result[1], "unchanged", o.by_result[2], "locations", o.locations,

@@ -42,7 +42,7 @@ netns_create act
 PORT=$(free_port)
 WPORT=$((PORT + 1))
 "$VIGILD" init --data-dir "$T/data" --hostname "$HOST" >"$T/token" 2>"$T/init.log" || fail "vigild init"
-"$VIGILD" run --data-dir "$T/data" --listen "$HOST:$PORT" --public-url "https://$HOST:$PORT" \
+"$VIGILD" run --data-dir "$T/data" --listen "$HOST:$PORT" --public-url "https://$HOST:$PORT" --access-listen 127.0.0.1:0 \
     --port-file "$T/port" >>"$T/vigild.log" 2>&1 &
 SERVER_PID=$!
 within 10 test -s "$T/port" || fail "vigild did not start"

@@ -110,7 +110,8 @@ int harness_start(struct harness *h, const char *extra_config)
         snprintf(log, sizeof(log), "%s/vigild.log", h->dir);
         {
                 char *argv[] = { (char *)bin("VIGILD", "build/vigild"), "run", "--data-dir", h->data,
-                                 "--listen", "127.0.0.1:0", "--port-file", portfile, NULL };
+                                 "--listen", "127.0.0.1:0", "--port-file", portfile,
+                                 "--access-listen", "127.0.0.1:0", NULL };
                 posix_spawn_file_actions_t fa;
                 posix_spawn_file_actions_init(&fa);
                 posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -259,7 +260,7 @@ int harness_restart(struct harness *h)
         const char *port = strrchr(h->url, ':') + 1, *vigild = getenv("VIGILD");
         char listen[64], portfile[320], log[320];
         char *argv[] = { (char *)vigild, "run", "--data-dir", h->data, "--listen", listen,
-                         "--port-file", portfile, NULL };
+                         "--port-file", portfile, "--access-listen", "127.0.0.1:0", NULL };
         posix_spawn_file_actions_t fa;
 
         if (!vigild) {

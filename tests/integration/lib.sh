@@ -205,9 +205,11 @@ free_port() {
 
 # start_vigild: vigild with its data in $T/data on 127.0.0.1:$PORT in the
 # background (SERVER_PID), logging to $T/vigild.log; waits (10 s at most)
-# for it to write its port file $T/port.
+# for it to write its port file $T/port. Its decision endpoint listens on a
+# free loopback port, written to $T/access-port.
 start_vigild() {
-    "$VIGILD" run --data-dir "$T/data" --listen "127.0.0.1:$PORT" --port-file "$T/port" >>"$T/vigild.log" 2>&1 &
+    "$VIGILD" run --data-dir "$T/data" --listen "127.0.0.1:$PORT" --port-file "$T/port" \
+        --access-listen 127.0.0.1:0 --access-port-file "$T/access-port" >>"$T/vigild.log" 2>&1 &
     SERVER_PID=$!
     within 10 test -s "$T/port" || fail "vigild did not start"
 }

@@ -50,7 +50,7 @@ HOST_RULES_BEFORE=$(nft list ruleset | sha256sum)
 netns_create prf
 PORT=$(free_port)
 "$VIGILD" init --data-dir "$T/data" --hostname "$HOST" >"$T/token" 2>"$T/init.log" || fail "vigild init"
-"$VIGILD" run --data-dir "$T/data" --listen "$HOST:$PORT" --public-url "https://$HOST:$PORT" \
+"$VIGILD" run --data-dir "$T/data" --listen "$HOST:$PORT" --public-url "https://$HOST:$PORT" --access-listen 127.0.0.1:0 \
     --port-file "$T/port" >>"$T/vigild.log" 2>&1 &
 SERVER_PID=$!
 within 10 test -s "$T/port" || fail "vigild did not start"
@@ -183,7 +183,7 @@ in_ns sh -c "exec /bin/echo vigil-tampered-marker-4" >/dev/null
 sleep 2
 [ "$(alerts 2)" = 0 ] || fail "a tampered rule raised an alert"
 # the server back: the agent fetches the signed rules again and loads them
-"$VIGILD" run --data-dir "$T/data" --listen "$HOST:$PORT" --public-url "https://$HOST:$PORT" \
+"$VIGILD" run --data-dir "$T/data" --listen "$HOST:$PORT" --public-url "https://$HOST:$PORT" --access-listen 127.0.0.1:0 \
     >>"$T/vigild.log" 2>&1 &
 SERVER_PID=$!
 wait_for "$T/agent2.log" "detection rules reloaded" 60 || fail "the agent did not load the server's rules again"

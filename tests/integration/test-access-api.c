@@ -5,16 +5,18 @@
  * stored; the example bundle applied twice (the second time unchanged);
  * a bundle with one bad document changing nothing; a location that a
  * policy names kept (409) on delete and on a change that would break the
- * policy; the caps on locations and policies; roles; the audit; the CLI;
- * and what the snapshot reads (access_store_read() on the same database). */
+ * policy; the caps on locations and policies; roles; the audit; the CLI
+ * (with what-if and the access log); and what the snapshot reads (access_store_read() on the same database). */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "server/access/access.h"
@@ -99,11 +101,23 @@ static void order(char *out, size_t size)
         json_decref(j);
 }
 
+/* True if a line of text holds both a and b. */
+static bool line_has(const char *text, const char *a, const char *b)
+{
+        for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+                const char *end = strchr(p, '\n'), *x = strstr(p, a), *y = strstr(p, b);
+
+                if (x && y && (!end || (x < end && y < end)))
+                        return true;
+        }
+        return false;
+}
+
 static int setup(void **state)
 {
         json_t *j;
 
-        if (harness_start(&H, NULL) < 0)
+        if (harness_start(&H, "access_listen = 127.0.0.1:0\n") < 0)
                 return -1;
         reader_token = harness_new_token(&H, "reader", "rita", NULL);
         it_token = harness_new_token(&H, "it_admin", "ivan", NULL);
@@ -293,6 +307,15 @@ static void test_apply(void **state)
                 fail_msg("second apply: %s", out);
         free(out);
         assert_int_equal(count("/api/v1/access/audit"), audit);
+        assert_int_equal(harness_cli(&H, "access policies list", &out), 0);
+        if (!strstr(out, "POS") || !line_has(out, "Intranet needs a compliant device", "enabled") ||
+            !line_has(out, "Admin pages only from the office or the VPN", "report_only"))
+                fail_msg("policies list: %s", out);
+        free(out);
+        assert_int_equal(harness_cli(&H, "access audit --kind location --object vpn", &out), 0);
+        if (!line_has(out, " vpn ", " create ") || strstr(out, "office"))
+                fail_msg("audit: %s", out);
+        free(out);
 
         /* one policy document alone, by name */
         j = admin(it_token, "POST", "/api/v1/access/apply",
@@ -325,6 +348,41 @@ static void test_apply(void **state)
         assert_int_equal(count("/api/v1/access/policies"), policies);
         assert_int_equal(count("/api/v1/access/locations"), locations);
         assert_int_equal(count("/api/v1/access/audit"), audit);
+}
+
+/* The CLI's what-if and log against the decision side's endpoints: the
+ * policies just stored decide (the snapshot is rebuilt in the background,
+ * so the what-if is asked until it sees them). */
+static void test_whatif_log(void **state)
+{
+        char *out = NULL, cmd[256];
+        int tries = 0, r;
+
+        for (;;) {
+                r = harness_cli(&H, "access whatif --user alice@example.com --app https://intranet.example.test/", &out);
+                if ((r == 0 && strstr(out, "policy \"C2\"")) || ++tries == 50)
+                        break;
+                free(out);
+                usleep(100 * 1000);
+        }
+        assert_int_equal(r, 0);
+        snprintf(cmd, sizeof(cmd), "user:     alice@example.com (%s)", user_id);
+        /* B excludes alice; C2 needs a device the what-if does not name */
+        if (!strstr(out, "decision: 401") || !strstr(out, cmd) || !line_has(out, "C2", "device_identity") ||
+            !line_has(out, "B ", "not_applied"))
+                fail_msg("whatif: %s", out);
+        free(out);
+        assert_int_equal(harness_cli(&H, "access whatif --user alice@example.com", &out), 2);
+        free(out);
+        assert_int_equal(harness_cli(&H, "access log --user alice@example.com --status 403 --since "
+                                         "2026-01-01T00:00:00Z", &out), 0);
+        if (!strstr(out, "TIME") || !strstr(out, "REASON"))
+                fail_msg("log: %s", out);
+        free(out);
+        assert_int_equal(harness_cli(&H, "access log --status 999", &out), 1);
+        if (!strstr(out, "status: expected 200, 401 or 403 (HTTP 400)"))
+                fail_msg("log: %s", out);
+        free(out);
 }
 
 /* 16 ranges of 10.x.y.0/24 per 4096, n of them, as a JSON list. */
@@ -457,6 +515,7 @@ int main(void)
                 cmocka_unit_test(test_policies),
                 cmocka_unit_test(test_refused),
                 cmocka_unit_test(test_apply),
+                cmocka_unit_test(test_whatif_log),
                 cmocka_unit_test(test_location_in_use),
                 cmocka_unit_test(test_caps),
                 cmocka_unit_test(test_store_read),

@@ -5,8 +5,8 @@
  * headers (sanitized, cut at a character boundary), and a real listener on
  * 127.0.0.1, [::1] and a unix socket: keep-alive, pipelining with bodies,
  * answers larger than the socket buffers, 400 and close on a malformed
- * request, max_connections, the idle timeout, and stopping with open
- * connections. */
+ * request, max_connections, the idle timeout, connections spread over the
+ * workers, and stopping with open connections. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -162,8 +162,7 @@ static void test_parse_bounds(void **state)
         snprintf(many + n, sizeof(many) - n, "\r\n");
         assert_int_equal(parse(many, &r, &head), 0);
         assert_int_equal(r.n_headers, ACCESS_HTTP_HEADERS_MAX);
-        size_t k = access_http_header(&r, "h63", &head) ? 1 : 0;
-        assert_int_equal(k, 1);
+        assert_non_null(access_http_header(&r, "h63", &head));
         snprintf(many + n, sizeof(many) - n, "One-More: v\r\n\r\n");
         assert_int_equal(parse(many, &r, &head), -E2BIG);
 }
@@ -662,11 +661,13 @@ static void test_listener_idle(void **state)
         b = client_tcp(access_listener_port(l));
         send_str(b, "GET /b HTTP/1.1\r\n");
         assert_false(closed_within(a, 700));
-        assert_true(closed_within(a, 2500));
+        assert_true(closed_within(a, 3000));
         clock_gettime(CLOCK_MONOTONIC, &t1);
+        /* idle past 1 s, found by a sweep that runs once a second */
         double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-        assert_true(s >= 0.9 && s < 2.5);
-        assert_true(closed_within(b, 2500));
+        if (s < 0.9 || s > 3.0)
+                fail_msg("closed after %.2f s idle, not 1 to 2", s);
+        assert_true(closed_within(b, 3000));
         close(a);
         close(b);
         access_listener_stop(l);
@@ -679,11 +680,14 @@ static void test_listener_stop_open(void **state)
         int fds[8];
 
         (void)state;
+        atomic_store(&worker_max, 0);
         for (int i = 0; i < 8; i++) {
                 fds[i] = client_tcp(access_listener_port(l));
                 send_str(fds[i], "GET /x HTTP/1.1\r\n\r\n");
                 read_answers(fds[i], 1, buf, sizeof(buf));
         }
+        /* new connections go to the worker serving the fewest: all four serve */
+        assert_int_equal(atomic_load(&worker_max), 3);
         send_str(fds[0], "GET /partial HTTP/1.1\r\nHost:");
         usleep(20000);
         access_listener_stop(l);
@@ -765,6 +769,25 @@ static void test_listener_ipv6(void **state)
         read_answers(fd, 1, buf, sizeof(buf));
         assert_non_null(strstr(buf, "X-Target: /6\r\nX-Peer: 6 1\r\n"));
         close(fd);
+        access_listener_stop(l);
+
+        /* on a dual-stack socket an IPv4 peer is reported as IPv4 */
+        cfg.listen = "[::]:0";
+        l = NULL;
+        assert_int_equal(access_listener_start(&cfg, handler, NULL, &l, err, sizeof(err)), 0);
+        int v6only = 1;
+        FILE *f = fopen("/proc/sys/net/ipv6/bindv6only", "r");
+        if (f) {
+                v6only = fgetc(f) == '1';
+                fclose(f);
+        }
+        if (!v6only) {
+                fd = client_tcp(access_listener_port(l));
+                send_str(fd, "GET /mapped HTTP/1.1\r\n\r\n");
+                read_answers(fd, 1, buf, sizeof(buf));
+                assert_non_null(strstr(buf, "X-Target: /mapped\r\nX-Peer: 4 1\r\n"));
+                close(fd);
+        }
         access_listener_stop(l);
 }
 
