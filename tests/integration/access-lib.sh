@@ -3,8 +3,8 @@
 # lib.sh:
 #     . "$(dirname "$0")/lib.sh"
 #     . "$(dirname "$0")/access-lib.sh"
-# access_setup starts vigild with its decision listener, onboards one real
-# device and applies the policies; the script then starts its proxy, in
+# access_setup starts vigild with its decision listener, onboards two real
+# devices and applies the policies; the script then starts its proxy, in
 # front of the app "intranet.example.test" on PPORT (its app answers on
 # APORT with "intranet app; device=<X-Vigil-Device>; user=<X-Forwarded-User>"),
 # and calls access_checks. The script defines fail, as lib.sh asks, and
