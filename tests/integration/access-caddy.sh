@@ -2,13 +2,16 @@
 # Integration: conditional access through a real Caddy running the shipped
 # Caddyfile (examples/caddy, only ports and file paths changed, bound to
 # loopback, no admin endpoint, no HTTP redirect listener) in front of an
-# app, with vigild's decision listener and a device onboarded by the real
-# agent: a compliant device gets the app; no certificate 401; forged
-# identity headers ignored; a certificate from another CA refused in the
-# TLS handshake; a report-only block logged and not enforced; a high alert
-# raised as the device makes the next requests 403 with the reason; the
-# alert resolved lets it back in; the device offboarded 403; vigild stopped
-# 503 (fail closed). Skips (77) without caddy.
+# app, with vigild's decision listener and two devices onboarded by the
+# real agent: a compliant device gets the app; no certificate 401; forged
+# identity, host, address and URI headers ignored; a noncompliant device
+# claiming the other's identity 403; a blocked path however written 403; a
+# certificate from another CA refused in the TLS handshake; a report-only
+# block logged and not enforced; a high alert raised as the device makes
+# the next requests 403 with the reason; the alert resolved lets it back
+# in; the device offboarded 403; vigild with a proxy secret refusing Caddy
+# without it (403) and answering it with it; vigild stopped 503 (fail
+# closed). Skips (77) without caddy.
 set -eu
 
 . "$(dirname "$0")/lib.sh"
@@ -56,11 +59,24 @@ EOF
 export HOME="$C" XDG_DATA_HOME="$C/data" XDG_CONFIG_HOME="$C/config"
 caddy validate --config "$F" --adapter caddyfile >"$T/caddy-validate.log" 2>&1 ||
     fail "caddy validate: $(cat "$T/caddy-validate.log")"
-caddy run --config "$F" --adapter caddyfile >"$T/caddy.log" 2>&1 &
-CADDY_PID=$!
-within 10 proxy_listening || fail "caddy did not start listening on $PPORT"
+caddy_start() {
+    caddy run --config "$F" --adapter caddyfile >>"$T/caddy.log" 2>&1 &
+    CADDY_PID=$!
+    within 10 proxy_listening || fail "caddy did not start listening on $PPORT"
+}
+caddy_start
 
 access_checks handshake
+
+# vigild as if on another machine: the proxy secret, written where the
+# Caddyfile's comment says (Caddy restarted: its admin endpoint is off)
+reload() { proxy_stop; caddy_start; }
+write_secret() {
+    substitute "$F" '#     header_up X-Vigil-Proxy-Secret "the secret"' "header_up X-Vigil-Proxy-Secret \"$SECRET\""
+}
+access_secret_on
+substitute "$F" "forward_auth 127.0.0.1:$OLD_PORT {" "forward_auth 127.0.0.1:$ACCESS_PORT {"
+access_secret_checks reload write_secret
 access_down 503
 grep -q "access check is unavailable" "$T/down.b" || fail "the 503 page does not say the access check is unavailable"
 echo "access-caddy: all checks passed"

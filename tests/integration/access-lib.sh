@@ -328,6 +328,40 @@ access_checks() {
     echo "offboarded device: 403 after $WAITED ms (first: $FIRST), reason: $(header offboarded X-Vigil-Reason)"
 }
 
+# access_secret_on: vigild restarted with access_proxy_secret (SECRET) in
+# vigild.conf, as when it runs on another machine than the proxy; its
+# decision listener on a new port (ACCESS_PORT; the old one in OLD_PORT).
+access_secret_on() {
+    SECRET=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+    stop_vigild
+    echo "access_proxy_secret = $SECRET" >>"$T/data/vigild.conf"
+    OLD_PORT=$ACCESS_PORT
+    start_vigild_access
+}
+
+# nocert_answers STATUS TEXT: a request without a certificate gets STATUS
+# with TEXT in its reason
+nocert_answers() {
+    [ "$(req secret "$(url /)")" = "$1" ] && header secret X-Vigil-Reason | grep -qF "$2"
+}
+
+# access_secret_checks RELOAD WRITE: after access_secret_on, with the
+# proxy's configuration pointed at the new port, RELOAD (a function) makes
+# the proxy read it: Vigil refuses it as untrusted (403); WRITE then puts
+# the secret where the example's comment says, RELOAD again: the policy
+# answers (401).
+access_secret_checks() {
+    "$1"
+    within 10 nocert_answers 403 "proxy secret" ||
+        fail "vigild with a proxy secret, the proxy without it: $(cat "$T/secret.rc") $(header secret X-Vigil-Reason)"
+    echo "vigild with access_proxy_secret, the proxy without it: 403 ($(header secret X-Vigil-Reason))"
+    "$2"
+    "$1"
+    within 10 nocert_answers 401 "$POLICY_NAME" ||
+        fail "the proxy with the secret: not the policy's 401: $(header secret X-Vigil-Reason)"
+    echo "the proxy with the secret, as its comment shows: 401 from the policy"
+}
+
 # access_down WANT: vigild stopped, the proxy answers WANT, never 200
 access_down() {
     stop_vigild

@@ -1,14 +1,17 @@
 #!/bin/sh
 # Integration: conditional access through a real nginx running the shipped
 # configuration (examples/nginx, only ports and file paths changed) in
-# front of an app, with vigild's decision listener and a device onboarded
-# by the real agent: a compliant device gets the app; no certificate 401;
-# forged identity headers ignored; a certificate from another CA refused by
-# nginx (400); a report-only block logged and not enforced; a high alert
-# raised as the device makes the next requests 403 with the reason; the
-# alert resolved lets it back in; the device offboarded 403; vigild stopped
-# 503 (fail closed), and 200 with the README's fail-open change. Skips (77)
-# without nginx.
+# front of an app, with vigild's decision listener and two devices
+# onboarded by the real agent: a compliant device gets the app; no
+# certificate 401; forged identity, host and address headers ignored; a
+# noncompliant device claiming the other's identity 403; a blocked path
+# however written 403; a certificate from another CA refused by nginx
+# (400); a report-only block logged and not enforced; a high alert raised
+# as the device makes the next requests 403 with the reason; the alert
+# resolved lets it back in; the device offboarded 403; vigild with a proxy
+# secret refusing nginx without it (403) and answering it with it; vigild
+# stopped 503 (fail closed), and 200 with the README's fail-open change.
+# Skips (77) without nginx.
 set -eu
 
 . "$(dirname "$0")/lib.sh"
@@ -71,6 +74,17 @@ within 10 proxy_listening || fail "nginx did not start listening on $PPORT"
 
 access_checks 400
 grep -q "The SSL certificate error" "$T/otherca.b" || fail "the other CA's 400 is not nginx's certificate error"
+
+# vigild as if on another machine: the proxy secret, written where the
+# snippet's comment says
+reload() { kill -HUP "$NGINX_PID"; }
+write_secret() {
+    substitute "$N/snippets/vigil-access.conf" '#     proxy_set_header X-Vigil-Proxy-Secret "the secret";' \
+        "proxy_set_header X-Vigil-Proxy-Secret \"$SECRET\";"
+}
+access_secret_on
+substitute "$N/conf.d/vigil-access.conf" "server 127.0.0.1:$OLD_PORT;" "server 127.0.0.1:$ACCESS_PORT;"
+access_secret_checks reload write_secret
 access_down 503
 grep -q "access check is unavailable" "$T/down.b" || fail "the 503 page does not say the access check is unavailable"
 
