@@ -429,13 +429,7 @@ static bool wait_due(struct alert_uplink *u, int64_t not_before)
                         pthread_cond_wait(&u->cond, &u->lock);
                         continue;
                 }
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                ts.tv_sec += (at - now) / 1000;
-                ts.tv_nsec += (long)((at - now) % 1000) * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000L;
-                }
+                ts = util_deadline(CLOCK_MONOTONIC, (uint64_t)(at - now));
                 pthread_cond_timedwait(&u->cond, &u->lock, &ts);
         }
         go = !u->stop;

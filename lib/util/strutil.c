@@ -217,6 +217,20 @@ int64_t util_mono_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+struct timespec util_deadline(int clock, uint64_t ms)
+{
+        struct timespec ts;
+
+        clock_gettime(clock, &ts);
+        ts.tv_sec += (time_t)(ms / 1000);
+        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        return ts;
+}
+
 uint64_t util_str_hash(const char *s)
 {
         uint64_t h = 1469598103934665603ull;

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Parses a duration such as "90s", "15m", "24h", "7d" or a bare number of
  * seconds. Returns 0, or -EINVAL for anything else, -ERANGE if it overflows. */
@@ -48,6 +49,10 @@ void util_log_line_vformat(char *out, size_t size, const char *level, const char
 /* Wall clock and monotonic clock, in seconds and in milliseconds. */
 int64_t util_now(void);
 int64_t util_mono_ms(void);
+
+/* The time ms milliseconds from now on clock (CLOCK_REALTIME or
+ * CLOCK_MONOTONIC), for pthread_cond_timedwait() and the like. */
+struct timespec util_deadline(int clock, uint64_t ms);
 
 /* FNV-1a of a NUL-terminated string: for hash tables keyed by ids that
  * outsiders do not choose (random UUIDs). */

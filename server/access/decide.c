@@ -59,17 +59,6 @@ static ssize_t header_copy(const struct access_http_req *req, const char *name, 
         return (ssize_t)n;
 }
 
-static int hexval(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* Percent-decodes len bytes into out (NUL-terminated). Returns the length,
  * or -EINVAL (bad escape, NUL) or -E2BIG. */
 static ssize_t pct_decode(const char *s, size_t len, char *out, size_t size)
@@ -79,10 +68,10 @@ static ssize_t pct_decode(const char *s, size_t len, char *out, size_t size)
         for (size_t i = 0; i < len; i++) {
                 char c = s[i];
                 if (c == '%') {
-                        int hi, lo;
-                        if (i + 2 >= len || (hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0)
+                        unsigned char byte;
+                        if (i + 2 >= len || util_hex_decode(s + i + 1, 2, &byte, 1) != 1)
                                 return -EINVAL;
-                        c = (char)(hi * 16 + lo);
+                        c = (char)byte;
                         i += 2;
                 }
                 if (c == '\0')

@@ -529,13 +529,7 @@ static void *writer_main(void *arg)
                 return NULL;
         }
         while (!stop) {
-                struct timespec until;
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_nsec += DRAIN_MS * 1000000L;
-                if (until.tv_nsec >= 1000000000L) {
-                        until.tv_sec++;
-                        until.tv_nsec -= 1000000000L;
-                }
+                struct timespec until = util_deadline(CLOCK_REALTIME, DRAIN_MS);
                 pthread_mutex_lock(&l->lock);
                 if (!l->stop)
                         pthread_cond_timedwait(&l->cond, &l->lock, &until);

@@ -903,13 +903,7 @@ bool access_settle(struct vigild *d, unsigned timeout_ms)
 
         if (!a)
                 return true;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += timeout_ms / 1000;
-        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-        }
+        until = util_deadline(CLOCK_REALTIME, timeout_ms);
         pthread_mutex_lock(&a->lock);
         uint64_t want = a->asked;
         while (a->built < want && !a->stop && r != ETIMEDOUT)

@@ -352,13 +352,7 @@ bool compliance_settle(struct vigild *d, unsigned timeout_ms)
 
         if (!s)
                 return false;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += timeout_ms / 1000;
-        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-        }
+        until = util_deadline(CLOCK_REALTIME, timeout_ms);
         pthread_mutex_lock(&s->qlock);
         want = s->q_seq;
         while (s->done_seq < want && s->running)
