@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages Vigil needs to build, run and test, if any is missing.
 # Usage: scripts/install-deps.sh [run|test]
+# "test" adds what the tests and benchmarks run: among them nginx and Caddy
+# (the conditional access tests start their own, on loopback ports) and wrk.
 set -eu
 mode=${1:-run}
 pkgs="meson ninja-build pkg-config gcc libmicrohttpd-dev libgnutls28-dev gnutls-bin
@@ -9,7 +11,7 @@ pkgs="meson ninja-build pkg-config gcc libmicrohttpd-dev libgnutls28-dev gnutls-
       clang libbpf-dev bpftool"
 if [ "$mode" = test ]; then
     pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 curl jq libcap2-bin
-          nftables iproute2 openssl libnss3-tools"
+          nftables iproute2 openssl libnss3-tools nginx caddy wrk"
 fi
 missing=""
 for p in $pkgs; do
@@ -25,3 +27,14 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
+# Debian starts the nginx and caddy services it installs, listening on port
+# 80; the tests run their own on loopback ports and need neither.
+for svc in nginx caddy; do
+    case " $missing " in
+    *" $svc "*)
+        if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+            echo "install-deps: stopping and disabling the $svc service Debian started"
+            systemctl disable --now "$svc" >/dev/null 2>&1 || true
+        fi ;;
+    esac
+done
