@@ -219,7 +219,8 @@ void access_log_stop(struct access *a);
 
 /* Queues a decision made by an endpoint worker. Never blocks: when the
  * worker's queue is full the record is dropped and counted. The record's
- * results come from results[] (one per policy of snapshot s). */
+ * results come from results[] (one per policy of snapshot s; NULL: none
+ * applied, for a question denied before the policies were asked). */
 void access_log_push(struct access *a, unsigned worker, struct access_log_record *rec,
                      const struct access_snapshot *s, const enum access_result *results);
 

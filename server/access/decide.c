@@ -7,6 +7,7 @@
  * reports its certificate verification as SUCCESS and the serial,
  * fingerprint or certificate it passes is the current certificate of a
  * device Vigil onboarded. Every decision is queued for the access log. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,48 +184,70 @@ static int host_normalize(const char *s, size_t len, char out[static ACCESS_HOST
         return 0;
 }
 
-/* The device a verified certificate identifies. */
-static void device_from_headers(struct input *in, const struct access_snapshot *s, const struct access_http_req *req)
+/* The device of a certificate identity header: its entry, or NULL for an
+ * identity that names no device. */
+static const struct access_snap_device *device_by_header(const struct access_snapshot *s, int kind, const char *v,
+                                                         size_t n)
 {
+        char buf[CERT_PEM_MAX];
+        uint8_t fpr[32];
+        size_t k = 0;
+
+        switch (kind) {
+        case 0: /* fingerprint: hex, colons allowed */
+                for (size_t i = 0; i < n && k < sizeof(buf) - 1; i++)
+                        if (v[i] != ':')
+                                buf[k++] = v[i];
+                return util_hex_decode(buf, k, fpr, sizeof(fpr)) == 32 ? access_snap_device_by_fpr(s, fpr) : NULL;
+        case 1:
+                return access_snap_device_by_serial(s, v, n);
+        default: {
+                struct crypto_cert_info ci;
+                ssize_t len = pct_decode(v, n, buf, sizeof(buf));
+                if (len > 0 && crypto_cert_info_pem(buf, (size_t)len, &ci) == 0 &&
+                    util_hex_decode(ci.fpr_hex, strlen(ci.fpr_hex), fpr, sizeof(fpr)) == 32)
+                        return access_snap_device_by_fpr(s, fpr);
+                return NULL;
+        }
+        }
+}
+
+/* The device a verified certificate identifies. Every identity header the
+ * proxy passed must name the same device. Returns NULL, or why the
+ * question is denied outright. */
+static const char *device_from_headers(struct input *in, const struct access_snapshot *s,
+                                       const struct access_http_req *req)
+{
+        static const char *const names[] = { "X-Vigil-Client-Fingerprint", "X-Vigil-Client-Serial",
+                                             "X-Vigil-Client-Cert" };
         size_t n;
         const char *v = access_http_header(req, "X-Vigil-Client-Verify", &n);
-        char buf[CERT_PEM_MAX];
+        bool any = false;
 
         if (!v || n == 0 || (n == 4 && strncasecmp(v, "NONE", 4) == 0)) {
                 in->device_problem = "no client certificate";
-                return;
+                return NULL;
         }
         if (n != 7 || memcmp(v, "SUCCESS", 7) != 0) {
                 snprintf(in->device_problem_buf, sizeof(in->device_problem_buf),
                          "the proxy did not verify the client certificate (%.*s)", (int)(n > 100 ? 100 : n), v);
                 in->device_problem = in->device_problem_buf;
-                return;
+                return NULL;
         }
-        in->device_problem = "the client certificate is not the current certificate of an onboarded device";
-        if ((v = access_http_header(req, "X-Vigil-Client-Fingerprint", &n)) && n > 0) {
-                uint8_t fpr[32];
-                size_t k = 0;
-                for (size_t i = 0; i < n && k < sizeof(buf) - 1; i++)
-                        if (v[i] != ':')
-                                buf[k++] = v[i];
-                if (util_hex_decode(buf, k, fpr, sizeof(fpr)) == 32)
-                        in->dev = access_snap_device_by_fpr(s, fpr);
-                return;
+        for (int kind = 0; kind < 3; kind++) {
+                if (!(v = access_http_header(req, names[kind], &n)) || n == 0)
+                        continue;
+                const struct access_snap_device *dev = device_by_header(s, kind, v, n);
+                if (any && dev != in->dev) {
+                        in->dev = NULL;
+                        return "the certificate identities the proxy passed do not name the same device";
+                }
+                in->dev = dev;
+                any = true;
         }
-        if ((v = access_http_header(req, "X-Vigil-Client-Serial", &n)) && n > 0) {
-                in->dev = access_snap_device_by_serial(s, v, n);
-                return;
-        }
-        if ((v = access_http_header(req, "X-Vigil-Client-Cert", &n)) && n > 0) {
-                struct crypto_cert_info ci;
-                uint8_t fpr[32];
-                ssize_t k = pct_decode(v, n, buf, sizeof(buf));
-                if (k > 0 && crypto_cert_info_pem(buf, (size_t)k, &ci) == 0 &&
-                    util_hex_decode(ci.fpr_hex, strlen(ci.fpr_hex), fpr, sizeof(fpr)) == 32)
-                        in->dev = access_snap_device_by_fpr(s, fpr);
-                return;
-        }
-        in->device_problem = "the proxy passed no certificate serial, fingerprint or certificate";
+        in->device_problem = any ? "the client certificate is not the current certificate of an onboarded device"
+                                 : "the proxy passed no certificate serial, fingerprint or certificate";
+        return NULL;
 }
 
 /* Adds a group once; silently stops at GROUPS_MAX. */
@@ -391,6 +414,10 @@ static const char *request_from_headers(struct input *in, const struct access_ht
         size_t n;
         int r;
 
+        if (access_http_header(req, "X-Original-URI", &n) && access_http_header(req, "X-Forwarded-Uri", &n))
+                return "the proxy passed both X-Original-URI and X-Forwarded-Uri";
+        if (access_http_header(req, "X-Original-Method", &n) && access_http_header(req, "X-Forwarded-Method", &n))
+                return "the proxy passed both X-Original-Method and X-Forwarded-Method";
         if (header_copy(req, "X-Original-Method", in->method, sizeof(in->method)) < 0 &&
             header_copy(req, "X-Forwarded-Method", in->method, sizeof(in->method)) < 0)
                 snprintf(in->method, sizeof(in->method), "%.*s",
@@ -414,15 +441,18 @@ static const char *request_from_headers(struct input *in, const struct access_ht
                 return "the proxy passed no host";
         if (host_normalize(v, n, in->host) < 0)
                 return "the original request's host is malformed";
-        if (header_copy(req, "X-Real-IP", in->ip_text, sizeof(in->ip_text)) < 0 &&
-            (v = access_http_header(req, "X-Forwarded-For", &n)) && n > 0) {
+        ssize_t real = header_copy(req, "X-Real-IP", in->ip_text, sizeof(in->ip_text));
+        if ((v = access_http_header(req, "X-Forwarded-For", &n)) && n > 0) {
+                /* the right-most entry: the one the proxy added */
                 const char *c = v + n;
                 while (c > v && c[-1] != ',')
                         c--;
                 while (c < v + n && (*c == ' ' || *c == '\t'))
                         c++;
                 size_t k = (size_t)(v + n - c);
-                if (k < sizeof(in->ip_text)) {
+                if (real >= 0 && ((size_t)real != k || memcmp(in->ip_text, c, k) != 0))
+                        return "the proxy passed two different client addresses (X-Real-IP and X-Forwarded-For)";
+                if (real < 0 && k < sizeof(in->ip_text)) {
                         memcpy(in->ip_text, c, k);
                         in->ip_text[k] = '\0';
                 }
@@ -477,6 +507,21 @@ static bool proxy_trusted(struct access *a, const struct access_http_req *req)
         return v && n == want && util_ct_equal(v, secret, want);
 }
 
+/* Denies a question that cannot be decided (an untrusted peer, a
+ * malformed or ambiguous request), and logs it with what was read of it. */
+static void deny_early(struct access *a, unsigned worker, const struct access_snapshot *s, const struct input *in,
+                       struct access_http_answer *ans, const char *reason)
+{
+        struct access_log_record rec;
+
+        ans->status = 403;
+        access_http_answer_header(ans, "X-Vigil-Reason", "%s", reason);
+        if (!s)
+                return;
+        record_fill(&rec, s, in, 403, reason);
+        access_log_push(a, worker, &rec, s, NULL);
+}
+
 void access_decide_http(void *ctx, unsigned worker, const struct access_http_req *req,
                         struct access_http_answer *ans)
 {
@@ -488,7 +533,7 @@ void access_decide_http(void *ctx, unsigned worker, const struct access_http_req
         struct access_decision dec = { .status = 403, .policy = SIZE_MAX };
         char reason[ACCESS_HTTP_VALUE_MAX + 1];
         struct input in;
-        const char *bad;
+        const char *bad, *twice;
 
         in.method[0] = in.host[0] = in.path[0] = in.ip_text[0] = in.upn[0] = '\0';
         in.ip.family = 0;
@@ -498,26 +543,33 @@ void access_decide_http(void *ctx, unsigned worker, const struct access_http_req
         in.n_groups = 0;
         in.have_claims = false;
         if (!proxy_trusted(a, req)) {
-                ans->status = 403;
-                access_http_answer_header(ans, "X-Vigil-Reason", "%s",
-                                          a->d->cfg.access_proxy_secret[0]
-                                                  ? "the request lacks the configured proxy secret"
-                                                  : "identity headers are trusted only from loopback or the unix socket");
+                /* what an untrusted peer says is not logged as if it were true */
+                if (req->peer.family)
+                        inet_ntop(req->peer.family == 4 ? AF_INET : AF_INET6, req->peer.addr, in.ip_text,
+                                  sizeof(in.ip_text));
+                snprintf(in.method, sizeof(in.method), "%s", "-");
+                deny_early(a, worker, s, &in, ans,
+                           a->d->cfg.access_proxy_secret[0]
+                                   ? "the question lacks the configured proxy secret"
+                                   : "identity headers are trusted only from loopback or the unix socket");
                 return;
         }
-        const char *twice = header_repeated(a, req);
+        twice = header_repeated(a, req);
         if (twice) {
-                ans->status = 403;
-                access_http_answer_header(ans, "X-Vigil-Reason", "the proxy passed %s more than once", twice);
+                snprintf(reason, sizeof(reason), "the proxy passed %s more than once", twice);
+                deny_early(a, worker, s, &in, ans, reason);
                 return;
         }
         bad = request_from_headers(&in, req);
         if (!s || bad) {
-                ans->status = 403;
-                access_http_answer_header(ans, "X-Vigil-Reason", "%s", bad ? bad : "no access snapshot yet");
+                deny_early(a, worker, s, &in, ans, bad ? bad : "no access snapshot yet");
                 return;
         }
-        device_from_headers(&in, s, req);
+        bad = device_from_headers(&in, s, req);
+        if (bad) {
+                deny_early(a, worker, s, &in, ans, bad);
+                return;
+        }
         user_from_headers(a, &in, s, req);
         evaluate(a, s, &in, &dec, results, reason, sizeof(reason), &view);
         ans->status = dec.status;

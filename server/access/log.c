@@ -194,7 +194,7 @@ void access_log_push(struct access *a, unsigned worker, struct access_log_record
         if (!l || worker >= l->n_queues)
                 return;
         q = &l->q[worker];
-        for (size_t i = 0; i < s->n_policies && n < ACCESS_POLICIES_MAX; i++) {
+        for (size_t i = 0; results && i < s->n_policies && n < ACCESS_POLICIES_MAX; i++) {
                 if (results[i] == ACCESS_RESULT_NOT_APPLIED || results[i] == ACCESS_RESULT_REPORT_ONLY_NOT_APPLIED)
                         continue;
                 pairs[n].policy = (uint16_t)i;
