@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "cli/table.h"
@@ -182,37 +181,6 @@ static int objects(struct cli *c, const char *what, int argc, char **argv)
         return 0;
 }
 
-/* Reads FILE as one JSON object, bounded, without duplicate keys, naming
- * the line of an error. Returns the document or NULL after saying why. */
-static json_t *bundle_read(const char *path)
-{
-        json_error_t e;
-        struct stat st;
-        json_t *doc;
-
-        if (stat(path, &st) < 0) {
-                fprintf(stderr, "vigil: cannot read '%s': %m\n", path);
-                return NULL;
-        }
-        if (st.st_size > BUNDLE_MAX) {
-                fprintf(stderr, "vigil: '%s': %lld bytes: a bundle is at most %d bytes\n", path,
-                        (long long)st.st_size, BUNDLE_MAX);
-                return NULL;
-        }
-        doc = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
-        if (!doc) {
-                fprintf(stderr, "vigil: '%s': line %d: %s\n", path, e.line, e.text);
-                return NULL;
-        }
-        if (!json_is_object(doc)) {
-                fprintf(stderr, "vigil: '%s': a bundle {\"locations\": [...], \"policies\": [...]} or a policy is a "
-                        "JSON object\n", path);
-                json_decref(doc);
-                return NULL;
-        }
-        return doc;
-}
-
 static int apply(struct cli *c, int argc, char **argv)
 {
         static const struct option opts[] = { { "file", required_argument, NULL, 'f' },
@@ -233,7 +201,8 @@ static int apply(struct cli *c, int argc, char **argv)
         }
         if (!file || optind != argc)
                 return usage_error("access apply needs -f FILE.json");
-        doc = bundle_read(file);
+        doc = cli_json_file_read(file, BUNDLE_MAX,
+                                 "a bundle {\"locations\": [...], \"policies\": [...]} or a policy");
         if (!doc)
                 return 1;
         r = cli_call(c, "POST", "/api/v1/access/apply", doc, 200, &resp);

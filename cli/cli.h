@@ -76,6 +76,12 @@ struct cli_body_opt {
 int cli_body_options(struct cli *c, int argc, char **argv, int first, const struct cli_body_opt *opts, size_t n,
                      json_t *body);
 
+/* Reads the file at path as one JSON object of at most max bytes, without
+ * duplicate keys; what names the document in messages ("a policy
+ * document"). Returns the object (the caller's to json_decref()), or NULL
+ * after saying why, naming the file and, for bad JSON, the line. */
+json_t *cli_json_file_read(const char *path, size_t max, const char *what);
+
 /* 1 if id can go in a URL path as an id; else 0 after saying so. */
 int cli_valid_id(const char *id);
 

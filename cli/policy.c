@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "util/strutil.h"
@@ -46,36 +45,6 @@ static bool json_flag(struct cli *c, int argc, char **argv, int first)
         return true;
 }
 
-/* Reads FILE as one JSON object: bounded, without duplicate keys, with the
- * line of an error. Returns the document or NULL after saying why. */
-static json_t *document_read(const char *path)
-{
-        json_error_t e;
-        struct stat st;
-        json_t *doc;
-
-        if (stat(path, &st) < 0) {
-                fprintf(stderr, "vigil: cannot read '%s': %m\n", path);
-                return NULL;
-        }
-        if (st.st_size > DOCUMENT_MAX) {
-                fprintf(stderr, "vigil: '%s': %lld bytes: a policy document is at most %d bytes\n", path,
-                        (long long)st.st_size, DOCUMENT_MAX);
-                return NULL;
-        }
-        doc = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
-        if (!doc) {
-                fprintf(stderr, "vigil: '%s': line %d: %s\n", path, e.line, e.text);
-                return NULL;
-        }
-        if (!json_is_object(doc)) {
-                fprintf(stderr, "vigil: '%s': a policy document is a JSON object\n", path);
-                json_decref(doc);
-                return NULL;
-        }
-        return doc;
-}
-
 static int policy_apply(struct cli *c, int argc, char **argv)
 {
         const char *file = NULL;
@@ -90,7 +59,7 @@ static int policy_apply(struct cli *c, int argc, char **argv)
         }
         if (!file || optind != argc)
                 return usage_error(cli_policy_usage, "policy apply needs -f FILE.json");
-        doc = document_read(file);
+        doc = cli_json_file_read(file, DOCUMENT_MAX, "a policy document");
         if (!doc)
                 return 1;
         if (cli_connect(c)) {

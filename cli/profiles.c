@@ -1,14 +1,12 @@
 /* profiles: 'vigil profiles ...', configuration profiles (docs/PROFILES.md):
  * list, create and update from a JSON document, show, delete, and the
  * status of a profile on its devices. */
-#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
-#include "util/strutil.h"
 
 #define DOCUMENT_MAX (4u << 20)        /* the server's cap on a profile document */
 
@@ -37,27 +35,6 @@ static bool json_flag(struct cli *c, int argc, char **argv, int first)
                 c->json = true;
         }
         return true;
-}
-
-/* Reads FILE as a JSON document. Returns it, or NULL after saying why. */
-static json_t *document_read(const char *path)
-{
-        json_error_t je;
-        json_t *j;
-        char *text;
-        size_t len;
-        int r;
-
-        r = util_file_read(path, DOCUMENT_MAX, &text, &len);
-        if (r < 0) {
-                fprintf(stderr, "vigil: cannot read '%s': %s\n", path, r == -E2BIG ? "larger than 4 MiB" : strerror(-r));
-                return NULL;
-        }
-        j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-        free(text);
-        if (!j)
-                fprintf(stderr, "vigil: '%s' is not JSON: line %d: %s\n", path, je.line, je.text);
-        return j;
 }
 
 static void profile_print(const struct cli *c, const json_t *p)
@@ -89,7 +66,7 @@ static int profiles_write(struct cli *c, int argc, char **argv, bool create)
                 return usage_error(create ? "profiles create needs -f FILE.json" : "profiles update needs ID -f FILE");
         if (!create && !cli_valid_id(argv[1]))
                 return 2;
-        doc = document_read(argv[first + 1]);
+        doc = cli_json_file_read(argv[first + 1], DOCUMENT_MAX, "a profile document");
         if (!doc)
                 return 1;
         if (create)
