@@ -33,16 +33,6 @@ static int usage_error(const char *msg)
         return cli_usage_error(cli_access_usage, msg);
 }
 
-static bool json_flag(struct cli *c, int argc, char **argv, int first)
-{
-        for (int i = first; i < argc; i++) {
-                if (strcmp(argv[i], "--json") != 0)
-                        return false;
-                c->json = true;
-        }
-        return true;
-}
-
 /* A JSON value as a table cell: strings as they are, integers in
  * decimal, true and false, "-" for anything else. */
 static const char *cell(const json_t *v, char *buf, size_t size)
@@ -158,7 +148,7 @@ static int objects(struct cli *c, const char *what, int argc, char **argv)
 
         if (!list && !show && !del)
                 return usage_error("the verbs are list, show and delete");
-        if (list ? !json_flag(c, argc, argv, 1) : argc < 2 || (del ? argc != 2 : !json_flag(c, argc, argv, 2)))
+        if (list ? !cli_json_flag(c, argc, argv, 1) : argc < 2 || (del ? argc != 2 : !cli_json_flag(c, argc, argv, 2)))
                 return usage_error(NULL);
         if (!list && !cli_valid_id(argv[1]))
                 return 2;

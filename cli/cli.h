@@ -55,6 +55,10 @@ void cli_print_values(const struct cli *c, const json_t *resp, const char *const
  * Returns 2, the exit status of a command used wrongly. */
 int cli_usage_error(const char *usage, const char *msg);
 
+/* true if argv[first..argc) are all "--json" (then c->json is set), false
+ * if any other argument is there. */
+bool cli_json_flag(struct cli *c, int argc, char **argv, int first);
+
 /* An option of a command that writes a request body: --name sets the
  * member key of the body to the option's argument (CLI_OPT_ARG), to true
  * or false, or to the string text. */

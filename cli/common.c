@@ -108,6 +108,16 @@ int cli_usage_error(const char *usage, const char *msg)
         return 2;
 }
 
+bool cli_json_flag(struct cli *c, int argc, char **argv, int first)
+{
+        for (int i = first; i < argc; i++) {
+                if (strcmp(argv[i], "--json") != 0)
+                        return false;
+                c->json = true;
+        }
+        return true;
+}
+
 int cli_body_options(struct cli *c, int argc, char **argv, int first, const struct cli_body_opt *opts, size_t n,
                      json_t *body)
 {

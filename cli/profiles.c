@@ -20,21 +20,7 @@ const char cli_profiles_usage[] =
 
 static int usage_error(const char *msg)
 {
-        if (msg)
-                fprintf(stderr, "vigil: %s\n", msg);
-        fputs("usage:\n", stderr);
-        fputs(cli_profiles_usage, stderr);
-        return 2;
-}
-
-static bool json_flag(struct cli *c, int argc, char **argv, int first)
-{
-        for (int i = first; i < argc; i++) {
-                if (strcmp(argv[i], "--json") != 0)
-                        return false;
-                c->json = true;
-        }
-        return true;
+        return cli_usage_error(cli_profiles_usage, msg);
 }
 
 static void profile_print(const struct cli *c, const json_t *p)
@@ -89,7 +75,7 @@ static int profiles_status(struct cli *c, int argc, char **argv)
         json_t *resp;
         size_t i;
 
-        if (argc < 2 || !json_flag(c, argc, argv, 2))
+        if (argc < 2 || !cli_json_flag(c, argc, argv, 2))
                 return usage_error(NULL);
         if (!cli_valid_id(argv[1]))
                 return 2;
@@ -121,7 +107,7 @@ static int profiles_one(struct cli *c, int argc, char **argv, const char *method
         char path[160];
         json_t *resp;
 
-        if (argc < 2 || !json_flag(c, argc, argv, 2) || (strcmp(method, "DELETE") == 0 && argc != 2))
+        if (argc < 2 || !cli_json_flag(c, argc, argv, 2) || (strcmp(method, "DELETE") == 0 && argc != 2))
                 return usage_error(NULL);
         if (!cli_valid_id(argv[1]))
                 return 2;
@@ -144,7 +130,7 @@ int cli_profiles(struct cli *c, int argc, char **argv)
         json_t *resp;
 
         if (strcmp(verb, "list") == 0) {
-                if (!json_flag(c, argc, argv, 1))
+                if (!cli_json_flag(c, argc, argv, 1))
                         return usage_error(NULL);
                 if (cli_call(c, "GET", "/api/v1/profiles?limit=1000", NULL, 200, &resp))
                         return 1;
