@@ -255,19 +255,18 @@ static int query_options(struct cli *c, int argc, char **argv, const struct quer
         return 0;
 }
 
-static int audit(struct cli *c, int argc, char **argv)
+/* 'access audit' and 'access log': the options q (n of them) and --json
+ * into a query on base, then GET it. With --json the answer is printed and
+ * *ret is NULL; else *ret is the answer to print as a table (the caller's
+ * to json_decref()). Returns 0, or the exit code after saying why. */
+static int query_get(struct cli *c, int argc, char **argv, const struct query_opt *q, size_t n, const char *base,
+                     json_t **ret)
 {
-        static const struct query_opt q[] = { { "kind", "kind" }, { "object", "object_id" }, { "limit", "limit" },
-                                              { "offset", "offset" } };
-        static const char *const cols[] = { "AT", "KIND", "OBJECT", "ACTION", "BY", "POSITION" };
-        char path[PATH_MAX_LEN], pos[48];
-        const char *row[6];
-        json_t *resp = NULL, *v;
-        struct table t;
-        size_t i;
+        char path[PATH_MAX_LEN];
+        json_t *resp = NULL;
         int r;
 
-        r = query_options(c, argc, argv, q, sizeof(q) / sizeof(q[0]), "/api/v1/access/audit", path, sizeof(path));
+        r = query_options(c, argc, argv, q, n, base, path, sizeof(path));
         if (r)
                 return r;
         if (cli_call(c, "GET", path, NULL, 200, &resp))
@@ -275,8 +274,27 @@ static int audit(struct cli *c, int argc, char **argv)
         if (c->json) {
                 cli_print_json(resp);
                 json_decref(resp);
-                return 0;
+                resp = NULL;
         }
+        *ret = resp;
+        return 0;
+}
+
+static int audit(struct cli *c, int argc, char **argv)
+{
+        static const struct query_opt q[] = { { "kind", "kind" }, { "object", "object_id" }, { "limit", "limit" },
+                                              { "offset", "offset" } };
+        static const char *const cols[] = { "AT", "KIND", "OBJECT", "ACTION", "BY", "POSITION" };
+        const char *row[6];
+        json_t *resp = NULL, *v;
+        struct table t;
+        char pos[48];
+        size_t i;
+        int r;
+
+        r = query_get(c, argc, argv, q, sizeof(q) / sizeof(q[0]), "/api/v1/access/audit", &resp);
+        if (r || !resp)
+                return r;
         table_init(&t, cols, 6);
         json_array_foreach(json_object_get(resp, "value"), i, v) {
                 const json_t *a = json_object_get(v, "position_before"), *b = json_object_get(v, "position_after");
@@ -320,23 +338,16 @@ static int log_list(struct cli *c, int argc, char **argv)
                                               { "offset", "offset" }, { "policies", "policies" } };
         static const char *const cols[] = { "TIME", "STATUS", "METHOD", "HOST", "PATH", "USER", "DEVICE", "POLICY",
                                             "REASON" };
-        char path[PATH_MAX_LEN], st[16];
         const char *row[9];
         json_t *resp = NULL, *v;
         struct table t;
+        char st[16];
         size_t i;
         int r;
 
-        r = query_options(c, argc, argv, q, sizeof(q) / sizeof(q[0]), "/api/v1/access/log", path, sizeof(path));
-        if (r)
+        r = query_get(c, argc, argv, q, sizeof(q) / sizeof(q[0]), "/api/v1/access/log", &resp);
+        if (r || !resp)
                 return r;
-        if (cli_call(c, "GET", path, NULL, 200, &resp))
-                return 1;
-        if (c->json) {
-                cli_print_json(resp);
-                json_decref(resp);
-                return 0;
-        }
         table_init(&t, cols, 9);
         json_array_foreach(json_object_get(resp, "value"), i, v) {
                 row[0] = cli_str(v, "time");
