@@ -126,10 +126,8 @@ static void reply_failed(struct http_reply *rep, int r, const struct refusal *f,
 {
         if (r == REFUSED)
                 http_reply_error(rep, f->status, f->code, "%s", f->msg);
-        else if (r == -ENOMEM)
-                http_reply_error(rep, 500, "internal", "out of memory while trying to %s", what);
         else
-                http_reply_error(rep, 500, "database_error", "cannot %s", what);
+                http_reply_failed(rep, r, what);
 }
 
 /* ---- locations in memory ---- */
