@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "cli/table.h"
@@ -32,16 +31,6 @@ const char cli_access_usage[] =
 static int usage_error(const char *msg)
 {
         return cli_usage_error(cli_access_usage, msg);
-}
-
-static bool json_flag(struct cli *c, int argc, char **argv, int first)
-{
-        for (int i = first; i < argc; i++) {
-                if (strcmp(argv[i], "--json") != 0)
-                        return false;
-                c->json = true;
-        }
-        return true;
 }
 
 /* A JSON value as a table cell: strings as they are, integers in
@@ -159,7 +148,7 @@ static int objects(struct cli *c, const char *what, int argc, char **argv)
 
         if (!list && !show && !del)
                 return usage_error("the verbs are list, show and delete");
-        if (list ? !json_flag(c, argc, argv, 1) : argc < 2 || (del ? argc != 2 : !json_flag(c, argc, argv, 2)))
+        if (list ? !cli_json_flag(c, argc, argv, 1) : argc < 2 || (del ? argc != 2 : !cli_json_flag(c, argc, argv, 2)))
                 return usage_error(NULL);
         if (!list && !cli_valid_id(argv[1]))
                 return 2;
@@ -182,37 +171,6 @@ static int objects(struct cli *c, const char *what, int argc, char **argv)
         return 0;
 }
 
-/* Reads FILE as one JSON object, bounded, without duplicate keys, naming
- * the line of an error. Returns the document or NULL after saying why. */
-static json_t *bundle_read(const char *path)
-{
-        json_error_t e;
-        struct stat st;
-        json_t *doc;
-
-        if (stat(path, &st) < 0) {
-                fprintf(stderr, "vigil: cannot read '%s': %m\n", path);
-                return NULL;
-        }
-        if (st.st_size > BUNDLE_MAX) {
-                fprintf(stderr, "vigil: '%s': %lld bytes: a bundle is at most %d bytes\n", path,
-                        (long long)st.st_size, BUNDLE_MAX);
-                return NULL;
-        }
-        doc = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
-        if (!doc) {
-                fprintf(stderr, "vigil: '%s': line %d: %s\n", path, e.line, e.text);
-                return NULL;
-        }
-        if (!json_is_object(doc)) {
-                fprintf(stderr, "vigil: '%s': a bundle {\"locations\": [...], \"policies\": [...]} or a policy is a "
-                        "JSON object\n", path);
-                json_decref(doc);
-                return NULL;
-        }
-        return doc;
-}
-
 static int apply(struct cli *c, int argc, char **argv)
 {
         static const struct option opts[] = { { "file", required_argument, NULL, 'f' },
@@ -233,7 +191,8 @@ static int apply(struct cli *c, int argc, char **argv)
         }
         if (!file || optind != argc)
                 return usage_error("access apply needs -f FILE.json");
-        doc = bundle_read(file);
+        doc = cli_json_file_read(file, BUNDLE_MAX,
+                                 "a bundle {\"locations\": [...], \"policies\": [...]} or a policy");
         if (!doc)
                 return 1;
         r = cli_call(c, "POST", "/api/v1/access/apply", doc, 200, &resp);
@@ -296,19 +255,18 @@ static int query_options(struct cli *c, int argc, char **argv, const struct quer
         return 0;
 }
 
-static int audit(struct cli *c, int argc, char **argv)
+/* 'access audit' and 'access log': the options q (n of them) and --json
+ * into a query on base, then GET it. With --json the answer is printed and
+ * *ret is NULL; else *ret is the answer to print as a table (the caller's
+ * to json_decref()). Returns 0, or the exit code after saying why. */
+static int query_get(struct cli *c, int argc, char **argv, const struct query_opt *q, size_t n, const char *base,
+                     json_t **ret)
 {
-        static const struct query_opt q[] = { { "kind", "kind" }, { "object", "object_id" }, { "limit", "limit" },
-                                              { "offset", "offset" } };
-        static const char *const cols[] = { "AT", "KIND", "OBJECT", "ACTION", "BY", "POSITION" };
-        char path[PATH_MAX_LEN], pos[48];
-        const char *row[6];
-        json_t *resp = NULL, *v;
-        struct table t;
-        size_t i;
+        char path[PATH_MAX_LEN];
+        json_t *resp = NULL;
         int r;
 
-        r = query_options(c, argc, argv, q, sizeof(q) / sizeof(q[0]), "/api/v1/access/audit", path, sizeof(path));
+        r = query_options(c, argc, argv, q, n, base, path, sizeof(path));
         if (r)
                 return r;
         if (cli_call(c, "GET", path, NULL, 200, &resp))
@@ -316,8 +274,27 @@ static int audit(struct cli *c, int argc, char **argv)
         if (c->json) {
                 cli_print_json(resp);
                 json_decref(resp);
-                return 0;
+                resp = NULL;
         }
+        *ret = resp;
+        return 0;
+}
+
+static int audit(struct cli *c, int argc, char **argv)
+{
+        static const struct query_opt q[] = { { "kind", "kind" }, { "object", "object_id" }, { "limit", "limit" },
+                                              { "offset", "offset" } };
+        static const char *const cols[] = { "AT", "KIND", "OBJECT", "ACTION", "BY", "POSITION" };
+        const char *row[6];
+        json_t *resp = NULL, *v;
+        struct table t;
+        char pos[48];
+        size_t i;
+        int r;
+
+        r = query_get(c, argc, argv, q, sizeof(q) / sizeof(q[0]), "/api/v1/access/audit", &resp);
+        if (r || !resp)
+                return r;
         table_init(&t, cols, 6);
         json_array_foreach(json_object_get(resp, "value"), i, v) {
                 const json_t *a = json_object_get(v, "position_before"), *b = json_object_get(v, "position_after");
@@ -361,23 +338,16 @@ static int log_list(struct cli *c, int argc, char **argv)
                                               { "offset", "offset" }, { "policies", "policies" } };
         static const char *const cols[] = { "TIME", "STATUS", "METHOD", "HOST", "PATH", "USER", "DEVICE", "POLICY",
                                             "REASON" };
-        char path[PATH_MAX_LEN], st[16];
         const char *row[9];
         json_t *resp = NULL, *v;
         struct table t;
+        char st[16];
         size_t i;
         int r;
 
-        r = query_options(c, argc, argv, q, sizeof(q) / sizeof(q[0]), "/api/v1/access/log", path, sizeof(path));
-        if (r)
+        r = query_get(c, argc, argv, q, sizeof(q) / sizeof(q[0]), "/api/v1/access/log", &resp);
+        if (r || !resp)
                 return r;
-        if (cli_call(c, "GET", path, NULL, 200, &resp))
-                return 1;
-        if (c->json) {
-                cli_print_json(resp);
-                json_decref(resp);
-                return 0;
-        }
         table_init(&t, cols, 9);
         json_array_foreach(json_object_get(resp, "value"), i, v) {
                 row[0] = cli_str(v, "time");

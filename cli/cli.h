@@ -55,6 +55,10 @@ void cli_print_values(const struct cli *c, const json_t *resp, const char *const
  * Returns 2, the exit status of a command used wrongly. */
 int cli_usage_error(const char *usage, const char *msg);
 
+/* true if argv[first..argc) are all "--json" (then c->json is set), false
+ * if any other argument is there. */
+bool cli_json_flag(struct cli *c, int argc, char **argv, int first);
+
 /* An option of a command that writes a request body: --name sets the
  * member key of the body to the option's argument (CLI_OPT_ARG), to true
  * or false, or to the string text. */
@@ -75,6 +79,12 @@ struct cli_body_opt {
  * after getopt said which option it does not know. */
 int cli_body_options(struct cli *c, int argc, char **argv, int first, const struct cli_body_opt *opts, size_t n,
                      json_t *body);
+
+/* Reads the file at path as one JSON object of at most max bytes, without
+ * duplicate keys; what names the document in messages ("a policy
+ * document"). Returns the object (the caller's to json_decref()), or NULL
+ * after saying why, naming the file and, for bad JSON, the line. */
+json_t *cli_json_file_read(const char *path, size_t max, const char *what);
 
 /* 1 if id can go in a URL path as an id; else 0 after saying so. */
 int cli_valid_id(const char *id);

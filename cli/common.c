@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -107,6 +108,16 @@ int cli_usage_error(const char *usage, const char *msg)
         return 2;
 }
 
+bool cli_json_flag(struct cli *c, int argc, char **argv, int first)
+{
+        for (int i = first; i < argc; i++) {
+                if (strcmp(argv[i], "--json") != 0)
+                        return false;
+                c->json = true;
+        }
+        return true;
+}
+
 int cli_body_options(struct cli *c, int argc, char **argv, int first, const struct cli_body_opt *opts, size_t n,
                      json_t *body)
 {
@@ -134,6 +145,37 @@ int cli_body_options(struct cli *c, int argc, char **argv, int first, const stru
                                                           : json_string(o->text));
         }
         return 0;
+}
+
+json_t *cli_json_file_read(const char *path, size_t max, const char *what)
+{
+        json_error_t e;
+        json_t *doc;
+        char *text;
+        size_t len;
+        int r;
+
+        r = util_file_read(path, max, &text, &len);
+        if (r == -E2BIG) {
+                fprintf(stderr, "vigil: '%s': %s is at most %zu bytes\n", path, what, max);
+                return NULL;
+        }
+        if (r < 0) {
+                fprintf(stderr, "vigil: cannot read '%s': %s\n", path, strerror(-r));
+                return NULL;
+        }
+        doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
+        free(text);
+        if (!doc) {
+                fprintf(stderr, "vigil: '%s': line %d: %s\n", path, e.line, e.text);
+                return NULL;
+        }
+        if (!json_is_object(doc)) {
+                fprintf(stderr, "vigil: '%s': %s is a JSON object\n", path, what);
+                json_decref(doc);
+                return NULL;
+        }
+        return doc;
 }
 
 int cli_valid_id(const char *id)

@@ -24,16 +24,6 @@ static int usage_error(const char *msg)
         return cli_usage_error(cli_connector_usage, msg);
 }
 
-static bool json_flag(struct cli *c, int argc, char **argv, int first)
-{
-        for (int i = first; i < argc; i++) {
-                if (strcmp(argv[i], "--json") != 0)
-                        return false;
-                c->json = true;
-        }
-        return true;
-}
-
 static int connector_show(struct cli *c, int argc, char **argv)
 {
         json_t *set = NULL, *st = NULL;
@@ -41,7 +31,7 @@ static int connector_show(struct cli *c, int argc, char **argv)
         size_t i;
         int r = 1;
 
-        if (!json_flag(c, argc, argv, 1))
+        if (!cli_json_flag(c, argc, argv, 1))
                 return usage_error(NULL);
         if (cli_call(c, "GET", "/api/v1/connector", NULL, 200, &set) ||
             cli_call(c, "GET", "/api/v1/connector/status", NULL, 200, &st))
@@ -122,7 +112,7 @@ static int connector_history(struct cli *c, int argc, char **argv)
         static const char *const keys[] = { "at", "from", "to", "partner", "reason" };
         json_t *resp;
 
-        if (!json_flag(c, argc, argv, 1))
+        if (!cli_json_flag(c, argc, argv, 1))
                 return usage_error(NULL);
         if (cli_call(c, "GET", "/api/v1/connector/history", NULL, 200, &resp))
                 return 1;
@@ -136,7 +126,7 @@ static int connector_device(struct cli *c, int argc, char **argv)
         char path[160];
         json_t *resp;
 
-        if (argc < 2 || !json_flag(c, argc, argv, 2))
+        if (argc < 2 || !cli_json_flag(c, argc, argv, 2))
                 return usage_error(NULL);
         if (!cli_valid_id(argv[1]))
                 return 2;

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "util/strutil.h"
@@ -27,55 +26,6 @@ const char cli_compliance_usage[] =
         "                      [--sensor-timeout-seconds N] [--json]\n"
         "  devices compliance ID [--json]\n";
 
-static int usage_error(const char *usage, const char *msg)
-{
-        if (msg)
-                fprintf(stderr, "vigil: %s\n", msg);
-        fputs("usage:\n", stderr);
-        fputs(usage, stderr);
-        return 2;
-}
-
-static bool json_flag(struct cli *c, int argc, char **argv, int first)
-{
-        for (int i = first; i < argc; i++) {
-                if (strcmp(argv[i], "--json") != 0)
-                        return false;
-                c->json = true;
-        }
-        return true;
-}
-
-/* Reads FILE as one JSON object: bounded, without duplicate keys, with the
- * line of an error. Returns the document or NULL after saying why. */
-static json_t *document_read(const char *path)
-{
-        json_error_t e;
-        struct stat st;
-        json_t *doc;
-
-        if (stat(path, &st) < 0) {
-                fprintf(stderr, "vigil: cannot read '%s': %m\n", path);
-                return NULL;
-        }
-        if (st.st_size > DOCUMENT_MAX) {
-                fprintf(stderr, "vigil: '%s': %lld bytes: a policy document is at most %d bytes\n", path,
-                        (long long)st.st_size, DOCUMENT_MAX);
-                return NULL;
-        }
-        doc = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
-        if (!doc) {
-                fprintf(stderr, "vigil: '%s': line %d: %s\n", path, e.line, e.text);
-                return NULL;
-        }
-        if (!json_is_object(doc)) {
-                fprintf(stderr, "vigil: '%s': a policy document is a JSON object\n", path);
-                json_decref(doc);
-                return NULL;
-        }
-        return doc;
-}
-
 static int policy_apply(struct cli *c, int argc, char **argv)
 {
         const char *file = NULL;
@@ -85,12 +35,12 @@ static int policy_apply(struct cli *c, int argc, char **argv)
         optind = 1;
         while ((opt = getopt(argc, argv, "f:")) != -1) {
                 if (opt != 'f')
-                        return usage_error(cli_policy_usage, NULL);
+                        return cli_usage_error(cli_policy_usage, NULL);
                 file = optarg;
         }
         if (!file || optind != argc)
-                return usage_error(cli_policy_usage, "policy apply needs -f FILE.json");
-        doc = document_read(file);
+                return cli_usage_error(cli_policy_usage, "policy apply needs -f FILE.json");
+        doc = cli_json_file_read(file, DOCUMENT_MAX, "a policy document");
         if (!doc)
                 return 1;
         if (cli_connect(c)) {
@@ -116,8 +66,8 @@ static int policy_list(struct cli *c, int argc, char **argv)
         static const char *const keys[] = { "id", "name", "version", "updated_at", "updated_by" };
         json_t *resp = NULL;
 
-        if (!json_flag(c, argc, argv, 1))
-                return usage_error(cli_policy_usage, NULL);
+        if (!cli_json_flag(c, argc, argv, 1))
+                return cli_usage_error(cli_policy_usage, NULL);
         if (cli_call(c, "GET", "/api/v1/compliance-policies?limit=200", NULL, 200, &resp))
                 return 1;
         cli_print_values(c, resp, cols, keys, sizeof(cols) / sizeof(cols[0]));
@@ -130,8 +80,8 @@ static int policy_show(struct cli *c, int argc, char **argv)
         char path[128];
         json_t *resp = NULL;
 
-        if (argc < 2 || !json_flag(c, argc, argv, 2))
-                return usage_error(cli_policy_usage, NULL);
+        if (argc < 2 || !cli_json_flag(c, argc, argv, 2))
+                return cli_usage_error(cli_policy_usage, NULL);
         if (!cli_valid_id(argv[1]))
                 return 2;
         snprintf(path, sizeof(path), "/api/v1/compliance-policies/%s", argv[1]);
@@ -148,7 +98,7 @@ static int policy_delete(struct cli *c, int argc, char **argv)
         json_t *resp = NULL;
 
         if (argc != 2)
-                return usage_error(cli_policy_usage, NULL);
+                return cli_usage_error(cli_policy_usage, NULL);
         if (!cli_valid_id(argv[1]))
                 return 2;
         snprintf(path, sizeof(path), "/api/v1/compliance-policies/%s", argv[1]);
@@ -169,7 +119,7 @@ int cli_policy(struct cli *c, int argc, char **argv)
                 return policy_show(c, argc, argv);
         if (strcmp(argv[0], "delete") == 0)
                 return policy_delete(c, argc, argv);
-        return usage_error(cli_policy_usage, "unknown policy command");
+        return cli_usage_error(cli_policy_usage, "unknown policy command");
 }
 
 /* Prints a device's compliance: its state, then each policy's settings. */
@@ -194,8 +144,8 @@ int cli_devices_compliance(struct cli *c, int argc, char **argv)
         char path[128];
         json_t *resp = NULL;
 
-        if (argc < 2 || !json_flag(c, argc, argv, 2))
-                return usage_error(cli_compliance_usage, NULL);
+        if (argc < 2 || !cli_json_flag(c, argc, argv, 2))
+                return cli_usage_error(cli_compliance_usage, NULL);
         if (!cli_valid_id(argv[1]))
                 return 2;
         snprintf(path, sizeof(path), "/api/v1/devices/%s/compliance", argv[1]);
@@ -237,10 +187,10 @@ static int compliance_report(struct cli *c, int argc, char **argv)
                 else if (opt == 'j')
                         c->json = true;
                 else
-                        return usage_error(cli_compliance_usage, NULL);
+                        return cli_usage_error(cli_compliance_usage, NULL);
         }
         if (optind != argc)
-                return usage_error(cli_compliance_usage, NULL);
+                return cli_usage_error(cli_compliance_usage, NULL);
         if (cli_query_build(path, sizeof(path), "/api/v1/compliance/report", names, vals, 3) < 0)
                 return 2;
         if (cli_call(c, "GET", path, NULL, 200, &resp))
@@ -283,7 +233,7 @@ static int compliance_settings(struct cli *c, int argc, char **argv)
                 } else if (opt == 'v' || opt == 't') {
                         if (util_uint_parse(optarg, 1000000, &n) < 0) {
                                 json_decref(body);
-                                return usage_error(cli_compliance_usage, "a whole number is needed");
+                                return cli_usage_error(cli_compliance_usage, "a whole number is needed");
                         }
                         json_object_set_new(body, opt == 'v' ? "validity_days" : "sensor_timeout_seconds",
                                             json_integer((json_int_t)n));
@@ -291,12 +241,12 @@ static int compliance_settings(struct cli *c, int argc, char **argv)
                         c->json = true;
                 } else {
                         json_decref(body);
-                        return usage_error(cli_compliance_usage, NULL);
+                        return cli_usage_error(cli_compliance_usage, NULL);
                 }
         }
         if (optind != argc) {
                 json_decref(body);
-                return usage_error(cli_compliance_usage, NULL);
+                return cli_usage_error(cli_compliance_usage, NULL);
         }
         r = json_object_size(body) ? cli_call(c, "PATCH", "/api/v1/compliance/settings", body, 200, &resp)
                                    : cli_call(c, "GET", "/api/v1/compliance/settings", NULL, 200, &resp);
@@ -322,5 +272,5 @@ int cli_compliance(struct cli *c, int argc, char **argv)
                 return compliance_report(c, argc, argv);
         if (strcmp(argv[0], "settings") == 0)
                 return compliance_settings(c, argc, argv);
-        return usage_error(cli_compliance_usage, "unknown compliance command");
+        return cli_usage_error(cli_compliance_usage, "unknown compliance command");
 }

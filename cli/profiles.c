@@ -1,14 +1,12 @@
 /* profiles: 'vigil profiles ...', configuration profiles (docs/PROFILES.md):
  * list, create and update from a JSON document, show, delete, and the
  * status of a profile on its devices. */
-#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
-#include "util/strutil.h"
 
 #define DOCUMENT_MAX (4u << 20)        /* the server's cap on a profile document */
 
@@ -22,42 +20,7 @@ const char cli_profiles_usage[] =
 
 static int usage_error(const char *msg)
 {
-        if (msg)
-                fprintf(stderr, "vigil: %s\n", msg);
-        fputs("usage:\n", stderr);
-        fputs(cli_profiles_usage, stderr);
-        return 2;
-}
-
-static bool json_flag(struct cli *c, int argc, char **argv, int first)
-{
-        for (int i = first; i < argc; i++) {
-                if (strcmp(argv[i], "--json") != 0)
-                        return false;
-                c->json = true;
-        }
-        return true;
-}
-
-/* Reads FILE as a JSON document. Returns it, or NULL after saying why. */
-static json_t *document_read(const char *path)
-{
-        json_error_t je;
-        json_t *j;
-        char *text;
-        size_t len;
-        int r;
-
-        r = util_file_read(path, DOCUMENT_MAX, &text, &len);
-        if (r < 0) {
-                fprintf(stderr, "vigil: cannot read '%s': %s\n", path, r == -E2BIG ? "larger than 4 MiB" : strerror(-r));
-                return NULL;
-        }
-        j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-        free(text);
-        if (!j)
-                fprintf(stderr, "vigil: '%s' is not JSON: line %d: %s\n", path, je.line, je.text);
-        return j;
+        return cli_usage_error(cli_profiles_usage, msg);
 }
 
 static void profile_print(const struct cli *c, const json_t *p)
@@ -89,7 +52,7 @@ static int profiles_write(struct cli *c, int argc, char **argv, bool create)
                 return usage_error(create ? "profiles create needs -f FILE.json" : "profiles update needs ID -f FILE");
         if (!create && !cli_valid_id(argv[1]))
                 return 2;
-        doc = document_read(argv[first + 1]);
+        doc = cli_json_file_read(argv[first + 1], DOCUMENT_MAX, "a profile document");
         if (!doc)
                 return 1;
         if (create)
@@ -112,7 +75,7 @@ static int profiles_status(struct cli *c, int argc, char **argv)
         json_t *resp;
         size_t i;
 
-        if (argc < 2 || !json_flag(c, argc, argv, 2))
+        if (argc < 2 || !cli_json_flag(c, argc, argv, 2))
                 return usage_error(NULL);
         if (!cli_valid_id(argv[1]))
                 return 2;
@@ -144,7 +107,7 @@ static int profiles_one(struct cli *c, int argc, char **argv, const char *method
         char path[160];
         json_t *resp;
 
-        if (argc < 2 || !json_flag(c, argc, argv, 2) || (strcmp(method, "DELETE") == 0 && argc != 2))
+        if (argc < 2 || !cli_json_flag(c, argc, argv, 2) || (strcmp(method, "DELETE") == 0 && argc != 2))
                 return usage_error(NULL);
         if (!cli_valid_id(argv[1]))
                 return 2;
@@ -167,7 +130,7 @@ int cli_profiles(struct cli *c, int argc, char **argv)
         json_t *resp;
 
         if (strcmp(verb, "list") == 0) {
-                if (!json_flag(c, argc, argv, 1))
+                if (!cli_json_flag(c, argc, argv, 1))
                         return usage_error(NULL);
                 if (cli_call(c, "GET", "/api/v1/profiles?limit=1000", NULL, 200, &resp))
                         return 1;

@@ -591,21 +591,6 @@ static int outputs_create(struct output *out, size_t n)
         return 0;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t len)
-{
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                p += n;
-                len -= (size_t)n;
-        }
-        return fsync(fd) < 0 ? -errno : 0;
-}
-
 /* Creates and writes every output in full. Returns 0, or -1 after saying
  * why; then no output is left behind. */
 static int outputs_write(struct output *out, size_t n)
@@ -616,7 +601,9 @@ static int outputs_write(struct output *out, size_t n)
         if (outputs_create(out, n) < 0)
                 return -1;
         for (i = 0; i < n && r == 0; i++) {
-                r = write_all(out[i].fd, out[i].data, out[i].len);
+                r = util_fd_write(out[i].fd, out[i].data, out[i].len);
+                if (r == 0 && fsync(out[i].fd) < 0)
+                        r = -errno;
                 if (close(out[i].fd) < 0 && r == 0)
                         r = -errno;
                 out[i].fd = -1;

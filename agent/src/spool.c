@@ -290,8 +290,6 @@ static void segment_drop_oldest(struct spool *s)
         counts_log(s, what, counts);
 }
 
-static int write_all(int fd, const char *p, size_t len);
-
 /* True if data holds a whole line of severity 1..level. */
 static bool purge_any(const char *data, size_t len, int level)
 {
@@ -329,7 +327,7 @@ static int segment_purge(struct spool *s, size_t i, int level, uint64_t counts[s
                 r = -errno;
                 goto out;
         }
-        r = write_all(fd, data, keep);
+        r = util_fd_write(fd, data, keep);
         written = keep;
         for (p = data + keep, end = data + len; r == 0 && p < end && (nl = memchr(p, '\n', (size_t)(end - p)));
              p = nl + 1) {
@@ -340,7 +338,7 @@ static int segment_purge(struct spool *s, size_t i, int level, uint64_t counts[s
                         n++;
                         continue;
                 }
-                r = write_all(fd, p, (size_t)(nl + 1 - p));
+                r = util_fd_write(fd, p, (size_t)(nl + 1 - p));
                 written += (uint64_t)(nl + 1 - p);
         }
         if (r == 0 && fdatasync(fd) < 0)
@@ -571,21 +569,6 @@ void spool_close(struct spool *s)
         free(s);
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                p += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
 /* Writes one line to the newest segment, beginning the next one first
  * when it is full or a cut line ends it. A failed write is cut off again
  * (shrinking needs no space), so a retry leaves no cut line behind. */
@@ -601,7 +584,7 @@ static int line_write(struct spool *s, const char *line, size_t len)
                 cur = &s->seg[s->n_seg - 1];
                 s->torn = false;
         }
-        r = write_all(s->fd, line, len);
+        r = util_fd_write(s->fd, line, len);
         if (r < 0) {
                 if (ftruncate(s->fd, (off_t)cur->bytes) < 0)
                         s->torn = true;
@@ -712,7 +695,7 @@ static int held_write(struct spool *s, const char *line, size_t len)
                 last = &s->seg[s->n_seg - 1];
                 s->torn = false;
         }
-        r = write_all(s->fd, line, len);
+        r = util_fd_write(s->fd, line, len);
         if (r < 0) {
                 if (ftruncate(s->fd, (off_t)last->bytes) < 0) {
                         s->torn = true;

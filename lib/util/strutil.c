@@ -299,10 +299,26 @@ int util_path_join(char *out, size_t size, const char *dir, const char *name)
         return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
+int util_fd_write(int fd, const void *data, size_t len)
+{
+        const char *p = data;
+
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
 int util_file_write(const char *path, const void *data, size_t len, unsigned mode)
 {
         char tmp[PATH_MAX];
-        const char *p = data;
         int fd, r;
 
         if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid()) >= sizeof(tmp))
@@ -312,16 +328,9 @@ int util_file_write(const char *path, const void *data, size_t len, unsigned mod
                 return -errno;
         if (fchmod(fd, mode) < 0)
                 goto fail_errno;
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        goto fail_errno;
-                }
-                p += n;
-                len -= (size_t)n;
-        }
+        r = util_fd_write(fd, data, len);
+        if (r < 0)
+                goto fail;
         if (fsync(fd) < 0)
                 goto fail_errno;
         if (close(fd) < 0) {
@@ -336,6 +345,7 @@ int util_file_write(const char *path, const void *data, size_t len, unsigned mod
         return 0;
 fail_errno:
         r = -errno;
+fail:
         if (fd >= 0)
                 close(fd);
         unlink(tmp);

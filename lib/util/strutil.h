@@ -66,6 +66,10 @@ int util_file_read(const char *path, size_t max, char **ret_data, size_t *ret_le
  * cut string that must not be used). */
 int util_path_join(char *out, size_t size, const char *dir, const char *name);
 
+/* Writes all len bytes of data to fd, again after a short write or EINTR.
+ * Returns 0 or a negative errno from write (part of data may be written). */
+int util_fd_write(int fd, const void *data, size_t len);
+
 /* Writes a file atomically (temporary file, fsync, rename) with the given mode.
  * Returns 0 or a negative errno. */
 int util_file_write(const char *path, const void *data, size_t len, unsigned mode);

@@ -126,10 +126,8 @@ static void reply_failed(struct http_reply *rep, int r, const struct refusal *f,
 {
         if (r == REFUSED)
                 http_reply_error(rep, f->status, f->code, "%s", f->msg);
-        else if (r == -ENOMEM)
-                http_reply_error(rep, 500, "internal", "out of memory while trying to %s", what);
         else
-                http_reply_error(rep, 500, "database_error", "cannot %s", what);
+                http_reply_failed(rep, r, what);
 }
 
 /* ---- locations in memory ---- */
@@ -671,6 +669,17 @@ void access_stored_free(struct access_stored *v, size_t n)
         free(v);
 }
 
+/* Answers a policy or location that a POST or PUT stored: out (taken)
+ * with its result, 201 when it was created; a change is put in effect
+ * before the answer. */
+static void reply_stored(struct vigild *d, struct http_reply *rep, enum result res, json_t *out)
+{
+        if (res != RESULT_UNCHANGED)
+                put_in_effect(d);
+        json_object_set_new(out, "result", json_string(result_names[res]));
+        http_reply_json(rep, res == RESULT_CREATED ? 201 : 200, out);
+}
+
 /* ---- handlers: lists ---- */
 
 /* Answers a page of sql's rows (LIMIT $1 OFFSET $2) through row_json, with
@@ -824,14 +833,11 @@ static void policy_write(struct vigild *d, const struct http_request *req, struc
         if (r < 0) {
                 reply_failed(rep, r, &f, "store the access policy");
         } else {
-                if (res != RESULT_UNCHANGED) {
+                if (res != RESULT_UNCHANGED)
                         log_info("access: policy %s \"%s\" %s by token %s", pid,
                                  json_string_value(json_object_get(out, "name")), result_names[res],
                                  req->who->token_id);
-                        put_in_effect(d);
-                }
-                json_object_set_new(out, "result", json_string(result_names[res]));
-                http_reply_json(rep, res == RESULT_CREATED ? 201 : 200, out);
+                reply_stored(d, rep, res, out);
         }
         free(text);
         json_decref(body);
@@ -981,13 +987,10 @@ static void location_write(struct vigild *d, const struct http_request *req, str
         if (r < 0) {
                 reply_failed(rep, r, &f, "store the named location");
         } else {
-                if (res != RESULT_UNCHANGED) {
+                if (res != RESULT_UNCHANGED)
                         log_info("access: location \"%s\" %s by token %s", loc->id, result_names[res],
                                  req->who->token_id);
-                        put_in_effect(d);
-                }
-                json_object_set_new(out, "result", json_string(result_names[res]));
-                http_reply_json(rep, res == RESULT_CREATED ? 201 : 200, out);
+                reply_stored(d, rep, res, out);
         }
         free(text);
         free(loc);

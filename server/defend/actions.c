@@ -778,8 +778,7 @@ out:
 static int package_write(struct vigild *d, const char *id, const void *data, size_t len)
 {
         char dir[4200], tmp[4300], path[4300];
-        size_t off = 0;
-        int fd, r = 0;
+        int fd, r;
 
         if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", d->data_dir, PACKAGE_DIR) >= sizeof(dir))
                 return -ENAMETOOLONG;
@@ -790,13 +789,7 @@ static int package_write(struct vigild *d, const char *id, const void *data, siz
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0)
                 return -errno;
-        while (off < len && r == 0) {
-                ssize_t n = write(fd, (const char *)data + off, len - off);
-                if (n < 0 && errno != EINTR)
-                        r = -errno;
-                else if (n > 0)
-                        off += (size_t)n;
-        }
+        r = util_fd_write(fd, data, len);
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;
         if (close(fd) < 0 && r == 0)

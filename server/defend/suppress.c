@@ -848,14 +848,6 @@ static int change_finish(struct vigild *d, int r, struct defend_suppressions *se
         return 0;
 }
 
-static void reply_database_error(struct http_reply *rep, int r, const char *what)
-{
-        if (r == -ENOMEM)
-                http_reply_error(rep, 500, "internal", "out of memory while %s", what);
-        else
-                http_reply_error(rep, 500, "database_error", "cannot %s", what);
-}
-
 /* Creates a rule (and applies it) in one transaction. Lock held. */
 static int create_apply(struct vigild *d, const char *id, json_t *body, const struct http_principal *who,
                         struct apply_result *a, json_t **ret_rule)
@@ -919,7 +911,7 @@ void defend_handle_suppression_create(struct vigild *d, const struct http_reques
                 goto out;
         }
         if (r < 0) {
-                reply_database_error(rep, r, "store the suppression rule");
+                http_reply_failed(rep, r, "store the suppression rule");
                 goto out;
         }
         apply_publish(d, &a);
@@ -1059,7 +1051,7 @@ void defend_handle_suppression_patch(struct vigild *d, const struct http_request
         else if (r == -EPERM)
                 http_reply_error(rep, 400, "invalid_request", "'apply_to_existing' needs an enabled rule");
         else if (r < 0)
-                reply_database_error(rep, r, "change the suppression rule");
+                http_reply_failed(rep, r, "change the suppression rule");
         if (r < 0)
                 goto out;
         apply_publish(d, &a);
@@ -1113,7 +1105,7 @@ void defend_handle_suppression_delete(struct vigild *d, const struct http_reques
                 return;
         }
         if (r < 0) {
-                reply_database_error(rep, r, "delete the suppression rule");
+                http_reply_failed(rep, r, "delete the suppression rule");
                 return;
         }
         log_info("token %s deleted suppression rule %s", req->who->token_id, id);

@@ -308,6 +308,14 @@ void http_reply_values(struct http_reply *rep, json_t *arr)
         http_reply_json(rep, 200, json_pack("{s:I,s:o}", "count", (json_int_t)json_array_size(arr), "value", arr));
 }
 
+void http_reply_failed(struct http_reply *rep, int r, const char *what)
+{
+        if (r == -ENOMEM)
+                http_reply_error(rep, 500, "internal", "out of memory while trying to %s", what);
+        else
+                http_reply_error(rep, 500, "database_error", "cannot %s", what);
+}
+
 void http_reply_list_failed(struct http_reply *rep, json_t *arr, const char *what)
 {
         json_decref(arr);

@@ -173,6 +173,11 @@ void http_reply_page(struct http_reply *rep, json_t *arr, int64_t total, uint64_
  * Takes arr. */
 void http_reply_values(struct http_reply *rep, json_t *arr);
 
+/* Answers a request whose work failed with r, a negative errno from the
+ * database or an allocation: 500 internal "out of memory while trying to
+ * what" for -ENOMEM, else 500 database_error "cannot what". */
+void http_reply_failed(struct http_reply *rep, int r, const char *what);
+
 /* Answers a list read that failed: frees arr, the list it was filling,
  * and answers 500 database_error "cannot what". */
 void http_reply_list_failed(struct http_reply *rep, json_t *arr, const char *what);

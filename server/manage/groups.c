@@ -423,14 +423,6 @@ static int group_read(struct vigild *d, const char *id, json_t **ret, bool *ret_
         return r == 1 ? 0 : r == 0 ? -ENOENT : r;
 }
 
-static void reply_db_error(struct http_reply *rep, int r, const char *what)
-{
-        if (r == -ENOMEM)
-                http_reply_error(rep, 500, "out_of_memory", "cannot %s: out of memory", what);
-        else
-                http_reply_error(rep, 500, "database_error", "cannot %s", what);
-}
-
 /* Answers a request on the device group id that ended with r: 404 when
  * there is no such group (-ENOENT), 500 "cannot what" on another error,
  * otherwise 200 with out (taken). */
@@ -439,7 +431,7 @@ static void group_reply(struct http_reply *rep, int r, const char *id, const cha
         if (r == -ENOENT)
                 http_reply_error(rep, 404, "group_not_found", "no device group with id '%s'", id);
         else if (r < 0)
-                reply_db_error(rep, r, what);
+                http_reply_failed(rep, r, what);
         else
                 http_reply_json(rep, 200, out);
 }
@@ -462,7 +454,7 @@ static json_t *group_body(const struct http_request *req, struct http_reply *rep
                 if (r == -EINVAL)
                         http_reply_error(rep, 400, "invalid_group", "%s", err);
                 else
-                        reply_db_error(rep, r, "compile the rule");
+                        http_reply_failed(rep, r, "compile the rule");
                 manage_expr_free(in->expr);
                 in->expr = NULL;
                 json_decref(body);
@@ -529,7 +521,7 @@ static void handle_group_create(struct vigild *d, const struct http_request *req
                 http_reply_error(rep, 409, "too_many_groups", "there are already %d device groups, the most allowed",
                                  MANAGE_GROUPS_MAX);
         else if (r < 0)
-                reply_db_error(rep, r, "store the group");
+                http_reply_failed(rep, r, "store the group");
         else {
                 log_info("token %s created device group %s ('%s', %s)", req->who->token_id, id, in.name, in.kind);
                 http_reply_json(rep, 201, out);
@@ -567,7 +559,7 @@ static void handle_group_list(struct vigild *d, const struct http_request *req, 
         db_unlock(d->db);
         if (r < 0) {
                 json_decref(arr);
-                reply_db_error(rep, r, "list the groups");
+                http_reply_failed(rep, r, "list the groups");
                 return;
         }
         http_reply_page(rep, arr, total, offset);
@@ -886,7 +878,7 @@ static void handle_tags_put(struct vigild *d, const struct http_request *req, st
                 r = manage_index_tags_set(&d->manage->index, dev, tags, n, &changed);
         db_unlock(d->db);
         if (r < 0) {
-                reply_db_error(rep, r, "store the tags");
+                http_reply_failed(rep, r, "store the tags");
                 goto out;
         }
         manage_publish_changed(d, &changed);

@@ -37,11 +37,6 @@ static int upn_normalize(const char *s, size_t len, char out[static MANAGE_UPN_M
         return 0;
 }
 
-static void reply_db_error(struct http_reply *rep, int r, const char *what)
-{
-        http_reply_error(rep, 500, r == -ENOMEM ? "out_of_memory" : "database_error", "cannot %s", what);
-}
-
 /* Answers a request on the user key that ended with r: 404 when there is
  * no such user (-ENOENT), 500 "cannot what" on another error, otherwise 200
  * with out (taken). */
@@ -50,7 +45,7 @@ static void user_reply(struct http_reply *rep, int r, const char *key, const cha
         if (r == -ENOENT)
                 http_reply_error(rep, 404, "user_not_found", "no user '%s'", key);
         else if (r < 0)
-                reply_db_error(rep, r, what);
+                http_reply_failed(rep, r, what);
         else
                 http_reply_json(rep, 200, out);
 }
@@ -61,7 +56,7 @@ static void ugroup_reply(struct http_reply *rep, int r, const char *id, const ch
         if (r == -ENOENT)
                 http_reply_error(rep, 404, "user_group_not_found", "no user group with id '%s'", id);
         else if (r < 0)
-                reply_db_error(rep, r, what);
+                http_reply_failed(rep, r, what);
         else
                 http_reply_json(rep, 200, out);
 }
@@ -224,7 +219,7 @@ void manage_handle_user_create(struct vigild *d, const struct http_request *req,
         else if (r == -E2BIG)
                 http_reply_error(rep, 409, "too_many_users", "the directory holds at most %d users", MANAGE_USERS_MAX);
         else if (r < 0)
-                reply_db_error(rep, r, "store the user");
+                http_reply_failed(rep, r, "store the user");
         else {
                 log_info("token %s created user %s (%s)", req->who->token_id, id, in.upn);
                 directory_changed(d);
@@ -263,7 +258,7 @@ static void list_reply(struct vigild *d, const struct http_request *req, struct 
         db_unlock(d->db);
         if (r < 0) {
                 json_decref(arr);
-                reply_db_error(rep, r, "list");
+                http_reply_failed(rep, r, "list");
                 return;
         }
         http_reply_page(rep, arr, total, offset);
@@ -442,7 +437,7 @@ void manage_handle_ugroup_create(struct vigild *d, const struct http_request *re
                 http_reply_error(rep, 409, "too_many_user_groups", "there are already %d user groups, the most allowed",
                                  MANAGE_USER_GROUPS_MAX);
         else if (r < 0)
-                reply_db_error(rep, r, "store the user group");
+                http_reply_failed(rep, r, "store the user group");
         else {
                 directory_changed(d);
                 http_reply_json(rep, 201, out);
@@ -715,7 +710,7 @@ void manage_handle_primary_user(struct vigild *d, const struct http_request *req
                 goto out;
         }
         if (r < 0) {
-                reply_db_error(rep, r, "set the primary user");
+                http_reply_failed(rep, r, "set the primary user");
                 goto out;
         }
         log_info("token %s set the primary user of device %s to %s", req->who->token_id, dev, key ? key : "none");

@@ -1,10 +1,15 @@
-/* Unit tests for lib/util: capped buffers, durations, base64url, times. */
+/* Unit tests for lib/util: capped buffers, durations, base64url, times,
+ * writing files. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "util/strutil.h"
@@ -118,6 +123,35 @@ static void test_log_line(void **state)
         assert_int_equal(small[sizeof(small) - 2], '\n');
 }
 
+/* util_file_write() (through util_fd_write()) writes a file larger than one
+ * write may take, whole; a write to a descriptor not open for writing
+ * returns the errno. */
+static void test_file_write(void **state)
+{
+        char dir[] = "/tmp/vigil-test-util-XXXXXX", path[64], *data = malloc(300000), *back = NULL;
+        size_t len = 0;
+        int fd;
+
+        assert_non_null(data);
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/f", dir);
+        for (size_t i = 0; i < 300000; i++)
+                data[i] = (char)('a' + i % 26);
+        assert_int_equal(util_file_write(path, data, 300000, 0600), 0);
+        assert_int_equal(util_file_read(path, 300000, &back, &len), 0);
+        assert_int_equal(len, 300000);
+        assert_memory_equal(back, data, len);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(util_fd_write(fd, "x", 1), -EBADF);
+        assert_int_equal(util_fd_write(fd, "", 0), 0);
+        close(fd);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rmdir(dir), 0);
+        free(back);
+        free(data);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -127,6 +161,7 @@ int main(void)
                 cmocka_unit_test(test_time),
                 cmocka_unit_test(test_ct_equal),
                 cmocka_unit_test(test_log_line),
+                cmocka_unit_test(test_file_write),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
