@@ -1151,6 +1151,8 @@ int access_listener_start(const struct access_listener_config *cfg, access_http_
         }
         for (unsigned i = 0; i < cfg->threads; i++) {
                 k = -pthread_create(&l->workers[i].thread, NULL, worker_run, &l->workers[i]);
+                if (k == 0)
+                        pthread_setname_np(l->workers[i].thread, "access-decide");
                 if (k < 0) {
                         fail(err, err_size, k, "access listener on '%s': cannot start worker %u: %s", cfg->listen, i,
                              strerror(-k));

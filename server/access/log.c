@@ -56,9 +56,7 @@ static const struct db_migration access_log_migrations[] = {
              "  status INTEGER NOT NULL,"
              "  reason TEXT NOT NULL,"
              "  results TEXT NOT NULL);"
-             "CREATE INDEX access_log_time ON access_log(time_ms);"
-             "CREATE INDEX access_log_device ON access_log(device_id, time_ms);"
-             "CREATE INDEX access_log_user ON access_log(user COLLATE NOCASE, time_ms);" },
+             "CREATE INDEX access_log_device ON access_log(device_id, time_ms);" },
 };
 
 struct access_log_more {
@@ -505,7 +503,7 @@ static void prune(struct access_log *l)
                 db_lock(d->db);
                 int r = db_exec_params(d->db,
                                        "DELETE FROM access_log WHERE id IN "
-                                       "(SELECT id FROM access_log WHERE time_ms < $1 ORDER BY time_ms LIMIT $2)",
+                                       "(SELECT id FROM access_log WHERE time_ms < $1 ORDER BY id LIMIT $2)",
                                        DB_PARAMS(db_param_int64(cutoff), db_param_int64(PRUNE_BATCH)));
                 removed = r == 0 ? db_changes(d->db) : 0;
                 if (r < 0)
@@ -578,6 +576,8 @@ int access_log_start(struct access *a, unsigned n_workers, char *err, size_t err
                 }
         }
         r = pthread_create(&l->thread, NULL, writer_main, l);
+        if (r == 0)
+                pthread_setname_np(l->thread, "access-log");
         if (r != 0) {
                 snprintf(err, err_size, "cannot start the access log's writer: %s", strerror(r));
                 access_log_stop(a);
@@ -762,7 +762,7 @@ void access_handle_log(struct vigild *d, const struct http_request *req, struct 
                  "SELECT l.id, l.time_ms, l.method, l.host, l.path, l.client_ip, l.user, l.user_id, l.device_id, "
                  "l.status, l.reason, l.results, s.policies, d.name, l.count, l.last_time_ms FROM access_log l "
                  "LEFT JOIN access_log_policy_sets s ON s.id = l.policy_set "
-                 "LEFT JOIN devices d ON d.id = l.device_id %s ORDER BY l.time_ms DESC, l.id DESC "
+                 "LEFT JOIN devices d ON d.id = l.device_id %s ORDER BY l.id DESC "
                  "LIMIT %llu OFFSET %llu",
                  where, (unsigned long long)limit, (unsigned long long)offset);
         if (r == 0)

@@ -850,6 +850,8 @@ int access_snapshot_start(struct access *a, char *err, size_t err_size)
         publish(a, s);
         log_info("access snapshot: %zu policies, %zu devices, %zu users", s->n_policies, s->n_devs, s->n_users);
         r = pthread_create(&a->builder, NULL, builder_main, a);
+        if (r == 0)
+                pthread_setname_np(a->builder, "access-snapshot");
         if (r != 0) {
                 snprintf(err, err_size, "cannot start the snapshot thread: %s", strerror(r));
                 return -r;

@@ -47,8 +47,19 @@ struct db {
         char errmsg[DB_ERRMSG_MAX];
 };
 
+/* The calling thread's id, asked of the kernel once per thread: the
+ * asserts below run on every call, and gettid() is a system call. */
+static int self_tid(void)
+{
+        static __thread int tid;
+
+        if (!tid)
+                tid = (int)gettid();
+        return tid;
+}
+
 #define assert_locked(db) \
-        assert(atomic_load_explicit(&(db)->owner, memory_order_relaxed) == gettid())
+        assert(atomic_load_explicit(&(db)->owner, memory_order_relaxed) == self_tid())
 
 static void set_err(struct db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -248,7 +259,7 @@ void db_lock(struct db *db)
         r = pthread_mutex_lock(&db->mutex);
         assert(r == 0);
         (void)r;
-        atomic_store_explicit(&db->owner, gettid(), memory_order_relaxed);
+        atomic_store_explicit(&db->owner, self_tid(), memory_order_relaxed);
 }
 
 void db_unlock(struct db *db)
