@@ -835,9 +835,14 @@ static void outcomes_run(struct compliance_service *s, struct compliance_scratch
                         ev.compliance_changed.policy_id = o->policy_id[0] ? o->policy_id : NULL;
                         ev.compliance_changed.setting = o->setting;
                         ev.compliance_changed.reason = o->reason;
-                        log_info("compliance: device %s %s -> %s: %s", o->device_id,
-                                 ev.compliance_changed.from ? ev.compliance_changed.from : "-",
-                                 ev.compliance_changed.to, o->reason);
+                        /* a device's first state is no news: a fleet's first evaluation would
+                         * log every device */
+                        if (ev.compliance_changed.from)
+                                log_info("compliance: device %s %s -> %s: %s", o->device_id,
+                                         ev.compliance_changed.from, ev.compliance_changed.to, o->reason);
+                        else
+                                log_debug("compliance: device %s first evaluated %s: %s", o->device_id,
+                                          ev.compliance_changed.to, o->reason);
                         bus_publish(s->d->bus, &ev);
                 } else if (o->kind == OUT_NOTIFY) {
                         ev.type = BUS_COMPLIANCE_NOTIFY;
