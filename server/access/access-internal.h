@@ -81,6 +81,7 @@ struct access_snapshot {
         uint64_t gen;                   /* 1, 2, ... in the order built */
         struct access_arena_block *arena;
         struct access_policy **policies;
+        struct access_policy_index *pindex;     /* the policies by application host */
         struct access_snap_policy *pinfo;
         size_t n_policies;
         char *policy_set;               /* [{"id","name","state"}, ...] as JSON, for the log */

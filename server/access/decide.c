@@ -341,7 +341,7 @@ static void evaluate(struct access *a, const struct access_snapshot *s, struct i
                 r.compliant = r.enrolled &&
                               (view->state == COMPLIANCE_COMPLIANT || view->state == COMPLIANCE_IN_GRACE_PERIOD);
         }
-        *dec = access_evaluate((const struct access_policy *const *)s->policies, s->n_policies, &r, results);
+        *dec = access_evaluate_indexed((const struct access_policy *const *)s->policies, s->pindex, &r, results);
         if (in->user && !in->user->enabled && dec->status == 200) {
                 dec->status = 403;
                 snprintf(reason, reason_size, "user %s is disabled in the directory", in->user->upn);

@@ -835,6 +835,16 @@ enum access_result access_policy_eval(const struct access_policy *p, const struc
         return policy_eval(p, req, &k, ret_control);
 }
 
+/* The first enforced failure, in evaluation order, decides. */
+static void decision_note(struct access_decision *d, size_t i, enum access_result r, enum access_control c)
+{
+        if (r != ACCESS_RESULT_FAILURE || d->policy != SIZE_MAX)
+                return;
+        d->policy = i;
+        d->control = c;
+        d->status = c == ACCESS_CONTROL_DEVICE_IDENTITY || c == ACCESS_CONTROL_USER_IDENTITY ? 401 : 403;
+}
+
 struct access_decision access_evaluate(const struct access_policy *const *policies, size_t n,
                                        const struct access_request *req, enum access_result *results)
 {
@@ -849,12 +859,138 @@ struct access_decision access_evaluate(const struct access_policy *const *polici
 
                 if (results)
                         results[i] = r;
-                if (r == ACCESS_RESULT_FAILURE && d.policy == SIZE_MAX) {
-                        d.policy = i;
-                        d.control = c;
-                        d.status = c == ACCESS_CONTROL_DEVICE_IDENTITY || c == ACCESS_CONTROL_USER_IDENTITY ? 401
-                                                                                                          : 403;
+                decision_note(&d, i, r, c);
+        }
+        return d;
+}
+
+/* ---- the index by host ---- */
+
+struct host_bucket {
+        const char *host;               /* the policies' own string (lower case) */
+        uint32_t hash;                  /* folded */
+        uint32_t *policies;             /* ascending */
+        size_t n, cap;
+};
+
+struct access_policy_index {
+        size_t n;
+        enum access_result *none;       /* each policy's result when it does not apply */
+        uint32_t *all;                  /* policies for every application, ascending */
+        size_t n_all;
+        struct host_bucket *buckets;    /* open addressing; host NULL: empty */
+        size_t mask;
+};
+
+void access_policy_index_free(struct access_policy_index *x)
+{
+        if (!x)
+                return;
+        for (size_t i = 0; x->buckets && i <= x->mask; i++)
+                free(x->buckets[i].policies);
+        free(x->buckets);
+        free(x->all);
+        free(x->none);
+        free(x);
+}
+
+static struct host_bucket *bucket_find(const struct access_policy_index *x, const char *host, uint32_t h)
+{
+        for (size_t p = h & x->mask;; p = (p + 1) & x->mask) {
+                struct host_bucket *b = &x->buckets[p];
+                if (!b->host || (b->hash == h && strcasecmp(b->host, host) == 0))
+                        return b;
+        }
+}
+
+static int bucket_add(struct host_bucket *b, uint32_t i)
+{
+        if (b->n > 0 && b->policies[b->n - 1] == i)
+                return 0;       /* the policy names the host twice */
+        if (b->n == b->cap) {
+                size_t cap = b->cap ? b->cap * 2 : 4;
+                uint32_t *v = realloc(b->policies, cap * sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                b->policies = v;
+                b->cap = cap;
+        }
+        b->policies[b->n++] = i;
+        return 0;
+}
+
+int access_policy_index_build(const struct access_policy *const *policies, size_t n,
+                              struct access_policy_index **ret)
+{
+        struct access_policy_index *x = calloc(1, sizeof(*x));
+        size_t hosts = 0, size = 16;
+
+        if (!x)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                hosts += policies[i]->apps_all ? 0 : policies[i]->n_apps;
+        while (size < 2 * hosts + 2)
+                size *= 2;
+        x->n = n;
+        x->mask = size - 1;
+        x->buckets = calloc(size, sizeof(*x->buckets));
+        x->none = calloc(n ? n : 1, sizeof(*x->none));
+        x->all = calloc(n ? n : 1, sizeof(*x->all));
+        if (!x->buckets || !x->none || !x->all)
+                goto oom;
+        for (size_t i = 0; i < n; i++) {
+                const struct access_policy *p = policies[i];
+                x->none[i] = p->state == ACCESS_STATE_REPORT_ONLY ? ACCESS_RESULT_REPORT_ONLY_NOT_APPLIED
+                                                                  : ACCESS_RESULT_NOT_APPLIED;
+                if (p->state == ACCESS_STATE_DISABLED)
+                        continue;       /* never applies */
+                if (p->apps_all) {
+                        x->all[x->n_all++] = (uint32_t)i;
+                        continue;
                 }
+                for (size_t a = 0; a < p->n_apps; a++) {
+                        struct host_bucket *b = bucket_find(x, p->apps[a].host, p->app_hash[a]);
+                        b->host = p->apps[a].host;
+                        b->hash = p->app_hash[a];
+                        if (bucket_add(b, (uint32_t)i) < 0)
+                                goto oom;
+                }
+        }
+        *ret = x;
+        return 0;
+oom:
+        access_policy_index_free(x);
+        return -ENOMEM;
+}
+
+struct access_decision access_evaluate_indexed(const struct access_policy *const *policies,
+                                               const struct access_policy_index *x,
+                                               const struct access_request *req, enum access_result *results)
+{
+        struct access_decision d = { .status = 200, .policy = SIZE_MAX, .control = ACCESS_CONTROL_NONE };
+        const struct host_bucket *b = NULL;
+        struct request_keys k;
+        size_t ia = 0, ib = 0, nb = 0;
+
+        keys_make(req, &k);
+        if (results && x->n)
+                memcpy(results, x->none, x->n * sizeof(*results));
+        if (present(req->host)) {
+                b = bucket_find(x, req->host, k.host);
+                nb = b->host ? b->n : 0;
+        }
+        /* the two ascending lists merged: policies are met in their order */
+        while (ia < x->n_all || ib < nb) {
+                uint32_t i;
+                if (ib >= nb || (ia < x->n_all && x->all[ia] < b->policies[ib]))
+                        i = x->all[ia++];
+                else
+                        i = b->policies[ib++];
+                enum access_control c;
+                enum access_result r = policy_eval(policies[i], req, &k, &c);
+                if (results)
+                        results[i] = r;
+                decision_note(&d, i, r, c);
         }
         return d;
 }

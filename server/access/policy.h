@@ -151,3 +151,23 @@ enum access_result access_policy_eval(const struct access_policy *p, const struc
  * Allocates nothing. */
 struct access_decision access_evaluate(const struct access_policy *const *policies, size_t n,
                                        const struct access_request *req, enum access_result *results);
+
+/* An index of n policies by the hosts of their applications, so that a
+ * decision evaluates only the policies that can apply to the request's
+ * host (those for every application and those naming the host) and gives
+ * the others their "not applied" result at once. Read-only once built:
+ * threads may share it. The policies must outlive it. */
+struct access_policy_index;
+
+/* Builds the index of policies[0..n). Returns 0 with *ret, or -ENOMEM. */
+int access_policy_index_build(const struct access_policy *const *policies, size_t n,
+                              struct access_policy_index **ret);
+
+/* NULL is fine. */
+void access_policy_index_free(struct access_policy_index *x);
+
+/* The same decision and results as access_evaluate() over the policies x
+ * was built from (results may be NULL). Allocates nothing. */
+struct access_decision access_evaluate_indexed(const struct access_policy *const *policies,
+                                               const struct access_policy_index *x,
+                                               const struct access_request *req, enum access_result *results);

@@ -274,6 +274,7 @@ static void snapshot_free(struct access_snapshot *s)
 {
         if (!s)
                 return;
+        access_policy_index_free(s->pindex);
         for (size_t i = 0; i < s->n_policies; i++)
                 access_policy_free(s->policies[i]);
         free(s->policies);
@@ -630,7 +631,11 @@ static int build_policies(struct build *b)
                                                      access_state_name(s->pinfo[i].state)));
         }
         s->policy_set = json_dumps(set, JSON_COMPACT);
-        r = s->policy_set ? 0 : -ENOMEM;
+        r = s->policy_set ? access_policy_index_build((const struct access_policy *const *)s->policies,
+                                                       s->n_policies, &s->pindex)
+                          : -ENOMEM;
+        if (r < 0)
+                snprintf(b->err, sizeof(b->err), "out of memory");
 out:
         json_decref(set);
         free(parsed);

@@ -33,6 +33,8 @@ static const struct access_request requests[] = {
           .method = "GET", .host = "wiki.example.com", .path = "/docs" },
         { .facts = NULL, .client_ip = { .family = 6, .addr = { 0x20, 0x01, 0x0d, 0xb8, 1 } }, .host = "", .path = "" },
         { .user_upn = "bob@example.com", .facts = &laptop, .host = "a", .path = "/" },
+        { .user_upn = "Alice@Example.COM", .facts = &laptop, .enrolled = true, .host = "WIKI.Example.com",
+          .path = "/docs/x" },
 };
 
 static void check_err(int r, const char *err)
@@ -63,14 +65,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 check_err(r, err);
                 return 0;
         }
+        /* the policy twice: the index must decide as the plain evaluation does */
+        const struct access_policy *const ps[] = { p, p };
+        struct access_policy_index *x = NULL;
+        if (access_policy_index_build(ps, 2, &x) != 0)
+                abort();
         for (size_t i = 0; i < sizeof(requests) / sizeof(requests[0]); i++) {
-                const struct access_policy *const ps[] = { p };
-                enum access_result res;
-                struct access_decision d = access_evaluate(ps, 1, &requests[i], &res);
+                enum access_result res[2], ires[2];
+                struct access_decision d = access_evaluate(ps, 2, &requests[i], res);
+                struct access_decision di = access_evaluate_indexed(ps, x, &requests[i], ires);
 
-                if (!access_result_name(res) || (d.status != 200 && d.status != 401 && d.status != 403))
+                if (!access_result_name(res[0]) || (d.status != 200 && d.status != 401 && d.status != 403))
+                        abort();
+                if (d.status != di.status || d.policy != di.policy || d.control != di.control ||
+                    memcmp(res, ires, sizeof(res)) != 0)
                         abort();
         }
+        access_policy_index_free(x);
         access_policy_free(p);
         return 0;
 }
