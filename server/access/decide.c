@@ -395,6 +395,53 @@ static void record_fill(struct access_log_record *rec, const struct access_snaps
         snprintf(rec->reason, sizeof(rec->reason), "%s", reason);
 }
 
+/* The last line of a header the request may repeat, or NULL. */
+static const char *header_last(const struct access_http_req *req, const char *name, size_t *ret_len)
+{
+        size_t len = strlen(name);
+
+        for (size_t i = req->n_headers; i-- > 0;)
+                if (req->headers[i].name_len == len && strncasecmp(req->headers[i].name, name, len) == 0) {
+                        *ret_len = req->headers[i].value_len;
+                        return req->headers[i].value;
+                }
+        return NULL;
+}
+
+/* The name of a header the decision rests on that the request carries more
+ * than once, or NULL. Only the first line of a header is read, so a proxy
+ * that adds its line after the client's instead of replacing it would let
+ * the client choose: such a question is refused. X-Forwarded-For is a list
+ * that proxies extend, and is read from its last line. */
+static const char *header_repeated(struct access *a, const struct access_http_req *req)
+{
+        static const char *const once[] = {
+                "Host", "X-Original-Method", "X-Original-URI", "X-Forwarded-Method", "X-Forwarded-Host",
+                "X-Forwarded-Uri", "X-Real-IP", "X-Vigil-Client-Verify", "X-Vigil-Client-Serial",
+                "X-Vigil-Client-Fingerprint", "X-Vigil-Client-Cert", "X-Vigil-Proxy-Secret", "Authorization",
+        };
+        const char *user = a->d->cfg.access_user_header;
+        size_t user_len = strlen(user);
+
+        for (size_t i = 0; i + 1 < req->n_headers; i++) {
+                const struct access_http_header *h = &req->headers[i];
+                const char *name = NULL;
+
+                for (size_t k = 0; !name && k < sizeof(once) / sizeof(once[0]); k++)
+                        if (h->name_len == strlen(once[k]) && strncasecmp(h->name, once[k], h->name_len) == 0)
+                                name = once[k];
+                if (!name && user_len && h->name_len == user_len && strncasecmp(h->name, user, user_len) == 0)
+                        name = user;
+                if (!name)
+                        continue;
+                for (size_t j = i + 1; j < req->n_headers; j++)
+                        if (req->headers[j].name_len == h->name_len &&
+                            strncasecmp(req->headers[j].name, h->name, h->name_len) == 0)
+                                return name;
+        }
+        return NULL;
+}
+
 /* Reads the original request: method, host, path and client address. */
 static const char *request_from_headers(struct input *in, const struct access_http_req *req)
 {
@@ -426,7 +473,7 @@ static const char *request_from_headers(struct input *in, const struct access_ht
         if (host_normalize(v, n, in->host) < 0)
                 return "the original request's host is malformed";
         if (header_copy(req, "X-Real-IP", in->ip_text, sizeof(in->ip_text)) < 0 &&
-            (v = access_http_header(req, "X-Forwarded-For", &n)) && n > 0) {
+            (v = header_last(req, "X-Forwarded-For", &n)) && n > 0) {
                 const char *c = v + n;
                 while (c > v && c[-1] != ',')
                         c--;
@@ -482,6 +529,11 @@ void access_decide_http(void *ctx, unsigned worker, const struct access_http_req
                                           a->d->cfg.access_proxy_secret[0]
                                                   ? "the request lacks the configured proxy secret"
                                                   : "identity headers are trusted only from loopback or the unix socket");
+                return;
+        }
+        if ((bad = header_repeated(a, req))) {
+                ans->status = 403;
+                access_http_answer_header(ans, "X-Vigil-Reason", "the question carries %s more than once", bad);
                 return;
         }
         bad = request_from_headers(&in, req);
