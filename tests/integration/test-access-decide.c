@@ -9,9 +9,10 @@
  * answers; users from a trusted header, their groups, directory changes
  * (latencies printed) and disabled users; bearer JWTs signed here; report-only
  * policies and the access log with its filters; what-if against the live
- * answers; malformed questions and path normalization; a restart; four
- * threads asking while policies and compliance change. Then the proxy
- * secret and the unix socket listener, each on a vigild of its own. */
+ * answers; malformed questions, path normalization and repeated identity
+ * headers; a restart; four threads asking while policies and compliance
+ * change. Then the proxy secret and the unix socket listener, each on a
+ * vigild of its own, and addresses vigild refuses to listen on. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -261,20 +262,21 @@ static void expect_at(int line, const struct answer *a, int status, const char *
                 expect_at(__LINE__, &a_, status, reason, device, user, policy);                            \
         } while (0)
 
-/* Asks until the answer's status is status, for at most POLL_LIMIT_MS;
- * returns the ms it took (0: the first answer). */
-static int64_t poll_status(const char *host, const char *uri, const char *extra, int status)
+/* Asks until the answer's status is status and its reason holds words
+ * (NULL: any), for at most POLL_LIMIT_MS; returns the ms it took (0: the
+ * first answer). */
+static int64_t poll_answer(const char *host, const char *uri, const char *extra, int status, const char *words)
 {
         int64_t t0 = mono_ms();
         struct answer a;
 
         for (;;) {
                 ask(host, uri, extra, &a);
-                if (a.status == status)
+                if (a.status == status && (!words || strstr(a.reason, words)))
                         return mono_ms() - t0;
                 if (mono_ms() - t0 > POLL_LIMIT_MS)
-                        fail_msg("%s%s: still %d (%s) after %d ms, want %d", host, uri ? uri : "", a.status, a.reason,
-                                 POLL_LIMIT_MS, status);
+                        fail_msg("%s%s: still %d (%s) after %d ms, want %d (%s)", host, uri ? uri : "", a.status,
+                                 a.reason, POLL_LIMIT_MS, status, words ? words : "");
                 sleep_ms(1);
         }
 }
@@ -356,25 +358,6 @@ static void settings(const char *no_policy_state)
 
         snprintf(body, sizeof(body), "{\"no_policy_state\":\"%s\"}", no_policy_state);
         json_decref(admin("PATCH", "/api/v1/compliance/settings", body, 200));
-}
-
-static void wait_compliance(const struct harness_device *dev, const char *want)
-{
-        char path[128];
-        int64_t t0 = mono_ms();
-
-        snprintf(path, sizeof(path), "/api/v1/devices/%s/compliance", dev->id);
-        for (;;) {
-                json_t *j = admin("GET", path, NULL, 200);
-                const char *s = json_string_value(json_object_get(j, "state"));
-                bool ok = s && strcmp(s, want) == 0;
-                json_decref(j);
-                if (ok)
-                        return;
-                if (mono_ms() - t0 > 5000)
-                        fail_msg("device %s is not %s after 5 s", dev->id, want);
-                sleep_ms(20);
-        }
 }
 
 static char *user_create(const char *upn, char out_id[static 40])
@@ -515,7 +498,8 @@ static void test_device_identity(void **state)
 
         id = policy_create(policy_doc(doc, sizeof(doc), P, "enabled", "{\"include\":[\"all\"]}", host, NULL, NULL,
                                       "{\"controls\":[\"compliant_device\"]}"));
-        wait_compliance(&dev1, "noncompliant");
+        /* the compliance of a device just enrolled: evaluated at once */
+        poll_answer(host, "/", by_serial(h, sizeof(h), cert1.serial_hex), 403, "device lap-1 noncompliant: ");
         /* no device: 401 naming what is missing */
         EXPECT(host, "/", NULL, 401, "policy \"Intranet needs a compliant device\" needs a verified device: "
                "no client certificate", NULL, NULL, P);
@@ -572,7 +556,7 @@ static void test_device_identity(void **state)
 
         /* compliant: allowed, identified every way */
         settings("compliant");
-        wait_compliance(&dev1, "compliant");
+        poll_answer(host, "/", by_serial(h, sizeof(h), cert1.serial_hex), 200, NULL);
         EXPECT(host, "/", by_serial(h, sizeof(h), cert1.serial_hex), 200, "allowed", dev1.id, NULL, NULL);
         EXPECT(host, "/", by_fpr(h, sizeof(h), cert1.fpr_hex), 200, "allowed", dev1.id, NULL, NULL);
         EXPECT(host, "/", by_pem(h, sizeof(h), pem1), 200, "allowed", dev1.id, NULL, NULL);
@@ -601,11 +585,11 @@ static void test_freshness(void **state)
         EXPECT(host, "/", h, 200, "allowed", dev1.id, NULL, NULL);
         for (int i = 0; i < 5; i++) {
                 settings("noncompliant");
-                down[i] = poll_status(host, "/", h, 403);
+                down[i] = poll_answer(host, "/", h, 403, NULL);
                 EXPECT(host, "/", h, 403, "device lap-1 noncompliant: ", dev1.id, NULL,
                        "Intranet needs a compliant device");
                 settings("compliant");
-                up[i] = poll_status(host, "/", h, 200);
+                up[i] = poll_answer(host, "/", h, 200, NULL);
         }
         qsort(down, 5, sizeof(down[0]), cmp_i64);
         qsort(up, 5, sizeof(up[0]), cmp_i64);
@@ -624,7 +608,7 @@ static void test_freshness(void **state)
                 by_serial(h2, sizeof(h2), c2.serial_hex);
                 free(pem2);
         }
-        wait_compliance(&dev2, "compliant");
+        poll_answer(host, "/", h2, 200, NULL);
         EXPECT(host, "/", h2, 200, "allowed", dev2.id, NULL, NULL);
         snprintf(path, sizeof(path), "/api/v1/devices/%s/offboard", dev2.id);
         json_decref(admin("POST", path, "{}", 200));
@@ -744,11 +728,11 @@ static void test_users(void **state)
 
         /* directory changes: rebuilt in the background */
         json_decref(admin("POST", path, "{\"users\":[\"bob@example.com\"]}", 200));
-        t = poll_status("wiki.example.test", "/", user_hdr(h, sizeof(h), "bob@example.com", NULL), 401);
+        t = poll_answer("wiki.example.test", "/", user_hdr(h, sizeof(h), "bob@example.com", NULL), 401, NULL);
         printf("access: member added -> the endpoint applies the group's policy: %lld ms\n", (long long)t);
         snprintf(path, sizeof(path), "/api/v1/user-groups/%s/members/%s", eng_id, bob_id);
         json_decref(admin("DELETE", path, NULL, 200));
-        t = poll_status("wiki.example.test", "/", user_hdr(h, sizeof(h), "bob@example.com", NULL), 200);
+        t = poll_answer("wiki.example.test", "/", user_hdr(h, sizeof(h), "bob@example.com", NULL), 200, NULL);
         printf("access: member removed -> the group's policy no longer applies: %lld ms\n", (long long)t);
 
         /* a disabled user is refused wherever the policies would allow */
@@ -756,14 +740,14 @@ static void test_users(void **state)
                "carol@example.com", NULL);
         snprintf(path, sizeof(path), "/api/v1/users/%s", carol_id);
         json_decref(admin("PATCH", path, "{\"enabled\":false}", 200));
-        t = poll_status("free.example.test", "/", user_hdr(h, sizeof(h), "carol@example.com", NULL), 403);
+        t = poll_answer("free.example.test", "/", user_hdr(h, sizeof(h), "carol@example.com", NULL), 403, NULL);
         printf("access: user disabled -> refused: %lld ms\n", (long long)t);
         EXPECT("free.example.test", "/", user_hdr(h, sizeof(h), "carol@example.com", NULL), 403,
                "user carol@example.com is disabled in the directory", NULL, "carol@example.com", NULL);
         EXPECT("payroll.example.test", "/", user_hdr(h, sizeof(h), "carol@example.com", dv), 403, "is disabled",
                dev1.id, "carol@example.com", NULL);
         json_decref(admin("PATCH", path, "{\"enabled\":true}", 200));
-        poll_status("free.example.test", "/", user_hdr(h, sizeof(h), "carol@example.com", NULL), 200);
+        poll_answer("free.example.test", "/", user_hdr(h, sizeof(h), "carol@example.com", NULL), 200, NULL);
         /* a too long user header names nobody */
         memset(users, 'a', 250);
         users[250] = '\0';
@@ -1139,6 +1123,42 @@ static void test_malformed(void **state)
         EXPECT(host, "/admin/x", NULL, 200, "allowed", NULL, NULL, NULL);
 }
 
+/* A header the decision rests on, twice: refused, since a proxy that adds
+ * its line after the client's would leave the client's first. The client
+ * address list of X-Forwarded-For is read from its last line. */
+static void test_repeated_headers(void **state)
+{
+        const char *L = "Only from the lab", *host = "xff.example.test";
+        char doc[1024], h[2048], dv[512], *id;
+
+        json_decref(admin("POST", "/api/v1/access/locations", "{\"id\":\"lab\",\"ranges\":[\"10.0.0.0/8\"]}", 201));
+        id = policy_create(policy_doc(doc, sizeof(doc), L, "enabled", "{\"include\":[\"all\"]}", host, NULL,
+                                      "{\"locations\":{\"include\":[\"all\"],\"exclude\":[\"lab\"]}}",
+                                      "{\"block\":true}"));
+        EXPECT(host, "/", "X-Forwarded-For: 203.0.113.9\r\n", 403, "blocks access", NULL, NULL, L);
+        EXPECT(host, "/", "X-Forwarded-For: 10.1.1.1\r\n", 200, "allowed", NULL, NULL, NULL);
+        EXPECT(host, "/", "X-Forwarded-For: 10.1.1.1, 203.0.113.9\r\n", 403, "blocks access", NULL, NULL, L);
+        /* a client's own line first, the proxy's appended: the proxy's counts */
+        EXPECT(host, "/", "X-Forwarded-For: 10.1.1.1\r\nX-Forwarded-For: 203.0.113.9\r\n", 403, "blocks access",
+               NULL, NULL, L);
+        EXPECT(host, "/", "X-Forwarded-For: 203.0.113.9\r\nx-forwarded-for: 10.2.2.2\r\n", 200, "allowed", NULL,
+               NULL, NULL);
+        EXPECT(host, "/", "X-Real-IP: 10.1.1.1\r\nX-Real-IP: 203.0.113.9\r\n", 403,
+               "the question carries X-Real-IP more than once", NULL, NULL, NULL);
+        snprintf(h, sizeof(h), "X-Vigil-Client-Serial: %s\r\n%s", cert1.serial_hex,
+                 by_serial(dv, sizeof(dv), "1234567890abcdef"));
+        EXPECT("free.example.test", "/", h, 403, "the question carries X-Vigil-Client-Serial more than once", NULL,
+               NULL, NULL);
+        EXPECT("free.example.test", "/", "X-Forwarded-User: alice@example.com\r\nx-forwarded-user: bob@example.com\r\n",
+               403, "the question carries X-Forwarded-User more than once", NULL, NULL, NULL);
+        EXPECT("free.example.test", "/", "Host: xff.example.test\r\n", 403, "the question carries Host more than once",
+               NULL, NULL, NULL);
+        EXPECT("free.example.test", "/", "Authorization: Bearer a.b.c\r\nAuthorization: Bearer d.e.f\r\n", 403,
+               "the question carries Authorization more than once", NULL, NULL, NULL);
+        policy_delete(id);
+        json_decref(admin("DELETE", "/api/v1/access/locations/lab", NULL, 200));
+}
+
 /* After a restart: policies, devices with their compliance and offboarding,
  * and the directory come back from the database. */
 static void test_restart(void **state)
@@ -1374,6 +1394,56 @@ static void test_unix_socket(void **state)
         assert_int_equal(errno, ENOENT);
 }
 
+/* Runs vigild (init, or run on the data directory data with args); returns
+ * its exit status with its output in out. */
+static int vigild_try(const char *data, const char *args, char *out, size_t size)
+{
+        char cmd[1024];
+        size_t n = 0, k;
+        FILE *p;
+        int st;
+
+        snprintf(cmd, sizeof(cmd), "'%s' %s --data-dir '%s' %s 2>&1", getenv("VIGILD"), args[0] ? "run" : "init",
+                 data, args);
+        p = popen(cmd, "r");
+        assert_non_null(p);
+        while (n + 1 < size && (k = fread(out + n, 1, size - 1 - n, p)) > 0)
+                n += k;
+        out[n] = '\0';
+        st = pclose(p);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_listen_refused(void **state)
+{
+        struct sockaddr_in sa = { .sin_family = AF_INET };
+        socklen_t sl = sizeof(sa);
+        char data[320], args[512], out[8192];
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        /* a port in use: bound here */
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(listen(fd, 1), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+        snprintf(data, sizeof(data), "%s/other", HU.dir);
+        assert_int_equal(vigild_try(data, "", out, sizeof(out)), 0);
+        assert_int_not_equal(vigild_try(data, "--listen 127.0.0.1:0 --access-listen nowhere", out, sizeof(out)), 0);
+        if (!strstr(out, "'nowhere' is not an address to listen on: ADDR:PORT"))
+                fail_msg("vigild said: %s", out);
+        snprintf(args, sizeof(args), "--listen 127.0.0.1:0 --access-listen 127.0.0.1:%u", ntohs(sa.sin_port));
+        assert_int_not_equal(vigild_try(data, args, out, sizeof(out)), 0);
+        snprintf(args, sizeof(args), "cannot listen on '127.0.0.1:%u': Address already in use", ntohs(sa.sin_port));
+        if (!strstr(out, args))
+                fail_msg("vigild said: %s", out);
+        close(fd);
+        /* the socket of the running vigild is left alone */
+        snprintf(args, sizeof(args), "--listen 127.0.0.1:0 --access-listen unix:%s", sock_path);
+        assert_int_not_equal(vigild_try(data, args, out, sizeof(out)), 0);
+        if (!strstr(out, "another process listens there"))
+                fail_msg("vigild said: %s", out);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1386,11 +1456,15 @@ int main(void)
                 cmocka_unit_test(test_report_only),
                 cmocka_unit_test(test_whatif),
                 cmocka_unit_test(test_malformed),
+                cmocka_unit_test(test_repeated_headers),
                 cmocka_unit_test(test_restart),
                 cmocka_unit_test(test_concurrency),
         };
         const struct CMUnitTest secret_tests[] = { cmocka_unit_test(test_proxy_secret) };
-        const struct CMUnitTest unix_tests[] = { cmocka_unit_test(test_unix_socket) };
+        const struct CMUnitTest unix_tests[] = {
+                cmocka_unit_test(test_listen_refused),
+                cmocka_unit_test(test_unix_socket),
+        };
         int r;
 
         setvbuf(stdout, NULL, _IOLBF, 0);
