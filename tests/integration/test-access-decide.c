@@ -620,6 +620,56 @@ static void test_freshness(void **state)
         policy_delete(id);
 }
 
+/* enrolled_device, "or", platforms and a device filter, with dev1
+ * (compliant) and dev2 (offboarded). */
+static void test_device_controls(void **state)
+{
+        const char *E = "Enrolled devices only", *O = "Compliant or enrolled", *F = "Block lap-1";
+        const char *X = "Linux devices must be compliant";
+        char doc[1024], d1[512], d2[512], *pem2, *e, *o, *f, *x;
+        struct crypto_cert_info c2;
+        size_t len;
+
+        assert_int_equal(util_file_read(dev2.cert, 16384, &pem2, &len), 0);
+        assert_int_equal(crypto_cert_info_pem(pem2, len, &c2), 0);
+        free(pem2);
+        by_serial(d1, sizeof(d1), cert1.serial_hex);
+        by_serial(d2, sizeof(d2), c2.serial_hex);
+        e = policy_create(policy_doc(doc, sizeof(doc), E, "enabled", "{\"include\":[\"all\"]}", "enrolled.example.test",
+                                     NULL, NULL, "{\"controls\":[\"enrolled_device\"]}"));
+        o = policy_create(policy_doc(doc, sizeof(doc), O, "enabled", "{\"include\":[\"all\"]}", "or.example.test",
+                                     NULL, NULL, "{\"controls\":[\"compliant_device\",\"enrolled_device\"],"
+                                     "\"operator\":\"or\"}"));
+        f = policy_create(policy_doc(doc, sizeof(doc), F, "enabled", "{\"include\":[\"all\"]}", "filter.example.test",
+                                     NULL, "{\"device_filter\":\"device.name == \\\"LAP-1\\\"\"}", "{\"block\":true}"));
+        x = policy_create(policy_doc(doc, sizeof(doc), X, "enabled", "{\"include\":[\"all\"]}", "linux.example.test",
+                                     NULL, "{\"platforms\":[\"linux\"]}", "{\"controls\":[\"compliant_device\"]}"));
+        EXPECT("enrolled.example.test", "/", d1, 200, "allowed", dev1.id, NULL, NULL);
+        EXPECT("enrolled.example.test", "/", d2, 403, "policy \"Enrolled devices only\": device lap-2 is offboarded",
+               dev2.id, NULL, E);
+        EXPECT("enrolled.example.test", "/", NULL, 401, "needs a verified device: no client certificate", NULL, NULL,
+               E);
+        EXPECT("or.example.test", "/", d1, 200, "allowed", dev1.id, NULL, NULL);
+        EXPECT("or.example.test", "/", d2, 403, "lap-2 is offboarded", dev2.id, NULL, O);
+        /* the filter needs a device to be told */
+        EXPECT("filter.example.test", "/", d1, 403, "policy \"Block lap-1\" blocks access", dev1.id, NULL, F);
+        EXPECT("filter.example.test", "/", d2, 200, "allowed", dev2.id, NULL, NULL);
+        EXPECT("filter.example.test", "/", NULL, 401, "needs a verified device", NULL, NULL, F);
+        EXPECT("linux.example.test", "/", NULL, 401, "needs a verified device", NULL, NULL, X);
+        EXPECT("linux.example.test", "/", d1, 200, "allowed", dev1.id, NULL, NULL);
+        /* noncompliant: the platform is linux from enrollment on, so the policy applies */
+        settings("noncompliant");
+        poll_answer("linux.example.test", "/", d1, 403, "device lap-1 noncompliant");
+        EXPECT("enrolled.example.test", "/", d1, 200, "allowed", dev1.id, NULL, NULL);
+        EXPECT("or.example.test", "/", d1, 200, "allowed", dev1.id, NULL, NULL);
+        settings("compliant");
+        poll_answer("linux.example.test", "/", d1, 200, NULL);
+        policy_delete(e);
+        policy_delete(o);
+        policy_delete(f);
+        policy_delete(x);
+}
+
 static void test_policy_in_effect(void **state)
 {
         const char *B = "Block blocked.example.test", *host = "blocked.example.test";
@@ -1450,6 +1500,7 @@ int main(void)
                 cmocka_unit_test(test_no_policy),
                 cmocka_unit_test(test_device_identity),
                 cmocka_unit_test(test_freshness),
+                cmocka_unit_test(test_device_controls),
                 cmocka_unit_test(test_policy_in_effect),
                 cmocka_unit_test(test_users),
                 cmocka_unit_test(test_jwt),
