@@ -708,6 +708,31 @@ static void test_policy_in_effect(void **state)
         EXPECT(host, "/x", NULL, 200, "allowed", NULL, NULL, NULL);
 }
 
+/* The first enforced policy that fails decides: its status and name. */
+static void test_order(void **state)
+{
+        const char *B = "Block order.example.test", *D = "order.example.test needs a device";
+        const char *host = "order.example.test";
+        char doc[1024], path[160], *b, *d;
+
+        b = policy_create(policy_doc(doc, sizeof(doc), B, "enabled", "{\"include\":[\"all\"]}", host, NULL, NULL,
+                                     "{\"block\":true}"));
+        d = policy_create(policy_doc(doc, sizeof(doc), D, "enabled", "{\"include\":[\"all\"]}", host, NULL, NULL,
+                                     "{\"controls\":[\"enrolled_device\"]}"));
+        EXPECT(host, "/", NULL, 403, "blocks access", NULL, NULL, B);
+        snprintf(path, sizeof(path), "/api/v1/access/policies/%s?position=1", d);
+        json_decref(admin("PUT", path, policy_doc(doc, sizeof(doc), D, "enabled", "{\"include\":[\"all\"]}", host,
+                                                  NULL, NULL, "{\"controls\":[\"enrolled_device\"]}"), 200));
+        EXPECT(host, "/", NULL, 401, "needs a verified device", NULL, NULL, D);
+        /* report-only never decides */
+        json_decref(admin("PUT", path, policy_doc(doc, sizeof(doc), D, "report_only", "{\"include\":[\"all\"]}",
+                                                  host, NULL, NULL, "{\"controls\":[\"enrolled_device\"]}"), 200));
+        EXPECT(host, "/", NULL, 403, "blocks access", NULL, NULL, B);
+        policy_delete(b);
+        EXPECT(host, "/", NULL, 200, "allowed", NULL, NULL, NULL);
+        policy_delete(d);
+}
+
 /* The result of the policy named name in a what-if for user on url. */
 static char *whatif_result(const char *user, const char *url, const char *name)
 {
@@ -1502,6 +1527,7 @@ int main(void)
                 cmocka_unit_test(test_freshness),
                 cmocka_unit_test(test_device_controls),
                 cmocka_unit_test(test_policy_in_effect),
+                cmocka_unit_test(test_order),
                 cmocka_unit_test(test_users),
                 cmocka_unit_test(test_jwt),
                 cmocka_unit_test(test_report_only),
