@@ -933,7 +933,7 @@ static const char *policy_result(json_t *row, const char *id)
 static void test_report_only(void **state)
 {
         const char *R = "Report-only block", *L = "Bob kept out of log.example.test";
-        char doc[1024], h[1024], dv[512], q[512], t[21], *rid, *lid;
+        char doc[1024], h[1024], dv[512], q[512], t[21], ms[32], *rid, *lid;
         json_t *j, *row;
         int64_t waited;
 
@@ -1003,6 +1003,13 @@ static void test_report_only(void **state)
         json_decref(log_get(q, 3));
         json_decref(log_get("app=log.example.test&until=2020-01-01T00:00:00Z", 0));
         json_decref(log_get("app=log.example.test&since=2020-01-01T00:00:00Z", 3));
+        /* a row's own time, to the millisecond, bounds it */
+        j = log_get("app=log.example.test&status=403", 1);
+        snprintf(ms, sizeof(ms), "%s", json_string_value(json_object_get(json_array_get(json_object_get(j, "value"), 0),
+                                                                         "time")));
+        json_decref(j);
+        snprintf(q, sizeof(q), "app=log.example.test&status=403&since=%s&until=%s", ms, ms);
+        json_decref(log_get(q, 1));
         /* paging */
         j = log_get("app=log.example.test&limit=2", 3);
         assert_int_equal(json_array_size(json_object_get(j, "value")), 2);
@@ -1018,6 +1025,8 @@ static void test_report_only(void **state)
         /* bad filters */
         static const char *const bad[] = {
                 "status=500", "status=abc", "result=maybe", "policies=some", "policy=x'--", "since=yesterday",
+                "since=2026-11-30T09:00:00.Z", "since=2026-11-30T09:00:00.1234567890Z", "until=2026-11-30T09:00:00.5",
+                "since=2026-11-30T09:00:00.5Zx",
                 "until=2026-13-45T00:00:00Z", "limit=0", "limit=1001", "offset=-1",
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
