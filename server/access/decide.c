@@ -248,13 +248,22 @@ static void group_add(struct input *in, const char *g)
                 in->groups[in->n_groups++] = g;
 }
 
-/* The user: named by the directory, or as the request named it. */
+/* The user: named by the directory, or as the request named it. A name
+ * that is the id of a user group names no one: a policy's users entries
+ * are compared to the name as to a UPN, so such a user would count as a
+ * member of the group, and escape a policy that excludes it. */
 static void user_resolve(struct input *in, const struct access_snapshot *s, const char *name, size_t len)
 {
         in->user = access_snap_user(s, name, len);
         if (in->user) {
                 for (size_t i = 0; i < in->user->n_groups; i++)
                         group_add(in, in->user->groups[i]);
+                return;
+        }
+        if (access_snap_group_by_id(s, name, len)) {
+                snprintf(in->user_problem_buf, sizeof(in->user_problem_buf),
+                         "no user: the name '%.*s' is the id of a user group", (int)(len < 64 ? len : 64), name);
+                in->user_problem = in->user_problem_buf;
                 return;
         }
         snprintf(in->upn, sizeof(in->upn), "%.*s", (int)(len < ACCESS_ID_MAX ? len : ACCESS_ID_MAX), name);
@@ -295,8 +304,12 @@ static void user_from_headers(struct access *a, struct input *in, const struct a
         const char *name = in->claims.user[0] ? in->claims.user : in->claims.sub;
         user_resolve(in, s, name, strlen(name));
         for (size_t i = 0; i < in->claims.n_groups; i++) {
-                const struct access_snap_group *g = access_snap_group_by_name(s, in->claims.groups[i]);
-                group_add(in, in->claims.groups[i]);
+                const char *group = in->claims.groups[i];
+                const struct access_snap_group *g = access_snap_group_by_name(s, group);
+                /* a group named as a directory user is no user's group: it
+                 * would match that user's entries in the policies */
+                if (!access_snap_user(s, group, strlen(group)))
+                        group_add(in, group);
                 if (g)
                         group_add(in, g->id);
         }
