@@ -754,7 +754,8 @@ static char *whatif_result(const char *user, const char *url, const char *name)
 static void test_users(void **state)
 {
         const char *G = "Engineering wiki needs a compliant device", *U = "Payroll for alice only";
-        char doc[1024], users[256], h[1024], dv[512], path[256], *r;
+        const char *X = "Everyone but engineering kept out of bg.example.test";
+        char doc[1024], users[256], h[1024], dv[512], path[256], name[64], *r, *x;
         int64_t t;
 
         user_create("alice@example.com", alice_id);
@@ -800,6 +801,32 @@ static void test_users(void **state)
         /* unknown to the directory: kept as named, no groups */
         EXPECT("wiki.example.test", "/", user_hdr(h, sizeof(h), "mallory@example.com", NULL), 200, "allowed", NULL,
                "mallory@example.com", NULL);
+
+        /* a name that is a group's id is no member of it: the group's
+         * exclusion is not escaped, its inclusion not gained */
+        snprintf(users, sizeof(users), "{\"include\":[\"all\"],\"exclude\":[\"%s\"]}", eng_id);
+        x = policy_create(policy_doc(doc, sizeof(doc), X, "enabled", users, "bg.example.test", NULL, NULL,
+                                     "{\"block\":true}"));
+        EXPECT("bg.example.test", "/", user_hdr(h, sizeof(h), "alice@example.com", NULL), 200, "allowed", NULL,
+               "alice@example.com", NULL);
+        EXPECT("bg.example.test", "/", user_hdr(h, sizeof(h), "mallory@example.com", NULL), 403, "blocks access",
+               NULL, "mallory@example.com", X);
+        for (size_t i = 0; i < 2; i++) {
+                snprintf(name, sizeof(name), "%s", eng_id);
+                for (char *p = name; i && *p; p++)
+                        *p = (char)(*p >= 'a' && *p <= 'f' ? *p - 32 : *p);
+                EXPECT("bg.example.test", "/", user_hdr(h, sizeof(h), name, NULL), 401,
+                       "needs a known user: no user: the name", NULL, NULL, X);
+                EXPECT("wiki.example.test", "/", user_hdr(h, sizeof(h), name, NULL), 401, "is the id of a user group",
+                       NULL, NULL, G);
+        }
+        /* a user id in capitals is that user */
+        snprintf(name, sizeof(name), "%s", alice_id);
+        for (char *p = name; *p; p++)
+                *p = (char)(*p >= 'a' && *p <= 'f' ? *p - 32 : *p);
+        EXPECT("bg.example.test", "/", user_hdr(h, sizeof(h), name, NULL), 200, "allowed", NULL, "alice@example.com",
+               NULL);
+        policy_delete(x);
 
         /* directory changes: rebuilt in the background */
         json_decref(admin("POST", path, "{\"users\":[\"bob@example.com\"]}", 200));
@@ -857,6 +884,11 @@ static void test_jwt(void **state)
         /* a user unknown to the directory with a group of it */
         t = token(idp_key, "dave@example.com", ",\"groups\":[\"contractors\"]", now + 300, AUD);
         EXPECT("jwt.example.test", "/", bearer(h, sizeof(h), t), 403, "blocks access", NULL, "dave@example.com", J);
+        free(t);
+
+        /* a token group named as a user is not that user: payroll is alice's alone */
+        t = token(idp_key, "bob@example.com", ",\"groups\":[\"alice@example.com\"]", now + 300, AUD);
+        EXPECT("payroll.example.test", "/", bearer(h, sizeof(h), t), 200, "allowed", NULL, "bob@example.com", NULL);
         free(t);
 
         /* refused tokens: no user, and the reason when a policy needs one */
