@@ -408,6 +408,24 @@ static void record_fill(struct access_log_record *rec, const struct access_snaps
         snprintf(rec->reason, sizeof(rec->reason), "%s", reason);
 }
 
+/* A client address as access_ip_parse() reads it, an IPv4-mapped IPv6
+ * address (::ffff:192.0.2.7, as a dual-stack proxy reports an IPv4
+ * client) as the IPv4 address, so that IPv4 ranges hold it. Returns 0 or
+ * -EINVAL. */
+static int client_ip_parse(const char *text, struct access_ip *ret)
+{
+        static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+        if (access_ip_parse(text, ret) < 0)
+                return -EINVAL;
+        if (ret->family == 6 && memcmp(ret->addr, mapped, sizeof(mapped)) == 0) {
+                memmove(ret->addr, ret->addr + 12, 4);
+                memset(ret->addr + 4, 0, sizeof(ret->addr) - 4);
+                ret->family = 4;
+        }
+        return 0;
+}
+
 /* The last line of a header the request may repeat, or NULL. */
 static const char *header_last(const struct access_http_req *req, const char *name, size_t *ret_len)
 {
@@ -498,7 +516,7 @@ static const char *request_from_headers(struct input *in, const struct access_ht
                         in->ip_text[k] = '\0';
                 }
         }
-        if (in->ip_text[0] && access_ip_parse(in->ip_text, &in->ip) < 0)
+        if (in->ip_text[0] && client_ip_parse(in->ip_text, &in->ip) < 0)
                 return "the client address the proxy passed is not an IP address";
         return NULL;
 }
@@ -649,7 +667,7 @@ void access_handle_whatif(struct vigild *d, const struct http_request *req, stru
                 goto out;
         }
         snprintf(in.method, sizeof(in.method), "%s", method);
-        if (ip && (strlen(ip) >= sizeof(in.ip_text) || access_ip_parse(ip, &in.ip) < 0)) {
+        if (ip && (strlen(ip) >= sizeof(in.ip_text) || client_ip_parse(ip, &in.ip) < 0)) {
                 http_reply_error(rep, 400, "invalid_whatif", "ip: \"%.64s\" is not an IPv4 or IPv6 address", ip);
                 goto out;
         }
