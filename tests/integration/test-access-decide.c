@@ -1151,6 +1151,8 @@ static void test_whatif(void **state)
         whatif_same("mallory@example.com", &dev1, cert1.serial_hex, "payroll.example.test", "/", NULL, 3);
         whatif_same(NULL, NULL, NULL, "wiki2.example.test", "/", "10.1.2.3", 3);
         whatif_same(NULL, NULL, NULL, "wiki2.example.test", "/", "203.0.113.9", 3);
+        whatif_same(NULL, NULL, NULL, "wiki2.example.test", "/", "::ffff:10.1.1.1", 3);
+        whatif_same(NULL, NULL, NULL, "wiki2.example.test", "/", "::ffff:203.0.113.9", 3);
         whatif_same(NULL, NULL, NULL, "wiki2.example.test", "/", NULL, 3);
         whatif_same(NULL, &dev2, serial2, "free.example.test", "/", NULL, 3);
         /* what it says of the device and the user */
@@ -1239,9 +1241,10 @@ static void test_malformed(void **state)
         EXPECT(host, "/admin/x", NULL, 200, "allowed", NULL, NULL, NULL);
 }
 
-/* A header the decision rests on, twice: refused, since a proxy that adds
- * its line after the client's would leave the client's first. The client
- * address list of X-Forwarded-For is read from its last line. */
+/* The client address: X-Forwarded-For read from its last line, IPv4-mapped
+ * addresses as IPv4. A header the decision rests on, twice: refused, since
+ * a proxy that adds its line after the client's would leave the client's
+ * first. */
 static void test_repeated_headers(void **state)
 {
         const char *L = "Only from the lab", *host = "xff.example.test";
@@ -1259,6 +1262,10 @@ static void test_repeated_headers(void **state)
                NULL, NULL, L);
         EXPECT(host, "/", "X-Forwarded-For: 203.0.113.9\r\nx-forwarded-for: 10.2.2.2\r\n", 200, "allowed", NULL,
                NULL, NULL);
+        /* an IPv4 client as a dual-stack proxy reports it */
+        EXPECT(host, "/", "X-Real-IP: ::ffff:10.1.1.1\r\n", 200, "allowed", NULL, NULL, NULL);
+        EXPECT(host, "/", "X-Forwarded-For: ::ffff:203.0.113.9\r\n", 403, "blocks access", NULL, NULL, L);
+        EXPECT(host, "/", "X-Real-IP: 2001:db8::1\r\n", 403, "blocks access", NULL, NULL, L);
         EXPECT(host, "/", "X-Real-IP: 10.1.1.1\r\nX-Real-IP: 203.0.113.9\r\n", 403,
                "the question carries X-Real-IP more than once", NULL, NULL, NULL);
         snprintf(h, sizeof(h), "X-Vigil-Client-Serial: %s\r\n%s", cert1.serial_hex,
