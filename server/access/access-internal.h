@@ -219,6 +219,12 @@ void access_log_stop(struct access *a);
 void access_log_push(struct access *a, unsigned worker, struct access_log_record *rec,
                      const struct access_snapshot *s, const enum access_result *results);
 
+/* Replaces each byte of s that is no part of a well-formed UTF-8 sequence
+ * with '?', in place: a request's path or user may hold any byte, and a
+ * field cut to its size may end inside a character, but the API answers
+ * JSON, which holds only UTF-8. */
+void access_utf8_scrub(char *s);
+
 /* Tells the log the policies of a new snapshot, before it is published. */
 void access_log_policy_set(struct access *a, const struct access_snapshot *s);
 

@@ -696,6 +696,8 @@ void access_handle_whatif(struct vigild *d, const struct http_request *req, stru
         if (user)
                 user_resolve(&in, s, user, strlen(user));
         evaluate(a, s, &in, &dec, results, reason, sizeof(reason), &view);
+        /* decoded, the path may hold any byte: shown as UTF-8 */
+        access_utf8_scrub(in.path);
         pols = json_array();
         for (size_t i = 0; i < s->n_policies; i++) {
                 enum access_control c = ACCESS_CONTROL_NONE;

@@ -232,6 +232,59 @@ static void results_text(const struct access_log_record *r, const struct set *se
         }
 }
 
+/* The length of the well-formed UTF-8 sequence at p (no overlong form,
+ * no surrogate, at most U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *p)
+{
+        uint32_t cp, min;
+        size_t n;
+
+        if (p[0] < 0x80)
+                return 1;
+        if (p[0] >= 0xc2 && p[0] <= 0xdf)
+                n = 2;
+        else if ((p[0] & 0xf0) == 0xe0)
+                n = 3;
+        else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+                n = 4;
+        else
+                return 0;
+        cp = p[0] & (0x7fu >> n);
+        min = n == 2 ? 0x80 : n == 3 ? 0x800 : 0x10000;
+        for (size_t i = 1; i < n; i++) {
+                if ((p[i] & 0xc0) != 0x80)      /* the NUL that ends s too */
+                        return 0;
+                cp = cp << 6 | (p[i] & 0x3fu);
+        }
+        return cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : n;
+}
+
+void access_utf8_scrub(char *s)
+{
+        unsigned char *p = (unsigned char *)s;
+
+        while (*p) {
+                size_t n = utf8_len(p);
+                if (n == 0)
+                        *p++ = '?';
+                else
+                        p += n;
+        }
+}
+
+/* Makes every text of a record valid UTF-8 (see access_utf8_scrub()). */
+static void record_scrub(struct access_log_record *rec)
+{
+        access_utf8_scrub(rec->method);
+        access_utf8_scrub(rec->host);
+        access_utf8_scrub(rec->path);
+        access_utf8_scrub(rec->client_ip);
+        access_utf8_scrub(rec->user);
+        access_utf8_scrub(rec->user_id);
+        access_utf8_scrub(rec->device_id);
+        access_utf8_scrub(rec->reason);
+}
+
 /* Writes up to WRITE_BATCH records of q. Returns how many were consumed. */
 static size_t drain_queue(struct access_log *l, struct queue *q, char *text)
 {
@@ -250,6 +303,7 @@ static size_t drain_queue(struct access_log *l, struct queue *q, char *text)
         for (; r == 0 && done < n; done++) {
                 struct access_log_record *rec = &q->v[(t + done) & q->mask];
                 struct set *set = set_for(l, rec->snapshot_gen);
+                record_scrub(rec);
                 results_text(rec, set, text, RESULTS_TEXT_MAX);
                 r = db_prepare(d->db, "INSERT INTO access_log (time_ms, policy_set, method, host, path, client_ip, "
                                       "user, user_id, device_id, status, reason, results) "
