@@ -1054,6 +1054,26 @@ static void test_report_only(void **state)
         assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "value"), 0), "path")),
                             "/a");
         json_decref(j);
+        /* any byte in the path or the user, and a path cut inside a character:
+         * stored and shown as UTF-8, never left out of the answer */
+        {
+                char uri[1300] = "/";
+                for (size_t i = 0; i < 200; i++)
+                        memcpy(uri + 1 + 6 * i, "%C3%A9", 7);
+                EXPECT("utf.example.test", "/%ff%fe/x", "X-Forwarded-User: \xc3(x@example.com\r\n", 200, "allowed",
+                       NULL, "\xc3(x@example.com", NULL);
+                EXPECT("utf.example.test", uri, NULL, 200, "allowed", NULL, NULL, NULL);
+        }
+        log_wait("app=utf.example.test", 2);
+        j = log_get("app=utf.example.test", 2);
+        assert_int_equal(json_array_size(json_object_get(j, "value")), 2);
+        row = json_array_get(json_object_get(j, "value"), 1);
+        assert_string_equal(json_string_value(json_object_get(row, "path")), "/?" "?/x");
+        assert_string_equal(json_string_value(json_object_get(row, "user")), "?(x@example.com");
+        row = json_array_get(json_object_get(j, "value"), 0);
+        assert_int_equal(strlen(json_string_value(json_object_get(row, "path"))), 256);
+        assert_string_equal(json_string_value(json_object_get(row, "path")) + 253, "\xc3\xa9?");
+        json_decref(j);
         /* bad filters */
         static const char *const bad[] = {
                 "status=500", "status=abc", "result=maybe", "policies=some", "policy=x'--", "since=yesterday",
@@ -1163,6 +1183,9 @@ static void test_whatif(void **state)
         assert_true(json_is_true(json_object_get(json_object_get(j, "device"), "offboarded")));
         assert_string_equal(json_string_value(json_object_get(json_object_get(j, "user"), "upn")), "alice@example.com");
         assert_string_equal(json_string_value(json_object_get(j, "host")), "wiki.example.test");
+        json_decref(j);
+        j = admin("POST", "/api/v1/access/whatif", "{\"url\":\"https://wiki.example.test/%ff/\"}", 200);
+        assert_string_equal(json_string_value(json_object_get(j, "path")), "/?/");
         json_decref(j);
         /* refused questions */
         json_decref(admin("POST", "/api/v1/access/whatif", "{\"url\":\"wiki.example.test/\"}", 400));
