@@ -11,8 +11,9 @@
  * policies and the access log with its filters; what-if against the live
  * answers; malformed questions, path normalization and repeated identity
  * headers; a restart; four threads asking while policies and compliance
- * change. Then the proxy secret and the unix socket listener, each on a
- * vigild of its own, and addresses vigild refuses to listen on. */
+ * change. Then the proxy secret and the connection limit, and the unix
+ * socket listener, each on a vigild of its own, and addresses vigild
+ * refuses to listen on. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -1449,7 +1450,10 @@ static struct harness HS;
 
 static int setup_secret(void **state)
 {
-        return harness_start(&HS, "access_proxy_secret = " SECRET "\n") < 0 || HS.access_port == 0 ? -1 : 0;
+        return harness_start(&HS, "access_proxy_secret = " SECRET "\naccess_max_connections = 3\n") < 0 ||
+                               HS.access_port == 0
+                       ? -1
+                       : 0;
 }
 
 static int teardown_secret(void **state)
@@ -1489,6 +1493,41 @@ static void test_proxy_secret(void **state)
         expect_at(__LINE__, &a, 200, "allowed", NULL, NULL, NULL);    /* no user header configured */
         assert_int_equal(c.asked, 7);
         conn_close(&c);
+}
+
+/* access_max_connections = 3: a fourth is closed at accept, and taken once
+ * one of the three is gone. */
+static void test_max_connections(void **state)
+{
+        struct conn c[4];
+        struct answer a;
+        char req[1024], err[256];
+        int k = -1;
+
+        question(req, sizeof(req), "intranet.example.test", "/", "X-Vigil-Proxy-Secret: " SECRET "\r\n");
+        sleep_ms(100);          /* the connection of the test before is closed on the server's side too */
+        for (int i = 0; i < 3; i++) {
+                assert_int_equal(conn_open(&c[i], HS.access_port, NULL), 0);
+                if (conn_ask(&c[i], req, &a, err, sizeof(err)) < 0)
+                        fail_msg("connection %d: %s", i, err);
+        }
+        assert_int_equal(conn_open(&c[3], HS.access_port, NULL), 0);
+        if (conn_ask(&c[3], req, &a, err, sizeof(err)) == 0)
+                fail_msg("a fourth connection was answered");
+        conn_close(&c[3]);
+        conn_close(&c[0]);
+        /* the server sees the close on its next wake */
+        for (int i = 0; i < 100 && k < 0; i++) {
+                sleep_ms(10);
+                assert_int_equal(conn_open(&c[3], HS.access_port, NULL), 0);
+                k = conn_ask(&c[3], req, &a, err, sizeof(err));
+                if (k < 0)
+                        conn_close(&c[3]);
+        }
+        assert_int_equal(k, 0);
+        expect_at(__LINE__, &a, 200, "allowed", NULL, NULL, NULL);
+        for (int i = 1; i < 4; i++)
+                conn_close(&c[i]);
 }
 
 /* ---- the unix socket ---- */
@@ -1608,7 +1647,10 @@ int main(void)
                 cmocka_unit_test(test_restart),
                 cmocka_unit_test(test_concurrency),
         };
-        const struct CMUnitTest secret_tests[] = { cmocka_unit_test(test_proxy_secret) };
+        const struct CMUnitTest secret_tests[] = {
+                cmocka_unit_test(test_proxy_secret),
+                cmocka_unit_test(test_max_connections),
+        };
         const struct CMUnitTest unix_tests[] = {
                 cmocka_unit_test(test_listen_refused),
                 cmocka_unit_test(test_unix_socket),
