@@ -11,9 +11,9 @@
  * policies and the access log with its filters; what-if against the live
  * answers; malformed questions, path normalization and repeated identity
  * headers; a restart; four threads asking while policies and compliance
- * change. Then the proxy secret and the connection limit, and the unix
- * socket listener, each on a vigild of its own, and addresses vigild
- * refuses to listen on. */
+ * change. Then, each on a vigild of its own: the proxy secret and the
+ * connection limit; the unix socket listener, and addresses vigild refuses
+ * to listen on; a peer not on loopback, refused without a secret. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <cmocka.h>
 
@@ -1629,6 +1631,68 @@ static void test_listen_refused(void **state)
                 fail_msg("vigild said: %s", out);
 }
 
+/* ---- a peer that is not on loopback ---- */
+
+static struct harness HR;
+static char remote_ip[INET_ADDRSTRLEN];
+
+/* The first IPv4 address of an interface that is up and not loopback. */
+static bool remote_ip_find(void)
+{
+        struct ifaddrs *all, *i;
+        bool found = false;
+
+        if (getifaddrs(&all) < 0)
+                return false;
+        for (i = all; i && !found; i = i->ifa_next)
+                if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && (i->ifa_flags & IFF_UP) &&
+                    !(i->ifa_flags & IFF_LOOPBACK))
+                        found = inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, remote_ip,
+                                          sizeof(remote_ip)) != NULL;
+        freeifaddrs(all);
+        return found;
+}
+
+static int setup_remote(void **state)
+{
+        char config[128];
+
+        if (!remote_ip_find())
+                return 0;
+        snprintf(config, sizeof(config), "access_listen = %s:0\n", remote_ip);
+        return harness_start(&HR, config);
+}
+
+static int teardown_remote(void **state)
+{
+        return remote_ip[0] ? harness_stop(&HR) : 0;
+}
+
+/* Without a proxy secret only loopback and the unix socket are trusted: a
+ * question from the host's own address on another interface is refused. */
+static void test_remote_peer(void **state)
+{
+        struct sockaddr_in sa = { .sin_family = AF_INET };
+        struct conn c = { .fd = -1 };
+        struct answer a;
+        char req[1024], err[256];
+
+        if (!remote_ip[0])
+                skip();
+        sa.sin_port = htons((uint16_t)HR.access_port);
+        assert_int_equal(inet_pton(AF_INET, remote_ip, &sa.sin_addr), 1);
+        c.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_int_equal(connect(c.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        question(req, sizeof(req), "intranet.example.test", "/", "X-Forwarded-User: alice@example.com\r\n");
+        for (int i = 0; i < 2; i++) {
+                if (conn_ask(&c, req, &a, err, sizeof(err)) < 0)
+                        fail_msg("%s", err);
+                expect_at(__LINE__, &a, 403, "identity headers are trusted only from loopback or the unix socket",
+                          NULL, NULL, NULL);
+        }
+        conn_close(&c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1655,11 +1719,13 @@ int main(void)
                 cmocka_unit_test(test_listen_refused),
                 cmocka_unit_test(test_unix_socket),
         };
+        const struct CMUnitTest remote_tests[] = { cmocka_unit_test(test_remote_peer) };
         int r;
 
         setvbuf(stdout, NULL, _IOLBF, 0);
         r = cmocka_run_group_tests_name("access-decide", tests, setup, teardown);
         r += cmocka_run_group_tests_name("access-decide-secret", secret_tests, setup_secret, teardown_secret);
         r += cmocka_run_group_tests_name("access-decide-unix", unix_tests, setup_unix, teardown_unix);
+        r += cmocka_run_group_tests_name("access-decide-remote", remote_tests, setup_remote, teardown_remote);
         return r ? 1 : 0;
 }
