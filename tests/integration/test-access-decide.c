@@ -667,6 +667,23 @@ static void test_device_controls(void **state)
         EXPECT("or.example.test", "/", d1, 200, "allowed", dev1.id, NULL, NULL);
         settings("compliant");
         poll_answer("linux.example.test", "/", d1, 200, NULL);
+        /* a device's tags change: the filter sees them once the snapshot is rebuilt */
+        {
+                char *k, path[128];
+                int64_t t;
+                k = policy_create(policy_doc(doc, sizeof(doc), "Kiosks blocked", "enabled", "{\"include\":[\"all\"]}",
+                                             "kiosk.example.test", NULL,
+                                             "{\"device_filter\":\"device.tags contains \\\"kiosk\\\"\"}",
+                                             "{\"block\":true}"));
+                EXPECT("kiosk.example.test", "/", d1, 200, "allowed", dev1.id, NULL, NULL);
+                snprintf(path, sizeof(path), "/api/v1/devices/%s/tags", dev1.id);
+                json_decref(admin("PUT", path, "{\"tags\":[\"kiosk\"]}", 200));
+                t = poll_answer("kiosk.example.test", "/", d1, 403, "policy \"Kiosks blocked\" blocks access");
+                printf("access: device tagged -> the device filter holds: %lld ms\n", (long long)t);
+                json_decref(admin("PUT", path, "{\"tags\":[]}", 200));
+                poll_answer("kiosk.example.test", "/", d1, 200, NULL);
+                policy_delete(k);
+        }
         policy_delete(e);
         policy_delete(o);
         policy_delete(f);
