@@ -1309,6 +1309,13 @@ static void test_repeated_headers(void **state)
         EXPECT(host, "/", "X-Real-IP: ::ffff:10.1.1.1\r\n", 200, "allowed", NULL, NULL, NULL);
         EXPECT(host, "/", "X-Forwarded-For: ::ffff:203.0.113.9\r\n", 403, "blocks access", NULL, NULL, L);
         EXPECT(host, "/", "X-Real-IP: 2001:db8::1\r\n", 403, "blocks access", NULL, NULL, L);
+        /* a location changed through the API is in effect when it answers */
+        json_decref(admin("PUT", "/api/v1/access/locations/lab", "{\"id\":\"lab\",\"ranges\":[\"192.168.0.0/16\"]}",
+                          200));
+        EXPECT(host, "/", "X-Real-IP: 10.1.1.1\r\n", 403, "blocks access", NULL, NULL, L);
+        EXPECT(host, "/", "X-Real-IP: 192.168.7.7\r\n", 200, "allowed", NULL, NULL, NULL);
+        json_decref(admin("PUT", "/api/v1/access/locations/lab", "{\"id\":\"lab\",\"ranges\":[\"10.0.0.0/8\"]}", 200));
+        EXPECT(host, "/", "X-Real-IP: 10.1.1.1\r\n", 200, "allowed", NULL, NULL, NULL);
         EXPECT(host, "/", "X-Real-IP: 10.1.1.1\r\nX-Real-IP: 203.0.113.9\r\n", 403,
                "the question carries X-Real-IP more than once", NULL, NULL, NULL);
         snprintf(h, sizeof(h), "X-Vigil-Client-Serial: %s\r\n%s", cert1.serial_hex,
