@@ -91,7 +91,7 @@ struct access_snapshot {
         size_t n_users;
         struct access_snap_group *groups;
         size_t n_groups;
-        struct access_index by_serial, by_fpr, by_device, by_upn, by_user, by_group_name;
+        struct access_index by_serial, by_fpr, by_device, by_upn, by_user, by_group_name, by_group_id;
 };
 
 /* A worker's reference to the live snapshot, on its own cache line. */
@@ -151,9 +151,11 @@ const struct access_snap_device *access_snap_device_by_serial(const struct acces
                                                               size_t len);
 const struct access_snap_device *access_snap_device_by_fpr(const struct access_snapshot *s, const uint8_t fpr[32]);
 const struct access_snap_device *access_snap_device_by_id(const struct access_snapshot *s, const char *id);
-/* By UPN (any case) or user id. */
+/* By UPN or user id, in any case. */
 const struct access_snap_user *access_snap_user(const struct access_snapshot *s, const char *key, size_t len);
 const struct access_snap_group *access_snap_group_by_name(const struct access_snapshot *s, const char *name);
+/* By id, in any case (as a policy's users entries are compared to a UPN). */
+const struct access_snap_group *access_snap_group_by_id(const struct access_snapshot *s, const char *id, size_t len);
 
 /* Subscribes to the bus, builds the first snapshot and starts the builder
  * thread. Returns 0 or a negative errno with a message in err. */
@@ -224,6 +226,12 @@ void access_log_stop(struct access *a);
  * applied, for a question denied before the policies were asked). */
 void access_log_push(struct access *a, unsigned worker, struct access_log_record *rec,
                      const struct access_snapshot *s, const enum access_result *results);
+
+/* Replaces each byte of s that is no part of a well-formed UTF-8 sequence
+ * with '?', in place: a request's path or user may hold any byte, and a
+ * field cut to its size may end inside a character, but the API answers
+ * JSON, which holds only UTF-8. */
+void access_utf8_scrub(char *s);
 
 /* Tells the log the policies of a new snapshot, before it is published. */
 void access_log_policy_set(struct access *a, const struct access_snapshot *s);

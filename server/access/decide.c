@@ -260,13 +260,22 @@ static void group_add(struct input *in, const char *g)
                 in->groups[in->n_groups++] = g;
 }
 
-/* The user: named by the directory, or as the request named it. */
+/* The user: named by the directory, or as the request named it. A name
+ * that is the id of a user group names no one: a policy's users entries
+ * are compared to the name as to a UPN, so such a user would count as a
+ * member of the group, and escape a policy that excludes it. */
 static void user_resolve(struct input *in, const struct access_snapshot *s, const char *name, size_t len)
 {
         in->user = access_snap_user(s, name, len);
         if (in->user) {
                 for (size_t i = 0; i < in->user->n_groups; i++)
                         group_add(in, in->user->groups[i]);
+                return;
+        }
+        if (access_snap_group_by_id(s, name, len)) {
+                snprintf(in->user_problem_buf, sizeof(in->user_problem_buf),
+                         "no user: the name '%.*s' is the id of a user group", (int)(len < 64 ? len : 64), name);
+                in->user_problem = in->user_problem_buf;
                 return;
         }
         snprintf(in->upn, sizeof(in->upn), "%.*s", (int)(len < ACCESS_ID_MAX ? len : ACCESS_ID_MAX), name);
@@ -307,8 +316,12 @@ static void user_from_headers(struct access *a, struct input *in, const struct a
         const char *name = in->claims.user[0] ? in->claims.user : in->claims.sub;
         user_resolve(in, s, name, strlen(name));
         for (size_t i = 0; i < in->claims.n_groups; i++) {
-                const struct access_snap_group *g = access_snap_group_by_name(s, in->claims.groups[i]);
-                group_add(in, in->claims.groups[i]);
+                const char *group = in->claims.groups[i];
+                const struct access_snap_group *g = access_snap_group_by_name(s, group);
+                /* a group named as a directory user is no user's group: it
+                 * would match that user's entries in the policies */
+                if (!access_snap_user(s, group, strlen(group)))
+                        group_add(in, group);
                 if (g)
                         group_add(in, g->id);
         }
@@ -407,6 +420,71 @@ static void record_fill(struct access_log_record *rec, const struct access_snaps
         snprintf(rec->reason, sizeof(rec->reason), "%s", reason);
 }
 
+/* A client address as access_ip_parse() reads it, an IPv4-mapped IPv6
+ * address (::ffff:192.0.2.7, as a dual-stack proxy reports an IPv4
+ * client) as the IPv4 address, so that IPv4 ranges hold it. Returns 0 or
+ * -EINVAL. */
+static int client_ip_parse(const char *text, struct access_ip *ret)
+{
+        static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+        if (access_ip_parse(text, ret) < 0)
+                return -EINVAL;
+        if (ret->family == 6 && memcmp(ret->addr, mapped, sizeof(mapped)) == 0) {
+                memmove(ret->addr, ret->addr + 12, 4);
+                memset(ret->addr + 4, 0, sizeof(ret->addr) - 4);
+                ret->family = 4;
+        }
+        return 0;
+}
+
+/* The last line of a header the request may repeat, or NULL. */
+static const char *header_last(const struct access_http_req *req, const char *name, size_t *ret_len)
+{
+        size_t len = strlen(name);
+
+        for (size_t i = req->n_headers; i-- > 0;)
+                if (req->headers[i].name_len == len && strncasecmp(req->headers[i].name, name, len) == 0) {
+                        *ret_len = req->headers[i].value_len;
+                        return req->headers[i].value;
+                }
+        return NULL;
+}
+
+/* The name of a header the decision rests on that the request carries more
+ * than once, or NULL. Only the first line of a header is read, so a proxy
+ * that adds its line after the client's instead of replacing it would let
+ * the client choose: such a question is refused. X-Forwarded-For is a list
+ * that proxies extend, and is read from its last line. */
+static const char *header_repeated(struct access *a, const struct access_http_req *req)
+{
+        static const char *const once[] = {
+                "Host", "X-Original-Method", "X-Original-URI", "X-Forwarded-Method", "X-Forwarded-Host",
+                "X-Forwarded-Uri", "X-Real-IP", "X-Vigil-Client-Verify", "X-Vigil-Client-Serial",
+                "X-Vigil-Client-Fingerprint", "X-Vigil-Client-Cert", "X-Vigil-Proxy-Secret", "Authorization",
+        };
+        const char *user = a->d->cfg.access_user_header;
+        size_t user_len = strlen(user);
+
+        for (size_t i = 0; i + 1 < req->n_headers; i++) {
+                const struct access_http_header *h = &req->headers[i];
+                const char *name = NULL;
+
+                for (size_t k = 0; !name && k < sizeof(once) / sizeof(once[0]); k++)
+                        if (h->name_len == strlen(once[k]) && strncasecmp(h->name, once[k], h->name_len) == 0)
+                                name = once[k];
+                if (!name && user_len && h->name_len == user_len && strncasecmp(h->name, user, user_len) == 0)
+                        name = user;
+                if (!name)
+                        continue;
+                for (size_t j = i + 1; j < req->n_headers; j++)
+                        if (req->headers[j].name_len == h->name_len &&
+                            strncasecmp(req->headers[j].name, h->name, h->name_len) == 0)
+                                return name;
+        }
+        return NULL;
+}
+
 /* Reads the original request: method, host, path and client address. */
 static const char *request_from_headers(struct input *in, const struct access_http_req *req)
 {
@@ -416,8 +494,6 @@ static const char *request_from_headers(struct input *in, const struct access_ht
 
         if (access_http_header(req, "X-Original-URI", &n) && access_http_header(req, "X-Forwarded-Uri", &n))
                 return "the proxy passed both X-Original-URI and X-Forwarded-Uri";
-        if (access_http_header(req, "X-Original-Method", &n) && access_http_header(req, "X-Forwarded-Method", &n))
-                return "the proxy passed both X-Original-Method and X-Forwarded-Method";
         if (header_copy(req, "X-Original-Method", in->method, sizeof(in->method)) < 0 &&
             header_copy(req, "X-Forwarded-Method", in->method, sizeof(in->method)) < 0)
                 snprintf(in->method, sizeof(in->method), "%.*s",
@@ -442,8 +518,8 @@ static const char *request_from_headers(struct input *in, const struct access_ht
         if (host_normalize(v, n, in->host) < 0)
                 return "the original request's host is malformed";
         ssize_t real = header_copy(req, "X-Real-IP", in->ip_text, sizeof(in->ip_text));
-        if ((v = access_http_header(req, "X-Forwarded-For", &n)) && n > 0) {
-                /* the right-most entry: the one the proxy added */
+        if ((v = header_last(req, "X-Forwarded-For", &n)) && n > 0) {
+                /* the right-most entry of the last line: the one the proxy added */
                 const char *c = v + n;
                 while (c > v && c[-1] != ',')
                         c--;
@@ -457,40 +533,8 @@ static const char *request_from_headers(struct input *in, const struct access_ht
                         in->ip_text[k] = '\0';
                 }
         }
-        if (in->ip_text[0] && access_ip_parse(in->ip_text, &in->ip) < 0)
+        if (in->ip_text[0] && client_ip_parse(in->ip_text, &in->ip) < 0)
                 return "the client address the proxy passed is not an IP address";
-        return NULL;
-}
-
-/* The headers a decision is made from: each must come at most once, so
- * that a proxy that sets one while the client sent it too cannot leave the
- * client's copy to be read. Returns the first one that repeats, or NULL. */
-static const char *header_repeated(const struct access *a, const struct access_http_req *req)
-{
-        static const char *const names[] = {
-                "Host", "X-Original-Method", "X-Original-URI", "X-Forwarded-Method", "X-Forwarded-Uri",
-                "X-Forwarded-Host", "X-Real-IP", "X-Forwarded-For", "X-Vigil-Client-Verify",
-                "X-Vigil-Client-Fingerprint", "X-Vigil-Client-Serial", "X-Vigil-Client-Cert", "Authorization",
-                "X-Vigil-Proxy-Secret",
-        };
-        const char *user = a->d->cfg.access_user_header;
-        size_t user_len = strlen(user);
-
-        for (size_t i = 0; i < req->n_headers; i++) {
-                const struct access_http_header *h = &req->headers[i];
-                const char *name = NULL;
-                for (size_t k = 0; !name && k < sizeof(names) / sizeof(names[0]); k++)
-                        if (strlen(names[k]) == h->name_len && strncasecmp(names[k], h->name, h->name_len) == 0)
-                                name = names[k];
-                if (!name && user_len == h->name_len && user_len && strncasecmp(user, h->name, user_len) == 0)
-                        name = user;
-                if (!name)
-                        continue;
-                for (size_t j = i + 1; j < req->n_headers; j++)
-                        if (req->headers[j].name_len == h->name_len &&
-                            strncasecmp(req->headers[j].name, h->name, h->name_len) == 0)
-                                return name;
-        }
         return NULL;
 }
 
@@ -556,7 +600,7 @@ void access_decide_http(void *ctx, unsigned worker, const struct access_http_req
         }
         twice = header_repeated(a, req);
         if (twice) {
-                snprintf(reason, sizeof(reason), "the proxy passed %s more than once", twice);
+                snprintf(reason, sizeof(reason), "the question carries %s more than once", twice);
                 deny_early(a, worker, s, &in, ans, reason);
                 return;
         }
@@ -663,7 +707,7 @@ void access_handle_whatif(struct vigild *d, const struct http_request *req, stru
                 goto out;
         }
         snprintf(in.method, sizeof(in.method), "%s", method);
-        if (ip && (strlen(ip) >= sizeof(in.ip_text) || access_ip_parse(ip, &in.ip) < 0)) {
+        if (ip && (strlen(ip) >= sizeof(in.ip_text) || client_ip_parse(ip, &in.ip) < 0)) {
                 http_reply_error(rep, 400, "invalid_whatif", "ip: \"%.64s\" is not an IPv4 or IPv6 address", ip);
                 goto out;
         }
@@ -692,6 +736,8 @@ void access_handle_whatif(struct vigild *d, const struct http_request *req, stru
         if (user)
                 user_resolve(&in, s, user, strlen(user));
         evaluate(a, s, &in, &dec, results, reason, sizeof(reason), &view);
+        /* decoded, the path may hold any byte: shown as UTF-8 */
+        access_utf8_scrub(in.path);
         pols = json_array();
         for (size_t i = 0; i < s->n_policies; i++) {
                 enum access_control c = ACCESS_CONTROL_NONE;

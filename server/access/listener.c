@@ -1054,17 +1054,17 @@ static int tcp_bind(struct access_listener *l, const char *where, char *err, siz
 
         if (tcp_address_parse(where, &sa, &sa_len) < 0)
                 return fail(err, err_size, -EINVAL,
-                            "'%s' is not an address to where on: ADDR:PORT (numeric IPv4), [IPV6]:PORT or unix:PATH",
+                            "'%s' is not an address to listen on: ADDR:PORT (numeric IPv4), [IPV6]:PORT or unix:PATH",
                             where);
         l->fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (l->fd < 0)
-                return fail(err, err_size, -errno, "cannot where on '%s': %s", where, strerror(errno));
+                return fail(err, err_size, -errno, "cannot listen on '%s': %s", where, strerror(errno));
         setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (bind(l->fd, (struct sockaddr *)&sa, sa_len) < 0)
-                return fail(err, err_size, -errno, "cannot where on '%s': %s", where, strerror(errno));
+                return fail(err, err_size, -errno, "cannot listen on '%s': %s", where, strerror(errno));
         sa_len = sizeof(sa);
         if (getsockname(l->fd, (struct sockaddr *)&sa, &sa_len) < 0)
-                return fail(err, err_size, -errno, "cannot where on '%s': %s", where, strerror(errno));
+                return fail(err, err_size, -errno, "cannot listen on '%s': %s", where, strerror(errno));
         l->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
                                                  : ((struct sockaddr_in *)&sa)->sin_port);
         return 0;
@@ -1085,7 +1085,7 @@ static int listener_bind(struct access_listener *l, const char *where, char *err
         if (k < 0)
                 return k;
         if (listen(l->fd, BACKLOG) < 0)
-                return fail(err, err_size, -errno, "cannot where on '%s': %s", where, strerror(errno));
+                return fail(err, err_size, -errno, "cannot listen on '%s': %s", where, strerror(errno));
         return 0;
 }
 

@@ -281,6 +281,59 @@ static void results_text(const struct access_log_record *r, const struct set *se
         }
 }
 
+/* The length of the well-formed UTF-8 sequence at p (no overlong form,
+ * no surrogate, at most U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *p)
+{
+        uint32_t cp, min;
+        size_t n;
+
+        if (p[0] < 0x80)
+                return 1;
+        if (p[0] >= 0xc2 && p[0] <= 0xdf)
+                n = 2;
+        else if ((p[0] & 0xf0) == 0xe0)
+                n = 3;
+        else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+                n = 4;
+        else
+                return 0;
+        cp = p[0] & (0x7fu >> n);
+        min = n == 2 ? 0x80 : n == 3 ? 0x800 : 0x10000;
+        for (size_t i = 1; i < n; i++) {
+                if ((p[i] & 0xc0) != 0x80)      /* the NUL that ends s too */
+                        return 0;
+                cp = cp << 6 | (p[i] & 0x3fu);
+        }
+        return cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : n;
+}
+
+void access_utf8_scrub(char *s)
+{
+        unsigned char *p = (unsigned char *)s;
+
+        while (*p) {
+                size_t n = utf8_len(p);
+                if (n == 0)
+                        *p++ = '?';
+                else
+                        p += n;
+        }
+}
+
+/* Makes every text of a record valid UTF-8 (see access_utf8_scrub()). */
+static void record_scrub(struct access_log_record *rec)
+{
+        access_utf8_scrub(rec->method);
+        access_utf8_scrub(rec->host);
+        access_utf8_scrub(rec->path);
+        access_utf8_scrub(rec->client_ip);
+        access_utf8_scrub(rec->user);
+        access_utf8_scrub(rec->user_id);
+        access_utf8_scrub(rec->device_id);
+        access_utf8_scrub(rec->reason);
+}
+
 /* Decisions alike but for their time, taken together. */
 struct agg {
         struct access_log_record rec;   /* the first; owns its more */
@@ -440,6 +493,7 @@ static void write_rows(struct access_log *l, struct writer *w)
  * freed. */
 static void take(struct access_log *l, struct writer *w, struct access_log_record *rec)
 {
+        record_scrub(rec);
         uint64_t h = record_hash(rec);
         /* closing it first: the worker counts no more repeats here */
         uint64_t count = 1 + atomic_exchange_explicit(&rec->repeats, ACCESS_LOG_CLOSED, memory_order_acq_rel);
@@ -676,18 +730,49 @@ static void time_ms_format(int64_t ms, char out[static 32])
         snprintf(out, 32, "%.19s.%03lldZ", t, (long long)(ms % 1000));
 }
 
+/* "2026-11-30T09:00:00Z", or with a fraction of a second as the log's own
+ * times have it ("2026-11-30T09:00:00.481Z", milliseconds kept), in ms. */
+static int time_ms_parse(const char *v, int64_t *ret)
+{
+        const char *dot = strchr(v, '.');
+        char whole[32];
+        int64_t t, ms = 0;
+        size_t n = 0;
+
+        if (!dot) {
+                if (util_time_parse(v, &t) < 0)
+                        return -EINVAL;
+                *ret = t * 1000;
+                return 0;
+        }
+        if ((size_t)(dot - v) + 2 > sizeof(whole))
+                return -EINVAL;
+        snprintf(whole, sizeof(whole), "%.*sZ", (int)(dot - v), v);
+        if (util_time_parse(whole, &t) < 0)
+                return -EINVAL;
+        for (const char *p = dot + 1; *p != 'Z'; p++, n++) {
+                if (*p < '0' || *p > '9' || n == 9)
+                        return -EINVAL;
+                if (n < 3)
+                        ms = ms * 10 + (*p - '0');
+        }
+        if (n == 0 || dot[1 + n + 1] != '\0')
+                return -EINVAL;
+        for (; n < 3; n++)
+                ms *= 10;
+        *ret = t * 1000 + ms;
+        return 0;
+}
+
 static int query_time(const struct http_request *req, const char *name, int64_t *ret, struct http_reply *rep)
 {
         const char *v = http_request_query(req, name);
-        int64_t t;
 
-        if (!v)
-                return 0;
-        if (util_time_parse(v, &t) < 0) {
-                http_reply_error(rep, 400, "invalid_query", "%s: expected a time such as 2026-11-30T09:00:00Z", name);
+        if (v && time_ms_parse(v, ret) < 0) {
+                http_reply_error(rep, 400, "invalid_query",
+                                 "%s: expected a time such as 2026-11-30T09:00:00Z or 2026-11-30T09:00:00.481Z", name);
                 return -EINVAL;
         }
-        *ret = t * 1000;
         return 0;
 }
 

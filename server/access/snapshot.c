@@ -289,6 +289,7 @@ static void snapshot_free(struct access_snapshot *s)
         free(s->by_upn.v);
         free(s->by_user.v);
         free(s->by_group_name.v);
+        free(s->by_group_id.v);
         while (s->arena) {
                 struct access_arena_block *b = s->arena->next;
                 free(s->arena);
@@ -374,8 +375,10 @@ const struct access_snap_user *access_snap_user(const struct access_snapshot *s,
         INDEX_EACH(&s->by_upn, hash_folded(key, len), i)
                 if (strlen(s->users[i].upn) == len && strncasecmp(s->users[i].upn, key, len) == 0)
                         return &s->users[i];
-        INDEX_EACH(&s->by_user, hash_mem(key, len), i)
-                if (strlen(s->users[i].id) == len && memcmp(s->users[i].id, key, len) == 0)
+        /* ids in any case too: a policy compares its entries to a name
+         * without regard to case, so an id in capitals must be its user */
+        INDEX_EACH(&s->by_user, hash_folded(key, len), i)
+                if (strlen(s->users[i].id) == len && strncasecmp(s->users[i].id, key, len) == 0)
                         return &s->users[i];
         return NULL;
 }
@@ -386,6 +389,16 @@ const struct access_snap_group *access_snap_group_by_name(const struct access_sn
 
         INDEX_EACH(&s->by_group_name, util_str_hash(name), i)
                 if (strcmp(s->groups[i].name, name) == 0)
+                        return &s->groups[i];
+        return NULL;
+}
+
+const struct access_snap_group *access_snap_group_by_id(const struct access_snapshot *s, const char *id, size_t len)
+{
+        uint32_t i;
+
+        INDEX_EACH(&s->by_group_id, hash_folded(id, len), i)
+                if (strlen(s->groups[i].id) == len && strncasecmp(s->groups[i].id, id, len) == 0)
                         return &s->groups[i];
         return NULL;
 }
@@ -648,7 +661,8 @@ static int build_indexes(struct access_snapshot *s)
 {
         if (index_init(&s->by_serial, s->n_devs) < 0 || index_init(&s->by_fpr, s->n_devs) < 0 ||
             index_init(&s->by_device, s->n_devs) < 0 || index_init(&s->by_upn, s->n_users) < 0 ||
-            index_init(&s->by_user, s->n_users) < 0 || index_init(&s->by_group_name, s->n_groups) < 0)
+            index_init(&s->by_user, s->n_users) < 0 || index_init(&s->by_group_name, s->n_groups) < 0 ||
+            index_init(&s->by_group_id, s->n_groups) < 0)
                 return -ENOMEM;
         for (uint32_t i = 0; i < s->n_devs; i++) {
                 const struct access_snap_device *dv = &s->devs[i];
@@ -661,10 +675,12 @@ static int build_indexes(struct access_snapshot *s)
         }
         for (uint32_t i = 0; i < s->n_users; i++) {
                 index_put(&s->by_upn, hash_folded(s->users[i].upn, strlen(s->users[i].upn)), i);
-                index_put(&s->by_user, hash_mem(s->users[i].id, strlen(s->users[i].id)), i);
+                index_put(&s->by_user, hash_folded(s->users[i].id, strlen(s->users[i].id)), i);
         }
-        for (uint32_t i = 0; i < s->n_groups; i++)
+        for (uint32_t i = 0; i < s->n_groups; i++) {
                 index_put(&s->by_group_name, util_str_hash(s->groups[i].name), i);
+                index_put(&s->by_group_id, hash_folded(s->groups[i].id, strlen(s->groups[i].id)), i);
+        }
         return 0;
 }
 

@@ -75,7 +75,7 @@ static int wait_port(const char *path, unsigned *ret_port)
 
 int harness_start(struct harness *h, const char *extra_config)
 {
-        char portfile[320], conf[320], log[320];
+        char portfile[320], access_portfile[320], conf[320], log[320];
         struct httpc_options o = { 0 };
         unsigned port;
         char *nl;
@@ -107,11 +107,15 @@ int harness_start(struct harness *h, const char *extra_config)
                 close(fd);
         }
         snprintf(portfile, sizeof(portfile), "%s/port", h->dir);
+        snprintf(access_portfile, sizeof(access_portfile), "%s/access-port", h->dir);
         snprintf(log, sizeof(log), "%s/vigild.log", h->dir);
+        h->access_flag = !extra_config || !strstr(extra_config, "access_listen");
+        /* without the flag, argv ends before its value and vigild.conf's access_listen holds */
         {
                 char *argv[] = { (char *)bin("VIGILD", "build/vigild"), "run", "--data-dir", h->data,
                                  "--listen", "127.0.0.1:0", "--port-file", portfile,
-                                 "--access-listen", "127.0.0.1:0", NULL };
+                                 "--access-port-file", access_portfile,
+                                 h->access_flag ? "--access-listen" : NULL, "127.0.0.1:0", NULL };
                 posix_spawn_file_actions_t fa;
                 posix_spawn_file_actions_init(&fa);
                 posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -121,7 +125,8 @@ int harness_start(struct harness *h, const char *extra_config)
                 }
                 posix_spawn_file_actions_destroy(&fa);
         }
-        if (wait_port(portfile, &port) < 0) {
+        /* the access port is written after the https one: both are up */
+        if (wait_port(portfile, &port) < 0 || wait_port(access_portfile, &h->access_port) < 0) {
                 fprintf(stderr, "harness: vigild did not start (see %s)\n", log);
                 return -1;
         }
@@ -258,9 +263,10 @@ out:
 int harness_restart(struct harness *h)
 {
         const char *port = strrchr(h->url, ':') + 1, *vigild = getenv("VIGILD");
-        char listen[64], portfile[320], log[320];
+        char listen[64], portfile[320], access_portfile[320], log[320];
         char *argv[] = { (char *)vigild, "run", "--data-dir", h->data, "--listen", listen,
-                         "--port-file", portfile, "--access-listen", "127.0.0.1:0", NULL };
+                         "--port-file", portfile, "--access-port-file", access_portfile,
+                         h->access_flag ? "--access-listen" : NULL, "127.0.0.1:0", NULL };
         posix_spawn_file_actions_t fa;
 
         if (!vigild) {
@@ -269,8 +275,10 @@ int harness_restart(struct harness *h)
         }
         snprintf(listen, sizeof(listen), "127.0.0.1:%s", port);
         snprintf(portfile, sizeof(portfile), "%s/port-restart", h->dir);
+        snprintf(access_portfile, sizeof(access_portfile), "%s/access-port-restart", h->dir);
         snprintf(log, sizeof(log), "%s/vigild.log", h->dir);
         unlink(portfile);
+        unlink(access_portfile);
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_APPEND, 0644);
         /* the old listening socket may linger a moment */
@@ -286,7 +294,7 @@ int harness_restart(struct harness *h)
                         usleep(100000);
         }
         posix_spawn_file_actions_destroy(&fa);
-        if (access(portfile, F_OK) < 0) {
+        if (access(portfile, F_OK) < 0 || wait_port(access_portfile, &h->access_port) < 0) {
                 fprintf(stderr, "harness: vigild did not start again on port %s\n", port);
                 return -1;
         }

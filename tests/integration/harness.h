@@ -16,11 +16,14 @@ struct harness {
         char url[64];
         char ca[320];           /* DIR/data/server-ca.pem */
         char token[128];        /* the first admin token */
+        unsigned access_port;   /* the decision endpoint's port; 0 when it listens on a unix socket */
+        bool access_flag;       /* run with --access-listen 127.0.0.1:0 (extra_config did not set access_listen) */
         pid_t pid;
         struct httpc *admin;    /* a client for the admin API */
 };
 
-/* Returns 0, or -1 after printing why. extra_config is appended to vigild.conf (may be NULL). */
+/* Returns 0, or -1 after printing why. extra_config is appended to vigild.conf (may be NULL);
+ * the decision endpoint listens on a free loopback port unless it sets access_listen. */
 int harness_start(struct harness *h, const char *extra_config);
 /* Stops vigild; returns -1 (after printing its log) if it did not exit cleanly. */
 int harness_stop(struct harness *h);
@@ -45,7 +48,8 @@ int harness_enroll(struct harness *h, struct harness_device *dev, const char *na
 char *harness_new_token(struct harness *h, const char *role, const char *name, char **ret_id);
 
 /* Starts vigild again on the same data directory and port, once the caller
- * has stopped or killed it and reaped it. Returns 0, or -1 after printing why. */
+ * has stopped or killed it and reaped it; access_port is the decision
+ * endpoint's new port. Returns 0, or -1 after printing why. */
 int harness_restart(struct harness *h);
 
 /* Runs the CLI ($VIGIL) with args (shell words) as the first admin; returns

@@ -1,8 +1,8 @@
 /* Unit tests for lib/jwt: key sets and bearer tokens. The keys are made
- * here with GnuTLS and the tokens signed here by a small signer, so every
- * check runs against real RS256 and ES256 signatures, and the attacks
- * (alg none, HS256, alg confusion, tampering) are built the way an attacker
- * would build them. */
+ * here with GnuTLS and the tokens signed by the tests' signer
+ * (tests/common/jwt-sign.h), so every check runs against real RS256 and
+ * ES256 signatures, and the attacks (alg none, HS256, alg confusion,
+ * tampering) are built the way an attacker would build them. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +18,7 @@
 #include <gnutls/crypto.h>
 
 #include "jwt/jwt.h"
+#include "tests/common/jwt-sign.h"
 #include "util/strutil.h"
 
 #define NOW 1800000000
@@ -39,78 +40,23 @@ static gnutls_privkey_t key_gen(gnutls_pk_algorithm_t pk, unsigned bits)
 {
         gnutls_privkey_t k;
 
-        assert_int_equal(gnutls_privkey_init(&k), 0);
-        assert_int_equal(gnutls_privkey_generate(k, pk, bits, 0), 0);
+        assert_int_equal(jwt_sign_key_new(pk, bits, &k), 0);
         return k;
 }
 
 /* The public half of an RSA or EC key as a JWK object. */
 static void jwk_of(gnutls_privkey_t k, const char *kid, char *out, size_t size)
 {
-        gnutls_datum_t a, b;
-        char ea[1400], eb[1400];
-
-        if (gnutls_privkey_get_pk_algorithm(k, NULL) == GNUTLS_PK_RSA) {
-                assert_int_equal(gnutls_privkey_export_rsa_raw2(k, &a, &b, NULL, NULL, NULL, NULL,
-                                                                NULL, NULL, GNUTLS_EXPORT_FLAG_NO_LZ), 0);
-                b64(a.data, a.size, ea);
-                b64(b.data, b.size, eb);
-                snprintf(out, size, "{\"kty\":\"RSA\",\"kid\":\"%s\",\"use\":\"sig\",\"alg\":\"RS256\","
-                         "\"n\":\"%s\",\"e\":\"%s\"}", kid, ea, eb);
-        } else {
-                assert_int_equal(gnutls_privkey_export_ecc_raw2(k, NULL, &a, &b, NULL,
-                                                                GNUTLS_EXPORT_FLAG_NO_LZ), 0);
-                unsigned char x[32] = { 0 }, y[32] = { 0 };
-                memcpy(x + 32 - a.size, a.data, a.size);
-                memcpy(y + 32 - b.size, b.data, b.size);
-                b64(x, 32, ea);
-                b64(y, 32, eb);
-                snprintf(out, size, "{\"kty\":\"EC\",\"kid\":\"%s\",\"crv\":\"P-256\","
-                         "\"x\":\"%s\",\"y\":\"%s\"}", kid, ea, eb);
-        }
-        gnutls_free(a.data);
-        gnutls_free(b.data);
+        assert_int_equal(jwt_sign_jwk(k, kid, out, size), 0);
 }
 
-/* The signer: header and payload JSON in, a compact token out (heap).
- * k NULL leaves the signature empty; ES256 signatures go out as r || s. */
+/* A compact token of header and payload signed with k (heap); k NULL
+ * leaves the signature empty. */
 static char *sign(gnutls_privkey_t k, const char *header, const char *payload)
 {
-        size_t hl = strlen(header), pl = strlen(payload);
-        char *tok = malloc(2 * (hl + pl) + 1024);
-        gnutls_datum_t data, sig;
-        size_t n;
+        char *tok = jwt_sign(k, header, payload);
 
         assert_non_null(tok);
-        b64(header, hl, tok);
-        n = strlen(tok);
-        tok[n++] = '.';
-        b64(payload, pl, tok + n);
-        n = strlen(tok);
-        data = (gnutls_datum_t){ (unsigned char *)tok, (unsigned)n };
-        tok[n++] = '.';
-        tok[n] = '\0';
-        if (!k)
-                return tok;
-        if (gnutls_privkey_get_pk_algorithm(k, NULL) == GNUTLS_PK_RSA) {
-                assert_int_equal(gnutls_privkey_sign_data2(k, GNUTLS_SIGN_RSA_SHA256, 0, &data, &sig), 0);
-                b64(sig.data, sig.size, tok + n);
-        } else {
-                gnutls_datum_t r, s;
-                unsigned char raw[64] = { 0 };
-
-                assert_int_equal(gnutls_privkey_sign_data2(k, GNUTLS_SIGN_ECDSA_SHA256, 0, &data, &sig), 0);
-                assert_int_equal(gnutls_decode_rs_value(&sig, &r, &s), 0);
-                /* r and s may carry a DER sign byte or be short */
-                memcpy(raw + 32 - (r.size > 32 ? 32 : r.size), r.data + (r.size > 32 ? r.size - 32 : 0),
-                       r.size > 32 ? 32 : r.size);
-                memcpy(raw + 64 - (s.size > 32 ? 32 : s.size), s.data + (s.size > 32 ? s.size - 32 : 0),
-                       s.size > 32 ? 32 : s.size);
-                b64(raw, 64, tok + n);
-                gnutls_free(r.data);
-                gnutls_free(s.data);
-        }
-        gnutls_free(sig.data);
         return tok;
 }
 
