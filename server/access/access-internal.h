@@ -213,9 +213,11 @@ struct access_log_record {
 };
 #define ACCESS_LOG_CLOSED 0x80000000u
 
-int access_log_migrate(struct vigild *d);
-/* Starts the writer thread with one queue per worker (n_workers) and one
- * for other threads. Returns 0 or a negative errno with a message. */
+#define ACCESS_LOG_DB_FILE "access-log.db"   /* in the data directory */
+
+/* Opens the log's own database (DATA_DIR/access-log.db, migrated here) and
+ * starts the writer thread with one queue per worker (n_workers). Returns 0
+ * or a negative errno with a message. */
 int access_log_start(struct access *a, unsigned n_workers, char *err, size_t err_size);
 /* Writes what is queued, stops the writer and frees. */
 void access_log_stop(struct access *a);

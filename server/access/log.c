@@ -89,6 +89,7 @@ struct set {
 
 struct access_log {
         struct access *a;
+        struct db *db;                  /* DATA_DIR/access-log.db: its own file and lock */
         struct queue q[ACCESS_WORKERS_MAX];
         unsigned n_queues;
         _Atomic uint64_t dropped;
@@ -106,11 +107,6 @@ struct access_log {
         int64_t last_prune_ms;
 };
 
-int access_log_migrate(struct vigild *d)
-{
-        return db_migrate_locked(d->db, "access_log", access_log_migrations,
-                                 sizeof(access_log_migrations) / sizeof(access_log_migrations[0]));
-}
 
 static void set_clear(struct set *s)
 {
@@ -233,7 +229,6 @@ void access_log_push(struct access *a, unsigned worker, struct access_log_record
  * the database lock held. NULL when no longer kept. */
 static struct set *set_for(struct access_log *l, uint64_t gen)
 {
-        struct vigild *d = l->a->d;
 
         for (size_t i = 0; i < SETS_KEPT; i++) {
                 struct set *s = &l->sets[i];
@@ -245,11 +240,11 @@ static struct set *set_for(struct access_log *l, uint64_t gen)
                         s->row = l->last_row;
                         return s;
                 }
-                if (db_exec_params(d->db, "INSERT INTO access_log_policy_sets (policies) VALUES ($1)",
+                if (db_exec_params(l->db, "INSERT INTO access_log_policy_sets (policies) VALUES ($1)",
                                    DB_PARAMS(db_param_text(s->json, strlen(s->json)))) < 0)
                         return s;       /* written without a set; the row's results still name the policies */
                 struct db_stmt *st;
-                if (db_prepare(d->db, "SELECT last_insert_rowid()", &st) == 0) {
+                if (db_prepare(l->db, "SELECT last_insert_rowid()", &st) == 0) {
                         if (db_step(st) == 1)
                                 s->row = db_column_int64(st, 0);
                         db_stmt_done(st);
@@ -429,7 +424,6 @@ static bool record_same(const struct access_log_record *a, const struct access_l
 /* Writes the rows gathered in w in one transaction and empties w. */
 static void write_rows(struct access_log *l, struct writer *w)
 {
-        struct vigild *d = l->a->d;
         struct db_stmt *st;
         uint64_t decisions = 0;
         int r;
@@ -437,14 +431,14 @@ static void write_rows(struct access_log *l, struct writer *w)
         if (w->n == 0)
                 return;
         pthread_mutex_lock(&l->sets_lock);
-        db_lock(d->db);
-        r = db_begin(d->db);
+        db_lock(l->db);
+        r = db_begin(l->db);
         for (size_t i = 0; r == 0 && i < w->n; i++) {
                 const struct agg *g = &w->v[i];
                 const struct access_log_record *rec = &g->rec;
                 struct set *set = set_for(l, rec->snapshot_gen);
                 results_text(rec, set, w->text, RESULTS_TEXT_MAX);
-                r = db_prepare(d->db, "INSERT INTO access_log (time_ms, last_time_ms, count, policy_set, method, "
+                r = db_prepare(l->db, "INSERT INTO access_log (time_ms, last_time_ms, count, policy_set, method, "
                                       "host, path, client_ip, user, user_id, device_id, status, reason, results) "
                                       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                                &st);
@@ -470,8 +464,8 @@ static void write_rows(struct access_log *l, struct writer *w)
                 r = db_step(st);
                 db_stmt_done(st);
         }
-        r = db_finish(d->db, r < 0 ? r : 0);
-        db_unlock(d->db);
+        r = db_finish(l->db, r < 0 ? r : 0);
+        db_unlock(l->db);
         pthread_mutex_unlock(&l->sets_lock);
         for (size_t i = 0; i < w->n; i++) {
                 decisions += w->v[i].count;
@@ -481,7 +475,7 @@ static void write_rows(struct access_log *l, struct writer *w)
         if (r < 0) {
                 /* dropped, not retried: a broken database must not stop the endpoint */
                 log_error("access log: cannot write %llu decisions: %s", (unsigned long long)decisions,
-                          db_errmsg(d->db));
+                          db_errmsg(l->db));
                 atomic_fetch_add(&l->dropped, decisions);
         }
         memset(w->index, 0, WRITE_INDEX * sizeof(*w->index));
@@ -554,15 +548,15 @@ static void prune(struct access_log *l)
         int64_t cutoff = (util_now() - d->cfg.access_log_retention) * 1000, removed;
 
         do {
-                db_lock(d->db);
-                int r = db_exec_params(d->db,
+                db_lock(l->db);
+                int r = db_exec_params(l->db,
                                        "DELETE FROM access_log WHERE id IN "
                                        "(SELECT id FROM access_log WHERE time_ms < $1 ORDER BY id LIMIT $2)",
                                        DB_PARAMS(db_param_int64(cutoff), db_param_int64(PRUNE_BATCH)));
-                removed = r == 0 ? db_changes(d->db) : 0;
+                removed = r == 0 ? db_changes(l->db) : 0;
                 if (r < 0)
-                        log_error("access log: cannot remove rows past the retention: %s", db_errmsg(d->db));
-                db_unlock(d->db);
+                        log_error("access log: cannot remove rows past the retention: %s", db_errmsg(l->db));
+                db_unlock(l->db);
         } while (removed == PRUNE_BATCH);
 }
 
@@ -599,6 +593,26 @@ static void *writer_main(void *arg)
         return NULL;
 }
 
+/* Opens (creating it if need be) and migrates the log's own database. */
+static int log_db_open(struct access_log *l, char *err, size_t err_size)
+{
+        char path[4200];
+        int r;
+
+        r = util_path_join(path, sizeof(path), l->a->d->data_dir, ACCESS_LOG_DB_FILE);
+        if (r == 0)
+                r = db_open(path, &l->db);
+        if (r < 0) {
+                snprintf(err, err_size, "cannot open %s: %s", path, strerror(-r));
+                return r;
+        }
+        r = db_migrate_locked(l->db, "access_log", access_log_migrations,
+                              sizeof(access_log_migrations) / sizeof(access_log_migrations[0]));
+        if (r < 0)
+                snprintf(err, err_size, "%s: %s", path, db_errmsg(l->db));
+        return r;
+}
+
 int access_log_start(struct access *a, unsigned n_workers, char *err, size_t err_size)
 {
         struct access_log *l = calloc(1, sizeof(*l));
@@ -614,11 +628,16 @@ int access_log_start(struct access *a, unsigned n_workers, char *err, size_t err
                 cap *= 2;
         l->a = a;
         l->n_queues = n_workers;
+        a->log = l;
         pthread_mutex_init(&l->lock, NULL);
         pthread_cond_init(&l->cond, NULL);
         pthread_mutex_init(&l->sets_lock, NULL);
+        r = log_db_open(l, err, err_size);
+        if (r < 0) {
+                access_log_stop(a);
+                return r;
+        }
         l->last_prune_ms = util_mono_ms() - PRUNE_EVERY_MS;
-        a->log = l;
         for (unsigned i = 0; i < n_workers; i++) {
                 l->q[i].mask = cap - 1;
                 l->q[i].v = calloc(cap, sizeof(*l->q[i].v));
@@ -665,6 +684,7 @@ void access_log_stop(struct access *a)
         for (size_t i = 0; i < SETS_KEPT; i++)
                 set_clear(&l->sets[i]);
         free(l->last_json);
+        db_close(l->db);
         pthread_mutex_destroy(&l->lock);
         pthread_cond_destroy(&l->cond);
         pthread_mutex_destroy(&l->sets_lock);
@@ -831,10 +851,18 @@ void access_handle_log(struct vigild *d, const struct http_request *req, struct 
                 db_param_int64(until),
         };
         char sql[1024];
+        struct access_log *l = d->access ? d->access->log : NULL;
+        struct access_snapshot *snap;
+
+        if (!l) {
+                http_reply_error(rep, 503, "access_unavailable", "conditional access is not running");
+                return;
+        }
+        snap = access_snapshot_get(d->access);
         arr = json_array();
-        db_lock(d->db);
+        db_lock(l->db);
         snprintf(sql, sizeof(sql), "SELECT count(*) FROM access_log l %s", where);
-        r = db_prepare(d->db, sql, &st);
+        r = db_prepare(l->db, sql, &st);
         if (r == 0) {
                 r = db_bind_params(st, params, 8);
                 if (r == 0 && (r = db_step(st)) == 1) {
@@ -845,20 +873,24 @@ void access_handle_log(struct vigild *d, const struct http_request *req, struct 
         }
         snprintf(sql, sizeof(sql),
                  "SELECT l.id, l.time_ms, l.method, l.host, l.path, l.client_ip, l.user, l.user_id, l.device_id, "
-                 "l.status, l.reason, l.results, s.policies, d.name, l.count, l.last_time_ms FROM access_log l "
-                 "LEFT JOIN access_log_policy_sets s ON s.id = l.policy_set "
-                 "LEFT JOIN devices d ON d.id = l.device_id %s ORDER BY l.id DESC "
+                 "l.status, l.reason, l.results, s.policies, l.count, l.last_time_ms FROM access_log l "
+                 "LEFT JOIN access_log_policy_sets s ON s.id = l.policy_set %s ORDER BY l.id DESC "
                  "LIMIT %llu OFFSET %llu",
                  where, (unsigned long long)limit, (unsigned long long)offset);
         if (r == 0)
-                r = db_prepare(d->db, sql, &st);
+                r = db_prepare(l->db, sql, &st);
         if (r == 0 && (r = db_bind_params(st, params, 8)) < 0)
                 db_stmt_done(st);
         if (r == 0) {
                 while ((r = db_step(st)) == 1) {
                         char ms[32], last[32];
                         time_ms_format(db_column_int64(st, 1), ms);
-                        time_ms_format(db_column_int64(st, 15), last);
+                        time_ms_format(db_column_int64(st, 14), last);
+                        /* the device's name as the live snapshot knows it */
+                        const struct access_snap_device *dv =
+                                snap && db_column_text(st, 8, NULL)[0]
+                                        ? access_snap_device_by_id(snap, db_column_text(st, 8, NULL))
+                                        : NULL;
                         const char *dev = db_column_text(st, 8, NULL), *uid = db_column_text(st, 7, NULL);
                         const char *usr = db_column_text(st, 6, NULL), *ip = db_column_text(st, 5, NULL);
                         json_t *row = json_pack(
@@ -870,20 +902,21 @@ void access_handle_log(struct vigild *d, const struct http_request *req, struct 
                                 *usr ? json_string(usr) : json_null(), "user_id",
                                 *uid ? json_string(uid) : json_null(), "device_id",
                                 *dev ? json_string(dev) : json_null(), "device_name",
-                                db_column_is_null(st, 13) ? json_null() : json_string(db_column_text(st, 13, NULL)),
+                                dv ? json_string(dv->facts.name) : json_null(),
                                 "status", (json_int_t)db_column_int64(st, 9), "result",
                                 db_column_int64(st, 9) == 200 ? "allow" : "deny", "reason",
                                 db_column_text(st, 10, NULL), "policies",
                                 policies_json(db_column_text(st, 11, NULL),
                                               db_column_is_null(st, 12) ? NULL : db_column_text(st, 12, NULL),
                                               which && strcmp(which, "all") == 0));
-                        json_object_set_new(row, "count", json_integer(db_column_int64(st, 14)));
+                        json_object_set_new(row, "count", json_integer(db_column_int64(st, 13)));
                         json_object_set_new(row, "last_time", json_string(last));
                         json_array_append_new(arr, row);
                 }
                 db_stmt_done(st);
         }
-        db_unlock(d->db);
+        db_unlock(l->db);
+        access_snapshot_put(snap);
         if (r < 0) {
                 http_reply_list_failed(rep, arr, "read the access log");
                 return;

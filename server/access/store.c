@@ -81,8 +81,6 @@ int access_migrate(struct vigild *d)
         int r;
 
         r = db_migrate_locked(d->db, "access", store_migrations, sizeof(store_migrations) / sizeof(store_migrations[0]));
-        if (r == 0)
-                r = access_log_migrate(d);
         return r;
 }
 
