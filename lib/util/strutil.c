@@ -217,6 +217,46 @@ int64_t util_mono_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void util_time_ms_format(int64_t ms, char out[static 32])
+{
+        char t[21];
+
+        util_time_format(ms / 1000, t);
+        snprintf(out, 32, "%.19s.%03lldZ", t, (long long)(ms % 1000));
+}
+
+int util_time_ms_parse(const char *s, int64_t *ret_ms)
+{
+        const char *dot = strchr(s, '.');
+        char whole[32];
+        int64_t t, ms = 0;
+        size_t n = 0;
+
+        if (!dot) {
+                if (util_time_parse(s, &t) < 0)
+                        return -EINVAL;
+                *ret_ms = t * 1000;
+                return 0;
+        }
+        if ((size_t)(dot - s) + 2 > sizeof(whole))
+                return -EINVAL;
+        snprintf(whole, sizeof(whole), "%.*sZ", (int)(dot - s), s);
+        if (util_time_parse(whole, &t) < 0)
+                return -EINVAL;
+        for (const char *p = dot + 1; *p != 'Z'; p++, n++) {
+                if (*p < '0' || *p > '9' || n == 9)
+                        return -EINVAL;
+                if (n < 3)
+                        ms = ms * 10 + (*p - '0');
+        }
+        if (n == 0 || dot[1 + n + 1] != '\0')
+                return -EINVAL;
+        for (; n < 3; n++)
+                ms *= 10;
+        *ret_ms = t * 1000 + ms;
+        return 0;
+}
+
 struct timespec util_deadline(int clock, uint64_t ms)
 {
         struct timespec ts;

@@ -40,6 +40,13 @@ void util_time_format(int64_t t, char out[static 21]);
 /* Parses what util_time_format() writes. Returns 0 or -EINVAL. */
 int util_time_parse(const char *s, int64_t *ret);
 
+/* Milliseconds since the epoch as RFC 3339 UTC with milliseconds
+ * ("2026-11-30T00:31:48.481Z"), and back: the parse takes what
+ * util_time_parse() takes, or a fraction of 1 to 9 digits before the "Z"
+ * (kept to the millisecond). Returns 0 or -EINVAL. */
+void util_time_ms_format(int64_t ms, char out[static 32]);
+int util_time_ms_parse(const char *s, int64_t *ret_ms);
+
 /* Formats one log line, "2026-11-30T00:31:48.123Z LEVEL: message\n", into out
  * (cut to size, always NUL-terminated and newline-ended). The programs write
  * it; this library only formats. */

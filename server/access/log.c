@@ -741,54 +741,11 @@ static json_t *policies_json(const char *results, const char *set_text, bool all
         return out;
 }
 
-/* ms since the epoch as RFC 3339 with milliseconds. */
-static void time_ms_format(int64_t ms, char out[static 32])
-{
-        char t[21];
-
-        util_time_format(ms / 1000, t);
-        snprintf(out, 32, "%.19s.%03lldZ", t, (long long)(ms % 1000));
-}
-
-/* "2026-11-30T09:00:00Z", or with a fraction of a second as the log's own
- * times have it ("2026-11-30T09:00:00.481Z", milliseconds kept), in ms. */
-static int time_ms_parse(const char *v, int64_t *ret)
-{
-        const char *dot = strchr(v, '.');
-        char whole[32];
-        int64_t t, ms = 0;
-        size_t n = 0;
-
-        if (!dot) {
-                if (util_time_parse(v, &t) < 0)
-                        return -EINVAL;
-                *ret = t * 1000;
-                return 0;
-        }
-        if ((size_t)(dot - v) + 2 > sizeof(whole))
-                return -EINVAL;
-        snprintf(whole, sizeof(whole), "%.*sZ", (int)(dot - v), v);
-        if (util_time_parse(whole, &t) < 0)
-                return -EINVAL;
-        for (const char *p = dot + 1; *p != 'Z'; p++, n++) {
-                if (*p < '0' || *p > '9' || n == 9)
-                        return -EINVAL;
-                if (n < 3)
-                        ms = ms * 10 + (*p - '0');
-        }
-        if (n == 0 || dot[1 + n + 1] != '\0')
-                return -EINVAL;
-        for (; n < 3; n++)
-                ms *= 10;
-        *ret = t * 1000 + ms;
-        return 0;
-}
-
 static int query_time(const struct http_request *req, const char *name, int64_t *ret, struct http_reply *rep)
 {
         const char *v = http_request_query(req, name);
 
-        if (v && time_ms_parse(v, ret) < 0) {
+        if (v && util_time_ms_parse(v, ret) < 0) {
                 http_reply_error(rep, 400, "invalid_query",
                                  "%s: expected a time such as 2026-11-30T09:00:00Z or 2026-11-30T09:00:00.481Z", name);
                 return -EINVAL;
@@ -884,8 +841,8 @@ void access_handle_log(struct vigild *d, const struct http_request *req, struct 
         if (r == 0) {
                 while ((r = db_step(st)) == 1) {
                         char ms[32], last[32];
-                        time_ms_format(db_column_int64(st, 1), ms);
-                        time_ms_format(db_column_int64(st, 14), last);
+                        util_time_ms_format(db_column_int64(st, 1), ms);
+                        util_time_ms_format(db_column_int64(st, 14), last);
                         /* the device's name as the live snapshot knows it */
                         const struct access_snap_device *dv =
                                 snap && db_column_text(st, 8, NULL)[0]

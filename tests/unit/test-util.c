@@ -88,6 +88,29 @@ static void test_time(void **state)
         assert_int_equal(util_time_parse("2026-11-30T00:00:00Zjunk", &t), -EINVAL);
 }
 
+static void test_time_ms(void **state)
+{
+        char buf[32];
+        int64_t t;
+
+        util_time_ms_format(1796000000481, buf);
+        assert_string_equal(buf, "2026-11-30T00:53:20.481Z");
+        assert_int_equal(util_time_ms_parse(buf, &t), 0);
+        assert_int_equal(t, 1796000000481);
+        assert_int_equal(util_time_ms_parse("2026-11-30T00:53:20Z", &t), 0);
+        assert_int_equal(t, 1796000000000);
+        assert_int_equal(util_time_ms_parse("2026-11-30T00:53:20.5Z", &t), 0);
+        assert_int_equal(t, 1796000000500);
+        assert_int_equal(util_time_ms_parse("2026-11-30T00:53:20.123456789Z", &t), 0);
+        assert_int_equal(t, 1796000000123);
+        assert_int_equal(util_time_ms_parse("2026-11-30T00:53:20.1234567890Z", &t), -EINVAL);
+        assert_int_equal(util_time_ms_parse("2026-11-30T00:53:20.Z", &t), -EINVAL);
+        assert_int_equal(util_time_ms_parse("2026-11-30T00:53:20.5", &t), -EINVAL);
+        assert_int_equal(util_time_ms_parse("2026-11-30T00:53:20.5Zx", &t), -EINVAL);
+        assert_int_equal(util_time_ms_parse("2026-11-30T00:53:20.5x5Z", &t), -EINVAL);
+        assert_int_equal(util_time_ms_parse(".5Z", &t), -EINVAL);
+}
+
 static void test_ct_equal(void **state)
 {
         assert_true(util_ct_equal("abc", "abc", 3));
@@ -159,6 +182,7 @@ int main(void)
                 cmocka_unit_test(test_duration),
                 cmocka_unit_test(test_b64url),
                 cmocka_unit_test(test_time),
+                cmocka_unit_test(test_time_ms),
                 cmocka_unit_test(test_ct_equal),
                 cmocka_unit_test(test_log_line),
                 cmocka_unit_test(test_file_write),
