@@ -40,7 +40,8 @@ fail() {
 HOST_RULES_BEFORE=$(nft list ruleset | sha256sum)
 netns_create act
 PORT=$(free_port)
-WPORT=$((PORT + 1))
+WPORT=$(free_port)
+[ "$WPORT" != "$PORT" ] || WPORT=$(free_port)
 "$VIGILD" init --data-dir "$T/data" --hostname "$HOST" >"$T/token" 2>"$T/init.log" || fail "vigild init"
 "$VIGILD" run --data-dir "$T/data" --listen "$HOST:$PORT" --public-url "https://$HOST:$PORT" --access-listen 127.0.0.1:0 \
     --port-file "$T/port" >>"$T/vigild.log" 2>&1 &
