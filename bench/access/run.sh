@@ -281,6 +281,6 @@ done
 # count, and a writer that falls behind drops decisions rather than slow
 # the endpoint down.
 sleep 1
-echo "access log: $(sqlite3 "$T/data/vigild.db" "SELECT coalesce(sum(count), 0) FROM access_log") decisions" \
-     "stored in $(sqlite3 "$T/data/vigild.db" "SELECT count(*) FROM access_log") rows;" \
+echo "access log: $(sqlite3 "$T/data/access-log.db" "SELECT coalesce(sum(count), 0) FROM access_log") decisions" \
+     "stored in $(sqlite3 "$T/data/access-log.db" "SELECT count(*) FROM access_log") rows;" \
      "$(grep "not logged" "$T/vigild.log" | tail -n 1 | sed 's/^.*access log: //')"

@@ -429,6 +429,11 @@ static int bind_index(struct db_stmt *st, int n)
 
         assert_locked(st->db);
         if (n >= 1) {
+                /* placeholders numbered in the order they first appear, as
+                 * most statements write them, sit at their own index */
+                const char *at = sqlite3_bind_parameter_name(st->stmt, n);
+                if (at && at[0] == '$' && strtol(at + 1, NULL, 10) == n)
+                        return n;
                 snprintf(name, sizeof(name), "$%d", n);
                 i = sqlite3_bind_parameter_index(st->stmt, name);
         }
