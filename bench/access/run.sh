@@ -42,10 +42,9 @@ done
 
 fail() { fail_with_logs bench-access: 30 "$*"; }
 
-NGINX_PID=""
 WWW=""
 bench_cleanup() {
-    [ -z "$NGINX_PID" ] || { kill "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; }
+    proxy_stop
     [ -z "$WWW" ] || rm -rf "$WWW"
     end_processes
     remove_temp
@@ -240,7 +239,7 @@ EOF
 G="daemon off; pid $N/nginx.pid; error_log $T/nginx-error.log;"
 nginx -t -c "$N/nginx.conf" -p "$N/" -g "$G" >"$T/nginx-t.log" 2>&1 || fail "nginx -t: $(cat "$T/nginx-t.log")"
 nginx -c "$N/nginx.conf" -p "$N/" -g "$G" >>"$T/nginx-error.log" 2>&1 &
-NGINX_PID=$!
+PROXY_PID=$!
 nginx_up() { curl -s -o /dev/null "http://127.0.0.1:$NPORT/without/index.html"; }
 within 10 nginx_up || fail "nginx did not start"
 page() {

@@ -20,14 +20,6 @@ access_need caddy
 
 fail() { fail_with_logs FAIL: 40 "$*"; }
 
-CADDY_PID=""
-proxy_stop() {
-    [ -n "$CADDY_PID" ] || return 0
-    kill "$CADDY_PID" 2>/dev/null || true
-    wait "$CADDY_PID" 2>/dev/null || true
-    CADDY_PID=""
-}
-
 access_setup access-caddy
 
 # The shipped Caddyfile with this test's ports and paths, and an app of the
@@ -61,7 +53,7 @@ caddy validate --config "$F" --adapter caddyfile >"$T/caddy-validate.log" 2>&1 |
     fail "caddy validate: $(cat "$T/caddy-validate.log")"
 caddy_start() {
     caddy run --config "$F" --adapter caddyfile >>"$T/caddy.log" 2>&1 &
-    CADDY_PID=$!
+    PROXY_PID=$!
     within 10 proxy_listening || fail "caddy did not start listening on $PPORT"
 }
 caddy_start

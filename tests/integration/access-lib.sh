@@ -8,7 +8,8 @@
 # front of the app "intranet.example.test" on PPORT (its app answers on
 # APORT with "intranet app; device=<X-Vigil-Device>; user=<X-Forwarded-User>"),
 # and calls access_checks. The script defines fail, as lib.sh asks, and
-# proxy_stop, which access_cleanup calls.
+# puts its proxy's pid in PROXY_PID, which proxy_stop (and access_cleanup)
+# ends.
 
 HOST=intranet.example.test
 POLICY_NAME="Intranet needs a compliant device"
@@ -27,6 +28,16 @@ access_need() {
     for _p in curl jq openssl; do
         command -v "$_p" >/dev/null || skip "$_p is not installed"
     done
+}
+
+PROXY_PID=""
+
+# proxy_stop: ends the proxy (PROXY_PID), if it runs.
+proxy_stop() {
+    [ -n "$PROXY_PID" ] || return 0
+    kill "$PROXY_PID" 2>/dev/null || true
+    wait "$PROXY_PID" 2>/dev/null || true
+    PROXY_PID=""
 }
 
 # access_cleanup: the exit trap: the proxy, then what lib.sh's cleanup ends.

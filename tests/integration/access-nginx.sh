@@ -20,14 +20,6 @@ access_need nginx
 
 fail() { fail_with_logs FAIL: 40 "$*"; }
 
-NGINX_PID=""
-proxy_stop() {
-    [ -n "$NGINX_PID" ] || return 0
-    kill "$NGINX_PID" 2>/dev/null || true
-    wait "$NGINX_PID" 2>/dev/null || true
-    NGINX_PID=""
-}
-
 access_setup access-nginx
 
 # The shipped files, laid out as in /etc/nginx, with this test's ports and
@@ -69,7 +61,7 @@ EOF
 G="daemon off; pid $N/nginx.pid; error_log $T/nginx-error.log;"
 nginx -t -c "$N/nginx.conf" -p "$N/" -g "$G" >"$T/nginx-t.log" 2>&1 || fail "nginx -t: $(cat "$T/nginx-t.log")"
 nginx -c "$N/nginx.conf" -p "$N/" -g "$G" >>"$T/nginx-error.log" 2>&1 &
-NGINX_PID=$!
+PROXY_PID=$!
 within 10 proxy_listening || fail "nginx did not start listening on $PPORT"
 
 access_checks 400
@@ -77,7 +69,7 @@ grep -q "The SSL certificate error" "$T/otherca.b" || fail "the other CA's 400 i
 
 # vigild as if on another machine: the proxy secret, written where the
 # snippet's comment says
-reload() { kill -HUP "$NGINX_PID"; }
+reload() { kill -HUP "$PROXY_PID"; }
 write_secret() {
     substitute "$N/snippets/vigil-access.conf" '#     proxy_set_header X-Vigil-Proxy-Secret "the secret";' \
         "proxy_set_header X-Vigil-Proxy-Secret \"$SECRET\";"
@@ -97,7 +89,7 @@ location @vigil_fail_open {
     proxy_pass http://intranet_app;
 }"
 nginx -t -c "$N/nginx.conf" -p "$N/" -g "$G" >"$T/nginx-t.log" 2>&1 || fail "nginx -t, fail open: $(cat "$T/nginx-t.log")"
-kill -HUP "$NGINX_PID"
+kill -HUP "$PROXY_PID"
 open_now() { [ "$(req open "$(url /)")" = 200 ]; }
 within 10 open_now || fail "the README's fail-open configuration did not let the request through: $(cat "$T/open.b")"
 grep -q "^intranet app;" "$T/open.b" || fail "fail open: not the app's page: $(cat "$T/open.b")"
