@@ -495,22 +495,30 @@ static void handle_list(struct vigild *d, const struct http_request *req, struct
                 return;
         }
         db_lock(d->db);
-        if (db_prepare(d->db, "SELECT count(*) FROM manage_profiles", &st) == 0) {
-                if (db_step(st) == 1)
+        int r = db_prepare(d->db, "SELECT count(*) FROM manage_profiles", &st);
+        if (r == 0) {
+                if ((r = db_step(st)) == 1) {
                         total = db_column_int64(st, 0);
+                        r = 0;
+                }
                 db_stmt_done(st);
         }
-        if (db_prepare(d->db, "SELECT " PROFILE_COLUMNS " FROM manage_profiles ORDER BY created_at, id "
-                              "LIMIT $1 OFFSET $2", &st) == 0) {
+        if (r == 0)
+                r = db_prepare(d->db, "SELECT " PROFILE_COLUMNS " FROM manage_profiles ORDER BY created_at, id "
+                                      "LIMIT $1 OFFSET $2", &st);
+        if (r == 0) {
                 db_bind_int64(st, 1, (int64_t)limit);
                 db_bind_int64(st, 2, (int64_t)offset);
-                while (db_step(st) == 1)
+                while ((r = db_step(st)) == 1)
                         json_array_append_new(arr, profile_row_json(st));
                 db_stmt_done(st);
         }
         db_unlock(d->db);
-        http_reply_json(rep, 200, json_pack("{s:I,s:o,s:o}", "count", (json_int_t)total, "value", arr,
-                                            "next_offset", http_page_next(json_array_size(arr), total, offset)));
+        if (r < 0) {
+                http_reply_list_failed(rep, arr, "read the profiles");
+                return;
+        }
+        http_reply_page(rep, arr, total, offset);
 }
 
 static void handle_get(struct vigild *d, const struct http_request *req, struct http_reply *rep)
