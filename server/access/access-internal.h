@@ -75,16 +75,12 @@ struct access_snap_policy {
 
 struct access_arena_block;
 
-/* Immutable once published; freed when the last reference goes. */
-struct access_snapshot {
+/* The devices and the directory of a snapshot: rebuilt when a device, a
+ * user or a group changes, and shared by the snapshots built meanwhile for
+ * policy changes alone. Immutable; freed when the last reference goes. */
+struct access_fleet {
         _Atomic unsigned refs;
-        uint64_t gen;                   /* 1, 2, ... in the order built */
         struct access_arena_block *arena;
-        struct access_policy **policies;
-        struct access_policy_index *pindex;     /* the policies by application host */
-        struct access_snap_policy *pinfo;
-        size_t n_policies;
-        char *policy_set;               /* [{"id","name","state"}, ...] as JSON, for the log */
         struct access_snap_device *devs;
         size_t n_devs;
         struct access_snap_user *users;
@@ -92,6 +88,18 @@ struct access_snapshot {
         struct access_snap_group *groups;
         size_t n_groups;
         struct access_index by_serial, by_fpr, by_device, by_upn, by_user, by_group_name, by_group_id;
+};
+
+/* Immutable once published; freed when the last reference goes. */
+struct access_snapshot {
+        _Atomic unsigned refs;
+        uint64_t gen;                   /* 1, 2, ... in the order built */
+        struct access_policy **policies;
+        struct access_policy_index *pindex;     /* the policies by application host */
+        struct access_snap_policy *pinfo;
+        size_t n_policies;
+        char *policy_set;               /* [{"id","name","state"}, ...] as JSON, for the log */
+        struct access_fleet *fleet;     /* referenced */
 };
 
 /* A worker's reference to the live snapshot, on its own cache line. */
@@ -108,6 +116,8 @@ struct access {
         pthread_cond_t cond;            /* signalled on every change of them */
         uint64_t asked;                 /* changes signalled */
         uint64_t built;                 /* changes in the live snapshot */
+        uint64_t fleet_asked;           /* of them, changes of devices or the directory */
+        uint64_t fleet_built;
         bool stop;
         char build_error[512];          /* why the last build failed, "" if it did not */
         pthread_t builder;

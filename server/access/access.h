@@ -47,8 +47,9 @@ void access_stop(struct vigild *d);
  * before start). */
 uint16_t access_port(struct vigild *d);
 
-/* Tells the snapshot thread that policies, locations or the directory
- * changed: it rebuilds and swaps the snapshot. Returns at once; a caller
+/* Tells the snapshot thread that policies or locations changed: it reads
+ * them again and swaps the snapshot, keeping its devices and directory
+ * (changes of those come from the bus). Returns at once; a caller
  * that must see the change applied waits with access_settle(). Any
  * thread; before access_start() it does nothing. */
 void access_changed(struct vigild *d);

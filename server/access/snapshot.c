@@ -7,7 +7,9 @@
  * thread makes a new one and swaps a pointer under swap_lock; each worker
  * of the endpoint keeps a reference and takes the new one only when the
  * generation it reads (one atomic load per request) moved, so the hot path
- * takes no lock and touches no shared cache line that changes.
+ * takes no lock and touches no shared cache line that changes. The devices
+ * and the directory (a fleet) are read again only when one of them changed;
+ * a snapshot built for a policy change shares the fleet before it.
  *
  * What must take effect on the very next request — a device's compliance
  * state and reason, its offboarding — is not in the snapshot but in slots,
@@ -270,16 +272,10 @@ void access_slot_read(struct access *a, uint32_t i, struct access_slot_view *v, 
 
 /* ---- snapshots ---- */
 
-static void snapshot_free(struct access_snapshot *s)
+static void fleet_put(struct access_fleet *s)
 {
-        if (!s)
+        if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
                 return;
-        access_policy_index_free(s->pindex);
-        for (size_t i = 0; i < s->n_policies; i++)
-                access_policy_free(s->policies[i]);
-        free(s->policies);
-        free(s->pinfo);
-        free(s->policy_set);
         free(s->devs);
         free(s->users);
         free(s->groups);
@@ -295,6 +291,20 @@ static void snapshot_free(struct access_snapshot *s)
                 free(s->arena);
                 s->arena = b;
         }
+        free(s);
+}
+
+static void snapshot_free(struct access_snapshot *s)
+{
+        if (!s)
+                return;
+        access_policy_index_free(s->pindex);
+        for (size_t i = 0; i < s->n_policies; i++)
+                access_policy_free(s->policies[i]);
+        free(s->policies);
+        free(s->pinfo);
+        free(s->policy_set);
+        fleet_put(s->fleet);
         free(s);
 }
 
@@ -334,9 +344,10 @@ struct access_snapshot *access_worker_snapshot(struct access *a, unsigned worker
         return w->snap;
 }
 
-const struct access_snap_device *access_snap_device_by_serial(const struct access_snapshot *s, const char *serial,
+const struct access_snap_device *access_snap_device_by_serial(const struct access_snapshot *snap, const char *serial,
                                                               size_t len)
 {
+        const struct access_fleet *s = snap->fleet;
         char norm[41];
         uint32_t i;
 
@@ -348,8 +359,9 @@ const struct access_snap_device *access_snap_device_by_serial(const struct acces
         return NULL;
 }
 
-const struct access_snap_device *access_snap_device_by_fpr(const struct access_snapshot *s, const uint8_t fpr[32])
+const struct access_snap_device *access_snap_device_by_fpr(const struct access_snapshot *snap, const uint8_t fpr[32])
 {
+        const struct access_fleet *s = snap->fleet;
         uint32_t i;
 
         INDEX_EACH(&s->by_fpr, hash_mem(fpr, 32), i)
@@ -358,8 +370,9 @@ const struct access_snap_device *access_snap_device_by_fpr(const struct access_s
         return NULL;
 }
 
-const struct access_snap_device *access_snap_device_by_id(const struct access_snapshot *s, const char *id)
+const struct access_snap_device *access_snap_device_by_id(const struct access_snapshot *snap, const char *id)
 {
+        const struct access_fleet *s = snap->fleet;
         uint32_t i;
 
         INDEX_EACH(&s->by_device, util_str_hash(id), i)
@@ -368,8 +381,9 @@ const struct access_snap_device *access_snap_device_by_id(const struct access_sn
         return NULL;
 }
 
-const struct access_snap_user *access_snap_user(const struct access_snapshot *s, const char *key, size_t len)
+const struct access_snap_user *access_snap_user(const struct access_snapshot *snap, const char *key, size_t len)
 {
+        const struct access_fleet *s = snap->fleet;
         uint32_t i;
 
         INDEX_EACH(&s->by_upn, hash_folded(key, len), i)
@@ -383,8 +397,9 @@ const struct access_snap_user *access_snap_user(const struct access_snapshot *s,
         return NULL;
 }
 
-const struct access_snap_group *access_snap_group_by_name(const struct access_snapshot *s, const char *name)
+const struct access_snap_group *access_snap_group_by_name(const struct access_snapshot *snap, const char *name)
 {
+        const struct access_fleet *s = snap->fleet;
         uint32_t i;
 
         INDEX_EACH(&s->by_group_name, util_str_hash(name), i)
@@ -393,8 +408,9 @@ const struct access_snap_group *access_snap_group_by_name(const struct access_sn
         return NULL;
 }
 
-const struct access_snap_group *access_snap_group_by_id(const struct access_snapshot *s, const char *id, size_t len)
+const struct access_snap_group *access_snap_group_by_id(const struct access_snapshot *snap, const char *id, size_t len)
 {
+        const struct access_fleet *s = snap->fleet;
         uint32_t i;
 
         INDEX_EACH(&s->by_group_id, hash_folded(id, len), i)
@@ -407,6 +423,7 @@ const struct access_snap_group *access_snap_group_by_id(const struct access_snap
 struct build {
         struct access *a;
         struct access_snapshot *s;
+        struct access_fleet *f;         /* being built; NULL when the live one is kept */
         size_t cap_devs, cap_users, cap_groups;
         /* certificates by device id, from enroll */
         struct cert { const char *id; char serial[41]; uint8_t fpr[32]; bool offboarded; } *certs;
@@ -440,7 +457,7 @@ static int on_cert(const char *id, const char *serial_hex, const char *fpr_hex, 
                 return -ENOMEM;
         c = &b->certs[b->n_certs];
         memset(c, 0, sizeof(*c));
-        c->id = arena_str(&b->s->arena, id, false);
+        c->id = arena_str(&b->f->arena, id, false);
         if (!c->id)
                 return -ENOMEM;
         /* a row without a usable certificate cannot be matched: kept, never found */
@@ -472,12 +489,12 @@ static int user_close(struct build *b)
 {
         struct access_snap_user *u;
 
-        if (b->s->n_users == 0)
+        if (b->f->n_users == 0)
                 return 0;
-        u = &b->s->users[b->s->n_users - 1];
+        u = &b->f->users[b->f->n_users - 1];
         if (u->groups || b->n_ugroups == 0)
                 return 0;
-        u->groups = arena_alloc(&b->s->arena, b->n_ugroups * sizeof(*u->groups));
+        u->groups = arena_alloc(&b->f->arena, b->n_ugroups * sizeof(*u->groups));
         if (!u->groups)
                 return -ENOMEM;
         memcpy(u->groups, b->ugroups, b->n_ugroups * sizeof(*u->groups));
@@ -489,7 +506,7 @@ static int user_close(struct build *b)
 static int on_user(const char *user_id, const char *upn, bool enabled, const char *group_id, void *userdata)
 {
         struct build *b = userdata;
-        struct access_snapshot *s = b->s;
+        struct access_fleet *s = b->f;
         int r;
 
         if (s->n_users == 0 || strcmp(s->users[s->n_users - 1].id, user_id) != 0) {
@@ -517,7 +534,7 @@ static int on_user(const char *user_id, const char *upn, bool enabled, const cha
 static int on_group(const char *group_id, const char *name, void *userdata)
 {
         struct build *b = userdata;
-        struct access_snapshot *s = b->s;
+        struct access_fleet *s = b->f;
         int r;
 
         if ((r = user_close(b)) < 0 ||
@@ -544,7 +561,7 @@ static const struct cert *cert_find(const struct build *b, const char *id)
 static int on_facts(const struct manage_device_facts *f, bool offboarded, void *userdata)
 {
         struct build *b = userdata;
-        struct access_snapshot *s = b->s;
+        struct access_fleet *s = b->f;
         const struct cert *c = cert_find(b, f->id);
         struct access_snap_device *dv;
         bool created;
@@ -657,7 +674,7 @@ out:
         return r;
 }
 
-static int build_indexes(struct access_snapshot *s)
+static int build_indexes(struct access_fleet *s)
 {
         if (index_init(&s->by_serial, s->n_devs) < 0 || index_init(&s->by_fpr, s->n_devs) < 0 ||
             index_init(&s->by_device, s->n_devs) < 0 || index_init(&s->by_upn, s->n_users) < 0 ||
@@ -686,9 +703,54 @@ static int build_indexes(struct access_snapshot *s)
 
 /* Builds a new snapshot. Returns 0 with *ret, or a negative errno with the
  * reason in err. */
-static int build(struct access *a, uint64_t gen, struct access_snapshot **ret, char *err, size_t err_size)
+/* Reads every device, its certificate and the directory into a new fleet
+ * (b->f). Returns 0 or a negative errno with the reason in b->err. */
+static int build_fleet(struct build *b)
 {
-        struct vigild *d = a->d;
+        struct vigild *d = b->a->d;
+        int r;
+
+        b->f = calloc(1, sizeof(*b->f));
+        if (!b->f) {
+                snprintf(b->err, sizeof(b->err), "out of memory");
+                return -ENOMEM;
+        }
+        atomic_init(&b->f->refs, 1);
+        db_lock(d->db);
+        r = enroll_device_certs_each(d, on_cert, b);
+        if (r == 0)
+                r = compliance_device_states_each(d, on_state, b);
+        if (r == 0)
+                r = manage_directory_each(d, on_user, on_group, b);
+        if (r == 0)
+                r = user_close(b);
+        db_unlock(d->db);
+        if (r < 0 && !b->err[0])
+                snprintf(b->err, sizeof(b->err), "cannot read devices and the directory: %s",
+                         r == -ENOMEM ? "out of memory" : db_errmsg(d->db));
+        if (r == 0) {
+                r = index_init(&b->by_cert, b->n_certs);
+                for (uint32_t i = 0; r == 0 && i < b->n_certs; i++)
+                        index_put(&b->by_cert, util_str_hash(b->certs[i].id), i);
+                if (r == 0)
+                        r = manage_device_facts_each(d, on_facts, b);
+                if (r == 0)
+                        r = build_indexes(b->f);
+                if (r < 0 && !b->err[0])
+                        snprintf(b->err, sizeof(b->err), "cannot index devices: %s", strerror(-r));
+        }
+        free(b->certs);
+        free(b->by_cert.v);
+        free(b->ugroups);
+        return r;
+}
+
+/* Builds a new snapshot: its policies always, its fleet too unless keep
+ * (the live snapshot's, shared, when only policies changed). Returns 0
+ * with *ret, or a negative errno with the reason in err. */
+static int build(struct access *a, uint64_t gen, struct access_fleet *keep, struct access_snapshot **ret, char *err,
+                 size_t err_size)
+{
         struct build b = { .a = a };
         int r;
 
@@ -700,36 +762,17 @@ static int build(struct access *a, uint64_t gen, struct access_snapshot **ret, c
         atomic_init(&b.s->refs, 1);
         b.s->gen = gen;
         r = build_policies(&b);
-        if (r == 0) {
-                db_lock(d->db);
-                r = enroll_device_certs_each(d, on_cert, &b);
-                if (r == 0)
-                        r = compliance_device_states_each(d, on_state, &b);
-                if (r == 0)
-                        r = manage_directory_each(d, on_user, on_group, &b);
-                if (r == 0)
-                        r = user_close(&b);
-                db_unlock(d->db);
-                if (r < 0 && !b.err[0])
-                        snprintf(b.err, sizeof(b.err), "cannot read devices and the directory: %s",
-                                 r == -ENOMEM ? "out of memory" : db_errmsg(d->db));
+        if (r == 0 && keep) {
+                atomic_fetch_add(&keep->refs, 1);
+                b.s->fleet = keep;
+        } else if (r == 0) {
+                r = build_fleet(&b);
+                b.s->fleet = b.f;
         }
-        if (r == 0) {
-                r = index_init(&b.by_cert, b.n_certs);
-                for (uint32_t i = 0; r == 0 && i < b.n_certs; i++)
-                        index_put(&b.by_cert, util_str_hash(b.certs[i].id), i);
-                if (r == 0)
-                        r = manage_device_facts_each(d, on_facts, &b);
-                if (r == 0)
-                        r = build_indexes(b.s);
-                if (r < 0 && !b.err[0])
-                        snprintf(b.err, sizeof(b.err), "cannot index devices: %s", strerror(-r));
-        }
-        free(b.certs);
-        free(b.by_cert.v);
-        free(b.ugroups);
         if (r < 0) {
                 snprintf(err, err_size, "%s", b.err);
+                if (!b.s->fleet)
+                        fleet_put(b.f);
                 snapshot_free(b.s);
                 return r;
         }
@@ -754,7 +797,7 @@ static void *builder_main(void *arg)
 {
         struct access *a = arg;
         uint64_t gen = 1;
-        int64_t last_ms = 0, took_ms = 0;
+        int64_t last_ms = 0, last_fleet_ms = 0, fleet_took_ms = 0;
 
         pthread_mutex_lock(&a->lock);
         for (;;) {
@@ -762,27 +805,36 @@ static void *builder_main(void *arg)
                         pthread_cond_wait(&a->cond, &a->lock);
                 if (a->stop)
                         break;
+                bool fleet = a->fleet_built < a->fleet_asked;
                 pthread_mutex_unlock(&a->lock);
-                int64_t gap = took_ms * BUILD_SHARE > BUILD_GAP_MS ? took_ms * BUILD_SHARE : BUILD_GAP_MS;
-                int64_t wait_ms = last_ms + gap - util_mono_ms();
+                /* a fleet rebuild waits four times as long as the last one took;
+                 * policies alone are cheap to read again */
+                int64_t gap = fleet && fleet_took_ms * BUILD_SHARE > BUILD_GAP_MS ? fleet_took_ms * BUILD_SHARE
+                                                                                  : BUILD_GAP_MS;
+                int64_t wait_ms = (fleet ? last_fleet_ms : last_ms) + gap - util_mono_ms();
                 if (wait_ms > 0)
                         nanosleep(&(struct timespec){ .tv_sec = wait_ms / 1000, .tv_nsec = (wait_ms % 1000) * 1000000L },
                                   NULL);
                 pthread_mutex_lock(&a->lock);
-                uint64_t want = a->asked;
+                uint64_t want = a->asked, fleet_want = a->fleet_asked;
+                fleet = a->fleet_built < fleet_want;
                 pthread_mutex_unlock(&a->lock);
 
                 struct access_snapshot *s = NULL;
                 char err[512];
                 int64_t t0 = util_mono_ms();
-                int r = build(a, ++gen, &s, err, sizeof(err));
+                /* only this thread replaces the live snapshot: reading it needs no lock */
+                int r = build(a, ++gen, fleet ? NULL : a->live->fleet, &s, err, sizeof(err));
                 last_ms = util_mono_ms();
-                took_ms = last_ms - t0;
+                if (fleet) {
+                        last_fleet_ms = last_ms;
+                        fleet_took_ms = last_ms - t0;
+                }
                 if (r == 0) {
                         publish(a, s);
-                        log_debug("access snapshot %llu: %zu policies, %zu devices, %zu users in %lld ms",
-                                  (unsigned long long)gen, s->n_policies, s->n_devs, s->n_users,
-                                  (long long)(last_ms - t0));
+                        log_debug("access snapshot %llu: %zu policies, %zu devices, %zu users in %lld ms%s",
+                                  (unsigned long long)gen, s->n_policies, s->fleet->n_devs, s->fleet->n_users,
+                                  (long long)(last_ms - t0), fleet ? "" : " (devices and directory kept)");
                 } else {
                         log_error("access snapshot not rebuilt, the previous one stays in use: %s", err);
                 }
@@ -790,6 +842,7 @@ static void *builder_main(void *arg)
                 snprintf(a->build_error, sizeof(a->build_error), "%s", r == 0 ? "" : err);
                 /* a failed build is not retried until something changes again */
                 a->built = want;
+                a->fleet_built = fleet_want;
                 pthread_cond_broadcast(&a->cond);
         }
         pthread_mutex_unlock(&a->lock);
@@ -838,10 +891,19 @@ static void on_offboarded(const struct bus_event *ev, void *userdata)
                 log_error("access: cannot mark device %s offboarded: %s", ev->device_id, strerror((int)-i));
 }
 
+/* A device, a user or a group changed: the fleet is read again. */
 static void on_rebuild(const struct bus_event *ev, void *userdata)
 {
+        struct access *a = ((struct vigild *)userdata)->access;
+
         (void)ev;
-        access_changed(userdata);
+        if (!a)
+                return;
+        pthread_mutex_lock(&a->lock);
+        a->asked++;
+        a->fleet_asked++;
+        pthread_cond_broadcast(&a->cond);
+        pthread_mutex_unlock(&a->lock);
 }
 
 /* ---- start, stop, change ---- */
@@ -865,11 +927,12 @@ int access_snapshot_start(struct access *a, char *err, size_t err_size)
                 snprintf(err, err_size, "cannot subscribe to the bus: %s", strerror(-r));
                 return r;
         }
-        r = build(a, 1, &s, err, err_size);
+        r = build(a, 1, NULL, &s, err, err_size);
         if (r < 0)
                 return r;
         publish(a, s);
-        log_info("access snapshot: %zu policies, %zu devices, %zu users", s->n_policies, s->n_devs, s->n_users);
+        log_info("access snapshot: %zu policies, %zu devices, %zu users", s->n_policies, s->fleet->n_devs,
+                 s->fleet->n_users);
         r = pthread_create(&a->builder, NULL, builder_main, a);
         if (r == 0)
                 pthread_setname_np(a->builder, "access-snapshot");
