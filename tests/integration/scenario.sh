@@ -42,7 +42,9 @@ grep -q "^intranet app; device=$DEVICE;" "$T/before.b" || fail "not the app's pa
 step "the device's certificate through nginx: 200"
 
 # --- the attack chain, as uid 65534
-NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
+# as_nobody CMD ARG...: CMD as uid and gid 65534 without other groups, in a
+# process tree of its own (tree)
+as_nobody() { tree setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 cp "$HELPER" "$T/document"
 chmod 755 "$T/document"
 mkdir "$T/drop"
@@ -50,21 +52,21 @@ chown 65534:65534 "$T/drop"
 PAYLOAD=$T/drop/payload-$M
 # a "document" drops the payload in /tmp and runs it; the payload runs
 # code from a memfd
-tree $NOBODY sh -c 'cp "$1" "$2" && chmod 755 "$2" && "$2" memfd-exec "$3" 300' document \
+as_nobody sh -c 'cp "$1" "$2" && chmod 755 "$2" && "$2" memfd-exec "$3" 300' document \
     "$T/document" "$PAYLOAD" "$M-memfd" >/dev/null || fail "the dropped payload did not run"
 step "uid 65534: payload dropped in $T/drop and run, code run from a memfd"
 # root through a setuid-root copy (installed by the test, removed at exit)
 SUID=$T/suid-$M
 cp "$HELPER" "$SUID"
 chmod 4755 "$SUID"
-out=$(tree $NOBODY "$SUID" suid-root) || fail "the setuid copy failed: $out"
+out=$(as_nobody "$SUID" suid-root) || fail "the setuid copy failed: $out"
 [ "$(echo "$out" | head -n 1)" = "uid=65534 euid=0" ] || fail "the setuid copy did not run with euid 0: $out"
 step "uid 65534: setuid-root copy run: $(echo "$out" | head -n 1)"
 # with that root, ptrace attach to another process
 sleep 60 &
 TARGET=$!
 BG_PIDS="$BG_PIDS $TARGET"
-tree $NOBODY "$SUID" ptrace-attach "$TARGET" 300 || fail "the ptrace attach as euid 0 failed"
+as_nobody "$SUID" ptrace-attach "$TARGET" 300 || fail "the ptrace attach as euid 0 failed"
 kill "$TARGET" 2>/dev/null || true
 step "uid 65534 as euid 0: ptrace attach to pid $TARGET"
 # a shell on a TCP connection to a listener on 127.0.0.1
@@ -74,7 +76,7 @@ LISTENER=$!
 BG_PIDS="$BG_PIDS $LISTENER"
 within 5 test -s "$T/lport" || fail "the listener did not start"
 LPORT=$(cat "$T/lport")
-tree $NOBODY "$PAYLOAD" connect-shell "$LPORT" "$M" || fail "the reverse shell failed"
+as_nobody "$PAYLOAD" connect-shell "$LPORT" "$M" || fail "the reverse shell failed"
 wait "$LISTENER" || fail "the listener failed"
 grep -q "$M-ok" "$T/listen.out" || fail "the reverse shell did not answer"
 step "uid 65534: reverse shell to 127.0.0.1:$LPORT answered"
