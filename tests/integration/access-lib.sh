@@ -1,11 +1,12 @@
 # Shell functions shared by the conditional access tests through a real
-# reverse proxy (access-nginx.sh, access-caddy.sh), which source it after
-# lib.sh:
+# reverse proxy (access-nginx.sh, access-caddy.sh, scenario.sh) and
+# bench/time-to-block, which source it after lib.sh:
 #     . "$(dirname "$0")/lib.sh"
 #     . "$(dirname "$0")/access-lib.sh"
 # access_setup starts vigild with its decision listener, onboards two real
-# devices and applies the policies; the script then starts its proxy, in
-# front of the app "intranet.example.test" on PPORT (its app answers on
+# devices and applies the policies; the script then starts its proxy
+# (nginx_start for nginx), in front of the app "intranet.example.test" on
+# PPORT (its app answers on
 # APORT with "intranet app; device=<X-Vigil-Device>; user=<X-Forwarded-User>"),
 # and calls access_checks. The script defines fail, as lib.sh asks, and
 # puts its proxy's pid in PROXY_PID, which proxy_stop (and access_cleanup)
@@ -381,4 +382,92 @@ access_down() {
     st=$(device_req down2 /)
     expect down2 "$st" "$1" "vigild stopped, with the device's certificate"
     echo "vigild stopped: $st (fail closed)"
+}
+
+# nginx_start: the shipped files (examples/nginx), laid out as in /etc/nginx
+# under $T/nginx (N; the site's file in S), with the test's ports (PPORT in
+# front of HOST, ACCESS_PORT for vigild's decisions) and paths; a main
+# nginx.conf of the test's own adds the app on APORT: a server that answers
+# with what it was told about the device and the user. nginx runs in the
+# background (PROXY_PID; G: its -g directives); fails unless it listens
+# within 10 s.
+nginx_start() {
+    N=$T/nginx
+    mkdir -p "$N/conf.d" "$N/snippets" "$N/sites-enabled"
+    cp "$EXAMPLES/nginx/conf.d/vigil-access.conf" "$N/conf.d/"
+    cp "$EXAMPLES/nginx/snippets/vigil-access.conf" "$N/snippets/"
+    cp "$EXAMPLES/nginx/sites-available/intranet.conf" "$N/sites-enabled/"
+    substitute "$N/conf.d/vigil-access.conf" "server 127.0.0.1:8444;" "server 127.0.0.1:$ACCESS_PORT;"
+    S=$N/sites-enabled/intranet.conf
+    substitute "$S" "listen 443 ssl http2;" "listen 127.0.0.1:$PPORT ssl http2;"
+    substitute "$S" "/etc/ssl/vigil-example/intranet.example.test.pem" "$T/site.pem"
+    substitute "$S" "/etc/ssl/vigil-example/intranet.example.test.key" "$T/site.key"
+    substitute "$S" "/var/lib/vigild/device-ca.pem" "$T/data/device-ca.pem"
+    substitute "$S" "server 127.0.0.1:8080;" "server 127.0.0.1:$APORT;"
+    cat >"$N/nginx.conf" <<EOF
+worker_processes 1;
+events { worker_connections 256; }
+http {
+    access_log $N/access.log;
+    client_body_temp_path $N/tmp-body;
+    proxy_temp_path $N/tmp-proxy;
+    fastcgi_temp_path $N/tmp-fastcgi;
+    uwsgi_temp_path $N/tmp-uwsgi;
+    scgi_temp_path $N/tmp-scgi;
+    include conf.d/vigil-access.conf;
+    include sites-enabled/intranet.conf;
+    server {
+        listen 127.0.0.1:$APORT;
+        location / {
+            default_type text/plain;
+            return 200 "intranet app; device=\$http_x_vigil_device; user=\$http_x_forwarded_user;\n";
+        }
+    }
+}
+EOF
+    G="daemon off; pid $N/nginx.pid; error_log $T/nginx-error.log;"
+    nginx -t -c "$N/nginx.conf" -p "$N/" -g "$G" >"$T/nginx-t.log" 2>&1 || fail "nginx -t: $(cat "$T/nginx-t.log")"
+    nginx -c "$N/nginx.conf" -p "$N/" -g "$G" >>"$T/nginx-error.log" 2>&1 &
+    PROXY_PID=$!
+    within 10 proxy_listening || fail "nginx did not start listening on $PPORT"
+}
+
+# scenario_setup NAME: the reference attack's set-up (scenario.sh,
+# bench/time-to-block): T (readable by all: uid 65534 runs programs from
+# it), vigild with its decision listener (PORT, ACCESS_PORT), the agent
+# onboarded in $T/agent (DEVICE) and running with its bpf sensor and
+# Vigil's rules (need_alerts's variables; its log $T/agent.log), the example
+# compliance policy and the example access policy "Intranet needs a
+# compliant device" applied with the CLI, nginx in front of the app
+# (nginx_start); returns once the device is compliant.
+scenario_setup() {
+    make_temp "$1"
+    chmod 755 "$T"
+    PORT=$(free_port)
+    onboard_agent
+    within 10 test -s "$T/access-port" || fail "vigild did not write its decision listener's port"
+    ACCESS_PORT=$(cat "$T/access-port")
+    DEVICE=$(jq -r .device_id "$T/agent/agent.json")
+    "$VIGIL" policy apply -f "$EXAMPLES/compliance-max-risk-medium.json" >"$T/policy.log" 2>&1 ||
+        fail "vigil policy apply: $(cat "$T/policy.log")"
+    "$VIGIL" access apply -f "$EXAMPLES/access/intranet-policy.json" >"$T/access-apply.log" 2>&1 ||
+        fail "vigil access apply: $(cat "$T/access-apply.log")"
+    certs
+    PPORT=$(free_port)
+    APORT=$(free_port)
+    while [ "$APORT" = "$PPORT" ]; do APORT=$(free_port); done
+    nginx_start
+    run_agent "$T/agent.log"
+    within 20 settled || fail "the device is not compliant: $(admin GET "/api/v1/devices/$DEVICE/compliance")"
+}
+
+# settled: resolves with the CLI the device's alerts that are new (this
+# machine's own activity raises some too); true once the device is
+# compliant
+settled() {
+    for _id in $(admin GET "/api/v1/alerts?device=$DEVICE&status=new&limit=500" | jq -r '.value[].id'); do
+        "$VIGIL" alerts update "$_id" --status resolved --comment "resolved by the analyst" >>"$T/resolve.log" 2>&1 ||
+            fail "vigil alerts update $_id --status resolved: $(tail -n 3 "$T/resolve.log")"
+    done
+    compliant "$DEVICE"
 }

@@ -22,47 +22,7 @@ fail() { fail_with_logs FAIL: 40 "$*"; }
 
 access_setup access-nginx
 
-# The shipped files, laid out as in /etc/nginx, with this test's ports and
-# paths; a main nginx.conf of the test's own adds the app: a server that
-# answers with what it was told about the device and the user.
-N=$T/nginx
-mkdir -p "$N/conf.d" "$N/snippets" "$N/sites-enabled"
-cp "$EXAMPLES/nginx/conf.d/vigil-access.conf" "$N/conf.d/"
-cp "$EXAMPLES/nginx/snippets/vigil-access.conf" "$N/snippets/"
-cp "$EXAMPLES/nginx/sites-available/intranet.conf" "$N/sites-enabled/"
-substitute "$N/conf.d/vigil-access.conf" "server 127.0.0.1:8444;" "server 127.0.0.1:$ACCESS_PORT;"
-S=$N/sites-enabled/intranet.conf
-substitute "$S" "listen 443 ssl http2;" "listen 127.0.0.1:$PPORT ssl http2;"
-substitute "$S" "/etc/ssl/vigil-example/intranet.example.test.pem" "$T/site.pem"
-substitute "$S" "/etc/ssl/vigil-example/intranet.example.test.key" "$T/site.key"
-substitute "$S" "/var/lib/vigild/device-ca.pem" "$T/data/device-ca.pem"
-substitute "$S" "server 127.0.0.1:8080;" "server 127.0.0.1:$APORT;"
-cat >"$N/nginx.conf" <<EOF
-worker_processes 1;
-events { worker_connections 256; }
-http {
-    access_log $N/access.log;
-    client_body_temp_path $N/tmp-body;
-    proxy_temp_path $N/tmp-proxy;
-    fastcgi_temp_path $N/tmp-fastcgi;
-    uwsgi_temp_path $N/tmp-uwsgi;
-    scgi_temp_path $N/tmp-scgi;
-    include conf.d/vigil-access.conf;
-    include sites-enabled/intranet.conf;
-    server {
-        listen 127.0.0.1:$APORT;
-        location / {
-            default_type text/plain;
-            return 200 "intranet app; device=\$http_x_vigil_device; user=\$http_x_forwarded_user;\n";
-        }
-    }
-}
-EOF
-G="daemon off; pid $N/nginx.pid; error_log $T/nginx-error.log;"
-nginx -t -c "$N/nginx.conf" -p "$N/" -g "$G" >"$T/nginx-t.log" 2>&1 || fail "nginx -t: $(cat "$T/nginx-t.log")"
-nginx -c "$N/nginx.conf" -p "$N/" -g "$G" >>"$T/nginx-error.log" 2>&1 &
-PROXY_PID=$!
-within 10 proxy_listening || fail "nginx did not start listening on $PPORT"
+nginx_start
 
 access_checks 400
 grep -q "The SSL certificate error" "$T/otherca.b" || fail "the other CA's 400 is not nginx's certificate error"
