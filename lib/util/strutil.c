@@ -257,6 +257,18 @@ int util_time_ms_parse(const char *s, int64_t *ret_ms)
         return 0;
 }
 
+int util_path_fail(char *err, size_t err_size, const char *path, const char *fmt, ...)
+{
+        va_list ap;
+        int n = snprintf(err, err_size, "%s: ", path);
+
+        va_start(ap, fmt);
+        if (n >= 0 && (size_t)n < err_size)
+                vsnprintf(err + n, err_size - (size_t)n, fmt, ap);
+        va_end(ap);
+        return -EINVAL;
+}
+
 struct timespec util_deadline(int clock, uint64_t ms)
 {
         struct timespec ts;

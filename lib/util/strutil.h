@@ -53,6 +53,11 @@ int util_time_ms_parse(const char *s, int64_t *ret_ms);
 void util_log_line_vformat(char *out, size_t size, const char *level, const char *fmt, va_list ap)
         __attribute__((format(printf, 4, 0)));
 
+/* Writes "path: reason" (reason from fmt) into err, for refusals of a
+ * document that name the field; returns -EINVAL. */
+int util_path_fail(char *err, size_t err_size, const char *path, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
 /* Wall clock and monotonic clock, in seconds and in milliseconds. */
 int64_t util_now(void);
 int64_t util_mono_ms(void);

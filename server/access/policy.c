@@ -101,20 +101,6 @@ const char *access_control_name(enum access_control c)
         return (unsigned)c < sizeof(control_names) / sizeof(control_names[0]) ? control_names[c] : NULL;
 }
 
-/* Writes "path: reason" into err; returns -EINVAL. */
-static int __attribute__((format(printf, 4, 5)))
-fail(char *err, size_t err_size, const char *path, const char *fmt, ...)
-{
-        va_list ap;
-        int n = snprintf(err, err_size, "%s: ", path);
-
-        va_start(ap, fmt);
-        if (n >= 0 && (size_t)n < err_size)
-                vsnprintf(err + n, err_size - (size_t)n, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
-
 /* A JSON string without NUL bytes of 1..max bytes of text, or NULL. */
 static const char *text_of(const json_t *v, size_t max)
 {
@@ -140,7 +126,7 @@ static int keys_check(const json_t *obj, const char *prefix, const char *const *
                 if (keys[i])
                         continue;
                 snprintf(path, sizeof(path), "%s%.64s", prefix, util_str_is_text(key, 64) ? key : "?");
-                return fail(err, err_size, path, "unknown field");
+                return util_path_fail(err, err_size, path, "unknown field");
         }
         return 0;
 }
@@ -183,19 +169,19 @@ static int range_parse(const char *s, const char *path, struct access_range *ret
         unsigned max;
 
         if (alen >= sizeof(addr))
-                return fail(err, err_size, path, "'%.64s' is not an address range (CIDR such as 10.0.0.0/8)", s);
+                return util_path_fail(err, err_size, path, "'%.64s' is not an address range (CIDR such as 10.0.0.0/8)", s);
         memcpy(addr, s, alen);
         addr[alen] = '\0';
         if (access_ip_parse(addr, &r.net) < 0)
-                return fail(err, err_size, path, "'%.64s' is not an address range (CIDR such as 10.0.0.0/8)", s);
+                return util_path_fail(err, err_size, path, "'%.64s' is not an address range (CIDR such as 10.0.0.0/8)", s);
         max = r.net.family == 4 ? 32 : 128;
         prefix = max;
         if (slash && util_uint_parse(slash + 1, max, &prefix) < 0)
-                return fail(err, err_size, path, "'%.64s': the prefix length must be 0 to %u", s, max);
+                return util_path_fail(err, err_size, path, "'%.64s': the prefix length must be 0 to %u", s, max);
         r.prefix = (uint8_t)prefix;
         for (unsigned bit = r.prefix; bit < max; bit++)
                 if (r.net.addr[bit / 8] & (0x80u >> (bit % 8)))
-                        return fail(err, err_size, path, "'%.64s' has host bits set past /%u", s, r.prefix);
+                        return util_path_fail(err, err_size, path, "'%.64s' has host bits set past /%u", s, r.prefix);
         *ret = r;
         return 0;
 }
@@ -206,16 +192,16 @@ static int doc_load(const char *doc, size_t len, json_t **ret, char *err, size_t
         json_t *j;
 
         if (len > ACCESS_DOC_MAX) {
-                fail(err, err_size, "(document)", "%zu bytes, more than %d", len, ACCESS_DOC_MAX);
+                util_path_fail(err, err_size, "(document)", "%zu bytes, more than %d", len, ACCESS_DOC_MAX);
                 return -E2BIG;
         }
         j = json_loadb(doc, len, JSON_REJECT_DUPLICATES, &je);
         if (!j)
-                return fail(err, err_size, "(document)", "not JSON: %s at line %d column %d", je.text, je.line,
+                return util_path_fail(err, err_size, "(document)", "not JSON: %s at line %d column %d", je.text, je.line,
                             je.column);
         if (!json_is_object(j)) {
                 json_decref(j);
-                return fail(err, err_size, "(document)", "must be a JSON object");
+                return util_path_fail(err, err_size, "(document)", "must be a JSON object");
         }
         *ret = j;
         return 0;
@@ -245,24 +231,24 @@ int access_location_parse(const char *doc, size_t len, struct access_location *r
                 goto out;
         id = text_of(json_object_get(j, "id"), ACCESS_NAME_MAX);
         if (!id || strcmp(id, "all") == 0 || strcmp(id, "trusted") == 0) {
-                r = fail(err, err_size, "id", "required: a name of 1 to %d bytes, not \"all\" or \"trusted\"",
+                r = util_path_fail(err, err_size, "id", "required: a name of 1 to %d bytes, not \"all\" or \"trusted\"",
                          ACCESS_NAME_MAX);
                 goto out;
         }
         snprintf(l->id, sizeof(l->id), "%s", id);
         v = json_object_get(j, "trusted");
         if (v && !json_is_boolean(v)) {
-                r = fail(err, err_size, "trusted", "must be true or false");
+                r = util_path_fail(err, err_size, "trusted", "must be true or false");
                 goto out;
         }
         l->trusted = json_is_true(v);
         v = json_object_get(j, "ranges");
         if (!json_is_array(v) || json_array_size(v) == 0) {
-                r = fail(err, err_size, "ranges", "required: a non-empty list of CIDR ranges");
+                r = util_path_fail(err, err_size, "ranges", "required: a non-empty list of CIDR ranges");
                 goto out;
         }
         if (json_array_size(v) > ACCESS_LOCATION_RANGES_MAX) {
-                fail(err, err_size, "ranges", "more than %d ranges", ACCESS_LOCATION_RANGES_MAX);
+                util_path_fail(err, err_size, "ranges", "more than %d ranges", ACCESS_LOCATION_RANGES_MAX);
                 r = -E2BIG;
                 goto out;
         }
@@ -271,7 +257,7 @@ int access_location_parse(const char *doc, size_t len, struct access_location *r
 
                 snprintf(path, sizeof(path), "ranges[%zu]", i);
                 if (!s) {
-                        r = fail(err, err_size, path, "must be a CIDR range such as 10.0.0.0/8");
+                        r = util_path_fail(err, err_size, path, "must be a CIDR range such as 10.0.0.0/8");
                         goto out;
                 }
                 r = range_parse(s, path, &l->ranges[i], err, err_size);
@@ -300,9 +286,9 @@ static int id_list(const json_t *obj, const char *key, const char *prefix, bool 
         if (!v)
                 return 0;
         if (!json_is_array(v))
-                return fail(err, err_size, path, "must be a list of user or group ids");
+                return util_path_fail(err, err_size, path, "must be a list of user or group ids");
         if (json_array_size(v) > ACCESS_USERS_MAX) {
-                fail(err, err_size, path, "more than %d entries", ACCESS_USERS_MAX);
+                util_path_fail(err, err_size, path, "more than %d entries", ACCESS_USERS_MAX);
                 return -E2BIG;
         }
         *ret = calloc(json_array_size(v) + 1, sizeof(**ret));
@@ -313,11 +299,11 @@ static int id_list(const json_t *obj, const char *key, const char *prefix, bool 
 
                 snprintf(path, sizeof(path), "%s%s[%zu]", prefix, key, i);
                 if (!s)
-                        return fail(err, err_size, path, "must be a user id, UPN or group id of 1 to %d bytes",
+                        return util_path_fail(err, err_size, path, "must be a user id, UPN or group id of 1 to %d bytes",
                                     ACCESS_ID_MAX);
                 if (strcmp(s, "all") == 0) {
                         if (!all)
-                                return fail(err, err_size, path, "\"all\" is not allowed here");
+                                return util_path_fail(err, err_size, path, "\"all\" is not allowed here");
                         *all = true;
                         continue;
                 }
@@ -336,17 +322,17 @@ static int users_parse(const json_t *j, struct access_policy *p, char *err, size
         int r;
 
         if (!json_is_object(u))
-                return fail(err, err_size, "users", "required: an object with include (and exclude)");
+                return util_path_fail(err, err_size, "users", "required: an object with include (and exclude)");
         r = keys_check(u, "users.", keys, err, err_size);
         if (r < 0)
                 return r;
         if (!json_object_get(u, "include"))
-                return fail(err, err_size, "users.include", "required: [\"all\"] or user and group ids");
+                return util_path_fail(err, err_size, "users.include", "required: [\"all\"] or user and group ids");
         r = id_list(u, "include", "users.", &p->users_all, &p->users_include, &p->n_users_include, err, err_size);
         if (r < 0)
                 return r;
         if (!p->users_all && p->n_users_include == 0)
-                return fail(err, err_size, "users.include", "empty: the policy would apply to nobody");
+                return util_path_fail(err, err_size, "users.include", "empty: the policy would apply to nobody");
         return id_list(u, "exclude", "users.", NULL, &p->users_exclude, &p->n_users_exclude, err, err_size);
 }
 
@@ -364,16 +350,16 @@ static int app_parse(const json_t *a, size_t idx, struct app *ret, char *err, si
         snprintf(path, sizeof(path), "%sname", prefix);
         name = text_of(json_object_get(a, "name"), ACCESS_NAME_MAX);
         if (!name)
-                return fail(err, err_size, path, "required: a name of 1 to %d bytes", ACCESS_NAME_MAX);
+                return util_path_fail(err, err_size, path, "required: a name of 1 to %d bytes", ACCESS_NAME_MAX);
         snprintf(path, sizeof(path), "%shost", prefix);
         host = text_of(json_object_get(a, "host"), ACCESS_HOST_MAX);
         if (!host || strpbrk(host, " /:@"))
-                return fail(err, err_size, path, "required: a host name without port, such as wiki.example.com");
+                return util_path_fail(err, err_size, path, "required: a host name without port, such as wiki.example.com");
         if (json_object_get(a, "path_prefix")) {
                 snprintf(path, sizeof(path), "%spath_prefix", prefix);
                 pp = text_of(json_object_get(a, "path_prefix"), ACCESS_PATH_MAX);
                 if (!pp || pp[0] != '/')
-                        return fail(err, err_size, path, "must be a path starting with /");
+                        return util_path_fail(err, err_size, path, "must be a path starting with /");
         }
         ret->name = strdup(name);
         ret->host = strdup(host);
@@ -396,16 +382,16 @@ static int apps_parse(const json_t *j, struct access_policy *p, char *err, size_
         int r;
 
         if (!json_is_object(a))
-                return fail(err, err_size, "applications", "required: an object with include");
+                return util_path_fail(err, err_size, "applications", "required: an object with include");
         r = keys_check(a, "applications.", keys, err, err_size);
         if (r < 0)
                 return r;
         inc = json_object_get(a, "include");
         if (!json_is_array(inc) || json_array_size(inc) == 0)
-                return fail(err, err_size, "applications.include",
+                return util_path_fail(err, err_size, "applications.include",
                             "required: [\"all\"] or a list of {name, host, path_prefix}");
         if (json_array_size(inc) > ACCESS_APPS_MAX) {
-                fail(err, err_size, "applications.include", "more than %d applications", ACCESS_APPS_MAX);
+                util_path_fail(err, err_size, "applications.include", "more than %d applications", ACCESS_APPS_MAX);
                 return -E2BIG;
         }
         p->apps = calloc(json_array_size(inc), sizeof(*p->apps));
@@ -418,7 +404,7 @@ static int apps_parse(const json_t *j, struct access_policy *p, char *err, size_
                         continue;
                 }
                 if (!json_is_object(e))
-                        return fail(err, err_size, path, "must be \"all\" or {name, host, path_prefix}");
+                        return util_path_fail(err, err_size, path, "must be \"all\" or {name, host, path_prefix}");
                 r = app_parse(e, i, &p->apps[p->n_apps], err, err_size);
                 if (r >= 0)
                         p->app_hash[p->n_apps] = hash(p->apps[p->n_apps].host, false);
@@ -457,10 +443,10 @@ static int loc_list(const json_t *obj, const char *key, const struct access_loca
 
         snprintf(path, sizeof(path), "conditions.locations.%s", key);
         if (!json_is_array(v) || (all && json_array_size(v) == 0))
-                return fail(err, err_size, path, "must be a non-empty list of location ids, \"trusted\"%s",
+                return util_path_fail(err, err_size, path, "must be a non-empty list of location ids, \"trusted\"%s",
                             all ? " or \"all\"" : "");
         if (json_array_size(v) > ACCESS_LOCATION_REFS_MAX) {
-                fail(err, err_size, path, "more than %d locations", ACCESS_LOCATION_REFS_MAX);
+                util_path_fail(err, err_size, path, "more than %d locations", ACCESS_LOCATION_REFS_MAX);
                 return -E2BIG;
         }
         *ret = calloc(loc_count(v, locs, n_locs), sizeof(**ret));
@@ -472,10 +458,10 @@ static int loc_list(const json_t *obj, const char *key, const struct access_loca
 
                 snprintf(path, sizeof(path), "conditions.locations.%s[%zu]", key, i);
                 if (!s)
-                        return fail(err, err_size, path, "must be a location id");
+                        return util_path_fail(err, err_size, path, "must be a location id");
                 if (strcmp(s, "all") == 0) {
                         if (!all)
-                                return fail(err, err_size, path, "\"all\" is not allowed in exclude");
+                                return util_path_fail(err, err_size, path, "\"all\" is not allowed in exclude");
                         *all = true;
                         continue;
                 }
@@ -485,7 +471,7 @@ static int loc_list(const json_t *obj, const char *key, const struct access_loca
                                 continue;
                         found = true;
                         if (*ret_n + locs[k].n_ranges > ACCESS_POLICY_RANGES_MAX) {
-                                fail(err, err_size, path, "the locations bring more than %d ranges",
+                                util_path_fail(err, err_size, path, "the locations bring more than %d ranges",
                                      ACCESS_POLICY_RANGES_MAX);
                                 return -E2BIG;
                         }
@@ -493,7 +479,7 @@ static int loc_list(const json_t *obj, const char *key, const struct access_loca
                         *ret_n += locs[k].n_ranges;
                 }
                 if (!found && !trusted)
-                        return fail(err, err_size, path, "no named location '%s'", s);
+                        return util_path_fail(err, err_size, path, "no named location '%s'", s);
         }
         return 0;
 }
@@ -509,7 +495,7 @@ static int locations_parse(const json_t *c, const struct access_location *locs, 
         if (!l)
                 return 0;
         if (!json_is_object(l))
-                return fail(err, err_size, "conditions.locations", "must be an object with include (and exclude)");
+                return util_path_fail(err, err_size, "conditions.locations", "must be an object with include (and exclude)");
         r = keys_check(l, "conditions.locations.", keys, err, err_size);
         if (r < 0)
                 return r;
@@ -533,18 +519,18 @@ static int conditions_parse(const json_t *j, const struct access_location *locs,
         if (!c)
                 return 0;
         if (!json_is_object(c))
-                return fail(err, err_size, "conditions", "must be an object");
+                return util_path_fail(err, err_size, "conditions", "must be an object");
         r = keys_check(c, "conditions.", keys, err, err_size);
         if (r < 0)
                 return r;
         v = json_object_get(c, "platforms");
         if (v) {
                 if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 4)
-                        return fail(err, err_size, "conditions.platforms", "must be a list of platforms: linux");
+                        return util_path_fail(err, err_size, "conditions.platforms", "must be a list of platforms: linux");
                 json_array_foreach(v, i, e) {
                         snprintf(path, sizeof(path), "conditions.platforms[%zu]", i);
                         if (!text_of(e, 5) || strcmp(json_string_value(e), "linux") != 0)
-                                return fail(err, err_size, path, "unknown platform; known: linux");
+                                return util_path_fail(err, err_size, path, "unknown platform; known: linux");
                 }
                 p->has_platforms = true;
         }
@@ -555,12 +541,12 @@ static int conditions_parse(const json_t *j, const struct access_location *locs,
         if (!v)
                 return 0;
         if (!json_is_string(v))
-                return fail(err, err_size, "conditions.device_filter", "must be an expression in a string");
+                return util_path_fail(err, err_size, "conditions.device_filter", "must be an expression in a string");
         r = manage_expr_compile(json_string_value(v), json_string_length(v), &p->filter, xerr, sizeof(xerr));
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
-                fail(err, err_size, "conditions.device_filter", "%s", xerr);
+                util_path_fail(err, err_size, "conditions.device_filter", "%s", xerr);
                 return r;
         }
         return 0;
@@ -576,22 +562,22 @@ static int grant_parse(const json_t *j, struct access_policy *p, char *err, size
         int r;
 
         if (!json_is_object(g))
-                return fail(err, err_size, "grant", "required: {\"block\": true} or {\"controls\": [...]}");
+                return util_path_fail(err, err_size, "grant", "required: {\"block\": true} or {\"controls\": [...]}");
         r = keys_check(g, "grant.", keys, err, err_size);
         if (r < 0)
                 return r;
         v = json_object_get(g, "block");
         if (v) {
                 if (!json_is_true(v))
-                        return fail(err, err_size, "grant.block", "must be true (or absent, with controls)");
+                        return util_path_fail(err, err_size, "grant.block", "must be true (or absent, with controls)");
                 if (json_object_get(g, "controls") || json_object_get(g, "operator"))
-                        return fail(err, err_size, "grant", "block excludes controls and operator");
+                        return util_path_fail(err, err_size, "grant", "block excludes controls and operator");
                 p->block = true;
                 return 0;
         }
         v = json_object_get(g, "controls");
         if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 2)
-                return fail(err, err_size, "grant.controls",
+                return util_path_fail(err, err_size, "grant.controls",
                             "required: a list of compliant_device, enrolled_device (or block: true)");
         json_array_foreach(v, i, e) {
                 const char *s = text_of(e, 16);
@@ -602,12 +588,12 @@ static int grant_parse(const json_t *j, struct access_policy *p, char *err, size
                 else if (s && strcmp(s, "enrolled_device") == 0 && !p->need_enrolled)
                         p->need_enrolled = true;
                 else
-                        return fail(err, err_size, path, "must be compliant_device or enrolled_device, once each");
+                        return util_path_fail(err, err_size, path, "must be compliant_device or enrolled_device, once each");
         }
         v = json_object_get(g, "operator");
         op = v ? text_of(v, 3) : "and";
         if (!op || (strcmp(op, "and") != 0 && strcmp(op, "or") != 0))
-                return fail(err, err_size, "grant.operator", "must be \"and\" or \"or\"");
+                return util_path_fail(err, err_size, "grant.operator", "must be \"and\" or \"or\"");
         p->operator_or = strcmp(op, "or") == 0;
         return 0;
 }
@@ -620,13 +606,13 @@ static int head_parse(const json_t *j, struct access_policy *p, char *err, size_
         size_t k;
 
         if (!name)
-                return fail(err, err_size, "name", "required: a name of 1 to %d bytes", ACCESS_NAME_MAX);
+                return util_path_fail(err, err_size, "name", "required: a name of 1 to %d bytes", ACCESS_NAME_MAX);
         snprintf(p->name, sizeof(p->name), "%s", name);
         for (k = 0; s && k < sizeof(state_names) / sizeof(state_names[0]); k++)
                 if (strcmp(s, state_names[k]) == 0)
                         break;
         if (!s || k == sizeof(state_names) / sizeof(state_names[0]))
-                return fail(err, err_size, "state", "required: enabled, disabled or report_only");
+                return util_path_fail(err, err_size, "state", "required: enabled, disabled or report_only");
         p->state = (enum access_state)k;
         return 0;
 }

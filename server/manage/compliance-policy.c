@@ -28,20 +28,6 @@ static const char *const platform_names[] = { "linux", NULL };
 static const char *const tenant_keys[] = { "no_policy_state", "validity_days", "sensor_timeout_seconds", NULL };
 static const char *const no_policy_names[] = { "noncompliant", "compliant", NULL };
 
-/* Writes "path: reason" into err; returns -EINVAL. */
-static int __attribute__((format(printf, 4, 5)))
-fail(char *err, size_t err_size, const char *path, const char *fmt, ...)
-{
-        va_list ap;
-        int n = snprintf(err, err_size, "%s: ", path);
-
-        va_start(ap, fmt);
-        if (n >= 0 && (size_t)n < err_size)
-                vsnprintf(err + n, err_size - (size_t)n, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
-
 /* "a, b, c" into out. */
 static void names_list(const char *const *names, char *out, size_t size)
 {
@@ -82,7 +68,7 @@ static int keys_check(const json_t *obj, const char *prefix, const char *what, c
                         continue;
                 names_list(keys, list, sizeof(list));
                 snprintf(path, sizeof(path), "%s%.64s", prefix, util_str_is_text(key, 64) ? key : "?");
-                return fail(err, err_size, path, "unknown field; %s has %s", what, list);
+                return util_path_fail(err, err_size, path, "unknown field; %s has %s", what, list);
         }
         return 0;
 }
@@ -101,7 +87,7 @@ static int enum_member(const json_t *obj, const char *key, const char *path, con
         i = name_index(string_of(v), names);
         if (i < 0) {
                 names_list(names, list, sizeof(list));
-                return fail(err, err_size, path, "must be one of %s%s", list, nullable ? " (or null)" : "");
+                return util_path_fail(err, err_size, path, "must be one of %s%s", list, nullable ? " (or null)" : "");
         }
         *ret = i;
         return 0;
@@ -117,7 +103,7 @@ static int bool_member(const json_t *obj, const char *key, bool *ret, char *err,
                 return 0;
         if (!json_is_boolean(v)) {
                 snprintf(path, sizeof(path), "settings.%s", key);
-                return fail(err, err_size, path, "must be true or false");
+                return util_path_fail(err, err_size, path, "must be true or false");
         }
         *ret = json_is_true(v);
         return 0;
@@ -156,7 +142,7 @@ static int settings_check(const json_t *s, struct compliance_policy *p, char *er
         int i, r;
 
         if (!json_is_object(s))
-                return fail(err, err_size, "settings", "must be an object of the settings to check");
+                return util_path_fail(err, err_size, "settings", "must be an object of the settings to check");
         r = keys_check(s, "settings.", "settings", settings_keys, err, err_size);
         if (r == 0)
                 r = enum_member(s, "max_device_risk", "settings.max_device_risk", max_risk_names, true, &i,
@@ -181,7 +167,7 @@ static int settings_check(const json_t *s, struct compliance_policy *p, char *er
                 int n = ver && strlen(ver) <= COMPLIANCE_VERSION_MAX ? compliance_version_parse(ver, p->min_os_parts)
                                                                      : -EINVAL;
                 if (n < 0)
-                        return fail(err, err_size, "settings.min_os_version",
+                        return util_path_fail(err, err_size, "settings.min_os_version",
                                     "must be a version of 1 to %d numbers separated by dots, such as \"12\" or "
                                     "\"22.04\" (or null)", COMPLIANCE_VERSION_PARTS_MAX);
                 p->min_os_nparts = (unsigned)n;
@@ -197,7 +183,7 @@ static int settings_check(const json_t *s, struct compliance_policy *p, char *er
                         p->configured |= 1u << bool_settings[k];
         }
         if (!p->configured)
-                return fail(err, err_size, "settings", "must configure at least one setting");
+                return util_path_fail(err, err_size, "settings", "must configure at least one setting");
         return 0;
 }
 
@@ -211,7 +197,7 @@ static int hours_member(const json_t *a, const char *key, size_t idx, uint32_t *
                 return 0;
         if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > COMPLIANCE_HOURS_MAX) {
                 snprintf(path, sizeof(path), "actions[%zu].%s", idx, key);
-                return fail(err, err_size, path, "must be a whole number of hours from 0 to %d",
+                return util_path_fail(err, err_size, path, "must be a whole number of hours from 0 to %d",
                             COMPLIANCE_HOURS_MAX);
         }
         *ret = (uint32_t)json_integer_value(v);
@@ -226,22 +212,22 @@ static int action_check(const json_t *a, size_t idx, bool *isolate_seen, struct 
 
         snprintf(prefix, sizeof(prefix), "actions[%zu]", idx);
         if (!json_is_object(a))
-                return fail(err, err_size, prefix, "must be an object with type and after_hours");
+                return util_path_fail(err, err_size, prefix, "must be an object with type and after_hours");
         snprintf(prefix, sizeof(prefix), "actions[%zu].", idx);
         r = keys_check(a, prefix, "an action", action_keys, err, err_size);
         if (r < 0)
                 return r;
         snprintf(path, sizeof(path), "actions[%zu].type", idx);
         if (!json_object_get(a, "type"))
-                return fail(err, err_size, path, "is required: one of mark_noncompliant, notify, isolate");
+                return util_path_fail(err, err_size, path, "is required: one of mark_noncompliant, notify, isolate");
         r = enum_member(a, "type", path, action_names, false, &type, err, err_size);
         if (r < 0)
                 return r;
         if ((idx == 0) != (type == COMPLIANCE_ACTION_MARK_NONCOMPLIANT))
-                return fail(err, err_size, path, idx == 0 ? "the first action must be mark_noncompliant"
+                return util_path_fail(err, err_size, path, idx == 0 ? "the first action must be mark_noncompliant"
                             : "mark_noncompliant must be the first action, and only once");
         if (type == COMPLIANCE_ACTION_ISOLATE && *isolate_seen)
-                return fail(err, err_size, path, "isolate may appear only once");
+                return util_path_fail(err, err_size, path, "isolate may appear only once");
         *isolate_seen |= type == COMPLIANCE_ACTION_ISOLATE;
         ret->type = (enum compliance_action_type)type;
         r = hours_member(a, "after_hours", idx, &ret->after_hours, err, err_size);
@@ -251,10 +237,10 @@ static int action_check(const json_t *a, size_t idx, bool *isolate_seen, struct 
                 return r;
         snprintf(path, sizeof(path), "actions[%zu].after_hours", idx);
         if (type == COMPLIANCE_ACTION_MARK_NONCOMPLIANT && ret->after_hours != 0)
-                return fail(err, err_size, path, "must be 0 for mark_noncompliant: its delay is grace_hours");
+                return util_path_fail(err, err_size, path, "must be 0 for mark_noncompliant: its delay is grace_hours");
         snprintf(path, sizeof(path), "actions[%zu].grace_hours", idx);
         if (type != COMPLIANCE_ACTION_MARK_NONCOMPLIANT && json_object_get(a, "grace_hours"))
-                return fail(err, err_size, path, "only mark_noncompliant has a grace period");
+                return util_path_fail(err, err_size, path, "only mark_noncompliant has a grace period");
         return 0;
 }
 
@@ -266,7 +252,7 @@ static int actions_check(const json_t *arr, struct compliance_policy *p, char *e
         int r;
 
         if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > COMPLIANCE_ACTIONS_MAX)
-                return fail(err, err_size, "actions", "must be an array of 1 to %d actions, mark_noncompliant first",
+                return util_path_fail(err, err_size, "actions", "must be an array of 1 to %d actions, mark_noncompliant first",
                             COMPLIANCE_ACTIONS_MAX);
         json_array_foreach(arr, i, a) {
                 r = action_check(a, i, &isolate_seen, &p->actions[i], err, err_size);
@@ -286,19 +272,19 @@ static int header_check(const json_t *doc, struct compliance_policy *p, char *er
         int i, r;
 
         if (!v)
-                return fail(err, err_size, "name", "is required");
+                return util_path_fail(err, err_size, "name", "is required");
         if (!s || !*s || !util_str_is_text(s, COMPLIANCE_NAME_MAX))
-                return fail(err, err_size, "name", "must be a non-empty string of at most %d bytes without "
+                return util_path_fail(err, err_size, "name", "must be a non-empty string of at most %d bytes without "
                             "control characters", COMPLIANCE_NAME_MAX);
         snprintf(p->name, sizeof(p->name), "%s", s);
         v = json_object_get(doc, "description");
         s = string_of(v);
         if (v && (!s || !util_str_is_text(s, COMPLIANCE_DESCRIPTION_MAX)))
-                return fail(err, err_size, "description", "must be a string of at most %d bytes without control "
+                return util_path_fail(err, err_size, "description", "must be a string of at most %d bytes without control "
                             "characters", COMPLIANCE_DESCRIPTION_MAX);
         snprintf(p->description, sizeof(p->description), "%s", s ? s : "");
         if (!json_object_get(doc, "platform"))
-                return fail(err, err_size, "platform", "is required: linux");
+                return util_path_fail(err, err_size, "platform", "is required: linux");
         r = enum_member(doc, "platform", "platform", platform_names, false, &i, err, err_size);
         if (r < 0)
                 return r;
@@ -312,7 +298,7 @@ static int policy_build(const json_t *doc, struct compliance_policy *p, char *er
         int r;
 
         if (!json_is_object(doc))
-                return fail(err, err_size, "(document)", "must be a JSON object with name, platform, settings "
+                return util_path_fail(err, err_size, "(document)", "must be a JSON object with name, platform, settings "
                             "and actions");
         r = keys_check(doc, "", "a policy", policy_keys, err, err_size);
         if (r == 0)
@@ -320,18 +306,18 @@ static int policy_build(const json_t *doc, struct compliance_policy *p, char *er
         if (r < 0)
                 return r;
         if (!(v = json_object_get(doc, "settings")))
-                return fail(err, err_size, "settings", "is required");
+                return util_path_fail(err, err_size, "settings", "is required");
         r = settings_check(v, p, err, err_size);
         if (r < 0)
                 return r;
         if (!(v = json_object_get(doc, "actions")))
-                return fail(err, err_size, "actions", "is required, with mark_noncompliant first");
+                return util_path_fail(err, err_size, "actions", "is required, with mark_noncompliant first");
         r = actions_check(v, p, err, err_size);
         if (r < 0)
                 return r;
         v = json_object_get(doc, "assignments");
         if (v && !json_is_object(v))
-                return fail(err, err_size, "assignments", "must be an object");
+                return util_path_fail(err, err_size, "assignments", "must be an object");
         p->assignments = v ? json_incref((json_t *)v) : NULL;
         return 0;
 }
@@ -477,7 +463,7 @@ static int uint_member(const json_t *obj, const char *key, long min, long max, u
         if (!v)
                 return 0;
         if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-                return fail(err, err_size, key, "must be a whole number from %ld to %ld", min, max);
+                return util_path_fail(err, err_size, key, "must be a whole number from %ld to %ld", min, max);
         *inout = (uint32_t)json_integer_value(v);
         return 0;
 }
@@ -488,7 +474,7 @@ int compliance_tenant_apply(const json_t *body, struct compliance_tenant *inout,
         int state, r;
 
         if (!json_is_object(body))
-                return fail(err, err_size, "(document)", "must be a JSON object of tenant compliance settings");
+                return util_path_fail(err, err_size, "(document)", "must be a JSON object of tenant compliance settings");
         r = keys_check(body, "", "the tenant's compliance settings", tenant_keys, err, err_size);
         if (r == 0)
                 r = enum_member(body, "no_policy_state", "no_policy_state", no_policy_names, false, &state, err,

@@ -64,20 +64,6 @@ bool profile_type_needs_security_admin(enum profile_type t)
         return t == PROFILE_THREAT_DEFENSE || t == PROFILE_NETWORK_PROTECTION;
 }
 
-/* Writes "path: reason" into err; returns -EINVAL. */
-static int __attribute__((format(printf, 4, 5)))
-fail(char *err, size_t err_size, const char *path, const char *fmt, ...)
-{
-        va_list ap;
-        int n = snprintf(err, err_size, "%s: ", path);
-
-        va_start(ap, fmt);
-        if (n >= 0 && (size_t)n < err_size)
-                vsnprintf(err + n, err_size - (size_t)n, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
-
 /* A JSON string without NUL bytes, or NULL. */
 static const char *string_of(const json_t *v)
 {
@@ -102,7 +88,7 @@ static int keys_check(const json_t *obj, const char *prefix, const char *const *
                 if (keys[i])
                         continue;
                 snprintf(path, sizeof(path), "%s%.64s", prefix, util_str_printable(key, 64) ? key : "?");
-                return fail(err, err_size, path, "unknown field; the fields are %s", list);
+                return util_path_fail(err, err_size, path, "unknown field; the fields are %s", list);
         }
         return 0;
 }
@@ -116,7 +102,7 @@ static int threat_defense_check(const json_t *s, json_t *out, char *err, size_t 
         if (r < 0)
                 return r;
         if (!json_is_boolean(v))
-                return fail(err, err_size, "settings.enabled", "is required: true (onboard the device to "
+                return util_path_fail(err, err_size, "settings.enabled", "is required: true (onboard the device to "
                             "threat defense) or false (offboard it)");
         return json_object_set_new(out, "enabled", json_boolean(json_is_true(v))) < 0 ? -ENOMEM : 0;
 }
@@ -132,7 +118,7 @@ static int int_member(const json_t *s, const char *key, json_int_t min, json_int
                 return 0;
         snprintf(path, sizeof(path), "settings.%s", key);
         if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-                return fail(err, err_size, path, "must be a whole number from %lld to %lld", (long long)min,
+                return util_path_fail(err, err_size, path, "must be a whole number from %lld to %lld", (long long)min,
                             (long long)max);
         return json_object_set_new(out, key, json_integer(json_integer_value(v))) < 0 ? -ENOMEM : 0;
 }
@@ -169,7 +155,7 @@ static int packs_check(const json_t *v, json_t *out, char *err, size_t err_size)
         if (!v)
                 return 0;
         if (!json_is_array(v) || json_array_size(v) > PROFILES_PACKS_MAX)
-                return fail(err, err_size, "settings.rule_packs", "must be a list of at most %d pack names",
+                return util_path_fail(err, err_size, "settings.rule_packs", "must be a list of at most %d pack names",
                             PROFILES_PACKS_MAX);
         arr = json_array();
         if (!arr || json_object_set_new(out, "rule_packs", arr) < 0)
@@ -179,11 +165,11 @@ static int packs_check(const json_t *v, json_t *out, char *err, size_t err_size)
 
                 snprintf(path, sizeof(path), "settings.rule_packs[%zu]", i);
                 if (!s || !pack_valid(s))
-                        return fail(err, err_size, path, "must name a folder of the agent's rules, such as "
+                        return util_path_fail(err, err_size, path, "must name a folder of the agent's rules, such as "
                                     "\"linux/process_creation\" (lower-case letters, digits, _ and -)");
                 for (size_t j = 0; j < json_array_size(arr); j++)
                         if (strcmp(json_string_value(json_array_get(arr, j)), s) == 0)
-                                return fail(err, err_size, path, "repeats \"%s\"", s);
+                                return util_path_fail(err, err_size, path, "repeats \"%s\"", s);
                 if (json_array_append_new(arr, json_string(s)) < 0)
                         return -ENOMEM;
         }
@@ -226,10 +212,10 @@ static int rule_check(const char *text, size_t len, const char *path, char *err,
         if (r == -ENOMEM)
                 return r;
         if (c.rejected || c.unsupported)
-                return fail(err, err_size, path, "%s%s", c.unsupported ? "not a rule for this agent's events: " : "",
+                return util_path_fail(err, err_size, path, "%s%s", c.unsupported ? "not a rule for this agent's events: " : "",
                             c.reason);
         if (r != 1)
-                return fail(err, err_size, path, "must hold exactly one Sigma rule (it holds %d)", r < 0 ? 0 : r);
+                return util_path_fail(err, err_size, path, "must hold exactly one Sigma rule (it holds %d)", r < 0 ? 0 : r);
         return 0;
 }
 
@@ -244,7 +230,7 @@ static int rules_check(const json_t *v, json_t *out, char *err, size_t err_size)
         if (!v)
                 return 0;
         if (!json_is_array(v) || json_array_size(v) > PROFILES_RULES_MAX)
-                return fail(err, err_size, "settings.extra_rules", "must be a list of at most %d Sigma rules "
+                return util_path_fail(err, err_size, "settings.extra_rules", "must be a list of at most %d Sigma rules "
                             "(YAML text)", PROFILES_RULES_MAX);
         arr = json_array();
         if (!arr || json_object_set_new(out, "extra_rules", arr) < 0)
@@ -254,7 +240,7 @@ static int rules_check(const json_t *v, json_t *out, char *err, size_t err_size)
 
                 snprintf(path, sizeof(path), "settings.extra_rules[%zu]", i);
                 if (!s || json_string_length(e) > PROFILES_RULE_MAX)
-                        return fail(err, err_size, path, "must be the YAML text of one Sigma rule, at most %d "
+                        return util_path_fail(err, err_size, path, "must be the YAML text of one Sigma rule, at most %d "
                                     "bytes", PROFILES_RULE_MAX);
                 r = rule_check(s, json_string_length(e), path, err, err_size);
                 if (r < 0)
@@ -282,7 +268,7 @@ static int sensor_settings_check(const json_t *s, json_t *out, char *err, size_t
         if (r == 0)
                 r = rules_check(json_object_get(s, "extra_rules"), out, err, err_size);
         if (r == 0 && json_object_size(out) == 0)
-                r = fail(err, err_size, "settings", "sets nothing: give at least one of heartbeat_interval_seconds, "
+                r = util_path_fail(err, err_size, "settings", "sets nothing: give at least one of heartbeat_interval_seconds, "
                          "alert_upload_delay_ms, rule_packs and extra_rules");
         return r;
 }
@@ -300,7 +286,7 @@ static int network_protection_check(const json_t *s, json_t *out, char *err, siz
         if (r < 0)
                 return r;
         if (!json_is_array(block) || json_array_size(block) > NETPROTECT_ENTRIES_MAX)
-                return fail(err, err_size, "settings.block", "is required: a list of at most %d addresses, "
+                return util_path_fail(err, err_size, "settings.block", "is required: a list of at most %d addresses, "
                             "ranges and domain names", NETPROTECT_ENTRIES_MAX);
         json_array_foreach(block, i, e) {
                 const char *t = string_of(e);
@@ -308,10 +294,10 @@ static int network_protection_check(const json_t *s, json_t *out, char *err, siz
                 snprintf(path, sizeof(path), "settings.block[%zu]", i);
                 if (!t || !*t || strlen(t) >= NETPROTECT_ENTRY_MAX || !util_str_printable(t, NETPROTECT_ENTRY_MAX) ||
                     strchr(t, ' '))
-                        return fail(err, err_size, path, "must be an address, a CIDR range or a domain name");
+                        return util_path_fail(err, err_size, path, "must be an address, a CIDR range or a domain name");
         }
         if (audit && !json_is_boolean(audit))
-                return fail(err, err_size, "settings.audit_only", "must be true or false");
+                return util_path_fail(err, err_size, "settings.audit_only", "must be true or false");
         if (json_object_set_new(out, "block", json_deep_copy(block)) < 0 ||
             json_object_set_new(out, "audit_only", json_boolean(json_is_true(audit))) < 0)
                 return -ENOMEM;
@@ -321,7 +307,7 @@ static int network_protection_check(const json_t *s, json_t *out, char *err, siz
 static int settings_check(enum profile_type t, const json_t *s, json_t *out, char *err, size_t err_size)
 {
         if (!json_is_object(s))
-                return fail(err, err_size, "settings", "is required: an object of the type's settings");
+                return util_path_fail(err, err_size, "settings", "is required: an object of the type's settings");
         switch (t) {
         case PROFILE_THREAT_DEFENSE: return threat_defense_check(s, out, err, err_size);
         case PROFILE_SENSOR_SETTINGS: return sensor_settings_check(s, out, err, err_size);
@@ -338,18 +324,18 @@ static int doc_check(const json_t *j, struct profile_doc *p, char *err, size_t e
         int r;
 
         if (!json_is_object(j))
-                return fail(err, err_size, "(document)", "must be a JSON object");
+                return util_path_fail(err, err_size, "(document)", "must be a JSON object");
         r = keys_check(j, "", keys, "name, type, settings and assignments", err, err_size);
         if (r < 0)
                 return r;
         if (!name || !*name || strlen(name) > PROFILES_NAME_MAX || !util_str_is_text(name, PROFILES_NAME_MAX))
-                return fail(err, err_size, "name", "is required: text of 1 to %d bytes", PROFILES_NAME_MAX);
+                return util_path_fail(err, err_size, "name", "is required: text of 1 to %d bytes", PROFILES_NAME_MAX);
         snprintf(p->name, sizeof(p->name), "%s", name);
         if (profile_type_parse(string_of(json_object_get(j, "type")), &p->type) < 0)
-                return fail(err, err_size, "type", "is required: threat_defense, sensor_settings or "
+                return util_path_fail(err, err_size, "type", "is required: threat_defense, sensor_settings or "
                             "network_protection");
         if (a && !json_is_object(a))
-                return fail(err, err_size, "assignments", "must be an object {\"include\": [...], \"exclude\": "
+                return util_path_fail(err, err_size, "assignments", "must be an object {\"include\": [...], \"exclude\": "
                             "[...]}");
         p->settings = json_object();
         if (!p->settings)
