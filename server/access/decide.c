@@ -464,23 +464,22 @@ static const char *header_repeated(struct access *a, const struct access_http_re
                 "X-Vigil-Client-Fingerprint", "X-Vigil-Client-Cert", "X-Vigil-Proxy-Secret", "Authorization",
         };
         const char *user = a->d->cfg.access_user_header;
-        size_t user_len = strlen(user);
 
+        /* repeats are rare: find one first, then ask whether it matters */
         for (size_t i = 0; i + 1 < req->n_headers; i++) {
                 const struct access_http_header *h = &req->headers[i];
-                const char *name = NULL;
+                bool repeated = false;
 
-                for (size_t k = 0; !name && k < sizeof(once) / sizeof(once[0]); k++)
-                        if (h->name_len == strlen(once[k]) && strncasecmp(h->name, once[k], h->name_len) == 0)
-                                name = once[k];
-                if (!name && user_len && h->name_len == user_len && strncasecmp(h->name, user, user_len) == 0)
-                        name = user;
-                if (!name)
+                for (size_t j = i + 1; !repeated && j < req->n_headers; j++)
+                        repeated = req->headers[j].name_len == h->name_len &&
+                                   strncasecmp(req->headers[j].name, h->name, h->name_len) == 0;
+                if (!repeated)
                         continue;
-                for (size_t j = i + 1; j < req->n_headers; j++)
-                        if (req->headers[j].name_len == h->name_len &&
-                            strncasecmp(req->headers[j].name, h->name, h->name_len) == 0)
-                                return name;
+                for (size_t k = 0; k < sizeof(once) / sizeof(once[0]); k++)
+                        if (h->name_len == strlen(once[k]) && strncasecmp(h->name, once[k], h->name_len) == 0)
+                                return once[k];
+                if (user[0] && h->name_len == strlen(user) && strncasecmp(h->name, user, h->name_len) == 0)
+                        return user;
         }
         return NULL;
 }
@@ -488,21 +487,22 @@ static const char *header_repeated(struct access *a, const struct access_http_re
 /* Reads the original request: method, host, path and client address. */
 static const char *request_from_headers(struct input *in, const struct access_http_req *req)
 {
-        const char *v;
-        size_t n;
+        size_t n, on = 0, fn = 0;
+        const char *v, *orig = access_http_header(req, "X-Original-URI", &on);
+        const char *fwd = access_http_header(req, "X-Forwarded-Uri", &fn);
         int r;
 
-        if (access_http_header(req, "X-Original-URI", &n) && access_http_header(req, "X-Forwarded-Uri", &n))
+        if (orig && fwd)
                 return "the proxy passed both X-Original-URI and X-Forwarded-Uri";
         if (header_copy(req, "X-Original-Method", in->method, sizeof(in->method)) < 0 &&
             header_copy(req, "X-Forwarded-Method", in->method, sizeof(in->method)) < 0)
                 snprintf(in->method, sizeof(in->method), "%.*s",
                          (int)(req->method_len < sizeof(in->method) - 1 ? req->method_len : sizeof(in->method) - 1),
                          req->method);
-        if ((v = access_http_header(req, "X-Original-URI", &n)) && n > 0)
-                r = access_path_normalize(v, n, in->path, sizeof(in->path));
-        else if ((v = access_http_header(req, "X-Forwarded-Uri", &n)) && n > 0)
-                r = access_path_normalize(v, n, in->path, sizeof(in->path));
+        if (orig && on > 0)
+                r = access_path_normalize(orig, on, in->path, sizeof(in->path));
+        else if (fwd && fn > 0)
+                r = access_path_normalize(fwd, fn, in->path, sizeof(in->path));
         else if (req->target_len >= 10 && memcmp(req->target, "/v1/decide", 10) == 0 &&
                  (req->target_len == 10 || req->target[10] == '/' || req->target[10] == '?'))
                 r = req->target_len > 10 && req->target[10] == '/'
