@@ -404,11 +404,7 @@ static bool record_same(const struct access_log_record *a, const struct access_l
 {
         size_t n = results_count(a);
 
-        if (a->snapshot_gen != b->snapshot_gen || a->status != b->status || n != results_count(b) ||
-            strcmp(a->method, b->method) != 0 || strcmp(a->host, b->host) != 0 || strcmp(a->path, b->path) != 0 ||
-            strcmp(a->client_ip, b->client_ip) != 0 || strcmp(a->user, b->user) != 0 ||
-            strcmp(a->user_id, b->user_id) != 0 || strcmp(a->device_id, b->device_id) != 0 ||
-            strcmp(a->reason, b->reason) != 0)
+        if (n != results_count(b) || !fields_same(a, b))
                 return false;
         for (size_t i = 0; i < n; i++) {
                 uint16_t pa, pb;
