@@ -112,14 +112,13 @@ struct access_log;
 
 struct access {
         struct vigild *d;
-        pthread_mutex_t lock;           /* guards asked, built, stop, build_error */
+        pthread_mutex_t lock;           /* guards asked, built, fleet_asked, fleet_built, stop */
         pthread_cond_t cond;            /* signalled on every change of them */
         uint64_t asked;                 /* changes signalled */
         uint64_t built;                 /* changes in the live snapshot */
         uint64_t fleet_asked;           /* of them, changes of devices or the directory */
         uint64_t fleet_built;
         bool stop;
-        char build_error[512];          /* why the last build failed, "" if it did not */
         pthread_t builder;
         bool builder_started;
 

@@ -839,7 +839,6 @@ static void *builder_main(void *arg)
                         log_error("access snapshot not rebuilt, the previous one stays in use: %s", err);
                 }
                 pthread_mutex_lock(&a->lock);
-                snprintf(a->build_error, sizeof(a->build_error), "%s", r == 0 ? "" : err);
                 /* a failed build is not retried until something changes again */
                 a->built = want;
                 a->fleet_built = fleet_want;
