@@ -63,7 +63,7 @@ start_vigild_access() {
 # admin METHOD PATH [BODY]: the admin API, JSON on stdout; fails on an HTTP error.
 admin() {
     curl -sS --fail-with-body --cacert "$T/data/server-ca.pem" -H "Authorization: Bearer $(cat "$T/token")" \
-        -H "Content-Type: application/json" -X "$1" ${3:+--data-binary "$3"} "https://127.0.0.1:$PORT$2"
+        -H "Content-Type: application/json" -X "$1" ${3:+--data-binary "$3"} "https://$SERVER_ADDR:$PORT$2"
 }
 
 # certs: the app's CA and its certificate for HOST (the proxy's TLS server),
@@ -211,7 +211,7 @@ raise_alert() {
         ancestors: [{pid: 1, image: "/sbin/init"}], event: {EventType: "process_exec"}}]}')
     curl -sS --fail-with-body --cacert "$_s/server-ca.pem" --cert "$_s/device.pem" \
         --key "$_s/device.key" -H "Content-Type: application/json" --data-binary "$_body" \
-        "https://127.0.0.1:$PORT/agent/v1/alerts" >"$T/alert.json" || fail "alert upload: $(cat "$T/alert.json")"
+        "https://$SERVER_ADDR:$PORT/agent/v1/alerts" >"$T/alert.json" || fail "alert upload: $(cat "$T/alert.json")"
     echo "$_id"
 }
 
@@ -386,7 +386,7 @@ access_down() {
 
 # nginx_start: the shipped files (examples/nginx), laid out as in /etc/nginx
 # under $T/nginx (N; the site's file in S), with the test's ports (PPORT in
-# front of HOST, ACCESS_PORT for vigild's decisions) and paths; a main
+# front of HOST, on 127.0.0.1 and SERVER_ADDR, ACCESS_PORT for vigild's decisions) and paths; a main
 # nginx.conf of the test's own adds the app on APORT: a server that answers
 # with what it was told about the device and the user. nginx runs in the
 # background (PROXY_PID; G: its -g directives); fails unless it listens
@@ -399,7 +399,10 @@ nginx_start() {
     cp "$EXAMPLES/nginx/sites-available/intranet.conf" "$N/sites-enabled/"
     substitute "$N/conf.d/vigil-access.conf" "server 127.0.0.1:8444;" "server 127.0.0.1:$ACCESS_PORT;"
     S=$N/sites-enabled/intranet.conf
-    substitute "$S" "listen 443 ssl http2;" "listen 127.0.0.1:$PPORT ssl http2;"
+    _listen="listen 127.0.0.1:$PPORT ssl http2;"
+    [ "$SERVER_ADDR" = 127.0.0.1 ] || _listen="$_listen
+    listen $SERVER_ADDR:$PPORT ssl http2;"
+    substitute "$S" "listen 443 ssl http2;" "$_listen"
     substitute "$S" "/etc/ssl/vigil-example/intranet.example.test.pem" "$T/site.pem"
     substitute "$S" "/etc/ssl/vigil-example/intranet.example.test.key" "$T/site.key"
     substitute "$S" "/var/lib/vigild/device-ca.pem" "$T/data/device-ca.pem"
@@ -432,17 +435,26 @@ EOF
     within 10 proxy_listening || fail "nginx did not start listening on $PPORT"
 }
 
-# scenario_setup NAME: the reference attack's set-up (scenario.sh,
+# scenario_setup NAME [netns]: the reference attack's set-up (scenario.sh,
 # bench/time-to-block): T (readable by all: uid 65534 runs programs from
 # it), vigild with its decision listener (PORT, ACCESS_PORT), the agent
 # onboarded in $T/agent (DEVICE) and running with its bpf sensor and
 # Vigil's rules (need_alerts's variables; its log $T/agent.log), the example
 # compliance policy and the example access policy "Intranet needs a
 # compliant device" applied with the CLI, nginx in front of the app
-# (nginx_start); returns once the device is compliant.
+# (nginx_start); returns once the device is compliant. With "netns", the
+# agent runs in a network namespace of the test's own (netns_create: the
+# caller's cleanup calls netns_cleanup), so that the device can be
+# isolated; vigild and nginx then listen on this side of the veth pair
+# (SERVER_ADDR) too. The sensor sees every process either way.
 scenario_setup() {
     make_temp "$1"
     chmod 755 "$T"
+    if [ "${2:-}" = netns ]; then
+        _app=$HOST
+        netns_create scn
+        SERVER_ADDR=$HOST AGENT_IN_NS=1 HOST=$_app
+    fi
     PORT=$(free_port)
     onboard_agent
     within 10 test -s "$T/access-port" || fail "vigild did not write its decision listener's port"

@@ -203,12 +203,23 @@ free_port() {
         shuf -i 20000-60000 -n 1
 }
 
-# start_vigild: vigild with its data in $T/data on 127.0.0.1:$PORT in the
+# SERVER_ADDR: the address vigild listens on and the tests reach it at;
+# 127.0.0.1 unless a test whose agent runs in a network namespace sets it
+# to this side of the veth pair (netns_create's HOST) before onboard_agent.
+SERVER_ADDR=${SERVER_ADDR:-127.0.0.1}
+
+# elsewhere ARG...: prints ARG... (words without spaces) when vigild is not
+# on 127.0.0.1, which its certificate and defaults already name
+elsewhere() { [ "$SERVER_ADDR" = 127.0.0.1 ] || echo "$@"; }
+
+# start_vigild: vigild with its data in $T/data on SERVER_ADDR:$PORT in the
 # background (SERVER_PID), logging to $T/vigild.log; waits (10 s at most)
 # for it to write its port file $T/port. Its decision endpoint listens on a
 # free loopback port, written to $T/access-port.
 start_vigild() {
-    "$VIGILD" run --data-dir "$T/data" --listen "127.0.0.1:$PORT" --port-file "$T/port" \
+    # shellcheck disable=SC2046
+    "$VIGILD" run --data-dir "$T/data" --listen "$SERVER_ADDR:$PORT" --port-file "$T/port" \
+        $(elsewhere --public-url "https://$SERVER_ADDR:$PORT") \
         --access-listen 127.0.0.1:0 --access-port-file "$T/access-port" >>"$T/vigild.log" 2>&1 &
     SERVER_PID=$!
     within 10 test -s "$T/port" || fail "vigild did not start"
@@ -224,19 +235,27 @@ stop_vigild() {
 # $T/token, JSON on stdout; fails (curl's status) on an HTTP error.
 api() {
     curl -sS --fail --cacert "$T/data/server-ca.pem" -H "Authorization: Bearer $(cat "$T/token")" \
-        "https://127.0.0.1:$PORT$1"
+        "https://$SERVER_ADDR:$PORT$1"
 }
 
 # onboard_agent: vigild initialised in $T/data (its admin token in $T/token)
-# and started on PORT; VIGIL_SERVER, VIGIL_TOKEN and VIGIL_CA exported for
-# the vigil CLI; an onboarding package for one device made with it and the
-# agent onboarded into $T/agent. Fails at the first step that fails.
+# and started on SERVER_ADDR:PORT; VIGIL_SERVER, VIGIL_TOKEN and VIGIL_CA
+# exported for the vigil CLI; an onboarding package for one device made with
+# it and the agent onboarded into $T/agent (inside the namespace NS when
+# AGENT_IN_NS is set). Fails at the first step that fails.
 onboard_agent() {
-    "$VIGILD" init --data-dir "$T/data" >"$T/token" 2>"$T/init.log" || fail "vigild init"
+    # shellcheck disable=SC2046
+    "$VIGILD" init --data-dir "$T/data" $(elsewhere --hostname "$SERVER_ADDR") >"$T/token" 2>"$T/init.log" || fail "vigild init"
     start_vigild
-    export VIGIL_SERVER="https://127.0.0.1:$PORT" VIGIL_TOKEN="$(cat "$T/token")" VIGIL_CA="$T/data/server-ca.pem"
+    export VIGIL_SERVER="https://$SERVER_ADDR:$PORT" VIGIL_TOKEN="$(cat "$T/token")" VIGIL_CA="$T/data/server-ca.pem"
     "$VIGIL" onboarding create --expires 1h --uses 1 -o "$T/pkg.json" >"$T/cli.log" || fail "onboarding create"
-    "$AGENT" onboard "$T/pkg.json" --state-dir "$T/agent" 2>"$T/onboard.log" || fail "onboard"
+    agent_cmd onboard "$T/pkg.json" --state-dir "$T/agent" 2>"$T/onboard.log" || fail "onboard"
+}
+
+# agent_cmd ARG...: "$AGENT" ARG..., inside the namespace NS (in_ns) when
+# AGENT_IN_NS is set, here otherwise
+agent_cmd() {
+    if [ -n "${AGENT_IN_NS:-}" ]; then in_ns "$AGENT" "$@"; else "$AGENT" "$@"; fi
 }
 
 # ---- the alerts tests (alerts-uplink.sh, alerts-split.sh, alerts-diskfull.sh)
@@ -263,7 +282,7 @@ need_alerts() {
 # Skips (77) when detection is off (the sensor cannot run here); fails when
 # the agent exits first or its sensor has not started within 30 s.
 run_agent() {
-    "$AGENT" run --state-dir "$T/agent" --sensor "$SENSOR" --rules "$RULES" >/dev/null 2>"$1" &
+    agent_cmd run --state-dir "$T/agent" --sensor "$SENSOR" --rules "$RULES" >/dev/null 2>"$1" &
     AGENT_PID=$!
     _i=0
     until grep -q "sensor '$SENSOR' running" "$1" 2>/dev/null; do

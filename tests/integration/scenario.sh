@@ -12,14 +12,22 @@
 # 127.0.0.1. The alerts reach vigild with their techniques, the device's
 # risk is high, it is noncompliant, and nginx answers the device 403 with
 # the reason. The analyst resolves the alerts with the CLI: compliant
-# again, 200. Needs root, BTF and nginx; skips (77) without them.
+# again, 200. Then the same through isolation: the agent runs in a network
+# namespace of the test's own (203.0.113.2, vigild and nginx on this side
+# of the veth pair, 203.0.113.1); "vigil devices isolate" cuts the device
+# off nginx but not off vigild, "release" gives it back; this namespace's
+# ruleset never changes (VIGIL_TEST_NETNS_ONLY is set: the agent refuses
+# to isolate the machine's own network). Needs root, BTF, nginx and nft;
+# skips (77) without them.
 set -eu
+export VIGIL_TEST_NETNS_ONLY=1
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/access-lib.sh"
 need_alerts
 access_need nginx
 command -v setpriv >/dev/null || skip "setpriv is not installed"
+command -v nft >/dev/null || skip "nft (nftables) is not installed"
 
 fail() { fail_with_logs FAIL: 40 "$*"; }
 
@@ -28,10 +36,12 @@ SUID=""
 cleanup() {
     proxy_stop
     end_processes
+    netns_cleanup
     [ -z "$SUID" ] || rm -f "$SUID"
     remove_temp
 }
-scenario_setup scenario
+HOST_RULES_BEFORE=$(nft list ruleset | sha256sum)
+scenario_setup scenario netns
 findmnt -n -o OPTIONS --target "$T" | grep -qw nosuid && skip "$T is on a nosuid mount: no setuid step"
 step() { echo "$(date -u +%H:%M:%S.%3N) $*"; }
 step "vigild, nginx and the agent run; device $DEVICE is compliant"
@@ -116,4 +126,35 @@ $(admin GET "/api/v1/devices/$DEVICE/compliance")"
 step "alerts resolved with 'vigil alerts update ID --status resolved': compliant"
 until_status 200 10 after /
 step "the device through nginx: 200 after $WAITED ms"
+
+# --- the same through isolation, seen from the device's own network
+# from_device NAME: the status nginx answers the device for / when the
+# device itself asks (from the namespace; 000: no answer within 2 s)
+from_device() {
+    in_ns curl -sS --max-time 2 --cacert "$T/app-ca.pem" --resolve "$HOST:$PPORT:$SERVER_ADDR" \
+        --cert "$T/agent/device.pem" --key "$T/agent/device.key" -o "$T/$1.b" -w '%{http_code}' \
+        "https://$HOST:$PPORT/" 2>"$T/$1.err" || true
+}
+server_from_device() {
+    in_ns curl -sf --max-time 5 --cacert "$VIGIL_CA" "https://$SERVER_ADDR:$PORT/api/v1/health" >/dev/null
+}
+isolation() { "$VIGIL" --json devices show "$DEVICE" | jq -r .isolation.state; }
+st=$(from_device ns-before)
+[ "$st" = 200 ] || fail "from the device's network, before isolation: HTTP $st ($(cat "$T/ns-before.err"))"
+step "from the device's own network ($PEER): 200 through nginx"
+"$VIGIL" devices isolate "$DEVICE" --comment "scenario: contain the device" --wait --timeout 60 \
+    >"$T/isolate.out" 2>"$T/isolate.log" || fail "vigil devices isolate: $(cat "$T/isolate.out" "$T/isolate.log")"
+[ "$(isolation)" = isolated ] || fail "the server does not show the device isolated"
+step "vigil devices isolate --wait: $(sed -n 's/^status  *//p' "$T/isolate.out")"
+st=$(from_device ns-isolated)
+[ "$st" = 000 ] || fail "isolated: nginx still answers the device (HTTP $st)"
+server_from_device || fail "isolated: vigild is no longer reachable from the device"
+step "isolated: nginx is cut off ($(tr -d '\n' <"$T/ns-isolated.err")), vigild still reachable"
+"$VIGIL" devices release "$DEVICE" --comment "scenario: clean" --wait --timeout 60 \
+    >"$T/release.out" 2>"$T/release.log" || fail "vigil devices release: $(cat "$T/release.out" "$T/release.log")"
+[ "$(isolation)" = not_isolated ] || fail "the server still shows the device isolated"
+st=$(from_device ns-released)
+[ "$st" = 200 ] || fail "released: HTTP $st from the device's network ($(cat "$T/ns-released.err"))"
+step "vigil devices release --wait: 200 through nginx from the device's network again"
+[ "$(nft list ruleset | sha256sum)" = "$HOST_RULES_BEFORE" ] || fail "this namespace's ruleset changed"
 echo "scenario: all checks passed"
