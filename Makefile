@@ -2,9 +2,10 @@
 #   make run   install what is missing, build, start vigild and the local agent
 #   make test  install what is missing, build, run every test (plain and sanitized)
 #   make stop  stop what 'make run' started
+#   make demo  the reference attack against what 'make run' started, told step by step
 BUILD ?= build
 
-.PHONY: all build run stop test clean
+.PHONY: all build run stop test demo clean
 
 all: build
 
@@ -21,6 +22,9 @@ stop:
 
 test:
 	@scripts/test.sh
+
+demo:
+	@scripts/demo.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

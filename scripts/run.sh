@@ -10,14 +10,7 @@ set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
 
-if [ "$(id -u)" -eq 0 ]; then
-    DATA=${VIGIL_DATA_DIR:-/var/lib/vigild}
-    STATE=${VIGIL_STATE_DIR:-/var/lib/vigil}
-else
-    DATA=${VIGIL_DATA_DIR:-$top/.vigil/server}
-    STATE=${VIGIL_STATE_DIR:-$top/.vigil/agent}
-fi
-LISTEN=${VIGIL_LISTEN:-127.0.0.1:8443}
+. scripts/paths.sh
 PORT=${LISTEN##*:}
 RUNDIR=$(dirname "$DATA")
 

@@ -460,6 +460,45 @@ scenario_setup() {
     within 10 test -s "$T/access-port" || fail "vigild did not write its decision listener's port"
     ACCESS_PORT=$(cat "$T/access-port")
     DEVICE=$(jq -r .device_id "$T/agent/agent.json")
+    scenario_policies_and_proxy
+    run_agent "$T/agent.log"
+    within 20 settled || fail "the device is not compliant: $(admin GET "/api/v1/devices/$DEVICE/compliance")"
+}
+
+# scenario_running NAME DATA STATE: the reference attack's set-up against a
+# vigild and an agent that already run (make run): T, with data and agent
+# links to DATA (vigild's data directory: its port file, CA certificates
+# and first admin token) and STATE (the agent's state); PORT, ACCESS_PORT
+# (access_listen in DATA's vigild.conf, else 8444), DEVICE; the
+# example policies applied with the CLI, nginx in front of the app; returns
+# once the device is compliant (its new alerts resolved). Fails with what
+# is missing when vigild or the agent does not run.
+scenario_running() {
+    for _f in "$2/port" "$2/initial-admin-token" "$2/server-ca.pem" "$3/agent.json" "$3/device.pem"; do
+        [ -r "$_f" ] || fail "no $_f: start Vigil with 'make run' first"
+    done
+    [ -f "$3/agent.pid" ] && kill -0 "$(cat "$3/agent.pid")" 2>/dev/null ||
+        fail "the agent of $3 does not run: start Vigil with 'make run' first"
+    make_temp "$1"
+    chmod 755 "$T"
+    ln -s "$2" "$T/data"
+    ln -s "$3" "$T/agent"
+    cp "$2/initial-admin-token" "$T/token"
+    PORT=$(cat "$2/port")
+    _al=$(sed -n 's/^access_listen *= *//p' "$2/vigild.conf" 2>/dev/null | tail -n 1)
+    ACCESS_PORT=${_al##*:}
+    [ -n "$ACCESS_PORT" ] || ACCESS_PORT=8444
+    export VIGIL_SERVER="https://$SERVER_ADDR:$PORT" VIGIL_TOKEN="$(cat "$T/token")" VIGIL_CA="$T/data/server-ca.pem"
+    admin GET /api/v1/health >/dev/null || fail "vigild does not answer on $SERVER_ADDR:$PORT"
+    DEVICE=$(jq -r .device_id "$T/agent/agent.json")
+    scenario_policies_and_proxy
+    within 20 settled || fail "the device is not compliant: $(admin GET "/api/v1/devices/$DEVICE/compliance")"
+}
+
+# scenario_policies_and_proxy: the example compliance and access policies
+# applied with the CLI, the test certificates, nginx in front of the app
+# (PPORT, APORT)
+scenario_policies_and_proxy() {
     "$VIGIL" policy apply -f "$EXAMPLES/compliance-max-risk-medium.json" >"$T/policy.log" 2>&1 ||
         fail "vigil policy apply: $(cat "$T/policy.log")"
     "$VIGIL" access apply -f "$EXAMPLES/access/intranet-policy.json" >"$T/access-apply.log" 2>&1 ||
@@ -469,8 +508,6 @@ scenario_setup() {
     APORT=$(free_port)
     while [ "$APORT" = "$PPORT" ]; do APORT=$(free_port); done
     nginx_start
-    run_agent "$T/agent.log"
-    within 20 settled || fail "the device is not compliant: $(admin GET "/api/v1/devices/$DEVICE/compliance")"
 }
 
 # settled: resolves with the CLI the device's alerts that are new (this
