@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define BUS_SUBSCRIBERS_MAX 32
+#define BUS_SUBSCRIBERS_MAX 64
 
 /* Event types; the numbers never change. */
 enum bus_event_type {
@@ -38,6 +38,7 @@ struct bus_event {
                 struct {
                         const char *alert_id;
                         const char *severity;
+                        const char *title;      /* may be NULL */
                 } alert_raised;
                 struct {
                         const char *from, *to;  /* risk level names */

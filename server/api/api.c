@@ -155,6 +155,35 @@ int api_admin_auth(struct vigild *d, const char *token, struct http_principal *w
         return 0;
 }
 
+int api_token_get(struct vigild *d, const char *id, struct http_principal *who)
+{
+        const char *role_name, *name;
+        enum http_role role = 0;
+        struct db_stmt *st;
+        bool ok = false;
+
+        if (strlen(id) != API_TOKEN_ID_LEN)
+                return -EACCES;
+        db_lock(d->db);
+        if (db_prepare(d->db, "SELECT role, name FROM admin_tokens WHERE id = $1 AND revoked_at IS NULL", &st) == 0) {
+                db_bind_text(st, 1, id, strlen(id));
+                if (db_step(st) == 1) {
+                        role_name = db_column_text(st, 0, NULL);
+                        name = db_column_text(st, 1, NULL);
+                        ok = role_name && api_role_parse(role_name, &role) == 0;
+                        if (ok)
+                                snprintf(who->token_name, sizeof(who->token_name), "%s", name ? name : "");
+                }
+                db_stmt_done(st);
+        }
+        db_unlock(d->db);
+        if (!ok)
+                return -EACCES;
+        who->role = role;
+        memcpy(who->token_id, id, API_TOKEN_ID_LEN + 1);
+        return 0;
+}
+
 /* GET /api/v1/health — no authentication, for load balancers and probes. */
 static void handle_health(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
