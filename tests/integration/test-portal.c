@@ -4,7 +4,8 @@
  * sign-in with each role and the cookie's flags, CSRF refused and accepted,
  * roles kept through the cookie, sign-out, revocation, idle and maximum
  * expiry, and the event stream: an alert uploaded by an enrolled device
- * reaches it as alert and risk events within a bound, and past
+ * reaches it as alert and risk events within a bound, a device action as
+ * an action event, and past
  * portal_sse_clients streams a client gets 503 until one goes. libcurl
  * drives the requests, to see every header. */
 #include <curl/curl.h>
@@ -544,6 +545,22 @@ static void test_events(void **state)
                       (long long)(a->got_ms - t0), (long long)(a->got_ms - t1));
         assert_true(a->got_ms - t1 <= EVENT_BOUND_MS);
         pthread_mutex_unlock(&a->lock);
+
+        /* a device action, as it is requested */
+        {
+                char path[128];
+                json_t *j = NULL;
+
+                snprintf(path, sizeof(path), "/api/v1/devices/%s/actions", dev.id);
+                assert_int_equal(harness_admin(&H, "POST", path, NULL, "{\"type\":\"run_scan\",\"comment\":\"portal\"}",
+                                               &j), 201);
+                snprintf(want, sizeof(want), "event: action\nid: ");
+                assert_true(stream_wait(a, want, 1000));
+                snprintf(want, sizeof(want), "{\"action_id\":\"%s\",\"device_id\":\"%s\",\"type\":\"run_scan\","
+                         "\"status\":\"pending\"}", json_string_value(json_object_get(j, "id")), dev.id);
+                json_decref(j);
+                assert_true(stream_wait(a, want, 1000));
+        }
 
         /* the cap: a second stream (bearer) is fine, a third gets 503 */
         snprintf(bearer, sizeof(bearer), "Authorization: Bearer %s", H.token);
