@@ -586,6 +586,7 @@ static void test_events(void **state)
         stream_close(c);
         /* without a token or a session, no stream */
         assert_int_equal(req("GET", "/api/v1/events", NULL, &r, NULL), 401);
+        httpc_free(dev.c);
 }
 
 /* Idle and maximum expiry, with a vigild of short timeouts. */
