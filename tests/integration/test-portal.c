@@ -5,8 +5,8 @@
  * roles kept through the cookie, sign-out, revocation, idle and maximum
  * expiry, and the event stream: an alert uploaded by an enrolled device
  * reaches it as alert and risk events within a bound, a device action as
- * an action event, and past
- * portal_sse_clients streams a client gets 503 until one goes. libcurl
+ * an action event; past portal_sse_clients streams a client gets 503 until
+ * one goes; the keepalive comes, and the stream of a revoked token ends. libcurl
  * drives the requests, to see every header. */
 #include <curl/curl.h>
 #include <errno.h>
@@ -29,7 +29,7 @@
 #include "tests/integration/harness.h"
 #include "util/strutil.h"
 
-#define SSE_CLIENTS 2
+#define SSE_CLIENTS 3
 #define EVENT_BOUND_MS 100              /* an event reaches a stream this long after the upload's answer at most */
 #define STREAM_MAX (64 * 1024)
 
@@ -402,6 +402,7 @@ struct stream {
         struct resp r;
         pthread_mutex_t lock;
         atomic_bool stop;
+        atomic_bool done;               /* the server ended it, or stop did */
         long status;
         int64_t got_ms;                 /* when wanted first appeared; 0: not yet */
         const char *wanted;
@@ -442,6 +443,7 @@ static void *stream_main(void *arg)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &s->status);
         curl_easy_cleanup(c);
         curl_slist_free_all(hdrs);
+        atomic_store(&s->done, true);
         return NULL;
 }
 
@@ -469,6 +471,18 @@ static bool stream_wait(struct stream *s, const char *text, unsigned ms)
                         return found;
                 sleep_ms(10);
         }
+}
+
+/* How many times text is in the stream so far. */
+static unsigned stream_count(struct stream *s, const char *text)
+{
+        unsigned n = 0;
+
+        pthread_mutex_lock(&s->lock);
+        for (const char *p = strstr(s->r.body, text); p; p = strstr(p + 1, text))
+                n++;
+        pthread_mutex_unlock(&s->lock);
+        return n;
 }
 
 static void stream_close(struct stream *s)
@@ -509,8 +523,9 @@ static void test_events(void **state)
 {
         static struct resp r;
         struct harness_device dev = { 0 };
-        struct stream *a, *b, *c;
-        struct session s;
+        struct stream *a, *b, *c, *d;
+        struct session s, rs;
+        char *rid = NULL, *rtok = harness_new_token(&H, "reader", "streams", &rid), rpath[128];
         char bearer[200], want[128];
         int64_t t0, t1;
 
@@ -562,10 +577,14 @@ static void test_events(void **state)
                 assert_true(stream_wait(a, want, 1000));
         }
 
-        /* the cap: a second stream (bearer) is fine, a third gets 503 */
+        /* the cap: a bearer's stream and a reader's are fine, a fourth gets 503 */
         snprintf(bearer, sizeof(bearer), "Authorization: Bearer %s", H.token);
         b = stream_open(bearer);
         assert_true(stream_wait(b, "retry: 3000", 2000));
+        assert_non_null(rtok);
+        assert_int_equal(sign_in(rtok, &rs), 201);
+        d = stream_open(rs.cookie);
+        assert_true(stream_wait(d, "retry: 3000", 2000));
         assert_int_equal(req("GET", "/api/v1/events", NULL, &r, bearer, NULL), 503);
         assert_string_equal(body_code(&r), "too_many_streams");
         /* a client that goes frees its place at the next keepalive at the latest */
@@ -580,10 +599,27 @@ static void test_events(void **state)
                 }
         }
         assert_non_null(c);
-        /* the keepalive comment reaches the streams */
+        /* the keepalive comment reaches the streams; at the next one, the
+         * stream of a revoked token is closed by the server */
         assert_true(stream_wait(b, ": keepalive\n\n", 16000));
+        snprintf(rpath, sizeof(rpath), "/api/v1/tokens/%s", rid);
+        assert_int_equal(harness_admin(&H, "DELETE", rpath, NULL, NULL, NULL), 200);
+        {
+                unsigned n = stream_count(b, ": keepalive\n\n");
+
+                for (int i = 0; i < 170 && stream_count(b, ": keepalive\n\n") == n; i++)
+                        sleep_ms(100);
+                assert_int_equal(stream_count(b, ": keepalive\n\n"), n + 1);
+        }
+        for (int i = 0; i < 20 && !atomic_load(&d->done); i++)
+                sleep_ms(100);
+        assert_true(atomic_load(&d->done));
+        assert_int_equal(d->status, 200);
         stream_close(b);
         stream_close(c);
+        stream_close(d);
+        free(rtok);
+        free(rid);
         /* without a token or a session, no stream */
         assert_int_equal(req("GET", "/api/v1/events", NULL, &r, NULL), 401);
         httpc_free(dev.c);
