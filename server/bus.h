@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define BUS_SUBSCRIBERS_MAX 32
+#define BUS_SUBSCRIBERS_MAX 64
 
 /* Event types; the numbers never change. */
 enum bus_event_type {
@@ -29,6 +29,7 @@ enum bus_event_type {
         BUS_COMPLIANCE_NOTIFY = 10,     /* a compliance policy's notify action fell due for a device */
         BUS_DIRECTORY_CHANGED = 11,     /* users, user groups, their members or a primary user changed */
         BUS_TAGS_CHANGED = 12,          /* an admin replaced a device's tags */
+        BUS_ACTION_CHANGED = 13,        /* a device action was requested or its status changed */
 };
 
 struct bus_event {
@@ -38,6 +39,7 @@ struct bus_event {
                 struct {
                         const char *alert_id;
                         const char *severity;
+                        const char *title;      /* may be NULL */
                 } alert_raised;
                 struct {
                         const char *from, *to;  /* risk level names */
@@ -74,6 +76,9 @@ struct bus_event {
                         size_t action_index;    /* in the policy's actions */
                         unsigned after_hours;
                 } compliance_notify;
+                struct {
+                        const char *action_id, *action_type, *status;
+                } action_changed;
         };
 };
 

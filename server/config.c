@@ -40,6 +40,9 @@ void vigild_config_defaults(struct vigild_config *cfg)
         cfg->access_max_connections = 4096;
         cfg->access_log_retention = 30 * 86400;
         cfg->access_log_max = 16384;
+        cfg->portal_session_idle = 30 * 60;
+        cfg->portal_session_max = 12 * 3600;
+        cfg->portal_sse_clients = 64;
 }
 
 /* A header name: 1 to 64 token characters. */
@@ -160,6 +163,12 @@ static int config_set(struct vigild_config *cfg, const char *key, const char *v)
                 return set_duration(&cfg->access_log_retention, v, 3600);
         if (strcmp(key, "access_log_max") == 0)
                 return set_uint(&cfg->access_log_max, v, 1024, 10000000);
+        if (strcmp(key, "portal_session_idle") == 0)
+                return set_duration(&cfg->portal_session_idle, v, 1);
+        if (strcmp(key, "portal_session_max") == 0)
+                return set_duration(&cfg->portal_session_max, v, 1);
+        if (strcmp(key, "portal_sse_clients") == 0)
+                return set_uint(&cfg->portal_sse_clients, v, 0, 100000);
         if (strcmp(key, "log_level") == 0) {
                 static const char *const levels[] = { "error", "warning", "info", "debug" };
                 for (int i = 0; i < 4; i++)

@@ -24,6 +24,7 @@
 #include "server/manage/compliance-service.h"
 #include "server/manage/manage.h"
 #include "server/manage/profiles.h"
+#include "server/portal/portal.h"
 #include "server/tvm/tvm.h"
 #include "server/vigild.h"
 #include "server/webhook/webhook.h"
@@ -35,7 +36,8 @@
 static const struct http_route *const route_tables[] = { api_routes, enroll_routes, tvm_routes, defend_routes,
                                                           defend_action_routes, webhook_routes, connector_routes,
                                                           manage_routes, compliance_routes, profiles_routes,
-                                                          access_store_routes, access_routes, NULL };
+                                                          access_store_routes, access_routes, portal_routes,
+                                                          portal_file_routes, NULL };
 
 static void usage(FILE *f)
 {
@@ -75,6 +77,8 @@ static int open_storage(struct vigild *d, char *err, size_t err_size)
                 r = profiles_migrate(d);
         if (r == 0)
                 r = access_migrate(d);
+        if (r == 0)
+                r = portal_migrate(d);
         if (r < 0) {
                 snprintf(err, err_size, "cannot migrate the database '%s': %s", path, db_errmsg(d->db));
                 return r;
@@ -273,6 +277,7 @@ static int serve(struct vigild *d, const char *port_file, const char *access_por
                 .cert_pem = enroll_server_cert_pem(d),
                 .key_pem = enroll_server_key_pem(d),
                 .trust_pem = enroll_device_ca_pem(d),
+                .session_auth = portal_session_auth,
         };
         struct timespec tick = { .tv_sec = FLUSH_INTERVAL_S };
         struct http_server *srv = NULL;
@@ -286,10 +291,18 @@ static int serve(struct vigild *d, const char *port_file, const char *access_por
         sigaddset(&set, SIGINT);
         pthread_sigmask(SIG_BLOCK, &set, NULL);
         signal(SIGPIPE, SIG_IGN);
+        /* first: it subscribes to the bus before any module's thread publishes */
+        r = portal_events_start(d, err, sizeof(err));
+        if (r < 0) {
+                log_error("cannot start the portal's event streams: %s", err);
+                portal_events_stop(d);
+                return r;
+        }
         r = webhook_start(d, err, sizeof(err));
         if (r < 0) {
                 log_error("cannot start the webhook module: %s", err);
                 webhook_stop(d);
+                portal_events_stop(d);
                 return r;
         }
         r = connector_start(d, err, sizeof(err));
@@ -297,6 +310,7 @@ static int serve(struct vigild *d, const char *port_file, const char *access_por
                 log_error("cannot start the connector module: %s", err);
                 connector_stop(d);
                 webhook_stop(d);
+                portal_events_stop(d);
                 return r;
         }
         /* before compliance: access follows every compliance change from the first */
@@ -305,6 +319,7 @@ static int serve(struct vigild *d, const char *port_file, const char *access_por
                 log_error("cannot start conditional access: %s", err);
                 connector_stop(d);
                 webhook_stop(d);
+                portal_events_stop(d);
                 return r;
         }
         r = compliance_start(d, err, sizeof(err));
@@ -315,6 +330,7 @@ static int serve(struct vigild *d, const char *port_file, const char *access_por
                 compliance_close(d);
                 access_stop(d);
                 webhook_stop(d);
+                portal_events_stop(d);
                 return r;
         }
         r = http_server_start(&hc, d, route_tables, api_admin_auth, enroll_device_auth, &srv, err, sizeof(err));
@@ -325,6 +341,7 @@ static int serve(struct vigild *d, const char *port_file, const char *access_por
                 compliance_close(d);
                 access_stop(d);
                 webhook_stop(d);
+                portal_events_stop(d);
                 return r;
         }
         __atomic_store_n(&d->http, srv, __ATOMIC_RELEASE);
@@ -352,6 +369,8 @@ static int serve(struct vigild *d, const char *port_file, const char *access_por
         compliance_close(d);
         access_stop(d);
         webhook_stop(d);
+        /* last: its streams ended with the listener, and nothing publishes now */
+        portal_events_stop(d);
         return 0;
 }
 

@@ -18,6 +18,7 @@ struct defend_suppressions;
 struct enroll;
 struct http_server;
 struct manage;
+struct portal_events;
 struct profiles;
 struct webhook;
 
@@ -54,6 +55,9 @@ struct vigild_config {
         char access_jwt_audience[257];
         int64_t access_log_retention;   /* seconds an access log row is kept */
         unsigned access_log_max;        /* decisions held in memory for the log at most */
+        int64_t portal_session_idle;    /* seconds a portal session lives without a request */
+        int64_t portal_session_max;     /* seconds a portal session lives at most */
+        unsigned portal_sse_clients;    /* event streams (GET /api/v1/events) open at once at most */
 };
 
 struct vigild {
@@ -70,6 +74,7 @@ struct vigild {
         struct http_server *http;       /* the listener once started, for waking long-polls; else NULL */
         struct profiles *profiles;      /* configuration profiles in memory (manage/profiles.h) */
         struct access *access;          /* conditional access once started (access/access.h); else NULL */
+        struct portal_events *portal_events; /* the portal's event streams once started (portal/portal.h) */
 };
 
 /* Fills cfg with the defaults. */

@@ -155,6 +155,35 @@ int api_admin_auth(struct vigild *d, const char *token, struct http_principal *w
         return 0;
 }
 
+int api_token_get(struct vigild *d, const char *id, struct http_principal *who)
+{
+        const char *role_name, *name;
+        enum http_role role = 0;
+        struct db_stmt *st;
+        bool ok = false;
+
+        if (strlen(id) != API_TOKEN_ID_LEN)
+                return -EACCES;
+        db_lock(d->db);
+        if (db_prepare(d->db, "SELECT role, name FROM admin_tokens WHERE id = $1 AND revoked_at IS NULL", &st) == 0) {
+                db_bind_text(st, 1, id, strlen(id));
+                if (db_step(st) == 1) {
+                        role_name = db_column_text(st, 0, NULL);
+                        name = db_column_text(st, 1, NULL);
+                        ok = role_name && api_role_parse(role_name, &role) == 0;
+                        if (ok)
+                                snprintf(who->token_name, sizeof(who->token_name), "%s", name ? name : "");
+                }
+                db_stmt_done(st);
+        }
+        db_unlock(d->db);
+        if (!ok)
+                return -EACCES;
+        who->role = role;
+        memcpy(who->token_id, id, API_TOKEN_ID_LEN + 1);
+        return 0;
+}
+
 /* GET /api/v1/health — no authentication, for load balancers and probes. */
 static void handle_health(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
@@ -209,8 +238,30 @@ out:
         json_decref(body);
 }
 
+/* DELETE /api/v1/tokens/{id}: revokes an admin token (partner tokens have
+ * their own endpoint); its portal sessions end with it. */
+static void handle_token_revoke(struct vigild *d, const struct http_request *req, struct http_reply *rep)
+{
+        const char *id = req->params[0];
+        struct http_principal who = { 0 };
+        int r = api_token_get(d, id, &who) < 0 || who.role == ROLE_PARTNER ? -ENOENT :
+                api_token_revoke(d, id, who.role);
+
+        if (r == -ENOENT) {
+                http_reply_error(rep, 404, "token_not_found", "no admin token '%s' that is not revoked yet", id);
+                return;
+        }
+        if (r < 0) {
+                http_reply_error(rep, 500, "database_error", "cannot revoke the token");
+                return;
+        }
+        log_info("admin token %s (%s) revoked by token %s", id, api_role_name(who.role), req->who->token_id);
+        http_reply_json(rep, 200, json_pack("{s:s,s:b}", "id", id, "revoked", 1));
+}
+
 const struct http_route api_routes[] = {
         { "GET", "/api/v1/health", HTTP_AUTH_NONE, 0, handle_health, 0 },
         { "POST", "/api/v1/tokens", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN, handle_token_create, 0 },
+        { "DELETE", "/api/v1/tokens/{id}", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN, handle_token_revoke, 0 },
         { 0 },
 };

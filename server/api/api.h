@@ -26,6 +26,11 @@ int api_token_create(struct vigild *d, enum http_role role, const char *name, co
  * Returns 0, -ENOENT or a database error. Takes the database lock. */
 int api_token_revoke(struct vigild *d, const char *id, enum http_role role);
 
+/* Fills who's role, token_id and token_name from the token id when it exists
+ * and is not revoked (a portal session names its token by id). Returns 0,
+ * -EACCES. Takes the database lock. */
+int api_token_get(struct vigild *d, const char *id, struct http_principal *who);
+
 /* http_admin_auth_fn over admin_tokens. */
 int api_admin_auth(struct vigild *d, const char *token, struct http_principal *who);
 

@@ -268,7 +268,8 @@ static void publish_raised(struct vigild *d, const char *device_id, const json_t
                 struct bus_event ev = {
                         .type = BUS_ALERT_RAISED, .device_id = device_id,
                         .alert_raised = { json_string_value(json_object_get(a, "id")),
-                                          json_string_value(json_object_get(a, "severity")) },
+                                          json_string_value(json_object_get(a, "severity")),
+                                          json_string_value(json_object_get(a, "title")) },
                 };
 
                 if (st && strcmp(st, "stored") == 0 && !suppressed[i])

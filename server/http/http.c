@@ -61,6 +61,24 @@ struct http_server {
         uint64_t wake_seq;
         int64_t wait_earliest;          /* no wait ends before (mono ms); atomic reads */
         bool stopping;
+        struct http_stream *streams;    /* answered streams (under wait_lock) */
+        http_session_auth_fn session_auth;
+};
+
+/* A streamed answer (http_reply_stream): a capped buffer the owner fills and
+ * the connection's content reader drains. */
+struct http_stream {
+        pthread_mutex_t lock;
+        struct http_server *server;
+        struct MHD_Connection *conn;    /* once queued */
+        struct MHD_Daemon *mhd;         /* the daemon (worker) owning conn */
+        const char *type;
+        char *buf;
+        size_t off, len, cap;           /* queued bytes: buf[off, off + len) */
+        bool ended, suspended;
+        void (*on_close)(void *cls);
+        void *cls;
+        struct http_stream *prev, *next; /* on server->streams */
 };
 
 /* Per-connection state: the device certificate is verified once per TLS
@@ -140,6 +158,172 @@ void http_reply_file(struct http_reply *rep, unsigned status, int fd, uint64_t s
         snprintf(rep->file_name, sizeof(rep->file_name), "%s", filename);
 }
 
+/* libmicrohttpd's own signal does not wake a loop driven from outside: kick
+ * the worker that owns a resumed connection. */
+static void worker_kick(struct http_server *s, struct MHD_Daemon *mhd)
+{
+        for (unsigned i = 0; i < s->n_workers; i++)
+                if (s->workers[i].mhd == mhd) {
+                        uint64_t one = 1;
+                        if (write(s->workers[i].kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+                                abort();        /* an eventfd write fails only when full */
+                        break;
+                }
+}
+
+void http_reply_bytes(struct http_reply *rep, unsigned status, const struct http_bytes *b)
+{
+        json_decref(rep->json);
+        rep->json = NULL;
+        rep->status = status;
+        rep->bytes = *b;
+        rep->bytes_set = true;
+}
+
+void http_reply_cookie(struct http_reply *rep, const char *value)
+{
+        snprintf(rep->set_cookie, sizeof(rep->set_cookie), "%s", value);
+}
+
+const char *http_request_header(const struct http_request *req, const char *name)
+{
+        return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+/* RFC 6265 cookie-octet: what a cookie value may hold (without quotes). */
+static bool cookie_octet(char c)
+{
+        return c == 0x21 || (c >= 0x23 && c <= 0x2b) || (c >= 0x2d && c <= 0x3a) ||
+               (c >= 0x3c && c <= 0x5b) || (c >= 0x5d && c <= 0x7e);
+}
+
+int http_cookie_find(const char *header, const char *name, char *out, size_t size)
+{
+        size_t nl = strlen(name);
+        const char *p = header;
+
+        if (!p)
+                return -ENOENT;
+        for (;;) {
+                const char *v, *end;
+                size_t vl;
+
+                while (*p == ' ' || *p == '\t')
+                        p++;
+                if (!*p)
+                        return -ENOENT;
+                v = strchr(p, '=');
+                end = strchr(p, ';');
+                if (!end)
+                        end = p + strlen(p);
+                if (!v || v > end) {
+                        p = *end ? end + 1 : end;       /* a pair without '=': not ours, skip it */
+                        continue;
+                }
+                if ((size_t)(v - p) != nl || strncmp(p, name, nl) != 0) {
+                        p = *end ? end + 1 : end;
+                        continue;
+                }
+                v++;
+                while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+                        end--;
+                if (end - v >= 2 && v[0] == '"' && end[-1] == '"') {
+                        v++;
+                        end--;
+                }
+                vl = (size_t)(end - v);
+                for (size_t i = 0; i < vl; i++)
+                        if (!cookie_octet(v[i]))
+                                return -EINVAL;
+                if (vl + 1 > size)
+                        return -E2BIG;
+                memcpy(out, v, vl);
+                out[vl] = '\0';
+                return (int)vl;
+        }
+}
+
+struct http_stream *http_stream_new(struct http_server *s, size_t cap, void (*on_close)(void *cls), void *cls)
+{
+        struct http_stream *st = calloc(1, sizeof(*st));
+
+        if (!st)
+                return NULL;
+        st->buf = malloc(cap);
+        if (!st->buf) {
+                free(st);
+                return NULL;
+        }
+        pthread_mutex_init(&st->lock, NULL);
+        st->server = s;
+        st->cap = cap;
+        st->on_close = on_close;
+        st->cls = cls;
+        return st;
+}
+
+/* Resumes the stream's connection if its reader found nothing and
+ * suspended it; st->lock held. */
+static void stream_wake_locked(struct http_stream *st)
+{
+        if (!st->suspended)
+                return;
+        st->suspended = false;
+        MHD_resume_connection(st->conn);
+        worker_kick(st->server, st->mhd);
+}
+
+int http_stream_write(struct http_stream *st, const char *data, size_t len)
+{
+        int r = 0;
+
+        pthread_mutex_lock(&st->lock);
+        if (st->ended) {
+                r = -EPIPE;
+        } else if (len > st->cap - st->len) {
+                st->ended = true;
+                r = -ENOBUFS;
+        } else {
+                if (st->off + st->len + len > st->cap) {
+                        memmove(st->buf, st->buf + st->off, st->len);
+                        st->off = 0;
+                }
+                memcpy(st->buf + st->off + st->len, data, len);
+                st->len += len;
+        }
+        stream_wake_locked(st);
+        pthread_mutex_unlock(&st->lock);
+        return r;
+}
+
+void http_stream_end(struct http_stream *st)
+{
+        pthread_mutex_lock(&st->lock);
+        st->ended = true;
+        stream_wake_locked(st);
+        pthread_mutex_unlock(&st->lock);
+}
+
+/* Calls the owner's on_close and frees the stream. */
+static void stream_free(struct http_stream *st)
+{
+        st->on_close(st->cls);
+        pthread_mutex_destroy(&st->lock);
+        free(st->buf);
+        free(st);
+}
+
+void http_reply_stream(struct http_reply *rep, struct http_stream *st, const char *content_type)
+{
+        json_decref(rep->json);
+        rep->json = NULL;
+        if (rep->stream)
+                stream_free(rep->stream);
+        rep->status = 200;
+        rep->stream = st;
+        st->type = content_type;
+}
+
 void http_reply_wait(struct http_reply *rep, const char *key, unsigned ms, uint64_t seq)
 {
         rep->wait = true;
@@ -170,15 +354,7 @@ static void wait_end_locked(struct http_server *s, struct req_state *rs)
         rs->wait_prev = rs->wait_next = NULL;
         rs->suspended = false;
         MHD_resume_connection(rs->req.conn);
-        /* libmicrohttpd's own signal does not wake a loop driven from
-         * outside: kick the worker that owns the connection */
-        for (unsigned i = 0; i < s->n_workers; i++)
-                if (s->workers[i].mhd == rs->mhd) {
-                        uint64_t one = 1;
-                        if (write(s->workers[i].kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-                                abort();        /* an eventfd write fails only when full */
-                        break;
-                }
+        worker_kick(s, rs->mhd);
 }
 
 void http_server_wake(struct http_server *s, const char *key)
@@ -464,12 +640,48 @@ static void authenticate_device(struct http_server *s, struct MHD_Connection *co
                                  "device %s is offboarded or its certificate was revoked", who->device_id);
 }
 
-static void authenticate_admin(struct http_server *s, struct MHD_Connection *conn,
+/* The portal's session cookie in place of a bearer token: a request that
+ * changes something must carry the session's CSRF token as well. */
+static void authenticate_session(struct http_server *s, struct MHD_Connection *conn, const char *method,
+                                 const char *session, struct http_principal *who, struct http_reply *rep)
+{
+        const char *csrf = NULL;
+        int r;
+
+        if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+                csrf = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, HTTP_CSRF_HEADER);
+                if (!csrf)
+                        csrf = "";
+        }
+        r = s->session_auth(s->d, session, csrf, who);
+        if (r == -EPERM)
+                http_reply_error(rep, 403, "csrf_failed", "a change made with the session cookie must carry "
+                                 "the " HTTP_CSRF_HEADER " header that signing in returned");
+        else if (r == -ETIMEDOUT)
+                http_reply_error(rep, 401, "session_expired",
+                                 "the session expired or its token was revoked: sign in again");
+        else if (r < 0)
+                http_reply_error(rep, 401, "unauthenticated", "the session is unknown or signed out: sign in again");
+        else
+                who->session = true;
+}
+
+static void authenticate_admin(struct http_server *s, struct MHD_Connection *conn, const char *method,
                                const struct http_route *r, struct http_principal *who,
                                struct http_reply *rep)
 {
         const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        char session[128];
 
+        if (!h && s->session_auth &&
+            http_cookie_find(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE),
+                             HTTP_SESSION_COOKIE, session, sizeof(session)) > 0) {
+                authenticate_session(s, conn, method, session, who, rep);
+                explicit_bzero(session, sizeof(session));
+                if (!rep->status && !(who->role & r->roles))
+                        http_reply_error(rep, 403, "forbidden", "this session's role may not do this");
+                return;
+        }
         if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
                 http_reply_error(rep, 401, "unauthenticated",
                                  "an admin token is required: send 'Authorization: Bearer TOKEN'");
@@ -520,7 +732,7 @@ static void admit(struct http_server *s, struct MHD_Connection *conn, const char
                 return;
         }
         if (r->auth == HTTP_AUTH_ADMIN)
-                authenticate_admin(s, conn, r, &rs->who, rep);
+                authenticate_admin(s, conn, method, r, &rs->who, rep);
         else if (r->auth == HTTP_AUTH_DEVICE)
                 authenticate_device(s, conn, &rs->who, rep);
         rs->route = r;
@@ -554,6 +766,21 @@ static void dispatch(struct http_server *s, struct req_state *rs, struct http_re
                 http_reply_error(rep, 500, "internal", "the handler gave no answer");
 }
 
+/* What every answer carries: the portal's Content-Security-Policy and the
+ * headers that keep browsers from sniffing, framing or leaking referrers. */
+static void add_common_headers(struct MHD_Response *resp, const struct http_reply *rep)
+{
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "
+                                "frame-ancestors 'none'");
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+        if (rep->set_cookie[0])
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, rep->set_cookie);
+}
+
 static enum MHD_Result queue_file(struct MHD_Connection *conn, struct http_reply *rep)
 {
         struct MHD_Response *resp;
@@ -572,7 +799,108 @@ static enum MHD_Result queue_file(struct MHD_Connection *conn, struct http_reply
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
         }
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        add_common_headers(resp, rep);
+        ret = MHD_queue_response(conn, rep->status, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
+static enum MHD_Result queue_bytes(struct MHD_Connection *conn, struct http_reply *rep)
+{
+        const struct http_bytes *b = &rep->bytes;
+        struct MHD_Response *resp;
+        enum MHD_Result ret;
+
+        resp = MHD_create_response_from_buffer(rep->status == 304 ? 0 : b->len, (void *)b->data,
+                                               MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+                return MHD_NO;
+        if (rep->status != 304) {
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, b->type);
+                if (b->encoding)
+                        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, b->encoding);
+        }
+        if (b->etag)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, b->etag);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, b->cache_control ? b->cache_control : "no-store");
+        add_common_headers(resp, rep);
+        ret = MHD_queue_response(conn, rep->status, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
+/* The content reader of a stream: what is queued, else the end, else
+ * nothing for now, with the connection suspended until a write wakes it. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+        struct http_stream *st = cls;
+        ssize_t n;
+
+        pthread_mutex_lock(&st->lock);
+        if (st->len) {
+                n = (ssize_t)(st->len < max ? st->len : max);
+                memcpy(buf, st->buf + st->off, (size_t)n);
+                st->off += (size_t)n;
+                st->len -= (size_t)n;
+                if (!st->len)
+                        st->off = 0;
+        } else if (st->ended) {
+                n = MHD_CONTENT_READER_END_OF_STREAM;
+        } else {
+                st->suspended = true;
+                MHD_suspend_connection(st->conn);
+                n = 0;
+        }
+        pthread_mutex_unlock(&st->lock);
+        return n;
+}
+
+/* The response is gone: so is the connection; forget the stream. */
+static void stream_done(void *cls)
+{
+        struct http_stream *st = cls;
+        struct http_server *s = st->server;
+
+        pthread_mutex_lock(&s->wait_lock);
+        if (st->prev)
+                st->prev->next = st->next;
+        else if (s->streams == st)
+                s->streams = st->next;
+        if (st->next)
+                st->next->prev = st->prev;
+        pthread_mutex_unlock(&s->wait_lock);
+        stream_free(st);
+}
+
+static enum MHD_Result queue_stream(struct MHD_Connection *conn, struct http_reply *rep)
+{
+        struct http_stream *st = rep->stream;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+        struct http_server *s = st->server;
+        struct MHD_Response *resp;
+        enum MHD_Result ret;
+
+        rep->stream = NULL;
+        /* the owner may write already: its writes read conn once the reader suspended */
+        pthread_mutex_lock(&st->lock);
+        st->conn = conn;
+        st->mhd = ci ? ci->daemon : NULL;
+        pthread_mutex_unlock(&st->lock);
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_done);
+        if (!resp) {
+                stream_free(st);
+                return MHD_NO;
+        }
+        pthread_mutex_lock(&s->wait_lock);
+        st->next = s->streams;
+        if (s->streams)
+                s->streams->prev = st;
+        s->streams = st;
+        pthread_mutex_unlock(&s->wait_lock);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, st->type);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        add_common_headers(resp, rep);
         ret = MHD_queue_response(conn, rep->status, resp);
         MHD_destroy_response(resp);
         return ret;
@@ -586,6 +914,10 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, struct http_repl
 
         if (rep->file_set)
                 return queue_file(conn, rep);
+        if (rep->bytes_set)
+                return queue_bytes(conn, rep);
+        if (rep->stream)
+                return queue_stream(conn, rep);
         if (rep->json)
                 text = json_dumps(rep->json, JSON_COMPACT);
         if (!text) {
@@ -601,7 +933,7 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, struct http_repl
         }
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        add_common_headers(resp, rep);
         ret = MHD_queue_response(conn, rep->status, resp);
         MHD_destroy_response(resp);
         return ret;
@@ -674,6 +1006,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         json_decref(rep.json);
         if (rep.file_set)
                 close(rep.file_fd);
+        if (rep.stream)
+                stream_free(rep.stream);
         return ret;
 }
 
@@ -839,6 +1173,7 @@ int http_server_start(const struct http_server_config *cfg, struct vigild *d,
         s->device_auth = device_auth;
         s->body_max = cfg->body_max;
         s->connection_timeout = cfg->connection_timeout;
+        s->session_auth = cfg->session_auth;
         pthread_mutex_init(&s->wait_lock, NULL);
         s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (s->wake_fd < 0) {
@@ -903,6 +1238,15 @@ void http_server_stop(struct http_server *s)
         pthread_mutex_lock(&s->wait_lock);
         s->stopping = true;
         __atomic_store_n(&s->wait_earliest, 0, __ATOMIC_RELAXED);
+        for (struct http_stream *st = s->streams; st; st = st->next) {
+                pthread_mutex_lock(&st->lock);
+                st->ended = true;
+                if (st->suspended) {
+                        st->suspended = false;
+                        MHD_resume_connection(st->conn);
+                }
+                pthread_mutex_unlock(&st->lock);
+        }
         pthread_mutex_unlock(&s->wait_lock);
         wait_expire(s);
         for (unsigned i = 0; i < s->n_workers; i++) {

@@ -43,6 +43,7 @@ struct http_principal {
         char token_name[256];                   /* admin only: its name ("" if none) */
         char device_id[40];                     /* device only */
         struct crypto_cert_info cert;           /* device only */
+        bool session;                           /* admin only: authenticated by the portal's session cookie */
 };
 
 struct http_server;
@@ -61,6 +62,22 @@ struct http_request {
 
 #define HTTP_WAIT_KEY_MAX 64
 #define HTTP_WAIT_MAX_MS (60 * 1000)
+#define HTTP_SET_COOKIE_MAX 256
+#define HTTP_SESSION_COOKIE "vigil_session"     /* the portal's session cookie (http_session_auth_fn) */
+#define HTTP_CSRF_HEADER "X-Vigil-CSRF"
+
+/* Bytes that outlive every reply (the portal's embedded files): sent as they
+ * are, never copied or freed. */
+struct http_bytes {
+        const void *data;
+        size_t len;
+        const char *type;                       /* Content-Type */
+        const char *encoding;                   /* Content-Encoding, or NULL */
+        const char *etag;                       /* ETag, or NULL */
+        const char *cache_control;              /* NULL: no-store */
+};
+
+struct http_stream;
 
 struct http_reply {
         unsigned status;
@@ -71,6 +88,12 @@ struct http_reply {
         uint64_t file_size;
         char file_type[64];
         char file_name[128];
+        /* static bytes instead of JSON (http_reply_bytes) */
+        struct http_bytes bytes;
+        bool bytes_set;
+        /* an endless stream instead of JSON (http_reply_stream) */
+        struct http_stream *stream;             /* owned */
+        char set_cookie[HTTP_SET_COOKIE_MAX];   /* a Set-Cookie header; "" for none */
         /* no answer yet: wait (http_reply_wait) */
         bool wait;
         char wait_key[HTTP_WAIT_KEY_MAX + 1];
@@ -94,6 +117,15 @@ struct http_route {
  * Returns 0, -EACCES for an unknown/revoked/wrong token. */
 typedef int (*http_admin_auth_fn)(struct vigild *d, const char *token, struct http_principal *who);
 
+/* Validates a portal session cookie value for a request; csrf is the
+ * request's X-Vigil-CSRF header when its method changes something (NULL for
+ * GET and HEAD, "" when the header is missing). Fills who as
+ * http_admin_auth_fn does, from the token the session was made from.
+ * Returns 0; -EACCES for an unknown session; -ETIMEDOUT for one that expired
+ * or whose token was revoked; -EPERM when csrf does not match. */
+typedef int (*http_session_auth_fn)(struct vigild *d, const char *session, const char *csrf,
+                                    struct http_principal *who);
+
 /* Checks that the device of a verified certificate is onboarded and that the
  * certificate is its current one. Returns 0, -EACCES if revoked/offboarded or
  * unknown. */
@@ -107,6 +139,7 @@ struct http_server_config {
         unsigned max_connections;               /* open connections at once, all threads */
         size_t connection_memory;               /* bytes per connection for headers and buffers */
         const char *cert_pem, *key_pem, *trust_pem; /* trust: the device CA */
+        http_session_auth_fn session_auth;      /* NULL: admin routes take bearer tokens only */
 };
 
 struct http_server;
@@ -142,6 +175,46 @@ void http_server_wake(struct http_server *s, const char *key);
  * ASCII without quotes). Takes ownership of fd. */
 void http_reply_file(struct http_reply *rep, unsigned status, int fd, uint64_t size,
                      const char *content_type, const char *filename);
+
+/* Answers with bytes that outlive the server (an http_bytes copy is kept, not
+ * the data); status 304 sends the headers alone. */
+void http_reply_bytes(struct http_reply *rep, unsigned status, const struct http_bytes *b);
+
+/* Streaming (server-sent events). A handler makes a stream with
+ * http_stream_new() and answers with http_reply_stream(); the layer sends
+ * the headers, then whatever http_stream_write() queues, as it comes, until
+ * http_stream_end() or until the client goes. The connection holds no thread
+ * while nothing is queued. When the connection is done the layer calls
+ * on_close(cls) once, from a worker thread, then frees the stream: after
+ * on_close returns, nobody may use the stream any more, so the owner must
+ * forget it there (and must serialise its writes with that forgetting). */
+struct http_stream *http_stream_new(struct http_server *s, size_t cap, void (*on_close)(void *cls), void *cls);
+
+/* Queues len bytes of data on the stream and wakes its connection. Any
+ * thread. Returns 0; -EPIPE once the stream ended; -ENOBUFS when more than
+ * the stream's cap would be waiting (a client that does not read): the stream
+ * is then ended. */
+int http_stream_write(struct http_stream *st, const char *data, size_t len);
+
+/* Ends the stream once what is queued is sent. Any thread. */
+void http_stream_end(struct http_stream *st);
+
+/* Answers with the stream as content_type (a static string), Cache-Control:
+ * no-store. Takes ownership of st: if the reply is never sent the layer
+ * still calls on_close and frees it. */
+void http_reply_stream(struct http_reply *rep, struct http_stream *st, const char *content_type);
+
+/* Sets a Set-Cookie header on the reply (value is the whole header value). */
+void http_reply_cookie(struct http_reply *rep, const char *value);
+
+/* The value of a request header, or NULL. */
+const char *http_request_header(const struct http_request *req, const char *name);
+
+/* Finds cookie name in a Cookie header's value ("a=1; b=2") and copies its
+ * value to out. Returns its length; -ENOENT when absent (or header NULL);
+ * -E2BIG when it does not fit in size (with its NUL); -EINVAL when the
+ * header is malformed around it. Bounded: reads header up to its NUL. */
+int http_cookie_find(const char *header, const char *name, char *out, size_t size);
 
 /* Reply helpers. http_reply_json takes ownership of body. */
 void http_reply_json(struct http_reply *rep, unsigned status, json_t *body);
