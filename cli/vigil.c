@@ -47,6 +47,7 @@ static void usage(FILE *f)
               "                   [--assign NAME] [--comment TEXT] [--json]\n"
               "  onboarding create [--expires 24h] [--uses N] -o FILE\n"
               "  tokens create --role security_admin|it_admin|reader [--name NAME]\n"
+              "  tokens revoke ID\n"
               "  health\n", f);
         for (const struct cli_area *a = cli_areas; a->noun; a++)
                 fputs(a->usage, f);
@@ -238,6 +239,24 @@ static int tokens_create(struct cli *c, int argc, char **argv)
                 fprintf(stderr, "token %s (%s) created; it is shown only once:\n", cli_str(resp, "id"), role);
                 printf("%s\n", cli_str(resp, "token"));
         }
+        json_decref(resp);
+        return 0;
+}
+
+static int tokens_revoke(struct cli *c, const char *id)
+{
+        char path[160];
+        json_t *resp;
+
+        if (!cli_valid_id(id))
+                return 2;
+        snprintf(path, sizeof(path), "/api/v1/tokens/%s", id);
+        if (cli_call(c, "DELETE", path, NULL, 200, &resp))
+                return 1;
+        if (c->json)
+                cli_print_json(resp);
+        else
+                printf("token %s revoked; its portal sessions are ended\n", id);
         json_decref(resp);
         return 0;
 }
@@ -444,6 +463,8 @@ static int dispatch(struct cli *c, int argc, char **argv)
                 return onboarding_create(c, argc - 1, argv + 1);
         } else if (strcmp(noun, "tokens") == 0 && strcmp(verb, "create") == 0) {
                 return tokens_create(c, argc - 1, argv + 1);
+        } else if (strcmp(noun, "tokens") == 0 && strcmp(verb, "revoke") == 0 && argc == 3) {
+                return tokens_revoke(c, argv[2]);
         } else {
                 for (const struct cli_area *a = cli_areas; a->noun; a++)
                         if (strcmp(noun, a->noun) == 0 && argc > 1)

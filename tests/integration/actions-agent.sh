@@ -126,6 +126,17 @@ grep -q "action" "$T/pkg/agent.log" || fail "the agent's log lacks its actions"
 IT=$("$VIGIL" tokens create --role it_admin 2>/dev/null)
 VIGIL_TOKEN=$IT "$VIGIL" devices release "$ID" --comment "not mine" 2>"$T/it.log" && fail "an it_admin released"
 grep -q "security_admin" "$T/it.log" || fail "the refusal does not say who may: $(cat "$T/it.log")"
+# a reader token revoked with the CLI is refused from then on
+"$VIGIL" --json tokens create --role reader --name "to revoke" >"$T/reader.json" 2>/dev/null || fail "tokens create"
+RID=$(jq -r .id "$T/reader.json")
+VIGIL_TOKEN=$(jq -r .token "$T/reader.json") "$VIGIL" devices list >/dev/null 2>&1 || fail "the new reader token is refused"
+"$VIGIL" tokens revoke "$RID" >"$T/revoke.out" 2>&1 || fail "vigil tokens revoke: $(cat "$T/revoke.out")"
+grep -q "token $RID revoked" "$T/revoke.out" || fail "tokens revoke said: $(cat "$T/revoke.out")"
+VIGIL_TOKEN=$(jq -r .token "$T/reader.json") "$VIGIL" devices list >/dev/null 2>"$T/revoked.log" &&
+    fail "a revoked token is still accepted"
+grep -q "unknown or revoked" "$T/revoked.log" || fail "the revoked token's refusal: $(cat "$T/revoked.log")"
+"$VIGIL" tokens revoke "$RID" 2>"$T/revoke2.log" && fail "a revoked token was revoked again"
+grep -q "not revoked yet" "$T/revoke2.log" || fail "revoking twice: $(cat "$T/revoke2.log")"
 
 # --- release
 "$VIGIL" devices release "$ID" --comment "test: clean" --wait --timeout 60 >/dev/null 2>&1 || fail "release failed"
