@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/tvm/feeds.h"
 #include "util/strutil.h"
 
 #define CONFIG_MAX (64 * 1024)
@@ -40,6 +41,7 @@ void vigild_config_defaults(struct vigild_config *cfg)
         cfg->access_max_connections = 4096;
         cfg->access_log_retention = 30 * 86400;
         cfg->access_log_max = 16384;
+        cfg->tvm_feed_interval = 6 * 3600;
 }
 
 /* A header name: 1 to 64 token characters. */
@@ -160,6 +162,14 @@ static int config_set(struct vigild_config *cfg, const char *key, const char *v)
                 return set_duration(&cfg->access_log_retention, v, 3600);
         if (strcmp(key, "access_log_max") == 0)
                 return set_uint(&cfg->access_log_max, v, 1024, 10000000);
+        if (strcmp(key, "tvm_feed_paths") == 0) {
+                if (strlen(v) >= sizeof(cfg->tvm_feed_paths) || tvm_feed_paths_parse(v, NULL) < 0)
+                        return -EINVAL;
+                memcpy(cfg->tvm_feed_paths, v, strlen(v) + 1);
+                return 0;
+        }
+        if (strcmp(key, "tvm_feed_interval") == 0)
+                return set_duration(&cfg->tvm_feed_interval, v, 60);
         if (strcmp(key, "log_level") == 0) {
                 static const char *const levels[] = { "error", "warning", "info", "debug" };
                 for (int i = 0; i < 4; i++)
