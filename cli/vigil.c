@@ -13,6 +13,7 @@
 #include "cli/actions.h"
 #include "cli/cli.h"
 #include "cli/table.h"
+#include "cli/tvm.h"
 #include "httpc/httpc.h"
 #include "util/strutil.h"
 
@@ -50,6 +51,7 @@ static void usage(FILE *f)
               "  health\n", f);
         for (const struct cli_area *a = cli_areas; a->noun; a++)
                 fputs(a->usage, f);
+        fputs(cli_tvm_import_usage, f);
         fputs("environment: VIGIL_SERVER, VIGIL_TOKEN, VIGIL_CA\n", f);
 }
 
@@ -444,6 +446,8 @@ static int dispatch(struct cli *c, int argc, char **argv)
                 return onboarding_create(c, argc - 1, argv + 1);
         } else if (strcmp(noun, "tokens") == 0 && strcmp(verb, "create") == 0) {
                 return tokens_create(c, argc - 1, argv + 1);
+        } else if (strcmp(noun, "tvm") == 0 && strcmp(verb, "import") == 0) {
+                return cli_tvm_import(c, argc - 1, argv + 1);
         } else {
                 for (const struct cli_area *a = cli_areas; a->noun; a++)
                         if (strcmp(noun, a->noun) == 0 && argc > 1)

@@ -257,7 +257,7 @@ static void handle_import(struct vigild *d, const struct http_request *req, stru
         }
         if (r < 0) {
                 tvm_feed_record_failure(d, kind, origin, started, err);
-                log_warn("tvm: refused the %s feed '%s' (token %s): %s", tvm_feed_kind_name(kind), origin,
+                log_warn("tvm: refused the feed '%s' (%s, token %s): %s", origin, tvm_feed_kind_name(kind),
                          req->who->token_id, err);
                 http_reply_error(rep, 400, "invalid_feed", "%s; nothing was changed", err);
                 return;
