@@ -410,10 +410,11 @@ static int record_strings(struct osv_ctx *c, const json_t *rec)
 {
         const char *summary, *details, *modified;
         int64_t ms;
-        int r;
 
-        if ((r = opt_text(c, rec, "summary", TVM_OSV_RECORD_MAX, NULL, &summary)) < 0)
-                return r;
+        /* free text: control characters become spaces in the stored summary */
+        summary = str_of(json_object_get(rec, "summary"));
+        if (json_object_get(rec, "summary") && !summary)
+                return fail(c, -EINVAL, NULL, "'summary' must be a string");
         details = str_of(json_object_get(rec, "details"));
         if (json_object_get(rec, "details") && !details)
                 return fail(c, -EINVAL, NULL, "'details' must be a string");
