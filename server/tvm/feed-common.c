@@ -226,22 +226,11 @@ int tvm_osv_parse(struct tvm_feed *f, const char *data, size_t len, const char *
 
 int tvm_tracker_parse(struct tvm_feed *f, const char *data, size_t len, char *err, size_t err_size)
 {
-        char msg[256];
-        json_t *j;
-        int r;
-
         if (len > TVM_FEED_BYTES_MAX) {
                 snprintf(err, err_size, "the tracker's JSON is larger than %u bytes", TVM_FEED_BYTES_MAX);
                 return -E2BIG;
         }
-        j = feed_json_load(data, len, msg, sizeof(msg));
-        if (!j) {
-                snprintf(err, err_size, "the tracker's JSON is %s", msg);
-                return -EINVAL;
-        }
-        r = feed_tracker_doc(f, j, err, err_size);
-        json_decref(j);
-        return r;
+        return feed_tracker_text(f, data, len, err, err_size);
 }
 
 /* A name from a zip or folder fit for a message. */
@@ -332,10 +321,9 @@ out:
 }
 
 /* Parses one document into f: a zip, an OSV record or the tracker's JSON. */
-static int doc_parse(struct tvm_feed *f, const char *data, size_t len, enum tvm_feed_kind kind, const char *name,
-                     char *err, size_t err_size)
+static int doc_parse(struct tvm_feed *f, const char *data, size_t len, enum tvm_feed_kind kind, char *err,
+                     size_t err_size)
 {
-        char msg[256];
         json_t *j;
         int r;
 
@@ -350,22 +338,18 @@ static int doc_parse(struct tvm_feed *f, const char *data, size_t len, enum tvm_
                 }
                 return zip_parse(f, data, len, err, err_size);
         }
-        j = feed_json_load(data, len, msg, sizeof(msg));
-        if (!j) {
-                snprintf(err, err_size, "%s%s%s%s", name ? "'" : "", name ? name : "", name ? "': " : "", msg);
+        /* past the size of an OSV record only the tracker's JSON remains */
+        if (kind == TVM_FEED_DEBIAN_TRACKER || (kind == TVM_FEED_AUTO && len > TVM_OSV_RECORD_MAX))
+                return tvm_tracker_parse(f, data, len, err, err_size);
+        if (kind == TVM_FEED_OSV)
+                return tvm_osv_parse(f, data, len, NULL, err, err_size);
+        j = feed_json_load(data, len, err, err_size);
+        if (!j)
                 return -EINVAL;
-        }
-        if (kind == TVM_FEED_AUTO)
-                kind = json_is_string(json_object_get(j, "id")) ? TVM_FEED_OSV : TVM_FEED_DEBIAN_TRACKER;
-        if (kind == TVM_FEED_OSV && len > TVM_OSV_RECORD_MAX) {
-                snprintf(err, err_size, "record%s%s%s: larger than %u bytes", name ? " in '" : "", name ? name : "",
-                         name ? "'" : "", TVM_OSV_RECORD_MAX);
-                r = -E2BIG;
-        } else if (kind == TVM_FEED_OSV) {
-                r = feed_osv_record(f, j, name, err, err_size);
-        } else {
+        if (json_is_string(json_object_get(j, "id")))
+                r = feed_osv_record(f, j, NULL, err, err_size);
+        else
                 r = feed_tracker_doc(f, j, err, err_size);
-        }
         json_decref(j);
         return r;
 }
@@ -393,7 +377,7 @@ int tvm_feed_parse(const char *data, size_t len, enum tvm_feed_kind kind, struct
 
         if (!f)
                 return -ENOMEM;
-        r = doc_parse(f, data, len, kind, NULL, err, err_size);
+        r = doc_parse(f, data, len, kind, err, err_size);
         if (r < 0) {
                 tvm_feed_free(f);
                 return r;
@@ -471,7 +455,7 @@ static int file_parse(struct tvm_feed *f, const char *path, enum tvm_feed_kind k
                                TVM_FEED_UNZIPPED_MAX);
                 return -E2BIG;
         }
-        r = doc_parse(f, data, len, kind, NULL, msg, sizeof(msg));
+        r = doc_parse(f, data, len, kind, msg, sizeof(msg));
         free(data);
         if (r < 0)
                 util_path_fail(err, err_size, path, "%s", msg);

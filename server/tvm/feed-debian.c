@@ -148,11 +148,42 @@ static int entry_read(struct tracker_ctx *c, const char *package, const char *cv
         return 0;
 }
 
+/* Reads one source package's entries. */
+static int package_read(struct tracker_ctx *c, const char *package, const json_t *cves)
+{
+        const char *pkg_copy, *cve;
+        const json_t *ent;
+        int r;
+
+        c->package = package;
+        c->cve = NULL;
+        if (!feed_id_ok(package, TVM_NAME_MAX))
+                return fail(c, -EINVAL, "not a source package name of at most %d bytes", TVM_NAME_MAX);
+        if (!json_is_object(cves))
+                return fail(c, -EINVAL, "must be an object of CVE ids (is this the tracker's JSON?)");
+        if (json_object_size(cves) > TRACKER_CVES_MAX)
+                return fail(c, -E2BIG, "more than %d entries", TRACKER_CVES_MAX);
+        pkg_copy = feed_strndup(c->f, package, strlen(package));
+        if (!pkg_copy)
+                return -ENOMEM;
+        /* the caller's name may not outlive this call; messages after it may name the package */
+        c->package = pkg_copy;
+        json_object_foreach((json_t *)cves, cve, ent) {
+                c->cve = cve;
+                if (!feed_id_ok(cve, TVM_ID_MAX))
+                        return fail(c, -EINVAL, "not an id such as CVE-2024-1234 or TEMP-0000000-0000");
+                r = entry_read(c, pkg_copy, cve, ent);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int feed_tracker_doc(struct tvm_feed *f, const json_t *doc, char *err, size_t err_size)
 {
         struct tracker_ctx c = { .f = f, .err = err, .err_size = err_size };
-        const char *package, *cve;
-        const json_t *cves, *ent;
+        const char *package;
+        const json_t *cves;
         int r;
 
         if (!json_is_object(doc))
@@ -160,27 +191,128 @@ int feed_tracker_doc(struct tvm_feed *f, const json_t *doc, char *err, size_t er
         if (!feed_json_depth_ok(doc, 1))
                 return fail(&c, -E2BIG, "nested deeper than %d", TVM_JSON_DEPTH_MAX);
         f->kind = TVM_FEED_DEBIAN_TRACKER;
-        json_object_foreach((json_t *)doc, package, cves) {
-                const char *pkg_copy;
-                c.package = package;
-                c.cve = NULL;
-                if (!feed_id_ok(package, TVM_NAME_MAX))
-                        return fail(&c, -EINVAL, "not a source package name of at most %d bytes", TVM_NAME_MAX);
-                if (!json_is_object(cves))
-                        return fail(&c, -EINVAL, "must be an object of CVE ids (is this the tracker's JSON?)");
-                if (json_object_size(cves) > TRACKER_CVES_MAX)
-                        return fail(&c, -E2BIG, "more than %d entries", TRACKER_CVES_MAX);
-                pkg_copy = feed_strndup(f, package, strlen(package));
-                if (!pkg_copy)
-                        return -ENOMEM;
-                json_object_foreach((json_t *)cves, cve, ent) {
-                        c.cve = cve;
-                        if (!feed_id_ok(cve, TVM_ID_MAX))
-                                return fail(&c, -EINVAL, "not an id such as CVE-2024-1234 or TEMP-0000000-0000");
-                        r = entry_read(&c, pkg_copy, cve, ent);
-                        if (r < 0)
-                                return r;
-                }
-        }
+        json_object_foreach((json_t *)doc, package, cves)
+                if ((r = package_read(&c, package, cves)) < 0)
+                        return r;
         return 0;
+}
+
+static size_t skip_space(const char *d, size_t len, size_t i)
+{
+        while (i < len && (d[i] == ' ' || d[i] == '\t' || d[i] == '\r' || d[i] == '\n'))
+                i++;
+        return i;
+}
+
+/* Decodes the JSON string key at d[*i] into a new json string; moves *i past it. */
+static json_t *key_read(struct tracker_ctx *c, const char *d, size_t len, size_t *i)
+{
+        size_t j = *i + 1;
+        json_t *k;
+
+        if (*i >= len || d[*i] != '"') {
+                fail(c, -EINVAL, "not valid JSON at byte %zu: a package name in quotes expected", *i);
+                return NULL;
+        }
+        for (; j < len && d[j] != '"'; j++)
+                if (d[j] == '\\')
+                        j++;
+        if (j >= len || j - *i > 6 * TVM_NAME_MAX) {
+                fail(c, -EINVAL, "at byte %zu: a package name of at most %d bytes expected", *i, TVM_NAME_MAX);
+                return NULL;
+        }
+        k = json_loadb(d + *i, j + 1 - *i, JSON_DECODE_ANY, NULL);
+        if (!json_is_string(k)) {
+                json_decref(k);
+                fail(c, -EINVAL, "not valid JSON at byte %zu: a bad package name", *i);
+                return NULL;
+        }
+        *i = j + 1;
+        return k;
+}
+
+/* Reads "NAME": {...} at d[*i], one source package, and moves past it. */
+static int member_read(struct tracker_ctx *c, json_t *seen, const char *d, size_t len, size_t *i)
+{
+        json_t *key, *value;
+        const char *name;
+        json_error_t je;
+        int r;
+
+        if (!(key = key_read(c, d, len, i)))
+                return -EINVAL;
+        name = json_string_value(key);
+        c->package = name;
+        *i = skip_space(d, len, *i);
+        r = -EINVAL;
+        if (*i >= len || d[*i] != ':') {
+                fail(c, r, "not valid JSON at byte %zu: ':' expected", *i);
+                goto out;
+        }
+        if (json_object_get(seen, name)) {
+                fail(c, r, "appears twice in the document");
+                goto out;
+        }
+        if (json_object_size(seen) >= TVM_FEED_RECORDS_MAX || json_object_set_new(seen, name, json_null()) < 0) {
+                r = fail(c, -E2BIG, "more than %d source packages", TVM_FEED_RECORDS_MAX);
+                goto out;
+        }
+        *i = skip_space(d, len, *i + 1);
+        value = json_loadb(d + *i, len - *i, JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+        if (!value) {
+                fail(c, r, "not valid JSON at byte %zu: %s", *i + (size_t)je.position, je.text);
+                goto out;
+        }
+        *i += (size_t)je.position;
+        if (feed_json_depth_ok(value, 2))
+                r = package_read(c, name, value);
+        else
+                r = fail(c, -E2BIG, "nested deeper than %d", TVM_JSON_DEPTH_MAX);
+        json_decref(value);
+out:
+        json_decref(key);
+        return r;
+}
+
+int feed_tracker_text(struct tvm_feed *f, const char *d, size_t len, char *err, size_t err_size)
+{
+        struct tracker_ctx c = { .f = f, .err = err, .err_size = err_size };
+        json_t *seen;
+        size_t i = skip_space(d, len, 0);
+        int r = 0;
+
+        if (i >= len || d[i] != '{')
+                return fail(&c, -EINVAL, "the tracker's JSON must be an object of source packages");
+        seen = json_object();
+        if (!seen)
+                return -ENOMEM;
+        f->kind = TVM_FEED_DEBIAN_TRACKER;
+        i = skip_space(d, len, i + 1);
+        if (i < len && d[i] == '}')
+                i++;
+        else
+                for (;;) {
+                        c.package = c.cve = c.release = NULL;
+                        r = member_read(&c, seen, d, len, &i);
+                        if (r < 0)
+                                goto out;
+                        /* a syntax error after a package names the package before it */
+                        c.cve = c.release = NULL;
+                        i = skip_space(d, len, i);
+                        if (i < len && d[i] == '}') {
+                                i++;
+                                break;
+                        }
+                        if (i >= len || d[i] != ',') {
+                                r = fail(&c, -EINVAL, "not valid JSON after it, at byte %zu: ',' or '}' expected", i);
+                                goto out;
+                        }
+                        i = skip_space(d, len, i + 1);
+                }
+        i = skip_space(d, len, i);
+        if (i != len)
+                r = fail(&c, -EINVAL, "not valid JSON at byte %zu: the document goes on after its end", i);
+out:
+        json_decref(seen);
+        return r;
 }

@@ -47,3 +47,8 @@ json_t *feed_json_load(const char *data, size_t len, char *err, size_t err_size)
 /* tvm_osv_parse() and tvm_tracker_parse() on a document already parsed. */
 int feed_osv_record(struct tvm_feed *f, const json_t *rec, const char *name, char *err, size_t err_size);
 int feed_tracker_doc(struct tvm_feed *f, const json_t *doc, char *err, size_t err_size);
+
+/* tvm_tracker_parse() one source package at a time, so that only one
+ * package's JSON is in memory at once (the whole document is ~80 MB;
+ * parsed whole it would take over a gigabyte). */
+int feed_tracker_text(struct tvm_feed *f, const char *data, size_t len, char *err, size_t err_size);

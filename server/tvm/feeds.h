@@ -124,6 +124,7 @@ int tvm_feed_load_path(const char *path, enum tvm_feed_kind kind, struct tvm_fee
 struct tvm_import_result {
         int64_t id;                     /* its row in tvm_feed_imports */
         size_t records, rows, skipped;
+        int64_t store_ms;               /* the transaction's time: the database is held that long */
 };
 
 /* Migrates the tables of the module "tvm_feed": tvm_affected and

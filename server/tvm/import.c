@@ -192,10 +192,11 @@ int tvm_feed_store(struct vigild *d, const struct tvm_feed *f, const char *origi
 {
         const char *feed = tvm_feed_kind_name(f->kind);
         struct bus_event ev = { .type = BUS_ADVISORIES_CHANGED };
-        int64_t id = 0;
+        int64_t id = 0, t0;
         int r;
 
         db_lock(d->db);
+        t0 = util_mono_ms();
         r = db_begin(d->db);
         if (r == 0) {
                 r = rows_insert(d, f, feed, origin);
@@ -205,13 +206,17 @@ int tvm_feed_store(struct vigild *d, const struct tvm_feed *f, const char *origi
         }
         if (r < 0)
                 snprintf(err, err_size, "cannot store the feed's rows: %s", db_errmsg(d->db));
+        ret->store_ms = util_mono_ms() - t0;
         db_unlock(d->db);
         if (r < 0) {
                 tvm_feed_record_failure(d, f->kind, origin, started, err);
                 return r;
         }
         bus_publish(d->bus, &ev);
-        *ret = (struct tvm_import_result){ .id = id, .records = f->records, .rows = f->n_rows, .skipped = f->skipped };
+        ret->id = id;
+        ret->records = f->records;
+        ret->rows = f->n_rows;
+        ret->skipped = f->skipped;
         return 0;
 }
 
@@ -229,7 +234,7 @@ static void handle_import(struct vigild *d, const struct http_request *req, stru
         const char *feed = http_request_query(req, "feed"), *origin = http_request_query(req, "origin");
         enum tvm_feed_kind kind = TVM_FEED_AUTO;
         struct tvm_import_result res;
-        int64_t started = util_now();
+        int64_t started = util_now(), t0 = util_mono_ms();
         struct tvm_feed *f = NULL;
         char err[512];
         int r;
@@ -266,8 +271,9 @@ static void handle_import(struct vigild *d, const struct http_request *req, stru
         if (r < 0) {
                 http_reply_failed(rep, r, "store the feed");
         } else {
-                log_info("tvm: imported the %s feed '%s': %zu records, %zu rows, %zu skipped",
-                         tvm_feed_kind_name(f->kind), origin, res.records, res.rows, res.skipped);
+                log_info("tvm: imported the %s feed '%s': %zu records, %zu rows, %zu skipped in %lld ms "
+                         "(stored in %lld ms)", tvm_feed_kind_name(f->kind), origin, res.records, res.rows,
+                         res.skipped, (long long)(util_mono_ms() - t0), (long long)res.store_ms);
                 http_reply_json(rep, 200, result_json(tvm_feed_kind_name(f->kind), origin, &res));
         }
         tvm_feed_free(f);
@@ -460,7 +466,7 @@ static int fetch_url(const char *url, atomic_bool *stop, char **ret, size_t *ret
 static void import_one(struct vigild *d, const char *origin, atomic_bool *stop)
 {
         struct tvm_import_result res;
-        int64_t started = util_now();
+        int64_t started = util_now(), t0 = util_mono_ms();
         struct tvm_feed *f = NULL;
         char err[512];
         int r;
@@ -489,8 +495,9 @@ static void import_one(struct vigild *d, const char *origin, atomic_bool *stop)
         if (r < 0)
                 log_warn("tvm: cannot import the feed '%s': %s", origin, err);
         else
-                log_info("tvm: imported the %s feed '%s': %zu records, %zu rows, %zu skipped",
-                         tvm_feed_kind_name(f->kind), origin, res.records, res.rows, res.skipped);
+                log_info("tvm: imported the %s feed '%s': %zu records, %zu rows, %zu skipped in %lld ms "
+                         "(stored in %lld ms)", tvm_feed_kind_name(f->kind), origin, res.records, res.rows,
+                         res.skipped, (long long)(util_mono_ms() - t0), (long long)res.store_ms);
         tvm_feed_free(f);
 }
 

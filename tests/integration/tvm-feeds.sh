@@ -128,6 +128,8 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$T/data/server-ca.pem" 
 
 # scheduled: the configured feeds imported at start; a missing one is logged, the others imported
 stop_vigild
+# a log of its own: the lines of the imports above must not count
+mv "$T/vigild.log" "$T/vigild-api.log"
 cp "$TRACKER" "$T/tracker.json"
 sql "DELETE FROM tvm_affected"
 printf 'tvm_feed_paths = %s, %s, %s\ntvm_feed_interval = 1h\n' "$OSV" "$T/missing.zip" "$T/tracker.json" >>"$T/data/vigild.conf"

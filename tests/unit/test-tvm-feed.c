@@ -357,11 +357,25 @@ static void test_tracker_refused(void **state)
                 { "{\"x y\":{}}", "package 'x y'", "not a source package name" },
                 { "{\"x\":{\"CVE 1\":{}}}", "'CVE 1'", "not an id" },
                 { "{}", "holds no entries", NULL },
+                /* read one package at a time: the document's own syntax */
+                { "{\"x\":{},\"x\":{}}", "package 'x'", "appears twice" },
+                { "{\"x\":{}} x", "at byte 9", "goes on after its end" },
+                { "{\"x\":{}", "package 'x'", "',' or '}' expected" },
+                { "{\"x\" {}}", "at byte 5", "':' expected" },
+                { "{", "at byte 1", "a package name in quotes expected" },
+                { " 7", "must be an object of source packages", NULL },
+                { "{\"x\":{\"CVE-1\":{\"releases\":{},\"releases\":{}}}}", "package 'x': not valid JSON", "duplicate" },
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
                 parse_refused(cases[i].doc, strlen(cases[i].doc), TVM_FEED_DEBIAN_TRACKER, -EINVAL, cases[i].want1,
                               cases[i].want2);
+        /* nested past TVM_JSON_DEPTH_MAX inside a package */
+        {
+                static const char deep[] = "{\"x\":{\"CVE-1\":{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}}";
+                parse_refused(deep, strlen(deep), TVM_FEED_DEBIAN_TRACKER, -E2BIG, "package 'x': nested deeper than 32",
+                              NULL);
+        }
         /* a zip is never the tracker's */
         parse_refused("PK\x03\x04....", 8, TVM_FEED_DEBIAN_TRACKER, -EINVAL, "zip", NULL);
 }
