@@ -133,34 +133,37 @@ static int url_encode(char *out, size_t size, const char *s)
         return 0;
 }
 
-/* Reads FILE or packs DIR into body; *is_zip says what to send it as. */
-static int body_read(const char *path, struct vbuf *body, bool *is_zip)
+/* Reads FILE, or packs DIR into a zip, into *ret (the caller frees it);
+ * *is_zip says what to send it as. Returns 0, or 1 after saying why. */
+static int body_read(const char *path, char **ret, size_t *ret_len, bool *is_zip)
 {
+        struct vbuf zip;
         struct stat st;
-        size_t len;
-        char *data;
         int r;
 
         if (stat(path, &st) < 0) {
                 fprintf(stderr, "vigil: cannot read '%s': %s\n", path, strerror(errno));
                 return 1;
         }
-        if (S_ISDIR(st.st_mode)) {
-                *is_zip = true;
-                return zip_dir(path, body);
+        if (!S_ISDIR(st.st_mode)) {
+                r = util_file_read(path, IMPORT_BYTES_MAX, ret, ret_len);
+                if (r < 0) {
+                        fprintf(stderr, "vigil: cannot read '%s': %s\n", path,
+                                r == -E2BIG ? "larger than a feed may be (256 MiB)" : strerror(-r));
+                        return 1;
+                }
+                *is_zip = *ret_len >= 4 && memcmp(*ret, "PK\x03\x04", 4) == 0;
+                return 0;
         }
-        r = util_file_read(path, IMPORT_BYTES_MAX, &data, &len);
-        if (r < 0) {
-                fprintf(stderr, "vigil: cannot read '%s': %s\n", path,
-                        r == -E2BIG ? "larger than a feed may be (256 MiB)" : strerror(-r));
-                return 1;
+        vbuf_init(&zip, IMPORT_BYTES_MAX);
+        r = zip_dir(path, &zip);
+        if (r == 0 && !(*ret = vbuf_steal(&zip, ret_len))) {
+                fprintf(stderr, "vigil: out of memory\n");
+                r = 1;
         }
-        *is_zip = len >= 4 && memcmp(data, "PK\x03\x04", 4) == 0;
-        r = vbuf_append(body, data, len);
-        free(data);
-        if (r < 0)
-                fprintf(stderr, "vigil: out of memory reading '%s'\n", path);
-        return r < 0;
+        vbuf_release(&zip);
+        *is_zip = true;
+        return r;
 }
 
 /* Prints what the server did. */
@@ -179,7 +182,7 @@ static void result_print(const struct cli *c, const json_t *resp)
 }
 
 /* Sends the feed. Returns the exit code. */
-static int send_feed(struct cli *c, const char *query, const struct vbuf *body, bool is_zip)
+static int send_feed(struct cli *c, const char *query, const char *body, size_t len, bool is_zip)
 {
         struct httpc_extra x = { .content_type = is_zip ? "application/zip" : "application/json",
                                  .timeout_s = IMPORT_TIMEOUT_S };
@@ -190,8 +193,7 @@ static int send_feed(struct cli *c, const char *query, const struct vbuf *body, 
 
         if (cli_connect(c))
                 return 1;
-        r = httpc_request_ex(c->http, "POST", query, c->token, body->data, body->len, &x, &status, &resp, err,
-                             sizeof(err));
+        r = httpc_request_ex(c->http, "POST", query, c->token, body, len, &x, &status, &resp, err, sizeof(err));
         if (r < 0) {
                 fprintf(stderr, "vigil: cannot reach the server: %s\n", err);
                 return 1;
@@ -212,8 +214,8 @@ int cli_tvm_import(struct cli *c, int argc, char **argv)
                                               { "origin", required_argument, NULL, 'o' },
                                               { "json", no_argument, NULL, 'j' }, { 0 } };
         const char *feed = NULL, *origin = NULL;
-        char query[3 * ORIGIN_MAX + 128], abs[PATH_MAX];
-        struct vbuf body;
+        char query[3 * ORIGIN_MAX + 128], abs[PATH_MAX], *body = NULL;
+        size_t len = 0;
         bool is_zip = false;
         int opt, r;
 
@@ -238,10 +240,9 @@ int cli_tvm_import(struct cli *c, int argc, char **argv)
         snprintf(query, sizeof(query), "/api/v1/tvm/import?feed=%s&origin=", feed ? feed : "auto");
         if (url_encode(query, sizeof(query), origin) < 0)
                 return cli_usage_error(cli_tvm_import_usage, "the origin is too long");
-        vbuf_init(&body, IMPORT_BYTES_MAX);
-        r = body_read(argv[optind], &body, &is_zip);
+        r = body_read(argv[optind], &body, &len, &is_zip);
         if (r == 0)
-                r = send_feed(c, query, &body, is_zip);
-        vbuf_release(&body);
+                r = send_feed(c, query, body, len, is_zip);
+        free(body);
         return r;
 }

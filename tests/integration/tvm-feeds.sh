@@ -97,6 +97,13 @@ refused "package 'id': must be an object of CVE ids" "$T/bad/zz-bad.json" --feed
 snapshot "$T/after"
 cmp -s "$T/before" "$T/after" || fail "a refused feed changed rows: $(diff "$T/before" "$T/after" | head)"
 
+# the CLI's own refusals, before any request
+rc=0; import >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "tvm import without a file exited $rc, not 2"
+rc=0; import "$OSV" --feed nvd || rc=$?
+[ "$rc" = 2 ] && grep -qF -- "--feed must be osv or debian-tracker" "$T/import.log" || fail "--feed nvd: $(cat "$T/import.log")"
+refused "cannot read '$T/nothing.json': No such file or directory" "$T/nothing.json"
+
 # the same origin again replaces; the OSV records as a zip under another origin add
 import "$OSV" || fail "tvm import of the OSV folder again: $(cat "$T/import.log")"
 rows_are osv 8
