@@ -205,9 +205,11 @@ static int urgency_read(struct osv_ctx *c, const json_t *aff, const json_t *rec,
         return 0;
 }
 
-/* Splits an ecosystem: "Debian", "Debian:12", "Ubuntu:22.04:LTS",
- * "Ubuntu:Pro:18.04:LTS". Returns 1 for Debian or Ubuntu (distro and
- * release set), 0 for another ecosystem, -EINVAL for a bad release. */
+/* Splits an ecosystem: "Debian", "Debian:12", "Debian:sid",
+ * "Ubuntu:22.04:LTS", "Ubuntu:Pro:18.04:LTS". Returns 1 for Debian or
+ * Ubuntu (distro and release set), 0 for another ecosystem or an Ubuntu
+ * stream no release is (Ubuntu:Pro:FIPS:20.04:LTS: the FIPS packages,
+ * whose versions are their own), -EINVAL for a bad release. */
 static int ecosystem_split(const char *eco, const char **distro, char release[TVM_ID_MAX + 1])
 {
         const char *rest;
@@ -226,6 +228,8 @@ static int ecosystem_split(const char *eco, const char **distro, char release[TV
                 rest = eco + 7;
                 if (strncmp(rest, "Pro:", 4) == 0)
                         rest += 4;
+                if (*rest < '0' || *rest > '9')
+                        return 0;
         } else {
                 return 0;
         }

@@ -159,7 +159,9 @@ static void test_osv_ubuntu_and_others(void **state)
                 "\"ranges\":[{\"type\":\"ECOSYSTEM\",\"events\":[{\"introduced\":\"0\"}]}],"
                 "\"ecosystem_specific\":{\"ubuntu_priority\":\"medium\",\"kev\":{\"dateAdded\":\"2024-01-02\"}}},"
                 "{\"package\":{\"ecosystem\":\"Ubuntu:24.10\",\"name\":\"curl\"},"
-                "\"ranges\":[{\"type\":\"ECOSYSTEM\",\"events\":[{\"introduced\":\"0\"},{\"limit\":\"8.9-1\"}]}]}]}";
+                "\"ranges\":[{\"type\":\"ECOSYSTEM\",\"events\":[{\"introduced\":\"0\"},{\"limit\":\"8.9-1\"}]}]},"
+                "{\"package\":{\"ecosystem\":\"Ubuntu:Pro:FIPS-updates:22.04:LTS\",\"name\":\"curl\"},"
+                "\"ranges\":[{\"type\":\"ECOSYSTEM\",\"events\":[{\"introduced\":\"0\"}]}]}]}";
         static const char npm[] =
                 "{\"id\":\"GHSA-1\",\"modified\":\"2024-01-01T00:00:00Z\",\"affected\":[{\"package\":"
                 "{\"ecosystem\":\"npm\",\"name\":\"x\"},\"ranges\":[{\"type\":\"SEMVER\",\"events\":[{\"introduced\":\"0\"}]}]}]}";
@@ -235,6 +237,8 @@ static void test_osv_refused(void **state)
                 { "{\"package\":{\"ecosystem\":\"Debian:12\",\"name\":\"x\"},\"ranges\":[{\"type\":\"ECOSYSTEM\","
                   "\"events\":[{\"introduced\":0}]}]}", "exactly one of" },
                 { "{\"package\":{\"ecosystem\":\"Debian:bad release\",\"name\":\"x\"}}", "the release must be" },
+                { "{\"package\":{\"ecosystem\":\"Ubuntu:22.04:ESM\",\"name\":\"x\"}}", "the release must be" },
+                { "{\"package\":{\"ecosystem\":\"Debian:\",\"name\":\"x\"}}", "the release must be" },
                 { "{\"package\":{\"ecosystem\":\"Debian:12\",\"name\":\"x y\"}}", "package name" },
                 { "{\"package\":{\"ecosystem\":\"Debian:12\",\"name\":\"x\"},\"ranges\":7}", "'ranges' must be an array" },
                 { "{\"package\":\"x\"}", "'package' must be an object" },
