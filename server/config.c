@@ -168,6 +168,8 @@ static int config_set(struct vigild_config *cfg, const char *key, const char *v)
                 memcpy(cfg->tvm_feed_paths, v, strlen(v) + 1);
                 return 0;
         }
+        if (strcmp(key, "tvm_feed_ca_file") == 0)
+                return v[0] == '/' ? set_string(cfg->tvm_feed_ca_file, sizeof(cfg->tvm_feed_ca_file), v) : -EINVAL;
         if (strcmp(key, "tvm_feed_interval") == 0)
                 return set_duration(&cfg->tvm_feed_interval, v, 60);
         if (strcmp(key, "log_level") == 0) {

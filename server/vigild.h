@@ -57,6 +57,7 @@ struct vigild_config {
         unsigned access_log_max;        /* decisions held in memory for the log at most */
         char tvm_feed_paths[1025];      /* advisory feeds to re-import: "PATH-or-https-URL, ..."; "": none */
         int64_t tvm_feed_interval;      /* seconds between re-imports */
+        char tvm_feed_ca_file[1024];    /* CAs that verify https:// feeds; "": the system's */
 };
 
 struct vigild {

@@ -414,9 +414,11 @@ static int on_fetch_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, cu
         return atomic_load(ft->stop) ? 1 : 0;
 }
 
-/* Downloads an https:// feed (the system's CAs verify the server) into a
- * heap buffer of at most TVM_FEED_BYTES_MAX bytes. */
-static int fetch_url(const char *url, atomic_bool *stop, char **ret, size_t *ret_len, char *err, size_t err_size)
+/* Downloads an https:// feed (verified by the CAs of ca_file, or the
+ * system's when it is "") into a heap buffer of at most TVM_FEED_BYTES_MAX
+ * bytes. */
+static int fetch_url(const char *url, const char *ca_file, atomic_bool *stop, char **ret, size_t *ret_len, char *err,
+                     size_t err_size)
 {
         struct fetch ft = { .stop = stop };
         char errbuf[CURL_ERROR_SIZE] = "";
@@ -436,6 +438,10 @@ static int fetch_url(const char *url, atomic_bool *stop, char **ret, size_t *ret
         curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (ca_file[0]) {
+                curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+                curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+        }
         curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)FETCH_TIMEOUT_S);
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)FETCH_CONNECT_TIMEOUT_S);
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -474,7 +480,7 @@ static void import_one(struct vigild *d, const char *origin, atomic_bool *stop)
         if (strncmp(origin, "https://", 8) == 0) {
                 char *data = NULL;
                 size_t len = 0;
-                r = fetch_url(origin, stop, &data, &len, err, sizeof(err));
+                r = fetch_url(origin, d->cfg.tvm_feed_ca_file, stop, &data, &len, err, sizeof(err));
                 if (r == 0)
                         r = tvm_feed_parse(data, len, TVM_FEED_AUTO, &f, err, sizeof(err));
                 free(data);

@@ -7,8 +7,8 @@
 # the record and the reason, recorded as failed, and changes no row; a
 # reader may list the imports but not import; and the scheduled re-import
 # of tvm_feed_paths at start, with a missing path logged and the rest
-# imported. Skips (77) without the samples (../shared/corpus/vuln), curl,
-# jq, sqlite3 or python3.
+# imported, from paths and from a loopback HTTPS server. Skips (77) without
+# the samples (../shared/corpus/vuln), curl, jq, sqlite3, python3 or openssl.
 set -eu
 
 VIGILD=${VIGILD:-build/vigild}
@@ -16,7 +16,7 @@ VIGIL=${VIGIL:-build/vigil}
 CORPUS=${VIGIL_VULN_CORPUS:-$(dirname "$0")/../../../shared/corpus/vuln}
 . "$(dirname "$0")/lib.sh"
 [ -d "$CORPUS/osv-debian-like" ] || skip "the public advisory samples are absent ($CORPUS)"
-for tool in curl jq sqlite3 python3; do
+for tool in curl jq sqlite3 python3 openssl; do
     command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/install-deps.sh test)"
 done
 CORPUS=$(cd "$CORPUS" && pwd)
@@ -133,19 +133,43 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$T/data/server-ca.pem" 
     "https://127.0.0.1:$PORT/api/v1/tvm/feeds")
 [ "$code" = 200 ] || fail "a reader's list got HTTP $code, not 200"
 
-# scheduled: the configured feeds imported at start; a missing one is logged, the others imported
+# scheduled: the configured feeds imported at start, from paths and from an
+# HTTPS server verified by tvm_feed_ca_file; a missing file and a URL that
+# answers 404 are logged, the others imported
+mkdir "$T/www"
+cp "$T/osv.zip" "$T/www/osv.zip"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$T/www-key.pem" -out "$T/www-ca.pem" 2>"$T/openssl.log" ||
+    fail "openssl req"
+python3 -u -c 'import http.server, ssl, sys, functools
+h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), h)
+c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+c.load_cert_chain(sys.argv[2], sys.argv[3])
+s.socket = c.wrap_socket(s.socket, server_side=True)
+print("port", s.server_address[1])
+s.serve_forever()' "$T/www" "$T/www-ca.pem" "$T/www-key.pem" >"$T/https.log" 2>&1 &
+BG_PIDS="$BG_PIDS $!"
+wait_for "$T/https.log" "port [0-9]" 10 || fail "the HTTPS server did not start: $(cat "$T/https.log")"
+HP=$(sed -n 's/^port \([0-9]*\).*/\1/p' "$T/https.log" | head -n 1)
+URL=https://127.0.0.1:$HP
 stop_vigild
 # a log of its own: the lines of the imports above must not count
 mv "$T/vigild.log" "$T/vigild-api.log"
 cp "$TRACKER" "$T/tracker.json"
 sql "DELETE FROM tvm_affected"
-printf 'tvm_feed_paths = %s, %s, %s\ntvm_feed_interval = 1h\n' "$OSV" "$T/missing.zip" "$T/tracker.json" >>"$T/data/vigild.conf"
+printf 'tvm_feed_paths = %s, %s, %s, %s, %s\ntvm_feed_interval = 1h\ntvm_feed_ca_file = %s\n' \
+    "$OSV" "$T/missing.zip" "$T/tracker.json" "$URL/osv.zip" "$URL/none.json" "$T/www-ca.pem" >>"$T/data/vigild.conf"
 start_vigild
-wait_for "$T/vigild.log" "imported the debian-tracker feed '$T/tracker.json': 7 records, 25 rows" 30 ||
+wait_for "$T/vigild.log" "cannot import the feed '$URL/none.json': the server answered HTTP 404" 30 ||
+    fail "the scheduled imports did not all happen"
+grep -qF "imported the debian-tracker feed '$T/tracker.json': 7 records, 25 rows" "$T/vigild.log" ||
     fail "the scheduled import of the tracker did not happen"
 grep -qF "imported the osv feed '$OSV': 5 records, 8 rows" "$T/vigild.log" || fail "the scheduled OSV import did not happen"
+grep -qF "imported the osv feed '$URL/osv.zip': 5 records, 8 rows" "$T/vigild.log" ||
+    fail "the OSV zip was not imported from the HTTPS server"
 grep -qF "cannot import the feed '$T/missing.zip'" "$T/vigild.log" || fail "the missing feed is not logged"
-rows_are osv 8
+rows_are osv 16
 rows_are debian-tracker 25
 stop_vigild
 echo "PASS: tvm-feeds"

@@ -213,7 +213,7 @@ static void test_bounds(void **state)
                 "log_level = error", "log_level = warning", "log_level = info", "log_level = debug",
                 "public_url = https://a", "listen = [::1]:8443",
                 "tvm_feed_paths = /srv/feeds/debian.zip, https://security-tracker.debian.org/tracker/data/json",
-                "tvm_feed_interval = 1m", "tvm_feed_interval = 7d",
+                "tvm_feed_interval = 1m", "tvm_feed_interval = 7d", "tvm_feed_ca_file = /etc/vigil/mirror-ca.pem",
         };
         static const char *const bad[] = {
                 "threads = 0", "threads = 65", "threads = -1", "threads = 4x", "threads = 0x10",
@@ -229,6 +229,7 @@ static void test_bounds(void **state)
                 "public_url = https://a\tb", "listen =", "listen = a\tb",
                 "tvm_feed_paths = feeds/debian.zip", "tvm_feed_paths = http://example.org/json",
                 "tvm_feed_paths = /a b", "tvm_feed_interval = 59s", "tvm_feed_interval = 0",
+                "tvm_feed_ca_file = mirror-ca.pem",
         };
         struct vigild_config cfg;
         char err[128];
