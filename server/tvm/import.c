@@ -192,7 +192,7 @@ int tvm_feed_store(struct vigild *d, const struct tvm_feed *f, const char *origi
 {
         const char *feed = tvm_feed_kind_name(f->kind);
         struct bus_event ev = { .type = BUS_ADVISORIES_CHANGED };
-        int64_t id = 0, t0;
+        int64_t id = 0, t0, store_ms;
         int r;
 
         db_lock(d->db);
@@ -206,17 +206,15 @@ int tvm_feed_store(struct vigild *d, const struct tvm_feed *f, const char *origi
         }
         if (r < 0)
                 snprintf(err, err_size, "cannot store the feed's rows: %s", db_errmsg(d->db));
-        ret->store_ms = util_mono_ms() - t0;
+        store_ms = util_mono_ms() - t0;
         db_unlock(d->db);
         if (r < 0) {
                 tvm_feed_record_failure(d, f->kind, origin, started, err);
                 return r;
         }
         bus_publish(d->bus, &ev);
-        ret->id = id;
-        ret->records = f->records;
-        ret->rows = f->n_rows;
-        ret->skipped = f->skipped;
+        *ret = (struct tvm_import_result){ .id = id, .records = f->records, .rows = f->n_rows,
+                                           .skipped = f->skipped, .store_ms = store_ms };
         return 0;
 }
 
