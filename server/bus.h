@@ -30,6 +30,7 @@ enum bus_event_type {
         BUS_DIRECTORY_CHANGED = 11,     /* users, user groups, their members or a primary user changed */
         BUS_TAGS_CHANGED = 12,          /* an admin replaced a device's tags */
         BUS_ACTION_CHANGED = 13,        /* a device action was requested or its status changed */
+        BUS_ADVISORIES_CHANGED = 14,    /* an advisory feed was imported: re-match every device */
 };
 
 struct bus_event {

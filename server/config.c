@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/tvm/feeds.h"
 #include "util/strutil.h"
 
 #define CONFIG_MAX (64 * 1024)
@@ -43,6 +44,7 @@ void vigild_config_defaults(struct vigild_config *cfg)
         cfg->portal_session_idle = 30 * 60;
         cfg->portal_session_max = 12 * 3600;
         cfg->portal_sse_clients = 64;
+        cfg->tvm_feed_interval = 6 * 3600;
 }
 
 /* A header name: 1 to 64 token characters. */
@@ -169,6 +171,16 @@ static int config_set(struct vigild_config *cfg, const char *key, const char *v)
                 return set_duration(&cfg->portal_session_max, v, 1);
         if (strcmp(key, "portal_sse_clients") == 0)
                 return set_uint(&cfg->portal_sse_clients, v, 0, 100000);
+        if (strcmp(key, "tvm_feed_paths") == 0) {
+                if (strlen(v) >= sizeof(cfg->tvm_feed_paths) || tvm_feed_paths_parse(v, NULL) < 0)
+                        return -EINVAL;
+                memcpy(cfg->tvm_feed_paths, v, strlen(v) + 1);
+                return 0;
+        }
+        if (strcmp(key, "tvm_feed_ca_file") == 0)
+                return v[0] == '/' ? set_string(cfg->tvm_feed_ca_file, sizeof(cfg->tvm_feed_ca_file), v) : -EINVAL;
+        if (strcmp(key, "tvm_feed_interval") == 0)
+                return set_duration(&cfg->tvm_feed_interval, v, 60);
         if (strcmp(key, "log_level") == 0) {
                 static const char *const levels[] = { "error", "warning", "info", "debug" };
                 for (int i = 0; i < 4; i++)

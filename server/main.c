@@ -25,6 +25,7 @@
 #include "server/manage/manage.h"
 #include "server/manage/profiles.h"
 #include "server/portal/portal.h"
+#include "server/tvm/feeds.h"
 #include "server/tvm/tvm.h"
 #include "server/vigild.h"
 #include "server/webhook/webhook.h"
@@ -33,7 +34,8 @@
 #define HOSTNAMES_MAX 32
 #define FLUSH_INTERVAL_S 1
 
-static const struct http_route *const route_tables[] = { api_routes, enroll_routes, tvm_routes, defend_routes,
+static const struct http_route *const route_tables[] = { api_routes, enroll_routes, tvm_routes, tvm_feed_routes,
+                                                          defend_routes,
                                                           defend_action_routes, webhook_routes, connector_routes,
                                                           manage_routes, compliance_routes, profiles_routes,
                                                           access_store_routes, access_routes, portal_routes,
@@ -63,6 +65,8 @@ static int open_storage(struct vigild *d, char *err, size_t err_size)
         r = api_migrate(d);
         if (r == 0)
                 r = tvm_migrate(d);
+        if (r == 0)
+                r = tvm_feed_migrate(d);
         if (r == 0)
                 r = defend_migrate(d);
         if (r == 0)
@@ -353,6 +357,9 @@ static int serve(struct vigild *d, const char *port_file, const char *access_por
                 port_file_write(port_file, http_server_port(srv));
         if (access_port_file)
                 port_file_write(access_port_file, access_port(d));
+        /* after the listener: a bad feed is logged, and the API serves meanwhile */
+        if (tvm_feed_start(d, err, sizeof(err)) < 0)
+                log_error("no scheduled advisory feed imports: %s", err);
         for (;;) {
                 sig = sigtimedwait(&set, NULL, &tick);
                 if (sig == SIGTERM || sig == SIGINT)
@@ -363,6 +370,7 @@ static int serve(struct vigild *d, const char *port_file, const char *access_por
         /* the evaluator stops first: it may wake a long-poll (an isolate a
          * policy requests) through d->http, which must outlive it */
         __atomic_store_n(&d->http, NULL, __ATOMIC_RELEASE);
+        tvm_feed_stop(d);
         compliance_stop(d);
         http_server_stop(srv);
         connector_stop(d);

@@ -20,6 +20,7 @@ struct http_server;
 struct manage;
 struct portal_events;
 struct profiles;
+struct tvm_feeds;
 struct webhook;
 
 #define VIGILD_LISTEN_DEFAULT "127.0.0.1:8443"
@@ -58,6 +59,9 @@ struct vigild_config {
         int64_t portal_session_idle;    /* seconds a portal session lives without a request */
         int64_t portal_session_max;     /* seconds a portal session lives at most */
         unsigned portal_sse_clients;    /* event streams (GET /api/v1/events) open at once at most */
+        char tvm_feed_paths[1025];      /* advisory feeds to re-import: "PATH-or-https-URL, ..."; "": none */
+        int64_t tvm_feed_interval;      /* seconds between re-imports */
+        char tvm_feed_ca_file[1024];    /* CAs that verify https:// feeds; "": the system's */
 };
 
 struct vigild {
@@ -75,6 +79,7 @@ struct vigild {
         struct profiles *profiles;      /* configuration profiles in memory (manage/profiles.h) */
         struct access *access;          /* conditional access once started (access/access.h); else NULL */
         struct portal_events *portal_events; /* the portal's event streams once started (portal/portal.h) */
+        struct tvm_feeds *tvm_feeds;    /* the scheduled feed re-import once started (tvm/feeds.h); else NULL */
 };
 
 /* Fills cfg with the defaults. */

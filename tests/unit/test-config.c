@@ -212,6 +212,8 @@ static void test_bounds(void **state)
                 "max_connections = 1", "max_connections = 1000000",
                 "log_level = error", "log_level = warning", "log_level = info", "log_level = debug",
                 "public_url = https://a", "listen = [::1]:8443",
+                "tvm_feed_paths = /srv/feeds/debian.zip, https://security-tracker.debian.org/tracker/data/json",
+                "tvm_feed_interval = 1m", "tvm_feed_interval = 7d", "tvm_feed_ca_file = /etc/vigil/mirror-ca.pem",
         };
         static const char *const bad[] = {
                 "threads = 0", "threads = 65", "threads = -1", "threads = 4x", "threads = 0x10",
@@ -225,6 +227,9 @@ static void test_bounds(void **state)
                 "public_url = http://vigil.example.com", "public_url = vigil.example.com",
                 "public_url = HTTPS://vigil.example.com", "public_url = ftp://x", "public_url =",
                 "public_url = https://a\tb", "listen =", "listen = a\tb",
+                "tvm_feed_paths = feeds/debian.zip", "tvm_feed_paths = http://example.org/json",
+                "tvm_feed_paths = /a b", "tvm_feed_interval = 59s", "tvm_feed_interval = 0",
+                "tvm_feed_ca_file = mirror-ca.pem",
         };
         struct vigild_config cfg;
         char err[128];
@@ -244,6 +249,11 @@ static void test_bounds(void **state)
         assert_int_equal(cfg.threads, 64);
         assert_int_equal(cfg.body_max, 268435456);
         assert_int_equal(cfg.max_devices, 100000000);
+        vigild_config_defaults(&cfg);
+        assert_int_equal(cfg.tvm_feed_interval, 6 * 3600);
+        assert_int_equal(parse("tvm_feed_paths = /a,/b\ntvm_feed_interval = 2h", &cfg, err, sizeof(err)), 0);
+        assert_string_equal(cfg.tvm_feed_paths, "/a,/b");
+        assert_int_equal(cfg.tvm_feed_interval, 7200);
 }
 
 static void test_string_lengths(void **state)
