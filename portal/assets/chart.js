@@ -4,7 +4,7 @@
 import { h, s } from './dom.js';
 import { SEVERITIES } from './common.js';
 
-const W = 720, H = 240, L = 40, R = 10, T = 12, B = 34;
+const W = 960, H = 220, L = 40, R = 10, T = 12, B = 30;
 
 function dayKey(d) {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
@@ -54,7 +54,7 @@ export function alertChart(alerts, days) {
     }
     g.appendChild(s('title', { text: `${d.toLocaleDateString()}: ${parts.length ? parts.join(', ') : 'no alerts'}` }));
     svg.appendChild(g);
-    if (i % Math.ceil(days / 7) === 0 || i === days - 1) {
+    if ((days - 1 - i) % Math.ceil(days / 7) === 0) {
       svg.appendChild(s('text', { x: x + bw / 2, y: H - B + 16, class: 'axis', 'text-anchor': 'middle',
         text: d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' }) }));
     }

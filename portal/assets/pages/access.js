@@ -56,11 +56,13 @@ export async function render(main, [id]) {
   const state = select({ disabled: ro }, ['enabled', 'report_only', 'disabled'], doc.state);
   const position = h('input', { type: 'text', inputmode: 'numeric', value: p ? String(p.position) : '', placeholder: 'last', size: 6, disabled: ro });
   const text = h('textarea', { rows: 18, class: 'mono code', spellcheck: 'false', disabled: ro });
-  text.value = JSON.stringify(doc, null, 2);
+  const shown = { ...doc };
+  delete shown.state; // the State field above is the document's state
+  text.value = JSON.stringify(shown, null, 2);
   const save = h('button', { type: 'submit' }, creating ? 'Create policy' : 'Save');
   const form = h('form', { class: 'card policy-form', novalidate: true },
     h('div', { class: 'row' }, field('State', state, 'state'), field('Position', position, 'position', 'evaluation order, 1 first')),
-    field('Policy document (JSON)', text, 'document', 'name, users, applications, conditions, grant: see the conditional access documentation'),
+    field('Policy document (JSON)', text, 'document', 'name, users, applications, conditions, grant (the state is set above)'),
     h('p', { class: 'form-error', role: 'alert', hidden: true }),
     ro ? null : h('div', { class: 'buttons' }, save, creating ? null : h('button', { type: 'button', class: 'danger', onclick: remove }, 'Delete')));
 
@@ -85,7 +87,9 @@ export async function render(main, [id]) {
         : await put(`/api/v1/access/policies/${enc(id)}${q({ position: pos })}`, body);
       if (creating) { location.hash = `#/access/${enc(r.id)}`; return; }
       msg.appendChild(notice('ok', r.result === 'unchanged' ? 'Nothing changed.' : 'Saved.'));
-      text.value = JSON.stringify(r.policy, null, 2);
+      const back = { ...r.policy };
+      delete back.state;
+      text.value = JSON.stringify(back, null, 2);
     } catch (e) {
       const path = e.field === 'state' ? 'state' : (e.field || e.code === 'policy_exists') ? 'document' : '';
       showFieldError(form, path, e.message);

@@ -86,6 +86,7 @@ export async function render(main, [id]) {
   const checks = (mode) => h('div', { class: 'checks', dataset: { field: `assignments.${mode}` } },
     targets.filter(([t]) => mode === 'include' || t !== 'all_devices').map(([t, label]) =>
       h('label', {}, inp({ type: 'checkbox', value: t, name: mode, checked: (as[mode] || []).includes(t) }), ` ${label}`)),
+    mode === 'exclude' && !groups.length ? h('p', { class: 'sub' }, 'No device group to exclude yet.') : null,
     h('p', { class: 'field-error', role: 'alert', hidden: true }));
   const include = checks('include');
   const exclude = checks('exclude');

@@ -60,11 +60,13 @@ export async function render(main) {
     names = new Map(devs.map((d) => [d.id, deviceName(d)]));
     const open = alerts.filter((a) => a.status !== 'resolved');
     const changes = await recentChanges(devs);
+    const highRisk = onboarded.filter((d) => d.risk_level === 'high').length;
+    const noncompliant = onboarded.filter((d) => d.compliance_state === 'noncompliant').length;
     clear(body,
       h('div', { class: 'tiles' },
         tile('Devices', onboarded.length, '#/devices'),
-        tile('High risk', onboarded.filter((d) => d.risk_level === 'high').length, '#/devices?risk=high', 'high'),
-        tile('Noncompliant', onboarded.filter((d) => d.compliance_state === 'noncompliant').length, '#/devices?compliance=noncompliant', 'noncompliant'),
+        tile('High risk', highRisk, '#/devices?risk=high', highRisk ? 'high' : ''),
+        tile('Noncompliant', noncompliant, '#/devices?compliance=noncompliant', noncompliant ? 'high' : ''),
         tile('Open alerts', open.length, '#/alerts?status=new', open.some((a) => a.severity === 'high') ? 'high' : '')),
       h('div', { class: 'cols' },
         breakdown('Devices by risk', onboarded, 'risk_level', RISKS, 'risk'),

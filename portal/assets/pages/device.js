@@ -30,16 +30,19 @@ export async function render(main, [id]) {
   const msg = h('div', { class: 'form-msg', 'aria-live': 'polite' });
   main.append(h('p', { class: 'crumbs' }, h('a', { href: '#/devices' }, 'Devices'), ' / '), head, msg, body);
   let softFilter = '';
+  let softOpen = false;
   let commentText = '';
 
   async function load() {
-    const [d, comp, alerts, tl, ch, acts, soft] = await Promise.all([
+    // the actions first: a device read after them shows the isolation of
+    // any action they show succeeded
+    const acts = await get(`/api/v1/devices/${enc(id)}/actions?limit=20`).catch(() => ({ value: [] }));
+    const [d, comp, alerts, tl, ch, soft] = await Promise.all([
       get(`/api/v1/devices/${enc(id)}`),
       get(`/api/v1/devices/${enc(id)}/compliance`).catch((e) => ({ error: e.message })),
       get(`/api/v1/alerts?device=${enc(id)}&limit=50`),
       get(`/api/v1/devices/${enc(id)}/timeline?limit=50`),
       get(`/api/v1/devices/${enc(id)}/compliance/history?limit=50`).catch(() => ({ value: [] })),
-      get(`/api/v1/devices/${enc(id)}/actions?limit=20`).catch(() => ({ value: [] })),
       get(`/api/v1/devices/${enc(id)}/software`).catch(() => ({ value: [] })),
     ]);
     const iso = d.isolation || { state: 'not_isolated' };
@@ -86,6 +89,7 @@ export async function render(main, [id]) {
         ['Certificate expires', timeEl(d.certificate_expires_at)],
         d.offboarded_at ? ['Offboarded', timeEl(d.offboarded_at)] : null,
       ]), software(soft.value)));
+    return acts.value.some((a) => a.status === 'pending' || a.status === 'in_progress');
   }
 
   function software(list) {
@@ -102,7 +106,10 @@ export async function render(main, [id]) {
     };
     input.addEventListener('input', () => { softFilter = input.value; draw(); });
     draw();
-    return h('div', {}, h('h3', {}, 'Software'), field('Filter packages', input), out);
+    const box = h('details', { class: 'software', open: softOpen },
+      h('summary', {}, `Software: ${list.length} packages`), field('Filter packages', input), out);
+    box.addEventListener('toggle', () => { softOpen = box.open; });
+    return box;
   }
 
   function complianceCard(c) {
@@ -143,7 +150,7 @@ export async function render(main, [id]) {
               await post(`/api/v1/devices/${enc(id)}/actions`, { type, comment: comment.value.trim() });
               commentText = '';
               msg.appendChild(notice('ok', `${label}: requested.`));
-              await load();
+              await refresh();
             } catch (e) {
               msg.appendChild(notice('error', `${label}: ${e.message}`));
             }
@@ -161,12 +168,21 @@ export async function render(main, [id]) {
       { label: '', cell: (a) => (a.status === 'pending' || a.status === 'in_progress') &&
         may(['isolate', 'release', 'offboard'].includes(a.type) ? 'contain' : 'investigate')
         ? h('button', { type: 'button', class: 'secondary small', onclick: async () => {
-          try { await post(`/api/v1/actions/${enc(a.id)}/cancel`, {}); await load(); } catch (e) { msg.appendChild(notice('error', e.message)); }
+          try { await post(`/api/v1/actions/${enc(a.id)}/cancel`, {}); await refresh(); } catch (e) { msg.appendChild(notice('error', e.message)); }
         } }, 'Cancel') : '' },
     ], acts, { empty: 'No action yet.', class: 'grid compact', rowClass: (a) => `action-${a.type}` }));
     return section('actions', 'Actions', parts);
   }
 
-  await load();
-  return live(() => load().catch(() => {}), (_n, data) => data.device_id === id);
+  // while an action is open its status is asked for every 2 s as well, in
+  // case its event is missed (the stream reconnecting)
+  let poll = null;
+  async function refresh() {
+    clearTimeout(poll);
+    const open = await load().catch(() => false);
+    if (open) poll = setTimeout(refresh, 2000);
+  }
+  await refresh();
+  const off = live(refresh, (_n, data) => data.device_id === id);
+  return () => { clearTimeout(poll); off(); };
 }
