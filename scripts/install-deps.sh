@@ -12,7 +12,7 @@ pkgs="meson ninja-build pkg-config gcc libmicrohttpd-dev libgnutls28-dev gnutls-
       libarchive-dev
       clang libbpf-dev bpftool"
 if [ "$mode" = test ]; then
-    pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 curl jq libcap2-bin
+    pkgs="$pkgs libcmocka-dev zlib1g-dev clang libclang-rt-14-dev sqlite3 curl jq libcap2-bin
           nftables iproute2 openssl libnss3-tools nginx caddy wrk chromium nodejs npm"
 fi
 missing=""

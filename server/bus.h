@@ -29,6 +29,7 @@ enum bus_event_type {
         BUS_COMPLIANCE_NOTIFY = 10,     /* a compliance policy's notify action fell due for a device */
         BUS_DIRECTORY_CHANGED = 11,     /* users, user groups, their members or a primary user changed */
         BUS_TAGS_CHANGED = 12,          /* an admin replaced a device's tags */
+        BUS_ACTION_CHANGED = 13,        /* a device action was requested or its status changed */
 };
 
 struct bus_event {
@@ -75,6 +76,9 @@ struct bus_event {
                         size_t action_index;    /* in the policy's actions */
                         unsigned after_hours;
                 } compliance_notify;
+                struct {
+                        const char *action_id, *action_type, *status;
+                } action_changed;
         };
 };
 

@@ -238,8 +238,30 @@ out:
         json_decref(body);
 }
 
+/* DELETE /api/v1/tokens/{id}: revokes an admin token (partner tokens have
+ * their own endpoint); its portal sessions end with it. */
+static void handle_token_revoke(struct vigild *d, const struct http_request *req, struct http_reply *rep)
+{
+        const char *id = req->params[0];
+        struct http_principal who = { 0 };
+        int r = api_token_get(d, id, &who) < 0 || who.role == ROLE_PARTNER ? -ENOENT :
+                api_token_revoke(d, id, who.role);
+
+        if (r == -ENOENT) {
+                http_reply_error(rep, 404, "token_not_found", "no admin token '%s' that is not revoked yet", id);
+                return;
+        }
+        if (r < 0) {
+                http_reply_error(rep, 500, "database_error", "cannot revoke the token");
+                return;
+        }
+        log_info("admin token %s (%s) revoked by token %s", id, api_role_name(who.role), req->who->token_id);
+        http_reply_json(rep, 200, json_pack("{s:s,s:b}", "id", id, "revoked", 1));
+}
+
 const struct http_route api_routes[] = {
         { "GET", "/api/v1/health", HTTP_AUTH_NONE, 0, handle_health, 0 },
         { "POST", "/api/v1/tokens", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN, handle_token_create, 0 },
+        { "DELETE", "/api/v1/tokens/{id}", HTTP_AUTH_ADMIN, ROLE_SECURITY_ADMIN, handle_token_revoke, 0 },
         { 0 },
 };

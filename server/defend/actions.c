@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
+#include "server/bus.h"
 #include "server/db/db.h"
 #include "server/enroll/enroll.h"
 #include "server/log.h"
@@ -279,6 +280,16 @@ static int open_action_find(struct vigild *d, const char *device_id, const char 
         return r;
 }
 
+/* Tells the bus an action's new status; after the commit, lock released. */
+static void action_publish(struct vigild *d, const char *id, const char *device_id, const char *type,
+                           const char *status)
+{
+        struct bus_event ev = { .type = BUS_ACTION_CHANGED, .device_id = device_id,
+                                .action_changed = { id, type, status } };
+
+        bus_publish(d->bus, &ev);
+}
+
 int defend_action_request(struct vigild *d, const char *device_id, const char *type, const char *comment,
                           const char *by, const char *by_name, int64_t timeout_s, char ret_id[static 37])
 {
@@ -321,6 +332,7 @@ int defend_action_request(struct vigild *d, const char *device_id, const char *t
                 log_info("action %s: %s of device %s requested by %s", id, type, device_id, by);
                 /* a waiting agent hears of it now (the listener, once it runs) */
                 http_server_wake(__atomic_load_n(&d->http, __ATOMIC_ACQUIRE), device_id);
+                action_publish(d, id, device_id, type, "pending");
         }
         return r;
 }
@@ -542,6 +554,7 @@ static void handle_action_cancel(struct vigild *d, const struct http_request *re
         else {
                 log_info("action %s (%s of device %s) cancelled by token %s", id, type, device, req->who->token_id);
                 http_server_wake(req->server, device);
+                action_publish(d, id, device, type, "cancelled");
                 reply_action(d, id, 200, rep);
         }
 out:
@@ -757,9 +770,11 @@ static void handle_agent_report(struct vigild *d, const struct http_request *req
                 http_reply_error(rep, 500, "database_error", "cannot store the report");
                 goto out;
         }
-        if (strcmp(to, status) != 0)
+        if (strcmp(to, status) != 0) {
                 log_info("action %s (%s of device %s): %s%s%s", id, type, device_id, to, message ? ": " : "",
                          message ? message : "");
+                action_publish(d, id, device_id, type, to);
+        }
         if (strcmp(to, "succeeded") == 0 && strcmp(type, "offboard") == 0 && strcmp(status, to) != 0) {
                 char by[64];
                 snprintf(by, sizeof(by), "action:%s", id);

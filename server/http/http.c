@@ -914,8 +914,11 @@ static enum MHD_Result queue_stream(struct MHD_Connection *conn, struct http_rep
         enum MHD_Result ret;
 
         rep->stream = NULL;
+        /* the owner may write already: its writes read conn once the reader suspended */
+        pthread_mutex_lock(&st->lock);
         st->conn = conn;
         st->mhd = ci ? ci->daemon : NULL;
+        pthread_mutex_unlock(&st->lock);
         resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_done);
         if (!resp) {
                 stream_free(st);

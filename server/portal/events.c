@@ -99,6 +99,12 @@ static void on_event(const struct bus_event *ev, void *userdata)
                                  ev->type == BUS_DEVICE_ENROLLED ? "enrolled" :
                                  ev->type == BUS_DEVICE_OFFBOARDED ? "offboarded" : "inventory");
                 break;
+        case BUS_ACTION_CHANGED:
+                name = "action";
+                data = json_pack("{s:s,s:s,s:s,s:s}", "action_id", ev->action_changed.action_id,
+                                 "device_id", ev->device_id, "type", ev->action_changed.action_type,
+                                 "status", ev->action_changed.status);
+                break;
         default:
                 return;
         }
@@ -216,7 +222,7 @@ int portal_events_start(struct vigild *d, char *err, size_t err_size)
 {
         static const enum bus_event_type types[] = { BUS_RISK_CHANGED, BUS_COMPLIANCE_CHANGED, BUS_ALERT_RAISED,
                                                      BUS_DEVICE_ENROLLED, BUS_DEVICE_OFFBOARDED,
-                                                     BUS_INVENTORY_CHANGED };
+                                                     BUS_INVENTORY_CHANGED, BUS_ACTION_CHANGED };
         struct portal_events *pe = calloc(1, sizeof(*pe));
         pthread_condattr_t ca;
         int r = 0;

@@ -333,6 +333,27 @@ static void test_line_too_long(void **state)
         }
 }
 
+/* The portal's keys: defaults, durations, the stream cap and its bounds. */
+static void test_portal_keys(void **state)
+{
+        struct vigild_config cfg;
+        char err[256] = "";
+
+        vigild_config_defaults(&cfg);
+        assert_int_equal(cfg.portal_session_idle, 1800);
+        assert_int_equal(cfg.portal_session_max, 12 * 3600);
+        assert_int_equal(cfg.portal_sse_clients, 64);
+        assert_int_equal(parse("portal_session_idle = 10m\nportal_session_max = 1d\nportal_sse_clients = 0\n",
+                               &cfg, err, sizeof(err)), 0);
+        assert_int_equal(cfg.portal_session_idle, 600);
+        assert_int_equal(cfg.portal_session_max, 86400);
+        assert_int_equal(cfg.portal_sse_clients, 0);
+        assert_refused("portal_session_idle = 0\n", 1);
+        assert_refused("portal_session_max = soon\n", 1);
+        assert_refused("portal_sse_clients = 100001\n", 1);
+        assert_refused("portal_sse_clients = -1\n", 1);
+}
+
 static void test_nul_byte(void **state)
 {
         static const char text[] = "threads = 4\nlisten = 1.2.3.4:5\0garbage\nlog_level = info\n";
@@ -368,6 +389,7 @@ int main(void)
                 cmocka_unit_test(test_error_leaves_cfg),
                 cmocka_unit_test(test_line_too_long),
                 cmocka_unit_test(test_nul_byte),
+                cmocka_unit_test(test_portal_keys),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
