@@ -53,15 +53,26 @@ export function table(columns, rows, opts = {}) {
     opts.caption ? h('caption', {}, opts.caption) : null, h('thead', {}, head), body));
 }
 
-// live(FN, FILTER): FN() at most every 300 ms after an event passing
-// FILTER(name, data); returns the unsubscribe function (a page's cleanup).
+// live(FN, FILTER): FN() within 300 ms of an event passing FILTER(name,
+// data), never twice at once: events arriving while FN runs make one more
+// run after it. Returns the unsubscribe function (a page's cleanup).
 export function live(fn, filter) {
   let timer = null;
-  return subscribe((name, data) => {
+  let running = false;
+  let again = false;
+  async function run() {
+    timer = null;
+    if (running) { again = true; return; }
+    running = true;
+    try { await fn(); } catch { /* the page shows its own errors */ }
+    running = false;
+    if (again) { again = false; timer = setTimeout(run, 300); }
+  }
+  const off = subscribe((name, data) => {
     if (filter && !filter(name, data)) return;
-    if (timer) return;
-    timer = setTimeout(() => { timer = null; fn(name, data); }, 300);
+    if (!timer) timer = setTimeout(run, 300);
   });
+  return () => { clearTimeout(timer); off(); };
 }
 
 // A bar of COUNT out of TOTAL, its colour by the class "bar-<value>".

@@ -57,9 +57,10 @@ WPORT=$(free_port)
 [ "$WPORT" != "$PORT" ] || WPORT=$(free_port)
 "$VIGILD" init --data-dir "$T/data" --hostname "$HOST" >"$T/token" 2>"$T/init.log" || fail "vigild init"
 "$VIGILD" run --data-dir "$T/data" --listen "$HOST:$PORT" --public-url "https://$HOST:$PORT" \
-    --access-listen 127.0.0.1:0 --port-file "$T/port" >>"$T/vigild.log" 2>&1 &
+    --access-listen 127.0.0.1:0 --access-port-file "$T/access-port" --port-file "$T/port" >>"$T/vigild.log" 2>&1 &
 SERVER_PID=$!
 within 10 test -s "$T/port" || fail "vigild did not start"
+within 10 test -s "$T/access-port" || fail "vigild did not write its decision listener's port"
 "$TOOL" listen "$HOST" "$WPORT" >/dev/null & BG_PIDS="$BG_PIDS $!"
 export VIGIL_SERVER="https://$HOST:$PORT" VIGIL_TOKEN="$(cat "$T/token")" VIGIL_CA="$T/data/server-ca.pem"
 
@@ -79,6 +80,7 @@ within 20 sh -c "'$VIGIL' --json devices list | jq -e '.value[0].inventory_at !=
     fail "the device has not sent its inventory"
 ID=$("$VIGIL" --json devices list | jq -r '.value[0].id')
 READER=$("$VIGIL" tokens create --role reader --name portal-reader 2>/dev/null) || fail "tokens create"
+SERIAL=$("$VIGIL" --json devices list | jq -r '.value[0].certificate_serial')
 
 reaches() { in_ns "$TOOL" connect "$HOST" "$1" "${2:-2000}"; }
 reaches "$WPORT" || fail "before isolation: the web server is not reachable from the namespace"
@@ -92,6 +94,9 @@ VIGIL_URL="https://$HOST:$PORT" ADMIN_TOKEN="$VIGIL_TOKEN" READER_TOKEN="$READER
     RAISE_CMD="sh -c '\"\$0\" memfd-exec \"$M-memfd\" 300 \"<i>$M</i>\"' '$HELPER'" \
     ISOLATED_CMD="! ip netns exec '$NS' '$TOOL' connect '$HOST' '$WPORT' 1000" \
     RELEASED_CMD="ip netns exec '$NS' '$TOOL' connect '$HOST' '$WPORT' 2000" \
+    ACCESS_CMD="curl -s -o /dev/null -H 'Host: intranet.example.test' -H 'X-Original-URI: /wiki/' \
+        -H 'X-Original-Method: GET' -H 'X-Real-IP: 203.0.113.7' -H 'X-Vigil-Client-Verify: SUCCESS' \
+        -H 'X-Vigil-Client-Serial: $SERIAL' http://127.0.0.1:$(cat "$T/access-port")/v1/decide" \
     node "$PORTAL_TESTS/portal-test.mjs" || rc=$?
 [ "$rc" = 0 ] || fail "the browser test failed ($rc); screenshots in $ARTIFACTS"
 

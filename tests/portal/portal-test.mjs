@@ -13,7 +13,8 @@
 // (its title), MARK (a string the alert's process names on its command line,
 // inside markup that must show as text), OUT (a folder), CHROMIUM (the
 // browser), and optionally ISOLATED_CMD and RELEASED_CMD (shell commands
-// that succeed when the device is cut off, and reachable again).
+// that succeed when the device is cut off, and reachable again) and
+// ACCESS_CMD (one that asks the decision endpoint about the device).
 
 import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, unlinkSync } from 'node:fs';
@@ -166,18 +167,19 @@ async function main() {
 
     const alertId = page.url().split('/').pop();
 
-    // --- bulk: every other new alert of the device resolved from the queue
-    // (the agent sees the whole machine: other programs may raise alerts)
+    // --- bulk: a second alert (and any other new one: the agent sees the
+    // whole machine) resolved and assigned from the queue
     await page.goto(`${URL}/#/alerts?status=new&device=${DEVICE}`);
     await page.locator('p[role="status"]').waitFor();
-    if (await page.locator('tbody input[type="checkbox"]').count()) {
-      await page.locator('thead input[type="checkbox"]').check();
-      await page.locator('.bulk select').first().selectOption('resolved');
-      await page.getByRole('button', { name: 'Apply to chosen' }).click();
-      await page.locator('.notice-ok').waitFor();
-      step(`bulk: ${await text(page, '.notice-ok')}`);
-    }
-    await snap(page, 'alerts-bulk-resolved');
+    execSync(RAISE, { stdio: 'inherit', shell: '/bin/sh' });
+    await page.locator('tbody tr', { hasText: TITLE }).first().waitFor({ timeout: 30000 });
+    await page.locator('thead input[type="checkbox"]').check();
+    await page.locator('.bulk select').first().selectOption('resolved');
+    await page.getByLabel('Assign to').fill('portal-test');
+    await snap(page, 'alerts-bulk');
+    await page.getByRole('button', { name: 'Apply to chosen' }).click();
+    await page.locator('.notice-ok').waitFor();
+    step(`bulk: ${await text(page, '.notice-ok')}`);
 
     // --- isolate and release from the device page
     await page.goto(`${URL}/#/devices/${DEVICE}`);
@@ -213,10 +215,14 @@ async function main() {
     await page.getByLabel('Minimum OS version').fill('11');
     await page.getByRole('button', { name: 'Create policy' }).click();
     await page.locator('.buttons button.danger').waitFor();
+    await page.getByLabel('Maximum device risk').selectOption('low');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.locator('.notice-ok', { hasText: 'version 2' }).waitFor();
+    await snap(page, 'compliance-edited');
     await page.goto(`${URL}/#/compliance`);
     await page.locator('a', { hasText: 'Portal test baseline' }).waitFor();
     await snap(page, 'compliance');
-    step('compliance policy created');
+    step('compliance policy created, then edited (version 2)');
 
     // --- access policies: an invalid document, then a valid one
     await page.goto(`${URL}/#/access/new`);
@@ -243,8 +249,18 @@ async function main() {
     await page.getByRole('button', { name: 'Ask' }).click();
     await page.locator('#h-decision').waitFor();
     await snap(page, 'whatif');
+    if (process.env.ACCESS_CMD) execSync(process.env.ACCESS_CMD, { stdio: 'inherit', shell: '/bin/sh' });
     await page.goto(`${URL}/#/access/log`);
     await page.locator('table').waitFor();
+    if (process.env.ACCESS_CMD) {
+      // the log's writer stores decisions every 100 ms: filter until it shows
+      for (let i = 0; i < 20 && !(await page.locator('tbody .mono', { hasText: '/wiki/' }).count()); i++) {
+        await page.waitForTimeout(250);
+        await page.getByRole('button', { name: 'Filter' }).click();
+      }
+      await page.getByLabel('Result').selectOption('allow');
+      await page.locator('tbody .mono', { hasText: '/wiki/' }).first().waitFor();
+    }
     await snap(page, 'access-log');
     await page.goto(`${URL}/#/onboarding`);
     await page.getByLabel('Expires after').fill('2h');

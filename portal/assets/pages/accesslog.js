@@ -39,7 +39,7 @@ export async function render(main) {
         policy: f.policy, since: sinceT, limit: PAGE, offset: f.offset })}`);
     } catch (e) { clear(out, notice('error', e.message)); return; }
     clear(out,
-      h('p', { class: 'sub', role: 'status' }, `${page.count} decisions`, page.not_logged ? ` · ${page.not_logged} not logged (the log was full)` : ''),
+      h('p', { class: 'sub', role: 'status' }, `${page.count} decision${page.count === 1 ? '' : 's'}`, page.not_logged ? ` · ${page.not_logged} not logged (the log was full)` : ''),
       table([
         { label: 'Time', cell: (r) => h('span', {}, timeEl(r.time), r.count > 1 ? ` ×${r.count}` : '') },
         { label: 'Result', cell: (r) => h('span', {}, pill(r.result), ` ${r.status}`) },

@@ -86,7 +86,7 @@ export async function render(main, _m, query) {
       { label: 'First seen', cell: (a) => timeEl(a.first_seen) },
       { label: 'Count', cell: (a) => String(a.count) });
     const from = page.value.length ? f.offset + 1 : 0;
-    clear(out, h('p', { class: 'sub', role: 'status' }, `${from}–${f.offset + page.value.length} of ${page.count} alerts`),
+    clear(out, h('p', { class: 'sub', role: 'status' }, `${from}–${f.offset + page.value.length} of ${page.count} alert${page.count === 1 ? '' : 's'}`),
       table(cols, page.value, { empty: 'No alert matches these filters.' }),
       h('div', { class: 'pager' },
         h('button', { type: 'button', class: 'secondary', disabled: f.offset === 0,
@@ -111,5 +111,6 @@ export async function render(main, _m, query) {
   clear(dev, h('option', { value: '' }, 'any'), devs.map((d) => h('option', { value: d.id }, deviceName(d))));
   dev.value = f.device;
   await load();
-  return live(() => load(), (name) => name === 'alert');
+  // a new alert, or a risk change (alerts resolved elsewhere)
+  return live(load, (name) => name === 'alert' || name === 'risk');
 }

@@ -6,6 +6,7 @@ import { get, all, devices as allDevices, enc } from '../api.js';
 import { h, clear, pill, timeEl, notice } from '../dom.js';
 import { RISKS, COMPLIANCE, SEVERITIES, live, bar, pageHead, deviceName, table } from '../common.js';
 import { alertChart } from '../chart.js';
+import { subscribe } from '../events.js';
 
 const DAYS = 14;
 
@@ -117,12 +118,11 @@ export async function render(main) {
   }
 
   const seen = [];
-  const unsubscribe = live(() => load().catch(() => {}));
-  const feed = live(() => {}, (name, d) => {
+  const unsubscribe = live(load);
+  const feed = subscribe((name, d) => {
     seen.unshift(h('li', { class: 'live-item' }, h('span', { class: 'feed-time' }, new Date().toLocaleTimeString()), ' ', describe(name, d)));
     seen.length = Math.min(seen.length, 8);
     liveList.replaceChildren(...seen);
-    return false;
   });
   await load();
   return () => { unsubscribe(); feed(); };

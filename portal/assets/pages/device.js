@@ -129,7 +129,9 @@ export async function render(main, [id]) {
   }
 
   function actionsCard(d, acts) {
-    const allowed = ACTIONS.filter(([, , role]) => may(role));
+    // release is offered to an isolated device only
+    const isolated = d.isolation && d.isolation.state === 'isolated';
+    const allowed = ACTIONS.filter(([type, , role]) => may(role) && (type !== 'release' || isolated));
     const parts = [];
     if (allowed.length && d.onboarding_status === 'onboarded') {
       const comment = h('input', { type: 'text', maxlength: 4096, placeholder: 'why (kept with the action)', value: commentText,

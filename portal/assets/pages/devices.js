@@ -57,7 +57,7 @@ export async function render(main, _m, query) {
       const x = key(a), y = key(b);
       return (x < y ? -1 : x > y ? 1 : deviceName(a).localeCompare(deviceName(b))) * (x === y ? 1 : state.sort.dir);
     });
-    count.textContent = `${rows.length} of ${devs.length} devices`;
+    count.textContent = `${rows.length} of ${devs.length} device${devs.length === 1 ? '' : 's'}`;
     clear(out, table([
       { label: 'Name', key: 'name', sort: true, cell: (d) => h('a', { href: `#/devices/${enc(d.id)}` }, deviceName(d)) },
       { label: 'Risk', key: 'risk', sort: true, cell: (d) => pill(d.risk_level) },
