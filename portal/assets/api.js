@@ -19,8 +19,8 @@ export class ApiError extends Error {
 }
 
 // api(METHOD, PATH, BODY, OPTS): the parsed JSON answer (null for 204).
-// Throws ApiError for an error status; a 401 (other than on the session
-// endpoint itself, unless OPTS.quiet401) goes to #/signin first.
+// Throws ApiError for an error status; a 401 (unless OPTS.quiet401) fires
+// "vigil-signed-out" on window and goes to #/signin first.
 export async function api(method, path, body, opts = {}) {
   const headers = { Accept: 'application/json' };
   if (method !== 'GET' && method !== 'HEAD') {
@@ -42,8 +42,9 @@ export async function api(method, path, body, opts = {}) {
   if (!res.ok) {
     const err = (data && data.error) || {};
     if (res.status === 401 && !opts.quiet401) {
-      const back = location.hash.startsWith('#/signin') ? '' : location.hash;
-      sessionStorage.setItem('vigil.after', back);
+      // the page to come back to; a second 401 (on the sign-in page) keeps it
+      if (!location.hash.startsWith('#/signin')) sessionStorage.setItem('vigil.after', location.hash);
+      window.dispatchEvent(new Event('vigil-signed-out'));
       location.hash = '#/signin';
     }
     throw new ApiError(res.status, err.code, err.message || `HTTP ${res.status}`, err.field);

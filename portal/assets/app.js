@@ -45,6 +45,12 @@ function setLive(on) {
   el.classList.toggle('on', on);
 }
 
+// the stream was closed: a GET of the session leads to the sign-in page
+// when the session has ended
+function lost() {
+  get('/api/v1/session').catch(() => {});
+}
+
 function showChrome() {
   const signedIn = Boolean(session.role);
   document.body.classList.toggle('signed-in', signedIn);
@@ -57,7 +63,7 @@ export function signedIn(s) {
   setSession(s);
   known = true;
   showChrome();
-  startEvents(setLive);
+  startEvents(setLive, lost);
   const after = sessionStorage.getItem('vigil.after');
   sessionStorage.removeItem('vigil.after');
   location.hash = after && after !== '#/signin' ? after : '#/dashboard';
@@ -77,10 +83,11 @@ async function route() {
   const query = new URLSearchParams(rawQuery || '');
   if (cleanup) { try { cleanup(); } catch { /* a page's cleanup must not stop routing */ } }
   cleanup = null;
+  if (path === 'signin') stopEvents();
   if (!known && path !== 'signin') {
     try {
       setSession(await get('/api/v1/session', { quiet401: true }));
-      startEvents(setLive);
+      startEvents(setLive, lost);
     } catch (e) {
       setSession(null);
       if (e.status !== 401) { clear(main, notice('error', `Cannot reach the server: ${e.message}`)); return; }
@@ -116,6 +123,11 @@ async function route() {
   clear(main, h('h1', {}, 'Not found'), h('p', {}, 'There is no such page. '), h('a', { href: '#/dashboard' }, 'Go to the dashboard'));
 }
 
+window.addEventListener('vigil-signed-out', () => {
+  setSession(null);
+  stopEvents();
+  showChrome();
+});
 document.getElementById('signout').addEventListener('click', signOut);
 document.getElementById('menu-toggle').addEventListener('click', (ev) => {
   const nav = document.getElementById('nav');

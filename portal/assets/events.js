@@ -5,12 +5,17 @@ const handlers = new Set();
 let source = null;
 let retry = null;
 let stateCb = () => {};
+let lostCb = () => {};
 
 const NAMES = ['risk', 'compliance', 'alert', 'device', 'action'];
 
-// Opens the stream (once); ON_STATE(connected) is told of its state.
-export function startEvents(onState) {
+// Opens the stream (once); ON_STATE(connected) is told of its state, and
+// ON_LOST() when the server closed it for good (a session that ended
+// answers 401, which EventSource does not retry), before it is tried again
+// in 5 s.
+export function startEvents(onState, onLost) {
   stateCb = onState || stateCb;
+  lostCb = onLost || lostCb;
   if (source) return;
   source = new EventSource('/api/v1/events');
   source.addEventListener('open', () => stateCb(true));
@@ -18,6 +23,7 @@ export function startEvents(onState) {
     stateCb(false);
     if (source && source.readyState === EventSource.CLOSED) {
       source = null;
+      lostCb();
       clearTimeout(retry);
       retry = setTimeout(() => startEvents(), 5000);
     }

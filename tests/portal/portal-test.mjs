@@ -333,6 +333,23 @@ async function main() {
     }, DEVICE);
     if (status !== 403) throw new Error(`the API answered a reader's action with ${status}`);
     step('a reader sees no action button, and the API refuses its action (403)');
+
+    // --- a session that ends behind the page's back: the next request
+    // leads to the sign-in page, and back to the page once signed in
+    await rp.goto(`${URL}/#/alerts`);
+    await rp.locator('table').waitFor();
+    await rp.evaluate(async () => {
+      const s = await (await fetch('/api/v1/session', { credentials: 'same-origin' })).json();
+      await fetch('/api/v1/session', { method: 'DELETE', credentials: 'same-origin', headers: { 'X-Vigil-CSRF': s.csrf } });
+    });
+    await rp.getByRole('link', { name: 'Devices' }).click();
+    await rp.locator('input[name="token"]').waitFor();
+    if (await rp.locator('#nav').isVisible()) throw new Error('the navigation is still shown after the session ended');
+    await rp.locator('input[name="token"]').fill(READER);
+    await rp.getByRole('button', { name: 'Sign in' }).click();
+    await until(rp, 'back on the devices page after signing in again', () => location.hash === '#/devices' &&
+      document.querySelector('h1') && document.querySelector('h1').textContent === 'Devices');
+    step('an ended session leads to sign-in, and back to the page');
     await rctx.close();
     await ctx.close();
   } finally {
