@@ -78,7 +78,7 @@ export function live(fn, filter) {
 // A bar of COUNT out of TOTAL, its colour by the class "bar-<value>".
 export function bar(value, count, total) {
   const meter = h('span', { class: `bar bar-${value}` });
-  meter.style.width = `${total ? Math.max(2, Math.round((count / total) * 100)) : 0}%`;
+  meter.style.width = `${total && count ? Math.max(2, Math.round((count / total) * 100)) : 0}%`;
   return h('span', { class: 'bar-track', 'aria-hidden': 'true' }, meter);
 }
 

@@ -118,8 +118,11 @@ export async function render(main) {
   }
 
   const seen = [];
-  const unsubscribe = live(load);
+  // what changes the dashboard's figures: not inventories nor actions
+  const figures = (name, d) => name !== 'action' && !(name === 'device' && d.change === 'inventory');
+  const unsubscribe = live(load, figures);
   const feed = subscribe((name, d) => {
+    if (!figures(name, d)) return;
     seen.unshift(h('li', { class: 'live-item' }, h('span', { class: 'feed-time' }, new Date().toLocaleTimeString()), ' ', describe(name, d)));
     seen.length = Math.min(seen.length, 8);
     liveList.replaceChildren(...seen);
