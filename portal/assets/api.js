@@ -9,7 +9,7 @@ export function setCsrf(token) { csrf = token || ''; }
 
 // An error answered by the API: status, code and message from its
 // {"error": {...}} body, and field when the API names one.
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(status, code, message, field) {
     super(message || code || `HTTP ${status}`);
     this.status = status;
@@ -70,7 +70,7 @@ export function q(params) {
 // enc(ID): a path segment.
 export const enc = (id) => encodeURIComponent(id);
 
-// all(PATH, KEY, LIMIT, MAX): every element of a paged list (limit/offset
+// all(PATH, LIMIT, MAX): every element of a paged list (limit/offset
 // and next_offset), at most MAX.
 export async function all(path, limit = 500, max = 5000) {
   const out = [];

@@ -54,7 +54,6 @@ function lost() {
 function showChrome() {
   const signedIn = Boolean(session.role);
   document.body.classList.toggle('signed-in', signedIn);
-  document.body.classList.toggle('role-reader', session.role === 'reader');
   document.getElementById('who-name').textContent = signedIn ? `${session.name || 'token'} · ${session.role.replace('_', ' ')}` : '';
 }
 

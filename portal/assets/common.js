@@ -1,7 +1,7 @@
 // Pieces several pages share: enumerations in their order of gravity,
 // tables, ATT&CK links, the live refresh of a page.
 
-import { h, s } from './dom.js';
+import { h } from './dom.js';
 import { subscribe } from './events.js';
 
 export const RISKS = ['high', 'medium', 'low', 'informational', 'none'];
@@ -21,7 +21,7 @@ export function rank(list, value) {
 
 // The ATT&CK page of TECHNIQUE ("T1055.008" -> .../techniques/T1055/008/),
 // or null for a string that is no technique id.
-export function attackUrl(technique) {
+function attackUrl(technique) {
   const m = /^T(\d{4})(?:\.(\d{3}))?$/.exec(String(technique));
   if (!m) return null;
   return `https://attack.mitre.org/techniques/T${m[1]}/${m[2] ? `${m[2]}/` : ''}`;
@@ -80,12 +80,6 @@ export function bar(value, count, total) {
   const meter = h('span', { class: `bar bar-${value}` });
   meter.style.width = `${total && count ? Math.max(2, Math.round((count / total) * 100)) : 0}%`;
   return h('span', { class: 'bar-track', 'aria-hidden': 'true' }, meter);
-}
-
-// A small SVG dot of the class "dot-<value>" (a legend mark).
-export function dot(value) {
-  return s('svg', { class: `dot dot-${value}`, width: 10, height: 10, viewBox: '0 0 10 10', 'aria-hidden': 'true' },
-    s('circle', { cx: 5, cy: 5, r: 5 }));
 }
 
 // A heading with an optional row of ACTIONS (buttons, links) beside it.

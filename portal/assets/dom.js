@@ -68,7 +68,7 @@ export function when(t) {
 }
 
 // How long ago T was, in words ("3 min ago"), or "—".
-export function ago(t) {
+function ago(t) {
   if (!t) return '—';
   const ms = Date.now() - new Date(t).getTime();
   if (Number.isNaN(ms)) return String(t);

@@ -3,7 +3,7 @@
 // logging.
 
 import { post, devices as allDevices } from '../api.js';
-import { h, clear, pill, select, field, notice, showFieldError, clearFieldErrors } from '../dom.js';
+import { h, clear, pill, select, field, showFieldError, clearFieldErrors } from '../dom.js';
 import { table, pageHead, deviceName } from '../common.js';
 
 export async function render(main) {
