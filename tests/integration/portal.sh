@@ -8,7 +8,7 @@
 # a high alert, opens its process tree, resolves it, isolates and releases
 # the device (inside the namespace: VIGIL_TEST_NETNS_ONLY is set, and this
 # namespace's ruleset never changes), sees a compliance policy's field error,
-# and checks that a reader sees no action. Screenshots of every page go to
+# and checks what a reader and an it_admin are offered. Screenshots of every page go to
 # PORTAL_ARTIFACTS. Needs root, BTF, Chromium, Node.js and the npm packages
 # of tests/portal (scripts/install-deps.sh test installs them); skips (77)
 # without them.
@@ -80,6 +80,7 @@ within 20 sh -c "'$VIGIL' --json devices list | jq -e '.value[0].inventory_at !=
     fail "the device has not sent its inventory"
 ID=$("$VIGIL" --json devices list | jq -r '.value[0].id')
 READER=$("$VIGIL" tokens create --role reader --name portal-reader 2>/dev/null) || fail "tokens create"
+IT=$("$VIGIL" tokens create --role it_admin --name portal-it 2>/dev/null) || fail "tokens create"
 SERIAL=$("$VIGIL" --json devices list | jq -r '.value[0].certificate_serial')
 
 reaches() { in_ns "$TOOL" connect "$HOST" "$1" "${2:-2000}"; }
@@ -89,7 +90,7 @@ M=vigil-portal-$$
 mkdir -p "$ARTIFACTS"
 rm -f "$ARTIFACTS"/*.png
 rc=0
-VIGIL_URL="https://$HOST:$PORT" ADMIN_TOKEN="$VIGIL_TOKEN" READER_TOKEN="$READER" DEVICE_ID="$ID" MARK="$M" \
+VIGIL_URL="https://$HOST:$PORT" ADMIN_TOKEN="$VIGIL_TOKEN" READER_TOKEN="$READER" IT_TOKEN="$IT" DEVICE_ID="$ID" MARK="$M" \
     ALERT_TITLE="Program Executed From an Anonymous Memory File" OUT="$ARTIFACTS" CHROMIUM="$CHROMIUM" \
     RAISE_CMD="sh -c '\"\$0\" memfd-exec \"$M-memfd\" 300 \"<i>$M</i>\"' '$HELPER'" \
     ISOLATED_CMD="! ip netns exec '$NS' '$TOOL' connect '$HOST' '$WPORT' 1000" \

@@ -4,11 +4,12 @@
 // raises a real alert (RAISE_CMD) and watches the dashboard and the device
 // page change without reload, opens the alert's process tree, resolves the
 // alert, isolates and releases the device, sees a compliance policy's field
-// error, and checks that a reader sees no action. Every page is saved as a
+// error, and checks that a reader sees no action and an it_admin only its
+// own. Every page is saved as a
 // screenshot in OUT. Any script error, CSP violation or failed request
 // other than the expected ones fails the test.
 //
-// Environment: VIGIL_URL, ADMIN_TOKEN, READER_TOKEN, DEVICE_ID, RAISE_CMD
+// Environment: VIGIL_URL, ADMIN_TOKEN, READER_TOKEN, IT_TOKEN, DEVICE_ID, RAISE_CMD
 // (a shell command that makes the agent raise a high alert), ALERT_TITLE
 // (its title), MARK (a string the alert's process names on its command line,
 // inside markup that must show as text), OUT (a folder), CHROMIUM (the
@@ -28,6 +29,7 @@ const env = (name) => {
 const URL = env('VIGIL_URL');
 const ADMIN = env('ADMIN_TOKEN');
 const READER = env('READER_TOKEN');
+const IT = env('IT_TOKEN');
 const DEVICE = env('DEVICE_ID');
 const RAISE = env('RAISE_CMD');
 const MARK = env('MARK');
@@ -333,6 +335,22 @@ async function main() {
     }, DEVICE);
     if (status !== 403) throw new Error(`the API answered a reader's action with ${status}`);
     step('a reader sees no action button, and the API refuses its action (403)');
+
+    // --- an it_admin may collect and scan, not isolate, offboard or triage
+    const ictx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+    const ip = await ictx.newPage();
+    watch(ip, 'it_admin');
+    await signIn(ip, IT);
+    await ip.goto(`${URL}/#/devices/${DEVICE}`);
+    await ip.locator('#sec-actions').waitFor();
+    const offered = await ip.locator('button[data-action]').evaluateAll((bs) => bs.map((b) => b.dataset.action).sort().join(','));
+    if (offered !== 'collect_investigation_package,run_scan') throw new Error(`an it_admin is offered: ${offered}`);
+    await snap(ip, 'it-admin-device');
+    await ip.goto(`${URL}/#/alerts`);
+    await ip.locator('table').waitFor();
+    if (await ip.locator('.bulk button').count()) throw new Error('an it_admin sees bulk alert changes');
+    await ictx.close();
+    step(`an it_admin is offered ${offered} and no alert change`);
 
     // --- a session that ends behind the page's back: the next request
     // leads to the sign-in page, and back to the page once signed in
