@@ -4,7 +4,7 @@
 import { h, s } from './dom.js';
 import { SEVERITIES } from './common.js';
 
-const W = 960, H = 220, L = 40, R = 10, T = 12, B = 30;
+const W = 960, H = 220, L = 40, R = 30, T = 12, B = 30;
 
 function dayKey(d) {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
