@@ -2,7 +2,9 @@
 # Installs the Debian packages Vigil needs to build, run and test, if any is missing.
 # Usage: scripts/install-deps.sh [run|test]
 # "test" adds what the tests and benchmarks run: among them nginx and Caddy
-# (the conditional access tests start their own, on loopback ports) and wrk.
+# (the conditional access tests start their own, on loopback ports), wrk,
+# and Chromium, Node.js and npm for the portal's browser test, whose npm
+# packages (tests/portal/package-lock.json) it installs with npm ci.
 set -eu
 mode=${1:-run}
 pkgs="meson ninja-build pkg-config gcc libmicrohttpd-dev libgnutls28-dev gnutls-bin
@@ -11,13 +13,26 @@ pkgs="meson ninja-build pkg-config gcc libmicrohttpd-dev libgnutls28-dev gnutls-
       clang libbpf-dev bpftool"
 if [ "$mode" = test ]; then
     pkgs="$pkgs libcmocka-dev zlib1g-dev clang libclang-rt-14-dev sqlite3 curl jq libcap2-bin
-          nftables iproute2 openssl libnss3-tools nginx caddy wrk"
+          nftables iproute2 openssl libnss3-tools nginx caddy wrk chromium nodejs npm"
 fi
 missing=""
 for p in $pkgs; do
+    # a Node.js build that carries its own npm needs no npm package
+    [ "$p" = npm ] && command -v npm >/dev/null && continue
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+# portal_npm: the portal test's npm packages, as the lock file pins them
+portal_npm() {
+    [ "$mode" = test ] || return 0
+    _dir=$(dirname "$0")/../tests/portal
+    [ -f "$_dir/node_modules/playwright-core/package.json" ] && return 0
+    echo "install-deps: npm ci in tests/portal"
+    (cd "$_dir" && npm ci --no-audit --no-fund --prefer-offline)
+}
+if [ -z "$missing" ]; then
+    portal_npm
+    exit 0
+fi
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: missing Debian packages:$missing (run as root, or install them)" >&2
     exit 1
@@ -38,3 +53,4 @@ for svc in nginx caddy; do
         fi ;;
     esac
 done
+portal_npm

@@ -699,22 +699,22 @@ void access_handle_whatif(struct vigild *d, const struct http_request *req, stru
         }
         memset(&in, 0, sizeof(in));
         if (url_split(url, &in) < 0) {
-                http_reply_error(rep, 400, "invalid_whatif", "url: expected https://host[:port]/path");
+                http_reply_error_at(rep, 400, "invalid_whatif", "url: expected https://host[:port]/path");
                 goto out;
         }
         if (strlen(method) == 0 || strlen(method) >= sizeof(in.method) || !util_str_printable(method, 15)) {
-                http_reply_error(rep, 400, "invalid_whatif", "method: expected an HTTP method such as GET");
+                http_reply_error_at(rep, 400, "invalid_whatif", "method: expected an HTTP method such as GET");
                 goto out;
         }
         snprintf(in.method, sizeof(in.method), "%s", method);
         if (ip && (strlen(ip) >= sizeof(in.ip_text) || client_ip_parse(ip, &in.ip) < 0)) {
-                http_reply_error(rep, 400, "invalid_whatif", "ip: \"%.64s\" is not an IPv4 or IPv6 address", ip);
+                http_reply_error_at(rep, 400, "invalid_whatif", "ip: \"%.64s\" is not an IPv4 or IPv6 address", ip);
                 goto out;
         }
         if (ip)
                 snprintf(in.ip_text, sizeof(in.ip_text), "%s", ip);
         if (user && (strlen(user) == 0 || strlen(user) > ACCESS_ID_MAX)) {
-                http_reply_error(rep, 400, "invalid_whatif", "user: expected a UPN or user id of 1 to %d bytes",
+                http_reply_error_at(rep, 400, "invalid_whatif", "user: expected a UPN or user id of 1 to %d bytes",
                                  ACCESS_ID_MAX);
                 goto out;
         }

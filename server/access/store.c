@@ -123,7 +123,7 @@ static int refuse(struct refusal *f, unsigned status, const char *code, const ch
 static void reply_failed(struct http_reply *rep, int r, const struct refusal *f, const char *what)
 {
         if (r == REFUSED)
-                http_reply_error(rep, f->status, f->code, "%s", f->msg);
+                http_reply_error_at(rep, f->status, f->code, "%s", f->msg);
         else
                 http_reply_failed(rep, r, what);
 }

@@ -23,6 +23,7 @@
 
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define ERROR_MESSAGE_MAX 512
+#define ERROR_FIELD_MAX 256     /* the longest member path an error names as "field" */
 
 #define HTTP_WORKERS_MAX 64
 #define PREAUTH_TIMEOUT_S 30
@@ -141,6 +142,37 @@ void http_reply_error(struct http_reply *rep, unsigned status, const char *code,
                         *c = '?';
         http_reply_json(rep, status,
                         json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+/* The length of the member path MSG begins with ("settings.max_device_risk",
+ * "policies[1].users.include[0]") when a ": " follows it, else 0. */
+static size_t error_field_len(const char *msg)
+{
+        size_t n = 0;
+
+        if (!((msg[0] >= 'a' && msg[0] <= 'z') || (msg[0] >= 'A' && msg[0] <= 'Z')))
+                return 0;
+        while (msg[n] && n < ERROR_FIELD_MAX &&
+               ((msg[n] >= 'a' && msg[n] <= 'z') || (msg[n] >= 'A' && msg[n] <= 'Z') ||
+                (msg[n] >= '0' && msg[n] <= '9') || strchr("_.[]-", msg[n])))
+                n++;
+        return msg[n] == ':' && msg[n + 1] == ' ' ? n : 0;
+}
+
+void http_reply_error_at(struct http_reply *rep, unsigned status, const char *code,
+                         const char *fmt, ...)
+{
+        char msg[ERROR_MESSAGE_MAX];
+        size_t n;
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        http_reply_error(rep, status, code, "%s", msg);
+        n = error_field_len(msg);
+        if (n && rep->json)
+                json_object_set_new(json_object_get(rep->json, "error"), "field", json_stringn(msg, n));
 }
 
 void http_reply_file(struct http_reply *rep, unsigned status, int fd, uint64_t size,

@@ -223,6 +223,13 @@ void http_reply_json(struct http_reply *rep, unsigned status, json_t *body);
 json_t *http_time_or_null(int64_t t);
 void http_reply_error(struct http_reply *rep, unsigned status, const char *code,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* As http_reply_error, for a refused document whose message begins with the
+ * path of the member at fault and ": " ("settings.max_device_risk: must be
+ * one of ..."): the error object also carries that path as "field" (at most
+ * 256 bytes), for a program to find the member. A message that
+ * begins otherwise gets no "field". */
+void http_reply_error_at(struct http_reply *rep, unsigned status, const char *code,
+                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Parses the request body as a JSON object. On failure fills rep with a 400
  * and returns NULL. The result is the caller's to json_decref(). */

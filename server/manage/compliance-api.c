@@ -94,14 +94,14 @@ static struct compliance_entry *entry_read(struct vigild *d, const struct http_r
                 goto fail;
         }
         if (r < 0) {
-                http_reply_error(rep, 400, "invalid_policy", "%s", err);
+                http_reply_error_at(rep, 400, "invalid_policy", "%s", err);
                 goto fail;
         }
         if (e->policy->assignments) {
                 char aerr[256];
 
                 if (manage_assignment_parse(d, e->policy->assignments, &e->assign, aerr, sizeof(aerr)) < 0) {
-                        http_reply_error(rep, 400, "invalid_policy", "assignments: %s", aerr);
+                        http_reply_error_at(rep, 400, "invalid_policy", "assignments: %s", aerr);
                         goto fail;
                 }
         }

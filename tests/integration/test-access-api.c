@@ -264,6 +264,7 @@ static void test_refused(void **state)
 {
         long policies = count("/api/v1/access/policies"), audit = count("/api/v1/access/audit");
         char doc[2048], users[256];
+        json_t *j;
 
         expect_error(it_token, "POST", "/api/v1/access/policies",
                      "{\"name\":\"X\",\"state\":\"enabled\",\"users\":{\"include\":[\"all\"]},\"colour\":\"red\","
@@ -278,6 +279,10 @@ static void test_refused(void **state)
         policy_doc(doc, sizeof(doc), "X", "{\"include\":[\"alice@example.com\",\"bob@example.com\"]}", "");
         expect_error(it_token, "POST", "/api/v1/access/policies", doc, 400, "invalid_policy",
                      "users.include[1]: no user or user group \"bob@example.com\"");
+        /* the member the message begins with, for a program to find */
+        j = admin(it_token, "POST", "/api/v1/access/policies", doc, 400);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "field")), "users.include[1]");
+        json_decref(j);
         snprintf(users, sizeof(users), "{\"include\":[\"all\"],\"exclude\":[\"%s\",\"g-nobody\"]}", group_id);
         policy_doc(doc, sizeof(doc), "X", users, "");
         expect_error(it_token, "POST", "/api/v1/access/policies", doc, 400, "invalid_policy",

@@ -332,13 +332,18 @@ static void test_risk_latency(void **state)
         }
 }
 
-static void expect_refused(const char *doc, const char *path_part)
+/* A refused document: the message names PATH_PART; with FIELD, the error's
+ * "field" is FIELD, the member the message begins with. */
+static void expect_refused(const char *doc, const char *path_part, const char *field)
 {
         json_t *j = admin(NULL, "POST", "/api/v1/compliance-policies/apply", doc, 400);
-        const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        json_t *err = json_object_get(j, "error");
+        const char *msg = json_string_value(json_object_get(err, "message"));
 
         if (!msg || !strstr(msg, path_part))
                 fail_msg("refusal '%s' lacks '%s'", msg ? msg : "", path_part);
+        if (field)
+                assert_string_equal(json_string_value(json_object_get(err, "field")) ?: "(none)", field);
         json_decref(j);
 }
 
@@ -350,16 +355,19 @@ static void test_bad_policies(void **state)
 
         (void)state;
         expect_refused("{\"name\":\"x\",\"platform\":\"linux\",\"settings\":{\"max_device_risk\":\"severe\"},"
-                       "\"actions\":[{\"type\":\"mark_noncompliant\"}]}", "settings.max_device_risk");
+                       "\"actions\":[{\"type\":\"mark_noncompliant\"}]}", "settings.max_device_risk",
+                       "settings.max_device_risk");
         expect_refused("{\"name\":\"x\",\"platform\":\"linux\",\"settings\":{\"max_device_risk\":\"low\"},"
-                       "\"actions\":[{\"type\":\"mark_noncompliant\"},{\"type\":\"reboot\"}]}", "actions[1].type");
+                       "\"actions\":[{\"type\":\"mark_noncompliant\"},{\"type\":\"reboot\"}]}", "actions[1].type",
+                       "actions[1].type");
         expect_refused("{\"name\":\"x\",\"platform\":\"linux\",\"settings\":{\"antivirus_required\":true},"
-                       "\"actions\":[{\"type\":\"mark_noncompliant\"}]}", "settings.antivirus_required");
+                       "\"actions\":[{\"type\":\"mark_noncompliant\"}]}", "settings.antivirus_required",
+                       "settings.antivirus_required");
         expect_refused("{\"name\":\"x\",\"platform\":\"linux\",\"settings\":{\"max_device_risk\":\"low\"},"
                        "\"actions\":[{\"type\":\"mark_noncompliant\"}],\"assignments\":{\"include\":"
-                       "[\"00000000-0000-4000-8000-000000000000\"]}}", "assignments");
-        expect_refused("{\"name\":\"x\",\"name\":\"y\"}", "");
-        expect_refused("not json", "");
+                       "[\"00000000-0000-4000-8000-000000000000\"]}}", "assignments", "assignments");
+        expect_refused("{\"name\":\"x\",\"name\":\"y\"}", "", NULL);
+        expect_refused("not json", "", NULL);
         /* the CLI names the file and line of a broken file */
         assert_int_equal(cli_apply("bad.json", "{\n\"name\": \"x\",\n}\n", &out), 1);
         assert_non_null(strstr(out, "bad.json"));
