@@ -282,7 +282,13 @@ need_alerts() {
 # Skips (77) when detection is off (the sensor cannot run here); fails when
 # the agent exits first or its sensor has not started within 30 s.
 run_agent() {
-    agent_cmd run --state-dir "$T/agent" --sensor "$SENSOR" --rules "$RULES" >/dev/null 2>"$1" &
+    # not through agent_cmd: AGENT_PID must be the agent's own pid (or ip's,
+    # which execs it), not that of a subshell running a function
+    if [ -n "${AGENT_IN_NS:-}" ]; then
+        ip netns exec "$NS" "$AGENT" run --state-dir "$T/agent" --sensor "$SENSOR" --rules "$RULES" >/dev/null 2>"$1" &
+    else
+        "$AGENT" run --state-dir "$T/agent" --sensor "$SENSOR" --rules "$RULES" >/dev/null 2>"$1" &
+    fi
     AGENT_PID=$!
     _i=0
     until grep -q "sensor '$SENSOR' running" "$1" 2>/dev/null; do
