@@ -29,6 +29,8 @@ enum bus_event_type {
         BUS_COMPLIANCE_NOTIFY = 10,     /* a compliance policy's notify action fell due for a device */
         BUS_DIRECTORY_CHANGED = 11,     /* users, user groups, their members or a primary user changed */
         BUS_TAGS_CHANGED = 12,          /* an admin replaced a device's tags */
+        BUS_ADVISORIES_CHANGED = 13,    /* an advisory feed import changed tvm_affected: re-match every device */
+        BUS_EXPOSURE_CHANGED = 14,      /* a device's exposure level (vulnerabilities) changed */
 };
 
 struct bus_event {
@@ -67,6 +69,9 @@ struct bus_event {
                         const char *setting;    /* its deciding setting, or NULL */
                         const char *reason;     /* why, for people */
                 } compliance_changed;
+                struct {
+                        const char *from, *to;  /* exposure level names; NULL: not assessed */
+                } exposure_changed;
                 struct {
                         const char *policy_id, *policy_name;
                         const char *state;      /* the policy's state for the device */

@@ -30,6 +30,8 @@ void vigild_config_defaults(struct vigild_config *cfg)
         cfg->connection_memory = 8192;
         cfg->log_level = 2;
         cfg->webhook_max_attempts = 12;
+        cfg->tvm_count_open = true;
+        cfg->tvm_count_undetermined = false;
         cfg->webhook_retry_base_ms = 1000;
         cfg->webhook_retry_max = 600;
         cfg->webhook_timeout = 10;
@@ -81,6 +83,19 @@ static int set_duration(int64_t *dst, const char *v, int64_t min)
                 return -EINVAL;
         *dst = s;
         return 0;
+}
+
+static int set_bool(bool *dst, const char *v)
+{
+        if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0) {
+                *dst = true;
+                return 0;
+        }
+        if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0) {
+                *dst = false;
+                return 0;
+        }
+        return -EINVAL;
 }
 
 /* Applies one setting. Returns 0, -ENOENT for an unknown key, -EINVAL for a bad value. */
@@ -160,6 +175,10 @@ static int config_set(struct vigild_config *cfg, const char *key, const char *v)
                 return set_duration(&cfg->access_log_retention, v, 3600);
         if (strcmp(key, "access_log_max") == 0)
                 return set_uint(&cfg->access_log_max, v, 1024, 10000000);
+        if (strcmp(key, "tvm_count_open") == 0)
+                return set_bool(&cfg->tvm_count_open, v);
+        if (strcmp(key, "tvm_count_undetermined") == 0)
+                return set_bool(&cfg->tvm_count_undetermined, v);
         if (strcmp(key, "log_level") == 0) {
                 static const char *const levels[] = { "error", "warning", "info", "debug" };
                 for (int i = 0; i < 4; i++)

@@ -19,6 +19,7 @@ struct enroll;
 struct http_server;
 struct manage;
 struct profiles;
+struct tvm_results;
 struct webhook;
 
 #define VIGILD_LISTEN_DEFAULT "127.0.0.1:8443"
@@ -54,6 +55,8 @@ struct vigild_config {
         char access_jwt_audience[257];
         int64_t access_log_retention;   /* seconds an access log row is kept */
         unsigned access_log_max;        /* decisions held in memory for the log at most */
+        bool tvm_count_open;            /* advisories with no fix yet make a device vulnerable */
+        bool tvm_count_undetermined;    /* so do those not yet determined */
 };
 
 struct vigild {
@@ -70,6 +73,7 @@ struct vigild {
         struct http_server *http;       /* the listener once started, for waking long-polls; else NULL */
         struct profiles *profiles;      /* configuration profiles in memory (manage/profiles.h) */
         struct access *access;          /* conditional access once started (access/access.h); else NULL */
+        struct tvm_results *tvm_results; /* vulnerability matching once started (tvm/results.h); else NULL */
 };
 
 /* Fills cfg with the defaults. */

@@ -1,0 +1,1198 @@
+/* tvm vulns: the results service — the tables, the worker that recomputes
+ * devices (one on inventory_changed, all on advisories_changed), the store
+ * of each device's vulnerabilities and exposure level, the levels held in
+ * memory for compliance and the device JSON. See results.h. */
+#include "server/tvm/results.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/bus.h"
+#include "server/db/db.h"
+#include "server/enroll/enroll.h"
+#include "server/log.h"
+#include "server/vigild.h"
+#include "util/dpkgver.h"
+#include "util/strutil.h"
+
+#define BATCH_MAX 64                    /* devices recomputed between two commits */
+#define QUEUE_MAX 4096                  /* devices queued one by one; past it, every device is */
+#define RELEASES_MAX 32                 /* (distro, release) indexes held by one recompute */
+#define RELEASE_MAX 32                  /* bytes of a release we match (VERSION_ID) */
+#define RETRY_S 5                       /* after a failed store, wait this long */
+
+static const struct db_migration results_migrations[] = {
+        { 1,
+          "CREATE TABLE tvm_device_vulns ("
+          "  device_id TEXT NOT NULL,"
+          "  cve TEXT NOT NULL,"
+          "  package TEXT NOT NULL,"
+          "  source TEXT NOT NULL,"
+          "  installed_version TEXT NOT NULL,"
+          "  fixed_version TEXT,"
+          "  severity TEXT NOT NULL,"
+          "  rating TEXT NOT NULL,"
+          "  urgency TEXT NOT NULL,"
+          "  cvss10 INTEGER,"
+          "  exploit_known INTEGER NOT NULL,"
+          "  advisory_id TEXT NOT NULL,"
+          "  PRIMARY KEY (device_id, package, cve));"
+          "CREATE INDEX tvm_device_vulns_cve ON tvm_device_vulns(cve);"
+          "CREATE INDEX tvm_device_vulns_source ON tvm_device_vulns(source);"
+          "CREATE TABLE tvm_device_exposure ("
+          "  device_id TEXT PRIMARY KEY,"
+          "  level TEXT NOT NULL,"
+          "  vulns INTEGER NOT NULL,"
+          "  sig TEXT NOT NULL,"
+          "  computed_at INTEGER NOT NULL);"
+          "CREATE TABLE tvm_tasks ("
+          "  id TEXT PRIMARY KEY,"
+          "  source_package TEXT NOT NULL,"
+          "  fixed_version TEXT NOT NULL,"
+          "  group_id TEXT,"
+          "  priority TEXT NOT NULL,"
+          "  due_date TEXT,"
+          "  notes TEXT NOT NULL,"
+          "  status TEXT NOT NULL,"
+          "  reason TEXT NOT NULL,"
+          "  created_at INTEGER NOT NULL,"
+          "  created_by TEXT NOT NULL,"
+          "  updated_at INTEGER NOT NULL,"
+          "  updated_by TEXT NOT NULL);"
+          "CREATE TABLE tvm_task_events ("
+          "  task_id TEXT NOT NULL REFERENCES tvm_tasks(id),"
+          "  at INTEGER NOT NULL,"
+          "  by_token TEXT NOT NULL,"
+          "  by_name TEXT NOT NULL,"
+          "  action TEXT NOT NULL,"
+          "  status TEXT NOT NULL,"
+          "  reason TEXT NOT NULL);"
+          "CREATE INDEX tvm_task_events_task ON tvm_task_events(task_id, at);" },
+};
+
+/* A device's level in memory; level -1: not assessed. */
+struct level_entry {
+        char id[TVM_DEVICE_ID_MAX + 1];
+        int level;
+};
+
+struct tvm_results {
+        struct vigild *d;
+        struct tvm_match_options opts;
+        /* the levels: open addressing, never shrinks (devices are few and ids stay) */
+        pthread_mutex_t llock;
+        struct level_entry *levels;
+        size_t l_cap, l_n;
+        /* the worker and its queue */
+        pthread_t thread;
+        bool running, stop;
+        pthread_mutex_t qlock;
+        pthread_cond_t wake, settled;
+        char (*queue)[TVM_DEVICE_ID_MAX + 1];
+        size_t q_len;
+        bool q_all;
+        uint64_t q_seq, done_seq;
+        int64_t backoff_until;
+};
+
+int tvm_results_migrate(struct vigild *d)
+{
+        return db_migrate_locked(d->db, "tvm_result", results_migrations,
+                                 sizeof(results_migrations) / sizeof(results_migrations[0]));
+}
+
+/* ---- levels in memory ---- */
+
+static struct level_entry *level_slot(struct tvm_results *s, const char *id)
+{
+        size_t i = util_str_hash(id) & (s->l_cap - 1);
+
+        while (s->levels[i].id[0] && strcmp(s->levels[i].id, id) != 0)
+                i = (i + 1) & (s->l_cap - 1);
+        return &s->levels[i];
+}
+
+/* Sets a device's level (-1: not assessed) and returns the previous one. llock held. */
+static int level_set(struct tvm_results *s, const char *id, int level)
+{
+        struct level_entry *e;
+        int old;
+
+        if (strlen(id) > TVM_DEVICE_ID_MAX)
+                return -1;
+        if ((s->l_n + 1) * 2 > s->l_cap) {
+                size_t cap = s->l_cap ? 2 * s->l_cap : 1024;
+                struct level_entry *old_levels = s->levels, *nl = calloc(cap, sizeof(*nl));
+                size_t old_cap = s->l_cap;
+
+                if (!nl)
+                        return -1;
+                s->levels = nl;
+                s->l_cap = cap;
+                for (size_t i = 0; i < old_cap; i++)
+                        if (old_levels[i].id[0])
+                                *level_slot(s, old_levels[i].id) = old_levels[i];
+                free(old_levels);
+        }
+        e = level_slot(s, id);
+        if (!e->id[0]) {
+                snprintf(e->id, sizeof(e->id), "%s", id);
+                e->level = -1;
+                s->l_n++;
+        }
+        old = e->level;
+        e->level = level;
+        return old;
+}
+
+int tvm_device_exposure_get(struct vigild *d, const char *device_id, enum tvm_exposure *ret)
+{
+        struct tvm_results *s = d->tvm_results;
+        int level = -1;
+
+        if (!s || !device_id)
+                return -ENOENT;
+        pthread_mutex_lock(&s->llock);
+        if (s->l_cap) {
+                struct level_entry *e = level_slot(s, device_id);
+                if (e->id[0])
+                        level = e->level;
+        }
+        pthread_mutex_unlock(&s->llock);
+        if (level < 0)
+                return -ENOENT;
+        *ret = (enum tvm_exposure)level;
+        return 0;
+}
+
+static int level_parse(const char *name)
+{
+        for (int i = TVM_EXPOSURE_NONE; i <= TVM_EXPOSURE_HIGH; i++)
+                if (name && strcmp(name, tvm_exposure_name((enum tvm_exposure)i)) == 0)
+                        return i;
+        return -1;
+}
+
+/* ---- one recompute ---- */
+
+/* The advisory indexes loaded, one per (distro, release). */
+struct tvm_release_cache {
+        struct {
+                char distro[8], release[RELEASE_MAX + 1];
+                struct tvm_advisories *a;
+        } e[RELEASES_MAX];
+        size_t n;
+};
+
+void tvm_release_cache_clear(struct tvm_release_cache *c)
+{
+        for (size_t i = 0; c && i < c->n; i++)
+                tvm_advisories_free(c->e[i].a);
+        if (c)
+                c->n = 0;
+}
+
+struct tvm_release_cache *tvm_release_cache_new(void)
+{
+        return calloc(1, sizeof(struct tvm_release_cache));
+}
+
+void tvm_release_cache_free(struct tvm_release_cache *c)
+{
+        tvm_release_cache_clear(c);
+        free(c);
+}
+
+/* The index for (distro, release), loaded on first use. db lock held. */
+static int release_get(struct tvm_release_cache *c, struct db *db, const char *distro, const char *release,
+                       const struct tvm_match_options *o, struct tvm_advisories **ret)
+{
+        for (size_t i = 0; i < c->n; i++)
+                if (strcmp(c->e[i].distro, distro) == 0 && strcmp(c->e[i].release, release) == 0) {
+                        *ret = c->e[i].a;
+                        return 0;
+                }
+        if (c->n == RELEASES_MAX) {
+                /* a fleet of that many releases: start over rather than grow without bound */
+                tvm_release_cache_clear(c);
+        }
+        int r = tvm_advisories_load(db, distro, release, o, ret);
+        if (r < 0)
+                return r;
+        snprintf(c->e[c->n].distro, sizeof(c->e[c->n].distro), "%s", distro);
+        snprintf(c->e[c->n].release, sizeof(c->e[c->n].release), "%s", release);
+        c->e[c->n++].a = *ret;
+        return 0;
+}
+
+/* A device's packages copied out of the database, and its vulnerabilities. */
+struct scratch {
+        struct tvm_package *pkgs;
+        size_t n_pkgs, cap_pkgs;
+        char *text;
+        size_t text_len, text_cap;
+        struct tvm_vuln_list vulns;
+};
+
+static void scratch_release(struct scratch *x)
+{
+        free(x->pkgs);
+        free(x->text);
+        tvm_vuln_list_release(&x->vulns);
+}
+
+/* Appends s to x->text; returns its offset, or -1 on ENOMEM. */
+static ssize_t text_add(struct scratch *x, const char *s, size_t len)
+{
+        size_t off = x->text_len;
+
+        if (x->text_cap - x->text_len < len + 1) {
+                size_t cap = x->text_cap ? x->text_cap : 65536;
+                char *t;
+
+                while (cap - x->text_len < len + 1)
+                        cap *= 2;
+                t = realloc(x->text, cap);
+                if (!t)
+                        return -1;
+                x->text = t;
+                x->text_cap = cap;
+        }
+        memcpy(x->text + off, s, len + 1);
+        x->text_len += len + 1;
+        return (ssize_t)off;
+}
+
+/* Reads the device's packages into x (offsets first, pointers once the
+ * text stops moving). db lock held. */
+static int packages_read(struct db *db, const char *id, struct scratch *x)
+{
+        struct db_stmt *st;
+        int r;
+
+        x->n_pkgs = 0;
+        x->text_len = 0;
+        r = db_prepare(db, "SELECT name, version, source, source_version FROM device_software WHERE device_id = $1",
+                       &st);
+        if (r < 0)
+                return r;
+        db_bind_text(st, 1, id, strlen(id));
+        while ((r = db_step(st)) == 1) {
+                uintptr_t off[4];
+
+                if (x->n_pkgs == x->cap_pkgs) {
+                        size_t cap = x->cap_pkgs ? 2 * x->cap_pkgs : 2048;
+                        struct tvm_package *p = realloc(x->pkgs, cap * sizeof(*p));
+                        if (!p) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        x->pkgs = p;
+                        x->cap_pkgs = cap;
+                }
+                for (int i = 0; i < 4; i++) {
+                        size_t len;
+                        const char *t = db_column_text(st, i, &len);
+                        ssize_t o = text_add(x, t ? t : "", t ? len : 0);
+                        if (o < 0) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        off[i] = (uintptr_t)o;
+                }
+                if (r < 0)
+                        break;
+                x->pkgs[x->n_pkgs++] = (struct tvm_package){ (const char *)off[0], (const char *)off[1],
+                                                             (const char *)off[2], (const char *)off[3] };
+        }
+        db_stmt_done(st);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < x->n_pkgs; i++) {
+                struct tvm_package *p = &x->pkgs[i];
+                p->name = x->text + (uintptr_t)p->name;
+                p->version = x->text + (uintptr_t)p->version;
+                p->source = x->text + (uintptr_t)p->source;
+                p->source_version = x->text + (uintptr_t)p->source_version;
+        }
+        return 0;
+}
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+        for (; s && *s; s++) {
+                h ^= (unsigned char)*s;
+                h *= 0x100000001b3ull;
+        }
+        h ^= 0xff;      /* a separator no text holds, so "ab","c" differs from "a","bc" */
+        return h * 0x100000001b3ull;
+}
+
+/* A signature of a device's results: unchanged results are not rewritten. */
+static void vulns_sig(const struct tvm_vuln_list *l, char out[17])
+{
+        uint64_t h = 0xcbf29ce484222325ull;
+        char num[64];
+
+        for (size_t i = 0; i < l->n; i++) {
+                const struct tvm_vuln *v = &l->v[i];
+
+                snprintf(num, sizeof(num), "%d %.1f %d", v->severity, v->cvss, v->exploit_known);
+                h = fnv(h, v->cve);
+                h = fnv(h, v->package);
+                h = fnv(h, v->source);
+                h = fnv(h, v->installed);
+                h = fnv(h, v->fixed ? v->fixed : "\x01");
+                h = fnv(h, v->advisory_id);
+                h = fnv(h, v->urgency);
+                h = fnv(h, num);
+        }
+        snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+static int vuln_insert(struct db *db, const char *id, const struct tvm_vuln *v)
+{
+        const char *sev = tvm_severity_name(v->severity), *rating = tvm_severity_name(tvm_vuln_severity(v));
+
+        return db_exec_params(db, "INSERT INTO tvm_device_vulns VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                              DB_PARAMS(db_param_text(id, strlen(id)), db_param_text(v->cve, strlen(v->cve)),
+                                        db_param_text(v->package, strlen(v->package)),
+                                        db_param_text(v->source, strlen(v->source)),
+                                        db_param_text(v->installed, strlen(v->installed)),
+                                        v->fixed ? db_param_text(v->fixed, strlen(v->fixed)) : db_param_null(),
+                                        db_param_text(sev, strlen(sev)), db_param_text(rating, strlen(rating)),
+                                        db_param_text(v->urgency, strlen(v->urgency)),
+                                        v->cvss >= 0 ? db_param_int64((int64_t)(v->cvss * 10 + 0.5)) : db_param_null(),
+                                        db_param_int64(v->exploit_known),
+                                        db_param_text(v->advisory_id, strlen(v->advisory_id))));
+}
+
+/* The stored level and signature of a device; level -1 if none. db lock held. */
+static int stored_read(struct db *db, const char *id, int *ret_level, char sig[17])
+{
+        struct db_stmt *st;
+        int r = db_prepare(db, "SELECT level, sig FROM tvm_device_exposure WHERE device_id = $1", &st);
+
+        if (r < 0)
+                return r;
+        db_bind_text(st, 1, id, strlen(id));
+        *ret_level = -1;
+        sig[0] = '\0';
+        r = db_step(st);
+        if (r == 1) {
+                *ret_level = level_parse(db_column_text(st, 0, NULL));
+                snprintf(sig, 17, "%s", db_column_text(st, 1, NULL));
+                r = 0;
+        }
+        db_stmt_done(st);
+        return r;
+}
+
+static int results_clear(struct db *db, const char *id)
+{
+        int r = db_exec_params(db, "DELETE FROM tvm_device_vulns WHERE device_id = $1",
+                               DB_PARAMS(db_param_text(id, strlen(id))));
+        if (r == 0)
+                r = db_exec_params(db, "DELETE FROM tvm_device_exposure WHERE device_id = $1",
+                                   DB_PARAMS(db_param_text(id, strlen(id))));
+        return r;
+}
+
+/* Stores x->vulns as the device's results unless they are what is stored
+ * (old_level, old_sig). */
+static int results_store(struct db *db, const char *id, const struct scratch *x, enum tvm_exposure level,
+                         int old_level, const char *old_sig)
+{
+        const char *name = tvm_exposure_name(level);
+        char sig[17];
+        int r;
+
+        vulns_sig(&x->vulns, sig);
+        if (old_level == (int)level && strcmp(sig, old_sig) == 0)
+                return 0;
+        r = db_exec_params(db, "DELETE FROM tvm_device_vulns WHERE device_id = $1",
+                           DB_PARAMS(db_param_text(id, strlen(id))));
+        for (size_t i = 0; r == 0 && i < x->vulns.n; i++)
+                r = vuln_insert(db, id, &x->vulns.v[i]);
+        if (r == 0)
+                r = db_exec_params(db, "INSERT INTO tvm_device_exposure VALUES ($1, $2, $3, $4, $5) "
+                                   "ON CONFLICT (device_id) DO UPDATE SET level = $2, vulns = $3, sig = $4, "
+                                   "computed_at = $5",
+                                   DB_PARAMS(db_param_text(id, strlen(id)), db_param_text(name, strlen(name)),
+                                             db_param_int64((int64_t)x->vulns.n), db_param_text(sig, 16),
+                                             db_param_int64(util_now())));
+        return r;
+}
+
+/* What a device is, for matching: its distro and release, or not assessed. */
+struct device_os {
+        bool exists, assessed;
+        const char *distro;
+        char release[RELEASE_MAX + 1];
+};
+
+static int device_os_read(struct db *db, const char *id, struct device_os *ret)
+{
+        struct db_stmt *st;
+        int r = db_prepare(db, "SELECT os_name, os_version, inventory_at, offboarded_at FROM devices WHERE id = $1",
+                           &st);
+
+        if (r < 0)
+                return r;
+        memset(ret, 0, sizeof(*ret));
+        db_bind_text(st, 1, id, strlen(id));
+        r = db_step(st);
+        if (r == 1) {
+                size_t len;
+                const char *release = db_column_text(st, 1, &len);
+
+                ret->exists = db_column_is_null(st, 3);
+                ret->distro = tvm_distro_of(db_column_text(st, 0, NULL));
+                ret->assessed = ret->exists && ret->distro && !db_column_is_null(st, 2) && release &&
+                                len > 0 && len <= RELEASE_MAX;
+                if (ret->assessed)
+                        memcpy(ret->release, release, len + 1);
+                r = 0;
+        }
+        db_stmt_done(st);
+        return r;
+}
+
+/* A device's level before and after, published once the batch is committed. */
+struct change {
+        char id[TVM_DEVICE_ID_MAX + 1];
+        int from, to;                   /* -1: not assessed */
+};
+
+/* Recomputes one device in the open transaction into ch (its id set).
+ * db lock held. */
+static int device_recompute(struct vigild *d, const struct tvm_match_options *o, struct tvm_release_cache *c,
+                            struct scratch *x, struct change *ch)
+{
+        const char *id = ch->id;
+        struct tvm_advisories *a;
+        struct device_os os;
+        enum tvm_exposure level;
+        char old_sig[17];
+        int r = device_os_read(d->db, id, &os);
+
+        if (r == 0)
+                r = stored_read(d->db, id, &ch->from, old_sig);
+        if (r < 0)
+                return r;
+        ch->to = -1;
+        if (!os.assessed)
+                return ch->from >= 0 ? results_clear(d->db, id) : 0;
+        r = release_get(c, d->db, os.distro, os.release, o, &a);
+        if (r == 0)
+                r = packages_read(d->db, id, x);
+        if (r == 0)
+                r = tvm_match(a, x->pkgs, x->n_pkgs, &x->vulns);
+        if (r == 0)
+                r = tvm_exposure_compute(x->vulns.v, x->vulns.n, &level);
+        if (r == 0)
+                r = results_store(d->db, id, x, level, ch->from, old_sig);
+        if (r == 0)
+                ch->to = (int)level;
+        return r;
+}
+
+/* Sets the levels in memory and publishes each change. */
+static void changes_publish(struct vigild *d, const struct change *ch, size_t n)
+{
+        struct tvm_results *s = d->tvm_results;
+
+        for (size_t i = 0; i < n; i++) {
+                struct bus_event ev = { .type = BUS_EXPOSURE_CHANGED, .device_id = ch[i].id };
+
+                if (s) {
+                        pthread_mutex_lock(&s->llock);
+                        level_set(s, ch[i].id, ch[i].to);
+                        pthread_mutex_unlock(&s->llock);
+                }
+                if (ch[i].from == ch[i].to)
+                        continue;
+                ev.exposure_changed.from = ch[i].from < 0 ? NULL : tvm_exposure_name((enum tvm_exposure)ch[i].from);
+                ev.exposure_changed.to = ch[i].to < 0 ? NULL : tvm_exposure_name((enum tvm_exposure)ch[i].to);
+                bus_publish(d->bus, &ev);
+        }
+}
+
+/* Recomputes ids[0..n) in one transaction, then publishes. */
+static int batch_recompute(struct vigild *d, char (*ids)[TVM_DEVICE_ID_MAX + 1], size_t n,
+                           const struct tvm_match_options *o, struct tvm_release_cache *c, struct scratch *x)
+{
+        struct change ch[BATCH_MAX];
+        size_t i = 0;
+        int r;
+
+        db_lock(d->db);
+        r = db_begin(d->db);
+        for (; r == 0 && i < n; i++) {
+                memcpy(ch[i].id, ids[i], sizeof(ch[i].id));
+                r = device_recompute(d, o, c, x, &ch[i]);
+        }
+        r = db_finish(d->db, r);
+        db_unlock(d->db);
+        if (r < 0) {
+                log_error("tvm: cannot store the vulnerabilities of %zu devices (device %s): %s", n,
+                          ids[i ? i - 1 : 0], strerror(-r));
+                return r;
+        }
+        changes_publish(d, ch, n);
+        return 0;
+}
+
+struct id_list {
+        char (*ids)[TVM_DEVICE_ID_MAX + 1];
+        size_t n, cap;
+};
+
+/* Every device, and every device with stored results (to clear those of
+ * devices gone). db lock held. */
+static int ids_all(struct db *db, struct id_list *l)
+{
+        struct db_stmt *st;
+        int r = db_prepare(db, "SELECT id FROM devices UNION SELECT device_id FROM tvm_device_exposure", &st);
+
+        if (r < 0)
+                return r;
+        while ((r = db_step(st)) == 1) {
+                const char *id = db_column_text(st, 0, NULL);
+
+                if (strlen(id) > TVM_DEVICE_ID_MAX)
+                        continue;
+                if (l->n == l->cap) {
+                        size_t cap = l->cap ? 2 * l->cap : 1024;
+                        void *ids = realloc(l->ids, cap * sizeof(*l->ids));
+                        if (!ids) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        l->ids = ids;
+                        l->cap = cap;
+                }
+                snprintf(l->ids[l->n++], TVM_DEVICE_ID_MAX + 1, "%s", id);
+        }
+        db_stmt_done(st);
+        return r;
+}
+
+int tvm_results_recompute(struct vigild *d, const char *device_id, const struct tvm_match_options *o,
+                          struct tvm_release_cache *cache)
+{
+        struct tvm_release_cache own = { 0 }, *c = cache ? cache : &own;
+        struct scratch x = { 0 };
+        struct id_list l = { 0 };
+        int r = 0;
+
+        if (device_id) {
+                char one[1][TVM_DEVICE_ID_MAX + 1];
+
+                if (strlen(device_id) > TVM_DEVICE_ID_MAX)
+                        return -ENOENT;
+                snprintf(one[0], sizeof(one[0]), "%s", device_id);
+                r = batch_recompute(d, one, 1, o, c, &x);
+                goto done;
+        }
+        db_lock(d->db);
+        r = ids_all(d->db, &l);
+        db_unlock(d->db);
+        for (size_t i = 0; r == 0 && i < l.n; i += BATCH_MAX)
+                r = batch_recompute(d, l.ids + i, l.n - i < BATCH_MAX ? l.n - i : BATCH_MAX, o, c, &x);
+done:
+        free(l.ids);
+        tvm_release_cache_clear(&own);
+        scratch_release(&x);
+        return r;
+}
+
+/* ---- the worker ---- */
+
+void tvm_results_queue(struct vigild *d, const char *device_id)
+{
+        struct tvm_results *s = d->tvm_results;
+
+        if (!s || (device_id && strnlen(device_id, TVM_DEVICE_ID_MAX + 1) > TVM_DEVICE_ID_MAX))
+                return;
+        pthread_mutex_lock(&s->qlock);
+        if (!device_id || s->q_len == QUEUE_MAX) {
+                s->q_all = true;
+                s->q_len = 0;
+        } else if (!s->q_all) {
+                bool dup = false;
+
+                for (size_t i = 0; i < s->q_len && !dup; i++)
+                        dup = strcmp(s->queue[i], device_id) == 0;
+                if (!dup)
+                        snprintf(s->queue[s->q_len++], TVM_DEVICE_ID_MAX + 1, "%s", device_id);
+        }
+        s->q_seq++;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->qlock);
+}
+
+bool tvm_results_settle(struct vigild *d, unsigned timeout_ms)
+{
+        struct tvm_results *s = d->tvm_results;
+        struct timespec until;
+        uint64_t want;
+        bool ok;
+
+        if (!s)
+                return false;
+        until = util_deadline(CLOCK_REALTIME, timeout_ms);
+        pthread_mutex_lock(&s->qlock);
+        want = s->q_seq;
+        while (s->done_seq < want && s->running)
+                if (pthread_cond_timedwait(&s->settled, &s->qlock, &until) != 0)
+                        break;
+        ok = s->done_seq >= want;
+        pthread_mutex_unlock(&s->qlock);
+        return ok;
+}
+
+static void on_device_event(const struct bus_event *ev, void *userdata)
+{
+        if (ev->device_id)
+                tvm_results_queue(userdata, ev->device_id);
+}
+
+/* The advisories changed: the worker drops its indexes and recomputes all. */
+static void on_advisories_changed(const struct bus_event *ev, void *userdata)
+{
+        (void)ev;
+        tvm_results_queue(userdata, NULL);
+}
+
+/* Takes what is queued: every device (*ret_all), or up to BATCH_MAX ids. qlock held. */
+static size_t queue_take(struct tvm_results *s, char (*ids)[TVM_DEVICE_ID_MAX + 1], bool *ret_all)
+{
+        size_t n = s->q_len < BATCH_MAX ? s->q_len : BATCH_MAX;
+
+        *ret_all = s->q_all;
+        if (s->q_all) {
+                s->q_all = false;
+                s->q_len = 0;
+                return 0;
+        }
+        memcpy(ids, s->queue, n * sizeof(*ids));
+        memmove(s->queue, s->queue + n, (s->q_len - n) * sizeof(*s->queue));
+        s->q_len -= n;
+        return n;
+}
+
+static void *worker_main(void *arg)
+{
+        struct tvm_results *s = arg;
+        struct tvm_release_cache *cache = tvm_release_cache_new();
+        char (*ids)[TVM_DEVICE_ID_MAX + 1] = calloc(BATCH_MAX, sizeof(*ids));
+        struct scratch x = { 0 };
+
+        if (!cache || !ids) {
+                log_error("tvm: out of memory: vulnerabilities are not computed");
+                goto out;
+        }
+        pthread_mutex_lock(&s->qlock);
+        while (!s->stop) {
+                uint64_t seq = s->q_seq;
+                bool all;
+                size_t n;
+                int r;
+
+                if ((!s->q_len && !s->q_all) || s->backoff_until > util_now()) {
+                        struct timespec ts = { .tv_sec = s->backoff_until > util_now() ? s->backoff_until
+                                                                                     : util_now() + 3600 };
+                        if (!s->q_len && !s->q_all) {
+                                s->done_seq = seq;
+                                pthread_cond_broadcast(&s->settled);
+                        }
+                        pthread_cond_timedwait(&s->wake, &s->qlock, &ts);
+                        continue;
+                }
+                n = queue_take(s, ids, &all);
+                pthread_mutex_unlock(&s->qlock);
+                if (all) {
+                        /* every device: the advisories or the options may have changed */
+                        tvm_release_cache_clear(cache);
+                        r = tvm_results_recompute(s->d, NULL, &s->opts, cache);
+                } else {
+                        r = batch_recompute(s->d, ids, n, &s->opts, cache, &x);
+                }
+                pthread_mutex_lock(&s->qlock);
+                if (r < 0) {
+                        /* again later: everything, as what failed is not kept */
+                        s->q_all = true;
+                        s->backoff_until = util_now() + RETRY_S;
+                }
+        }
+        pthread_mutex_unlock(&s->qlock);
+out:
+        scratch_release(&x);
+        free(ids);
+        tvm_release_cache_free(cache);
+        return NULL;
+}
+
+/* Loads the stored levels into memory. db lock held. */
+static int levels_load(struct tvm_results *s)
+{
+        struct db_stmt *st;
+        int r = db_prepare(s->d->db, "SELECT device_id, level FROM tvm_device_exposure", &st);
+
+        if (r < 0)
+                return r;
+        while ((r = db_step(st)) == 1)
+                level_set(s, db_column_text(st, 0, NULL), level_parse(db_column_text(st, 1, NULL)));
+        db_stmt_done(st);
+        return r;
+}
+
+static void device_json(struct vigild *d, const char *device_id, json_t *device, bool detail)
+{
+        enum tvm_exposure e;
+
+        (void)detail;
+        json_object_set_new(device, "exposure_level",
+                            tvm_device_exposure_get(d, device_id, &e) == 0 ? json_string(tvm_exposure_name(e))
+                                                                          : json_null());
+}
+
+static int subscribe(struct vigild *d)
+{
+        int r = bus_subscribe(d->bus, BUS_INVENTORY_CHANGED, on_device_event, d);
+
+        if (r == 0)
+                r = bus_subscribe(d->bus, BUS_DEVICE_OFFBOARDED, on_device_event, d);
+        if (r == 0)
+                r = bus_subscribe(d->bus, BUS_ADVISORIES_CHANGED, on_advisories_changed, d);
+        if (r == 0)
+                r = enroll_device_json_hook_add(d, device_json);
+        return r;
+}
+
+int tvm_results_start(struct vigild *d, char *err, size_t err_size)
+{
+        struct tvm_results *s = calloc(1, sizeof(*s));
+        int r;
+
+        if (!s || !(s->queue = calloc(QUEUE_MAX, sizeof(*s->queue)))) {
+                free(s);
+                snprintf(err, err_size, "out of memory");
+                return -ENOMEM;
+        }
+        s->d = d;
+        s->opts = (struct tvm_match_options){ d->cfg.tvm_count_open, d->cfg.tvm_count_undetermined };
+        pthread_mutex_init(&s->llock, NULL);
+        pthread_mutex_init(&s->qlock, NULL);
+        pthread_cond_init(&s->wake, NULL);
+        pthread_cond_init(&s->settled, NULL);
+        d->tvm_results = s;
+        db_lock(d->db);
+        r = levels_load(s);
+        db_unlock(d->db);
+        if (r < 0) {
+                snprintf(err, err_size, "cannot load the devices' exposure levels: %s", db_errmsg(d->db));
+                return r;
+        }
+        r = subscribe(d);
+        if (r < 0) {
+                snprintf(err, err_size, "cannot subscribe to the event bus: %s", strerror(-r));
+                return r;
+        }
+        s->q_all = true;
+        s->q_seq = 1;
+        r = -pthread_create(&s->thread, NULL, worker_main, s);
+        if (r < 0) {
+                snprintf(err, err_size, "cannot start the vulnerability matcher: %s", strerror(-r));
+                return r;
+        }
+        s->running = true;
+        return 0;
+}
+
+void tvm_results_stop(struct vigild *d)
+{
+        struct tvm_results *s = d->tvm_results;
+
+        if (!s || !s->running)
+                return;
+        pthread_mutex_lock(&s->qlock);
+        s->stop = true;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->qlock);
+        pthread_join(s->thread, NULL);
+        pthread_mutex_lock(&s->qlock);
+        s->running = false;
+        pthread_cond_broadcast(&s->settled);
+        pthread_mutex_unlock(&s->qlock);
+}
+
+void tvm_results_close(struct vigild *d)
+{
+        struct tvm_results *s = d->tvm_results;
+
+        if (!s)
+                return;
+        tvm_results_stop(d);
+        d->tvm_results = NULL;
+        pthread_mutex_destroy(&s->llock);
+        pthread_mutex_destroy(&s->qlock);
+        pthread_cond_destroy(&s->wake);
+        pthread_cond_destroy(&s->settled);
+        free(s->levels);
+        free(s->queue);
+        free(s);
+}
+
+/* ---- the API ---- */
+
+#define LIST_LIMIT_DEFAULT 100
+#define LIST_LIMIT_MAX 1000
+#define QUERY_TEXT_MAX 128              /* bytes of a device or CVE filter */
+
+#define VULN_COLUMNS "device_id, cve, package, source, installed_version, fixed_version, severity, rating, " \
+                     "urgency, cvss10, exploit_known, advisory_id"
+
+static json_t *vuln_row_json(struct db_stmt *st)
+{
+        return json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:o,s:b,s:s}",
+                         "device_id", db_column_text(st, 0, NULL), "cve", db_column_text(st, 1, NULL),
+                         "package", db_column_text(st, 2, NULL), "source", db_column_text(st, 3, NULL),
+                         "installed_version", db_column_text(st, 4, NULL),
+                         "fixed_version", db_column_is_null(st, 5) ? json_null() : json_string(db_column_text(st, 5, NULL)),
+                         "severity", db_column_text(st, 6, NULL), "rating", db_column_text(st, 7, NULL),
+                         "urgency", db_column_text(st, 8, NULL),
+                         "cvss", db_column_is_null(st, 9) ? json_null() : json_real((double)db_column_int64(st, 9) / 10.0),
+                         "exploit_known", db_column_int64(st, 10) != 0, "advisory_id", db_column_text(st, 11, NULL));
+}
+
+#define LIST_WHERE " WHERE ($1 IS NULL OR device_id = $1) AND ($2 IS NULL OR cve = $2) AND ($3 IS NULL OR rating = $3)"
+
+static void list_bind(struct db_stmt *st, const char *const q[3])
+{
+        for (int i = 0; i < 3; i++)
+                db_bind_text(st, i + 1, q[i], q[i] ? strlen(q[i]) : 0);
+}
+
+/* GET /api/v1/tvm/vulnerabilities?device=&cve=&severity=&limit=&offset= */
+static void handle_list(struct vigild *d, const struct http_request *req, struct http_reply *rep)
+{
+        const char *q[3] = { http_request_query(req, "device"), http_request_query(req, "cve"),
+                             http_request_query(req, "severity") };
+        enum tvm_severity sev;
+        uint64_t limit, offset;
+        struct db_stmt *st;
+        int64_t total = 0;
+        json_t *arr;
+        int r;
+
+        if ((q[0] && !util_str_is_text(q[0], QUERY_TEXT_MAX)) || (q[1] && !util_str_is_text(q[1], QUERY_TEXT_MAX))) {
+                http_reply_error(rep, 400, "invalid_query", "'device' and 'cve' must be at most %d bytes of text",
+                                 QUERY_TEXT_MAX);
+                return;
+        }
+        if (q[2] && tvm_severity_parse(q[2], &sev) < 0) {
+                http_reply_error(rep, 400, "invalid_query", "'severity' must be unknown, low, medium, high or critical");
+                return;
+        }
+        if (http_request_paging(req, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, &limit, &offset, rep) < 0)
+                return;
+        arr = json_array();
+        db_lock(d->db);
+        r = db_prepare(d->db, "SELECT count(*) FROM tvm_device_vulns" LIST_WHERE, &st);
+        if (r == 0) {
+                list_bind(st, q);
+                r = db_step(st);
+                total = db_column_int64(st, 0);
+                db_stmt_done(st);
+        }
+        if (r >= 0)
+                r = db_prepare(d->db, "SELECT " VULN_COLUMNS " FROM tvm_device_vulns" LIST_WHERE
+                                      " ORDER BY device_id, package, cve LIMIT $4 OFFSET $5", &st);
+        if (r >= 0) {
+                list_bind(st, q);
+                db_bind_int64(st, 4, (int64_t)limit);
+                db_bind_int64(st, 5, (int64_t)offset);
+                while ((r = db_step(st)) == 1)
+                        json_array_append_new(arr, vuln_row_json(st));
+                db_stmt_done(st);
+        }
+        db_unlock(d->db);
+        if (r < 0)
+                http_reply_list_failed(rep, arr, "list vulnerabilities");
+        else
+                http_reply_page(rep, arr, total, offset);
+}
+
+/* GET /api/v1/devices/{id}/vulnerabilities: all of them, with the level. */
+static void handle_device(struct vigild *d, const struct http_request *req, struct http_reply *rep)
+{
+        const char *id = req->params[0];
+        enum tvm_exposure e;
+        struct db_stmt *st;
+        json_t *arr;
+        int r;
+
+        if (!enroll_device_exists(d, id)) {
+                http_reply_error(rep, 404, "device_not_found", "no device with id '%s'", id);
+                return;
+        }
+        arr = json_array();
+        db_lock(d->db);
+        r = db_prepare(d->db, "SELECT " VULN_COLUMNS " FROM tvm_device_vulns WHERE device_id = $1 "
+                              "ORDER BY package, cve", &st);
+        if (r == 0) {
+                db_bind_text(st, 1, id, strlen(id));
+                while ((r = db_step(st)) == 1)
+                        json_array_append_new(arr, vuln_row_json(st));
+                db_stmt_done(st);
+        }
+        db_unlock(d->db);
+        if (r < 0) {
+                http_reply_list_failed(rep, arr, "read the device's vulnerabilities");
+                return;
+        }
+        http_reply_json(rep, 200, json_pack("{s:s,s:o,s:I,s:o}", "device_id", id, "exposure_level",
+                                            tvm_device_exposure_get(d, id, &e) == 0
+                                                    ? json_string(tvm_exposure_name(e)) : json_null(),
+                                            "count", (json_int_t)json_array_size(arr), "value", arr));
+}
+
+/* ---- recommendations ---- */
+
+/* One (device, CVE) of a source package, as rows give it. */
+struct rec_row {
+        char *device, *cve, *fixed;
+        enum tvm_severity rating;
+        bool exploit;
+};
+
+/* One recommendation being built. */
+struct rec {
+        char source[TVM_REC_SOURCE_MAX + 1];
+        const char *fixed;              /* the highest fixed version, borrowed from a row */
+        size_t devices, cves, fixable, fixable_high, open, exploit;
+        uint64_t impact;
+};
+
+static unsigned rating_weight(enum tvm_severity s)
+{
+        static const unsigned w[] = { 2, 1, 2, 5, 10 };
+
+        return w[s];
+}
+
+static int cve_cmp(const void *a, const void *b)
+{
+        const struct rec_row *x = *(struct rec_row *const *)a, *y = *(struct rec_row *const *)b;
+
+        return strcmp(x->cve, y->cve);
+}
+
+/* Folds rows[0..n) of one source package (ordered by device, CVE) into r. */
+static int rec_fold(struct rec *r, struct rec_row *rows, size_t n)
+{
+        struct rec_row **by_cve = malloc(n * sizeof(*by_cve));
+
+        if (!by_cve)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                bool new_device = i == 0 || strcmp(rows[i].device, rows[i - 1].device) != 0;
+                bool new_pair = new_device || strcmp(rows[i].cve, rows[i - 1].cve) != 0;
+
+                r->devices += new_device;
+                if (new_pair && rows[i].fixed)
+                        r->impact += rating_weight(rows[i].rating) + (rows[i].exploit ? 10 : 0);
+                if (rows[i].fixed && (!r->fixed || dpkgver_compare(rows[i].fixed, r->fixed) > 0))
+                        r->fixed = rows[i].fixed;
+                by_cve[i] = &rows[i];
+        }
+        qsort(by_cve, n, sizeof(*by_cve), cve_cmp);
+        for (size_t i = 0; i < n;) {
+                bool fixed = false, high = false, exploit = false;
+                size_t j = i;
+
+                for (; j < n && strcmp(by_cve[j]->cve, by_cve[i]->cve) == 0; j++) {
+                        fixed |= by_cve[j]->fixed != NULL;
+                        high |= by_cve[j]->rating >= TVM_SEVERITY_HIGH;
+                        exploit |= by_cve[j]->exploit;
+                }
+                r->cves++;
+                r->fixable += fixed;
+                r->fixable_high += fixed && high;
+                r->open += !fixed;
+                r->exploit += exploit;
+                i = j;
+        }
+        free(by_cve);
+        return 0;
+}
+
+static json_t *rec_json(const struct rec *r)
+{
+        char text[512];
+
+        if (r->fixed)
+                snprintf(text, sizeof(text), "upgrade %s to %s or later — affects %zu device%s, fixes %zu CVE%s (%zu high)",
+                         r->source, r->fixed, r->devices, r->devices == 1 ? "" : "s", r->fixable,
+                         r->fixable == 1 ? "" : "s", r->fixable_high);
+        else
+                snprintf(text, sizeof(text), "no fix yet for %s — affects %zu device%s, %zu CVE%s open", r->source,
+                         r->devices, r->devices == 1 ? "" : "s", r->open, r->open == 1 ? "" : "s");
+        return json_pack("{s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s}", "package", r->source,
+                         "fixed_version", r->fixed ? json_string(r->fixed) : json_null(),
+                         "devices", (json_int_t)r->devices, "cves", (json_int_t)r->cves,
+                         "fixes_cves", (json_int_t)r->fixable, "fixes_high", (json_int_t)r->fixable_high,
+                         "open_cves", (json_int_t)r->open, "exploited_cves", (json_int_t)r->exploit,
+                         "impact", (json_int_t)r->impact, "text", text);
+}
+
+static int rec_order(const void *a, const void *b)
+{
+        const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+        json_int_t ix = json_integer_value(json_object_get(x, "impact")), iy = json_integer_value(json_object_get(y, "impact"));
+        json_int_t dx = json_integer_value(json_object_get(x, "devices")), dy = json_integer_value(json_object_get(y, "devices"));
+
+        if (ix != iy)
+                return ix > iy ? -1 : 1;
+        if (dx != dy)
+                return dx > dy ? -1 : 1;
+        return strcmp(json_string_value(json_object_get(x, "package")), json_string_value(json_object_get(y, "package")));
+}
+
+static void rows_free(struct rec_row *rows, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(rows[i].device);
+                free(rows[i].cve);
+                free(rows[i].fixed);
+        }
+}
+
+/* Appends the recommendation of rows[0..n) (one source) to out. */
+static int rec_add(json_t *out, const char *source, struct rec_row *rows, size_t n)
+{
+        struct rec r = { 0 };
+        int e;
+
+        snprintf(r.source, sizeof(r.source), "%s", source);
+        e = rec_fold(&r, rows, n);
+        if (e == 0)
+                e = json_array_append_new(out, rec_json(&r)) == 0 ? 0 : -ENOMEM;
+        return e;
+}
+
+int tvm_recommendations(struct vigild *d, const char *source, json_t **ret)
+{
+        struct rec_row *rows = NULL;
+        size_t n = 0, cap = 0;
+        char cur[TVM_REC_SOURCE_MAX + 1] = "";
+        struct db_stmt *st;
+        json_t *out = json_array();
+        int r;
+
+        if (!out)
+                return -ENOMEM;
+        r = db_prepare(d->db, "SELECT source, device_id, cve, fixed_version, rating, exploit_known FROM tvm_device_vulns "
+                              "WHERE ($1 IS NULL OR source = $1) ORDER BY source, device_id, cve", &st);
+        if (r < 0)
+                goto fail;
+        db_bind_text(st, 1, source, source ? strlen(source) : 0);
+        while ((r = db_step(st)) == 1) {
+                const char *src = db_column_text(st, 0, NULL);
+                enum tvm_severity sev = TVM_SEVERITY_UNKNOWN;
+
+                if (n && strcmp(src, cur) != 0) {
+                        r = rec_add(out, cur, rows, n);
+                        rows_free(rows, n);
+                        n = 0;
+                        if (r < 0)
+                                break;
+                }
+                snprintf(cur, sizeof(cur), "%s", src);
+                if (n == cap) {
+                        struct rec_row *nr = realloc(rows, (cap ? 2 * cap : 1024) * sizeof(*nr));
+                        if (!nr) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        rows = nr;
+                        cap = cap ? 2 * cap : 1024;
+                }
+                tvm_severity_parse(db_column_text(st, 4, NULL), &sev);
+                rows[n] = (struct rec_row){ strdup(db_column_text(st, 1, NULL)), strdup(db_column_text(st, 2, NULL)),
+                                            db_column_is_null(st, 3) ? NULL : strdup(db_column_text(st, 3, NULL)),
+                                            sev, db_column_int64(st, 5) != 0 };
+                n++;
+                if (!rows[n - 1].device || !rows[n - 1].cve || (!db_column_is_null(st, 3) && !rows[n - 1].fixed)) {
+                        r = -ENOMEM;
+                        break;
+                }
+        }
+        db_stmt_done(st);
+        if (r == 0 && n)
+                r = rec_add(out, cur, rows, n);
+        rows_free(rows, n);
+        free(rows);
+        if (r < 0)
+                goto fail;
+        /* jansson has no sort: order a copy of the pointers and rebuild */
+        {
+                size_t k = json_array_size(out);
+                json_t **v = malloc((k ? k : 1) * sizeof(*v)), *sorted = json_array();
+
+                if (!v || !sorted) {
+                        free(v);
+                        json_decref(sorted);
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                for (size_t i = 0; i < k; i++)
+                        v[i] = json_array_get(out, i);
+                qsort(v, k, sizeof(*v), rec_order);
+                for (size_t i = 0; i < k; i++)
+                        json_array_append(sorted, v[i]);
+                free(v);
+                json_decref(out);
+                out = sorted;
+        }
+        *ret = out;
+        return 0;
+fail:
+        json_decref(out);
+        return r;
+}
+
+/* GET /api/v1/tvm/recommendations[?package=] */
+static void handle_recommendations(struct vigild *d, const struct http_request *req, struct http_reply *rep)
+{
+        const char *pkg = http_request_query(req, "package");
+        json_t *arr;
+        int r;
+
+        if (pkg && !util_str_is_text(pkg, TVM_REC_SOURCE_MAX)) {
+                http_reply_error(rep, 400, "invalid_query", "'package' must be at most %d bytes of text",
+                                 TVM_REC_SOURCE_MAX);
+                return;
+        }
+        db_lock(d->db);
+        r = tvm_recommendations(d, pkg, &arr);
+        db_unlock(d->db);
+        if (r < 0) {
+                http_reply_failed(rep, r, "compute the recommendations");
+                return;
+        }
+        http_reply_values(rep, arr);
+}
+
+const struct http_route tvm_results_routes[] = {
+        { "GET", "/api/v1/tvm/vulnerabilities", HTTP_AUTH_ADMIN, ROLES_ANY, handle_list, 0 },
+        { "GET", "/api/v1/devices/{id}/vulnerabilities", HTTP_AUTH_ADMIN, ROLES_ANY, handle_device, 0 },
+        { "GET", "/api/v1/tvm/recommendations", HTTP_AUTH_ADMIN, ROLES_ANY, handle_recommendations, 0 },
+        { 0 },
+};
