@@ -29,6 +29,7 @@ static const struct cli_area cli_areas[] = {
         { "policy", cli_policy, cli_policy_usage },
         { "compliance", cli_compliance, cli_compliance_usage },
         { "access", cli_access, cli_access_usage },
+        { "tvm", cli_tvm, cli_tvm_usage },
         { NULL, NULL, NULL },
 };
 
