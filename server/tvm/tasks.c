@@ -275,7 +275,7 @@ static int body_check(const json_t *body, struct task_body *b, char *err, size_t
         const char *key;
         json_t *v;
         int64_t t;
-        char when[32];
+        char when[32], back[21];
 
         json_object_foreach((json_t *)body, key, v) {
                 if (!in_set(key, keys))
@@ -293,7 +293,9 @@ static int body_check(const json_t *body, struct task_body *b, char *err, size_t
                 return util_path_fail(err, size, "priority", "must be low, medium, high or critical");
         if (b->due_date) {
                 snprintf(when, sizeof(when), "%sT00:00:00Z", b->due_date);
-                if (strlen(b->due_date) != 10 || util_time_parse(when, &t) < 0)
+                /* formatted back, so that a day the month lacks (02-30) is refused */
+                if (strlen(b->due_date) != 10 || util_time_parse(when, &t) < 0 ||
+                    (util_time_format(t, back), strncmp(back, b->due_date, 10) != 0))
                         return util_path_fail(err, size, "due_date", "must be a date as YYYY-MM-DD");
         }
         return 0;
