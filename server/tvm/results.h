@@ -185,6 +185,23 @@ int tvm_device_exposure_get(struct vigild *d, const char *device_id, enum tvm_ex
 #define TVM_REC_SOURCE_MAX 128          /* bytes of a source package name we group by */
 int tvm_recommendations(struct vigild *d, const char *source, json_t **ret);
 
+/* A security task's request (POST /api/v1/tvm/tasks), checked: strings
+ * borrowed from the JSON. */
+#define TVM_TASK_NOTES_MAX 2000         /* bytes of a task's notes */
+struct tvm_task_body {
+        const char *package;            /* a source package name, 1 to TVM_REC_SOURCE_MAX bytes */
+        const char *group_id;           /* NULL: every device */
+        const char *priority;           /* low, medium, high, critical */
+        const char *due_date;           /* YYYY-MM-DD of a real day, or NULL */
+        const char *notes;              /* NULL: none */
+};
+
+/* Checks a task request: an object of the members above only, each a string
+ * without control characters within its limits. Returns 0 with *ret filled,
+ * or -EINVAL with "member: reason" in err. Only the syntax: whether the
+ * group and the recommendation exist is the handler's to check. */
+int tvm_task_body_check(const json_t *body, struct tvm_task_body *ret, char *err, size_t err_size);
+
 /* Routes: vulnerabilities, recommendations (vulns.c) and tasks (tasks.c). */
 extern const struct http_route tvm_results_routes[];
 extern const struct http_route tvm_task_routes[];

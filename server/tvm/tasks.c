@@ -20,7 +20,6 @@
 #include "util/strutil.h"
 
 #define TASK_ID_LEN 36
-#define NOTES_MAX 2000                  /* bytes of a task's notes */
 #define REASON_MAX 1000                 /* bytes of a rejection's reason */
 #define TASKS_LIMIT_DEFAULT 100
 #define TASKS_LIMIT_MAX 1000
@@ -250,11 +249,6 @@ static int event_add(struct vigild *d, const char *id, const struct http_princip
                                         db_param_text(reason, strlen(reason))));
 }
 
-/* A task request's members, checked. */
-struct task_body {
-        const char *package, *group_id, *priority, *due_date, *notes;
-};
-
 static int optional_string(const json_t *body, const char *key, size_t max, const char **ret, char *err, size_t size)
 {
         const json_t *v = json_object_get(body, key);
@@ -269,35 +263,39 @@ static int optional_string(const json_t *body, const char *key, size_t max, cons
         return 0;
 }
 
-static int body_check(const json_t *body, struct task_body *b, char *err, size_t size)
+int tvm_task_body_check(const json_t *body, struct tvm_task_body *ret, char *err, size_t size)
 {
         static const char *const keys[] = { "package", "group_id", "priority", "due_date", "notes", NULL };
+        struct tvm_task_body b;
         const char *key;
         json_t *v;
         int64_t t;
         char when[32], back[21];
 
+        if (!json_is_object(body))
+                return util_path_fail(err, size, "(body)", "must be a JSON object");
         json_object_foreach((json_t *)body, key, v) {
                 if (!in_set(key, keys))
                         return util_path_fail(err, size, key, "unknown member");
         }
-        if (optional_string(body, "package", TVM_REC_SOURCE_MAX, &b->package, err, size) < 0 ||
-            optional_string(body, "group_id", MANAGE_ID_LEN, &b->group_id, err, size) < 0 ||
-            optional_string(body, "priority", 16, &b->priority, err, size) < 0 ||
-            optional_string(body, "due_date", 10, &b->due_date, err, size) < 0 ||
-            optional_string(body, "notes", NOTES_MAX, &b->notes, err, size) < 0)
+        if (optional_string(body, "package", TVM_REC_SOURCE_MAX, &b.package, err, size) < 0 ||
+            optional_string(body, "group_id", MANAGE_ID_LEN, &b.group_id, err, size) < 0 ||
+            optional_string(body, "priority", 16, &b.priority, err, size) < 0 ||
+            optional_string(body, "due_date", 10, &b.due_date, err, size) < 0 ||
+            optional_string(body, "notes", TVM_TASK_NOTES_MAX, &b.notes, err, size) < 0)
                 return -EINVAL;
-        if (!b->package || !*b->package)
+        if (!b.package || !*b.package)
                 return util_path_fail(err, size, "package", "is required: the source package of a recommendation");
-        if (!b->priority || !in_set(b->priority, priorities))
+        if (!b.priority || !in_set(b.priority, priorities))
                 return util_path_fail(err, size, "priority", "must be low, medium, high or critical");
-        if (b->due_date) {
-                snprintf(when, sizeof(when), "%sT00:00:00Z", b->due_date);
+        if (b.due_date) {
+                snprintf(when, sizeof(when), "%sT00:00:00Z", b.due_date);
                 /* formatted back, so that a day the month lacks (02-30) is refused */
-                if (strlen(b->due_date) != 10 || util_time_parse(when, &t) < 0 ||
-                    (util_time_format(t, back), strncmp(back, b->due_date, 10) != 0))
+                if (strlen(b.due_date) != 10 || util_time_parse(when, &t) < 0 ||
+                    (util_time_format(t, back), strncmp(back, b.due_date, 10) != 0))
                         return util_path_fail(err, size, "due_date", "must be a date as YYYY-MM-DD");
         }
+        *ret = b;
         return 0;
 }
 
@@ -322,7 +320,7 @@ static int recommended_version(struct vigild *d, const char *source, char *out, 
         return r;
 }
 
-static int task_insert(struct vigild *d, const char *id, const struct task_body *b, const char *fixed,
+static int task_insert(struct vigild *d, const char *id, const struct tvm_task_body *b, const char *fixed,
                        const struct http_principal *who, int64_t now)
 {
         int r = db_exec_params(d->db, "INSERT INTO tvm_tasks VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', '', $8, $9, $8, $9)",
@@ -343,12 +341,12 @@ static void handle_create(struct vigild *d, const struct http_request *req, stru
 {
         char err[256], id[TASK_ID_LEN + 1], fixed[DPKGVER_MAX + 1];
         json_t *body = http_request_json(req, rep);
-        struct task_body b = { 0 };
+        struct tvm_task_body b = { 0 };
         int r;
 
         if (!body)
                 return;
-        if (body_check(body, &b, err, sizeof(err)) < 0) {
+        if (tvm_task_body_check(body, &b, err, sizeof(err)) < 0) {
                 http_reply_error(rep, 400, "invalid_task", "%s", err);
                 goto out;
         }
