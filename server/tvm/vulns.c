@@ -354,11 +354,22 @@ static void vulns_sig(const struct tvm_vuln_list *l, char out[17])
         snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-static int vuln_insert(struct db *db, const char *id, const struct tvm_vuln *v)
+static int64_t cvss10(double cvss)
+{
+        return cvss >= 0 ? (int64_t)(cvss * 10 + 0.5) : -1;
+}
+
+#define VULN_INSERT "INSERT INTO tvm_device_vulns VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+
+/* Inserts v, or (replace) replaces the stored row of its (package, CVE). */
+static int vuln_write(struct db *db, const char *id, const struct tvm_vuln *v, bool replace)
 {
         const char *sev = tvm_severity_name(v->severity), *rating = tvm_severity_name(tvm_vuln_severity(v));
 
-        return db_exec_params(db, "INSERT INTO tvm_device_vulns VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        return db_exec_params(db, replace ? VULN_INSERT " ON CONFLICT (device_id, package, cve) DO UPDATE SET "
+                                            "source = $4, installed_version = $5, fixed_version = $6, severity = $7, "
+                                            "rating = $8, urgency = $9, cvss10 = $10, exploit_known = $11, "
+                                            "advisory_id = $12" : VULN_INSERT,
                               DB_PARAMS(db_param_text(id, strlen(id)), db_param_text(v->cve, strlen(v->cve)),
                                         db_param_text(v->package, strlen(v->package)),
                                         db_param_text(v->source, strlen(v->source)),
@@ -366,9 +377,127 @@ static int vuln_insert(struct db *db, const char *id, const struct tvm_vuln *v)
                                         v->fixed ? db_param_text(v->fixed, strlen(v->fixed)) : db_param_null(),
                                         db_param_text(sev, strlen(sev)), db_param_text(rating, strlen(rating)),
                                         db_param_text(v->urgency, strlen(v->urgency)),
-                                        v->cvss >= 0 ? db_param_int64((int64_t)(v->cvss * 10 + 0.5)) : db_param_null(),
+                                        v->cvss >= 0 ? db_param_int64(cvss10(v->cvss)) : db_param_null(),
                                         db_param_int64(v->exploit_known),
                                         db_param_text(v->advisory_id, strlen(v->advisory_id))));
+}
+
+/* A hash of a row's fields besides its key, the same for a stored row
+ * (texts as stored, cvss10 -1 for NULL) and for the vulnerability it was
+ * written from. */
+static uint64_t row_hash(const char *source, const char *installed, const char *fixed, const char *severity,
+                         const char *urgency, int64_t cvss, bool exploit, const char *advisory_id)
+{
+        char num[32];
+        uint64_t h = 0xcbf29ce484222325ull;
+
+        snprintf(num, sizeof(num), "%lld %d", (long long)cvss, exploit);
+        h = fnv(h, source);
+        h = fnv(h, installed);
+        h = fnv(h, fixed ? fixed : "\x01");
+        h = fnv(h, severity);
+        h = fnv(h, urgency);
+        h = fnv(h, advisory_id);
+        return fnv(h, num);
+}
+
+/* A stored row's key and hash. */
+struct stored_row {
+        char *package, *cve;
+        uint64_t hash;
+};
+
+static void stored_rows_free(struct stored_row *rows, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(rows[i].package);
+                free(rows[i].cve);
+        }
+        free(rows);
+}
+
+/* The device's stored rows in key order (package, CVE). db lock held. */
+static int stored_rows_read(struct db *db, const char *id, struct stored_row **ret, size_t *ret_n)
+{
+        struct stored_row *rows = NULL;
+        size_t n = 0, cap = 0;
+        struct db_stmt *st;
+        int r = db_prepare(db, "SELECT package, cve, source, installed_version, fixed_version, severity, urgency, "
+                               "cvss10, exploit_known, advisory_id FROM tvm_device_vulns WHERE device_id = $1 "
+                               "ORDER BY package, cve", &st);
+
+        if (r < 0)
+                return r;
+        db_bind_text(st, 1, id, strlen(id));
+        while ((r = db_step(st)) == 1) {
+                if (n == cap) {
+                        struct stored_row *nr = realloc(rows, (cap ? 2 * cap : 256) * sizeof(*nr));
+                        if (!nr) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        rows = nr;
+                        cap = cap ? 2 * cap : 256;
+                }
+                rows[n].package = strdup(db_column_text(st, 0, NULL));
+                rows[n].cve = strdup(db_column_text(st, 1, NULL));
+                rows[n].hash = row_hash(db_column_text(st, 2, NULL), db_column_text(st, 3, NULL),
+                                        db_column_text(st, 4, NULL), db_column_text(st, 5, NULL),
+                                        db_column_text(st, 6, NULL),
+                                        db_column_is_null(st, 7) ? -1 : db_column_int64(st, 7),
+                                        db_column_int64(st, 8) != 0, db_column_text(st, 9, NULL));
+                n++;
+                if (!rows[n - 1].package || !rows[n - 1].cve) {
+                        r = -ENOMEM;
+                        break;
+                }
+        }
+        db_stmt_done(st);
+        if (r < 0) {
+                stored_rows_free(rows, n);
+                return r;
+        }
+        *ret = rows;
+        *ret_n = n;
+        return 0;
+}
+
+/* Brings the device's stored rows to l (sorted by package, CVE) writing only
+ * the difference: rows gone deleted, rows new or changed upserted. */
+static int rows_sync(struct db *db, const char *id, const struct tvm_vuln_list *l)
+{
+        struct stored_row *rows;
+        size_t n, i = 0, k = 0;
+        int r = stored_rows_read(db, id, &rows, &n);
+
+        if (r < 0)
+                return r;
+        while (r == 0 && (i < n || k < l->n)) {
+                const struct tvm_vuln *v = k < l->n ? &l->v[k] : NULL;
+                int c = i == n ? 1 : !v ? -1 : strcmp(rows[i].package, v->package);
+
+                if (c == 0)
+                        c = strcmp(rows[i].cve, v->cve);
+                if (c < 0) {
+                        r = db_exec_params(db, "DELETE FROM tvm_device_vulns WHERE device_id = $1 AND package = $2 "
+                                               "AND cve = $3",
+                                           DB_PARAMS(db_param_text(id, strlen(id)),
+                                                     db_param_text(rows[i].package, strlen(rows[i].package)),
+                                                     db_param_text(rows[i].cve, strlen(rows[i].cve))));
+                        i++;
+                        continue;
+                }
+                if (c > 0)
+                        r = vuln_write(db, id, v, false);
+                else if (rows[i].hash != row_hash(v->source, v->installed, v->fixed, tvm_severity_name(v->severity),
+                                                  v->urgency, cvss10(v->cvss), v->exploit_known, v->advisory_id))
+                        r = vuln_write(db, id, v, true);
+                if (c == 0)
+                        i++;
+                k++;
+        }
+        stored_rows_free(rows, n);
+        return r;
 }
 
 /* The stored level and signature of a device; level -1 if none. db lock held. */
@@ -414,10 +543,7 @@ static int results_store(struct db *db, const char *id, const struct scratch *x,
         vulns_sig(&x->vulns, sig);
         if (old_level == (int)level && strcmp(sig, old_sig) == 0)
                 return 0;
-        r = db_exec_params(db, "DELETE FROM tvm_device_vulns WHERE device_id = $1",
-                           DB_PARAMS(db_param_text(id, strlen(id))));
-        for (size_t i = 0; r == 0 && i < x->vulns.n; i++)
-                r = vuln_insert(db, id, &x->vulns.v[i]);
+        r = rows_sync(db, id, &x->vulns);
         if (r == 0)
                 r = db_exec_params(db, "INSERT INTO tvm_device_exposure VALUES ($1, $2, $3, $4, $5) "
                                    "ON CONFLICT (device_id) DO UPDATE SET level = $2, vulns = $3, sig = $4, "

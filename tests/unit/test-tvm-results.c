@@ -337,17 +337,37 @@ static void test_store_and_publish(void **state)
         /* nothing changed: nothing published, nothing rewritten */
         assert_int_equal(tvm_results_recompute(d, "dev-aaaa", &defaults, NULL), 0);
         assert_int_equal(f->n_events, 2);
-        /* the upgrade arrives with the next inventory */
+        /* the feed moves the fix and lowers the severity: the row is rewritten */
+        sql(d, "UPDATE tvm_affected SET fixed = '1.9.13p3-1+deb12u3', severity = 'medium' WHERE cve = 'CVE-2024-0040'");
+        assert_int_equal(tvm_results_recompute(d, NULL, &defaults, NULL), 0);
+        expect_vulns(d, "dev-aaaa", "sudo CVE-2024-0040 1.9.13p3-1+deb12u3;");
+        assert_int_equal(f->n_events, 3);
+        assert_string_equal(f->events[2], "dev-aaaa medium>low");
+        /* an upgrade that is not enough: the installed version is rewritten, the level stays */
         sql(d, "UPDATE device_software SET version = '1.9.13p3-1+deb12u2' WHERE device_id = 'dev-aaaa'");
         assert_int_equal(tvm_results_recompute(d, "dev-aaaa", &defaults, NULL), 0);
         assert_int_equal(f->n_events, 3);
-        assert_string_equal(f->events[2], "dev-aaaa medium>none");
+        db_lock(d->db);
+        {
+                struct db_stmt *st;
+
+                assert_int_equal(db_prepare(d->db, "SELECT installed_version FROM tvm_device_vulns", &st), 0);
+                assert_int_equal(db_step(st), 1);
+                assert_string_equal(db_column_text(st, 0, NULL), "1.9.13p3-1+deb12u2");
+                db_stmt_done(st);
+        }
+        db_unlock(d->db);
+        /* the upgrade arrives with the next inventory */
+        sql(d, "UPDATE device_software SET version = '1.9.13p3-1+deb12u3' WHERE device_id = 'dev-aaaa'");
+        assert_int_equal(tvm_results_recompute(d, "dev-aaaa", &defaults, NULL), 0);
+        assert_int_equal(f->n_events, 4);
+        assert_string_equal(f->events[3], "dev-aaaa low>none");
         expect_vulns(d, "dev-aaaa", "");
         /* offboarded: its results go */
         sql(d, "UPDATE devices SET offboarded_at = 5 WHERE id = 'dev-aaaa'");
         assert_int_equal(tvm_results_recompute(d, NULL, &defaults, NULL), 0);
-        assert_int_equal(f->n_events, 4);
-        assert_string_equal(f->events[3], "dev-aaaa none>-");
+        assert_int_equal(f->n_events, 5);
+        assert_string_equal(f->events[4], "dev-aaaa none>-");
 }
 
 static void test_recommendations(void **state)
