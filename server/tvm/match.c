@@ -159,7 +159,8 @@ static int row_add(struct tvm_advisories *a, struct db_stmt *st, const struct tv
         enum tvm_severity sev = TVM_SEVERITY_UNKNOWN;
         struct adv_row *r;
 
-        if (!src || !intro || !status || !status_counts(status, fixed, o))
+        if (!src || !intro || !status || !db_column_text(st, 1, NULL) || !db_column_text(st, 2, NULL) ||
+            !db_column_text(st, 7, NULL) || !status_counts(status, fixed, o))
                 return 0;
         if ((strcmp(intro, "0") != 0 && !version_ok(intro, intro_len)) || (fixed && !version_ok(fixed, fixed_len))) {
                 a->invalid++;

@@ -149,10 +149,6 @@ void tvm_results_close(struct vigild *d);
 /* Queues the device (NULL: every device) for a recompute; never blocks on one. */
 void tvm_results_queue(struct vigild *d, const char *device_id);
 
-/* True once everything queued before the call is recomputed; waits at most
- * timeout_ms. */
-bool tvm_results_settle(struct vigild *d, unsigned timeout_ms);
-
 /* Advisory indexes kept between recomputes, one per (distro, release) in
  * use (at most 32; past that it starts over). Clear it when tvm_affected
  * changes. new returns NULL on ENOMEM; free(NULL) is fine. */

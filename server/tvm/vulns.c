@@ -42,7 +42,7 @@ static const struct db_migration results_migrations[] = {
           "  advisory_id TEXT NOT NULL,"
           "  PRIMARY KEY (device_id, package, cve));"
           "CREATE INDEX tvm_device_vulns_cve ON tvm_device_vulns(cve);"
-          "CREATE INDEX tvm_device_vulns_source ON tvm_device_vulns(source);"
+          "CREATE INDEX tvm_device_vulns_source ON tvm_device_vulns(source, device_id, cve);"
           "CREATE TABLE tvm_device_exposure ("
           "  device_id TEXT PRIMARY KEY,"
           "  level TEXT NOT NULL,"
@@ -91,11 +91,10 @@ struct tvm_results {
         pthread_t thread;
         bool running, stop;
         pthread_mutex_t qlock;
-        pthread_cond_t wake, settled;
+        pthread_cond_t wake;
         char (*queue)[TVM_DEVICE_ID_MAX + 1];
         size_t q_len;
         bool q_all;
-        uint64_t q_seq, done_seq;
         int64_t backoff_until;
 };
 
@@ -757,29 +756,8 @@ void tvm_results_queue(struct vigild *d, const char *device_id)
                 if (!dup)
                         snprintf(s->queue[s->q_len++], TVM_DEVICE_ID_MAX + 1, "%s", device_id);
         }
-        s->q_seq++;
         pthread_cond_signal(&s->wake);
         pthread_mutex_unlock(&s->qlock);
-}
-
-bool tvm_results_settle(struct vigild *d, unsigned timeout_ms)
-{
-        struct tvm_results *s = d->tvm_results;
-        struct timespec until;
-        uint64_t want;
-        bool ok;
-
-        if (!s)
-                return false;
-        until = util_deadline(CLOCK_REALTIME, timeout_ms);
-        pthread_mutex_lock(&s->qlock);
-        want = s->q_seq;
-        while (s->done_seq < want && s->running)
-                if (pthread_cond_timedwait(&s->settled, &s->qlock, &until) != 0)
-                        break;
-        ok = s->done_seq >= want;
-        pthread_mutex_unlock(&s->qlock);
-        return ok;
 }
 
 static void on_device_event(const struct bus_event *ev, void *userdata)
@@ -825,7 +803,6 @@ static void *worker_main(void *arg)
         }
         pthread_mutex_lock(&s->qlock);
         while (!s->stop) {
-                uint64_t seq = s->q_seq;
                 bool all;
                 size_t n;
                 int r;
@@ -833,10 +810,7 @@ static void *worker_main(void *arg)
                 if ((!s->q_len && !s->q_all) || s->backoff_until > util_now()) {
                         struct timespec ts = { .tv_sec = s->backoff_until > util_now() ? s->backoff_until
                                                                                      : util_now() + 3600 };
-                        if (!s->q_len && !s->q_all) {
-                                s->done_seq = seq;
-                                pthread_cond_broadcast(&s->settled);
-                        }
+
                         pthread_cond_timedwait(&s->wake, &s->qlock, &ts);
                         continue;
                 }
@@ -916,7 +890,6 @@ int tvm_results_start(struct vigild *d, char *err, size_t err_size)
         pthread_mutex_init(&s->llock, NULL);
         pthread_mutex_init(&s->qlock, NULL);
         pthread_cond_init(&s->wake, NULL);
-        pthread_cond_init(&s->settled, NULL);
         d->tvm_results = s;
         db_lock(d->db);
         r = levels_load(s);
@@ -931,7 +904,6 @@ int tvm_results_start(struct vigild *d, char *err, size_t err_size)
                 return r;
         }
         s->q_all = true;
-        s->q_seq = 1;
         r = -pthread_create(&s->thread, NULL, worker_main, s);
         if (r < 0) {
                 snprintf(err, err_size, "cannot start the vulnerability matcher: %s", strerror(-r));
@@ -952,10 +924,7 @@ void tvm_results_stop(struct vigild *d)
         pthread_cond_signal(&s->wake);
         pthread_mutex_unlock(&s->qlock);
         pthread_join(s->thread, NULL);
-        pthread_mutex_lock(&s->qlock);
         s->running = false;
-        pthread_cond_broadcast(&s->settled);
-        pthread_mutex_unlock(&s->qlock);
 }
 
 void tvm_results_close(struct vigild *d)
@@ -969,7 +938,6 @@ void tvm_results_close(struct vigild *d)
         pthread_mutex_destroy(&s->llock);
         pthread_mutex_destroy(&s->qlock);
         pthread_cond_destroy(&s->wake);
-        pthread_cond_destroy(&s->settled);
         free(s->levels);
         free(s->queue);
         free(s);
