@@ -13,8 +13,8 @@ const char cli_tvm_usage[] =
         "  tvm vulns [--device ID] [--cve CVE] [--severity LEVEL] [--limit N] [--offset N] [--json]\n"
         "  tvm recommendations [--package NAME] [--json]\n"
         "  tvm tasks list [--status STATUS] [--limit N] [--offset N] [--json]\n"
-        "  tvm tasks create --package NAME --priority low|medium|high|critical [--group ID]\n"
-        "                   [--due YYYY-MM-DD] [--notes TEXT] [--json]   (security_admin)\n"
+        "  tvm tasks create --package NAME --priority low|medium|high|critical [--distro D --release R]\n"
+        "                   [--group ID] [--due YYYY-MM-DD] [--notes TEXT] [--json]   (security_admin)\n"
         "  tvm tasks show ID [--json]\n"
         "  tvm tasks accept|complete ID [--json]                          (it_admin)\n"
         "  tvm tasks reject ID --reason TEXT [--json]                     (it_admin)\n";
@@ -130,7 +130,8 @@ static int tvm_recommendations(struct cli *c, int argc, char **argv)
 
 static void task_print(const struct cli *c, const json_t *t)
 {
-        static const char *const keys[] = { "id", "package", "fixed_version", "group_id", "priority", "due_date",
+        static const char *const keys[] = { "id", "package", "distro", "release", "fixed_version", "group_id",
+                                            "priority", "due_date",
                                             "status", "reason", "notes", "created_at", "created_by", "updated_at",
                                             "updated_by" };
         const json_t *v;
@@ -178,7 +179,8 @@ static int tasks_create(struct cli *c, int argc, char **argv)
         static const struct cli_body_opt opts[] = {
                 { "package", CLI_OPT_ARG, "package", NULL }, { "priority", CLI_OPT_ARG, "priority", NULL },
                 { "group", CLI_OPT_ARG, "group_id", NULL }, { "due", CLI_OPT_ARG, "due_date", NULL },
-                { "notes", CLI_OPT_ARG, "notes", NULL } };
+                { "notes", CLI_OPT_ARG, "notes", NULL }, { "distro", CLI_OPT_ARG, "distro", NULL },
+                { "release", CLI_OPT_ARG, "release", NULL } };
         json_t *body = json_object(), *resp = NULL;
         int r = cli_body_options(c, argc, argv, 2, opts, sizeof(opts) / sizeof(opts[0]), body);
 

@@ -173,11 +173,12 @@ int tvm_results_recompute(struct vigild *d, const char *device_id, const struct 
  * or Ubuntu, not computed yet). */
 int tvm_device_exposure_get(struct vigild *d, const char *device_id, enum tvm_exposure *ret);
 
-/* The security recommendations (docs/TVM.md), one per source package with
- * vulnerabilities (only source's when not NULL), ordered by impact: a JSON
- * array of {package, fixed_version, devices, cves, fixes_cves, fixes_high,
- * open_cves, exploited_cves, impact, text}, the caller's. Call with the
- * database lock held. Returns 0, -ENOMEM or a database error. */
+/* The security recommendations (docs/TVM.md), one per source package and
+ * release with vulnerabilities (only source's when not NULL), ordered by
+ * impact: a JSON array of {package, distro, release, fixed_version, devices,
+ * cves, fixes_cves, fixes_high, open_cves, exploited_cves, impact, text},
+ * the caller's. Call with the database lock held. Returns 0, -ENOMEM or a
+ * database error. */
 #define TVM_REC_SOURCE_MAX 128          /* bytes of a source package name we group by */
 int tvm_recommendations(struct vigild *d, const char *source, json_t **ret);
 
@@ -186,6 +187,7 @@ int tvm_recommendations(struct vigild *d, const char *source, json_t **ret);
 #define TVM_TASK_NOTES_MAX 2000         /* bytes of a task's notes */
 struct tvm_task_body {
         const char *package;            /* a source package name, 1 to TVM_REC_SOURCE_MAX bytes */
+        const char *distro, *release;   /* the recommendation's, when the package has several; else NULL */
         const char *group_id;           /* NULL: every device */
         const char *priority;           /* low, medium, high, critical */
         const char *due_date;           /* YYYY-MM-DD of a real day, or NULL */

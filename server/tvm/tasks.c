@@ -45,6 +45,8 @@ static int task_devices(struct vigild *d, json_t *t, bool detail)
         const char *source = json_string_value(json_object_get(t, "package"));
         const char *target = json_string_value(json_object_get(t, "fixed_version"));
         const char *group = json_string_value(json_object_get(t, "group_id"));
+        const char *distro = json_string_value(json_object_get(t, "distro"));
+        const char *release = json_string_value(json_object_get(t, "release"));
         json_t *devices = json_array(), *cur = NULL;
         char last[TVM_DEVICE_ID_MAX + 1] = "";
         struct db_stmt *st;
@@ -52,10 +54,12 @@ static int task_devices(struct vigild *d, json_t *t, bool detail)
         int r;
 
         r = db_prepare(d->db, "SELECT device_id, cve, fixed_version FROM tvm_device_vulns WHERE source = $1 AND "
-                              "fixed_version IS NOT NULL ORDER BY device_id, cve", &st);
+                              "distro = $2 AND release = $3 AND fixed_version IS NOT NULL ORDER BY device_id, cve", &st);
         if (r < 0)
                 goto out;
         db_bind_text(st, 1, source, strlen(source));
+        db_bind_text(st, 2, distro, strlen(distro));
+        db_bind_text(st, 3, release, strlen(release));
         while ((r = db_step(st)) == 1) {
                 const char *dev = db_column_text(st, 0, NULL), *cve = db_column_text(st, 1, NULL);
 
@@ -93,12 +97,13 @@ out:
 /* ---- reading ---- */
 
 #define TASK_COLUMNS "id, source_package, fixed_version, group_id, priority, due_date, notes, status, reason, " \
-                     "created_at, created_by, updated_at, updated_by"
+                     "created_at, created_by, updated_at, updated_by, distro, release"
 
 static json_t *task_row_json(struct db_stmt *st)
 {
-        return json_pack("{s:s,s:s,s:s,s:o,s:s,s:o,s:s,s:s,s:s,s:o,s:s,s:o,s:s}",
+        return json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:o,s:s,s:s,s:s,s:o,s:s,s:o,s:s}",
                          "id", db_column_text(st, 0, NULL), "package", db_column_text(st, 1, NULL),
+                         "distro", db_column_text(st, 13, NULL), "release", db_column_text(st, 14, NULL),
                          "fixed_version", db_column_text(st, 2, NULL),
                          "group_id", db_column_is_null(st, 3) ? json_null() : json_string(db_column_text(st, 3, NULL)),
                          "priority", db_column_text(st, 4, NULL),
@@ -265,7 +270,8 @@ static int optional_string(const json_t *body, const char *key, size_t max, cons
 
 int tvm_task_body_check(const json_t *body, struct tvm_task_body *ret, char *err, size_t size)
 {
-        static const char *const keys[] = { "package", "group_id", "priority", "due_date", "notes", NULL };
+        static const char *const keys[] = { "package", "distro", "release", "group_id", "priority", "due_date",
+                                            "notes", NULL };
         struct tvm_task_body b;
         const char *key;
         json_t *v;
@@ -279,6 +285,8 @@ int tvm_task_body_check(const json_t *body, struct tvm_task_body *ret, char *err
                         return util_path_fail(err, size, key, "unknown member");
         }
         if (optional_string(body, "package", TVM_REC_SOURCE_MAX, &b.package, err, size) < 0 ||
+            optional_string(body, "distro", 16, &b.distro, err, size) < 0 ||
+            optional_string(body, "release", 32, &b.release, err, size) < 0 ||
             optional_string(body, "group_id", MANAGE_ID_LEN, &b.group_id, err, size) < 0 ||
             optional_string(body, "priority", 16, &b.priority, err, size) < 0 ||
             optional_string(body, "due_date", 10, &b.due_date, err, size) < 0 ||
@@ -299,38 +307,60 @@ int tvm_task_body_check(const json_t *body, struct tvm_task_body *ret, char *err
         return 0;
 }
 
-/* The fixed version the current recommendation for source names, into out.
- * Returns 0, -ENOENT (no vulnerability of it), -ENODATA (none has a fix) or
- * another negative errno. db lock held. */
-static int recommended_version(struct vigild *d, const char *source, char *out, size_t size)
+/* The recommendation a task is made from: the one of b's package (and of
+ * its distro and release when it names them), as a JSON object the caller
+ * decrefs. Returns 0, -ENOENT (none), -ENOTUNIQ (several: name the
+ * release; their names in err), -ENODATA (none of its vulnerabilities has a
+ * fix) or another negative errno. db lock held. */
+static int recommendation_pick(struct vigild *d, const struct tvm_task_body *b, json_t **ret, char *err,
+                               size_t size)
 {
-        json_t *recs, *fixed;
-        int r = tvm_recommendations(d, source, &recs);
+        json_t *recs, *pick = NULL, *rec;
+        size_t i, n = 0, len = 0;
+        int r = tvm_recommendations(d, b->package, &recs);
 
         if (r < 0)
                 return r;
-        fixed = json_object_get(json_array_get(recs, 0), "fixed_version");
-        if (json_array_size(recs) == 0)
+        err[0] = '\0';
+        json_array_foreach(recs, i, rec) {
+                const char *distro = json_string_value(json_object_get(rec, "distro"));
+                const char *release = json_string_value(json_object_get(rec, "release"));
+
+                if ((b->distro && strcmp(b->distro, distro) != 0) || (b->release && strcmp(b->release, release) != 0))
+                        continue;
+                n++;
+                pick = rec;
+                if (len < size)
+                        len += (size_t)snprintf(err + len, size - len, "%s%s %s", n > 1 ? ", " : "", distro, release);
+        }
+        if (n == 0)
                 r = -ENOENT;
-        else if (!json_is_string(fixed))
+        else if (n > 1)
+                r = -ENOTUNIQ;
+        else if (!json_is_string(json_object_get(pick, "fixed_version")))
                 r = -ENODATA;
         else
-                snprintf(out, size, "%s", json_string_value(fixed));
+                *ret = json_incref(pick);
         json_decref(recs);
         return r;
 }
 
-static int task_insert(struct vigild *d, const char *id, const struct tvm_task_body *b, const char *fixed,
+static int task_insert(struct vigild *d, const char *id, const struct tvm_task_body *b, const json_t *rec,
                        const struct http_principal *who, int64_t now)
 {
-        int r = db_exec_params(d->db, "INSERT INTO tvm_tasks VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', '', $8, $9, $8, $9)",
+        const char *fixed = json_string_value(json_object_get(rec, "fixed_version"));
+        const char *distro = json_string_value(json_object_get(rec, "distro"));
+        const char *release = json_string_value(json_object_get(rec, "release"));
+        int r = db_exec_params(d->db, "INSERT INTO tvm_tasks VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', '', $8, $9, "
+                                      "$8, $9, $10, $11)",
                                DB_PARAMS(db_param_text(id, strlen(id)), db_param_text(b->package, strlen(b->package)),
                                          db_param_text(fixed, strlen(fixed)),
                                          b->group_id ? db_param_text(b->group_id, strlen(b->group_id)) : db_param_null(),
                                          db_param_text(b->priority, strlen(b->priority)),
                                          b->due_date ? db_param_text(b->due_date, 10) : db_param_null(),
                                          db_param_text(b->notes ? b->notes : "", b->notes ? strlen(b->notes) : 0),
-                                         db_param_int64(now), db_param_text(who->token_id, strlen(who->token_id))));
+                                         db_param_int64(now), db_param_text(who->token_id, strlen(who->token_id)),
+                                         db_param_text(distro, strlen(distro)), db_param_text(release, strlen(release))));
         if (r == 0)
                 r = event_add(d, id, who, "created", "pending", "", now);
         return r;
@@ -339,8 +369,8 @@ static int task_insert(struct vigild *d, const char *id, const struct tvm_task_b
 /* POST /api/v1/tvm/tasks (security_admin) */
 static void handle_create(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
-        char err[256], id[TASK_ID_LEN + 1], fixed[DPKGVER_MAX + 1];
-        json_t *body = http_request_json(req, rep);
+        char err[256], id[TASK_ID_LEN + 1];
+        json_t *body = http_request_json(req, rep), *rec = NULL;
         struct tvm_task_body b = { 0 };
         int r;
 
@@ -359,15 +389,20 @@ static void handle_create(struct vigild *d, const struct http_request *req, stru
                 goto out;
         }
         db_lock(d->db);
-        r = recommended_version(d, b.package, fixed, sizeof(fixed));
+        r = recommendation_pick(d, &b, &rec, err, sizeof(err));
         if (r == 0) {
                 r = db_begin(d->db);
                 if (r == 0)
-                        r = db_finish(d->db, task_insert(d, id, &b, fixed, req->who, util_now()));
+                        r = db_finish(d->db, task_insert(d, id, &b, rec, req->who, util_now()));
         }
         db_unlock(d->db);
+        json_decref(rec);
         if (r == -ENOENT)
-                http_reply_error(rep, 404, "no_recommendation", "no device is vulnerable through package '%s'", b.package);
+                http_reply_error(rep, 404, "no_recommendation", "no device is vulnerable through package '%s'%s", b.package,
+                                 b.distro || b.release ? " on that release" : "");
+        else if (r == -ENOTUNIQ)
+                http_reply_error(rep, 409, "ambiguous", "package '%s' has recommendations for several releases (%s): "
+                                 "name one with 'distro' and 'release'", b.package, err);
         else if (r == -ENODATA)
                 http_reply_error(rep, 409, "no_fix", "no fixed version of '%s' exists yet for its vulnerabilities",
                                  b.package);

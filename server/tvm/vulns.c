@@ -40,9 +40,11 @@ static const struct db_migration results_migrations[] = {
           "  cvss10 INTEGER,"
           "  exploit_known INTEGER NOT NULL,"
           "  advisory_id TEXT NOT NULL,"
+          "  distro TEXT NOT NULL,"
+          "  release TEXT NOT NULL,"
           "  PRIMARY KEY (device_id, package, cve));"
           "CREATE INDEX tvm_device_vulns_cve ON tvm_device_vulns(cve);"
-          "CREATE INDEX tvm_device_vulns_source ON tvm_device_vulns(source, device_id, cve);"
+          "CREATE INDEX tvm_device_vulns_source ON tvm_device_vulns(source, distro, release, cve, device_id);"
           "CREATE TABLE tvm_device_exposure ("
           "  device_id TEXT PRIMARY KEY,"
           "  level TEXT NOT NULL,"
@@ -62,7 +64,9 @@ static const struct db_migration results_migrations[] = {
           "  created_at INTEGER NOT NULL,"
           "  created_by TEXT NOT NULL,"
           "  updated_at INTEGER NOT NULL,"
-          "  updated_by TEXT NOT NULL);"
+          "  updated_by TEXT NOT NULL,"
+          "  distro TEXT NOT NULL,"
+          "  release TEXT NOT NULL);"
           "CREATE TABLE tvm_task_events ("
           "  task_id TEXT NOT NULL REFERENCES tvm_tasks(id),"
           "  at INTEGER NOT NULL,"
@@ -321,6 +325,13 @@ static int packages_read(struct db *db, const char *id, struct scratch *x)
         return 0;
 }
 
+/* What a device is, for matching: its distro and release, or not assessed. */
+struct device_os {
+        bool exists, assessed;
+        const char *distro;
+        char release[RELEASE_MAX + 1];
+};
+
 static uint64_t fnv(uint64_t h, const char *s)
 {
         for (; s && *s; s++) {
@@ -332,9 +343,9 @@ static uint64_t fnv(uint64_t h, const char *s)
 }
 
 /* A signature of a device's results: unchanged results are not rewritten. */
-static void vulns_sig(const struct tvm_vuln_list *l, char out[17])
+static void vulns_sig(const struct device_os *os, const struct tvm_vuln_list *l, char out[17])
 {
-        uint64_t h = 0xcbf29ce484222325ull;
+        uint64_t h = fnv(fnv(0xcbf29ce484222325ull, os->distro), os->release);
         char num[64];
 
         for (size_t i = 0; i < l->n; i++) {
@@ -358,17 +369,18 @@ static int64_t cvss10(double cvss)
         return cvss >= 0 ? (int64_t)(cvss * 10 + 0.5) : -1;
 }
 
-#define VULN_INSERT "INSERT INTO tvm_device_vulns VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+#define VULN_INSERT "INSERT INTO tvm_device_vulns VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
 
 /* Inserts v, or (replace) replaces the stored row of its (package, CVE). */
-static int vuln_write(struct db *db, const char *id, const struct tvm_vuln *v, bool replace)
+static int vuln_write(struct db *db, const char *id, const struct device_os *os, const struct tvm_vuln *v,
+                      bool replace)
 {
         const char *sev = tvm_severity_name(v->severity), *rating = tvm_severity_name(tvm_vuln_severity(v));
 
         return db_exec_params(db, replace ? VULN_INSERT " ON CONFLICT (device_id, package, cve) DO UPDATE SET "
                                             "source = $4, installed_version = $5, fixed_version = $6, severity = $7, "
                                             "rating = $8, urgency = $9, cvss10 = $10, exploit_known = $11, "
-                                            "advisory_id = $12" : VULN_INSERT,
+                                            "advisory_id = $12, distro = $13, release = $14" : VULN_INSERT,
                               DB_PARAMS(db_param_text(id, strlen(id)), db_param_text(v->cve, strlen(v->cve)),
                                         db_param_text(v->package, strlen(v->package)),
                                         db_param_text(v->source, strlen(v->source)),
@@ -378,17 +390,20 @@ static int vuln_write(struct db *db, const char *id, const struct tvm_vuln *v, b
                                         db_param_text(v->urgency, strlen(v->urgency)),
                                         v->cvss >= 0 ? db_param_int64(cvss10(v->cvss)) : db_param_null(),
                                         db_param_int64(v->exploit_known),
-                                        db_param_text(v->advisory_id, strlen(v->advisory_id))));
+                                        db_param_text(v->advisory_id, strlen(v->advisory_id)),
+                                        db_param_text(os->distro, strlen(os->distro)),
+                                        db_param_text(os->release, strlen(os->release))));
 }
 
 /* A hash of a row's fields besides its key, the same for a stored row
  * (texts as stored, cvss10 -1 for NULL) and for the vulnerability it was
  * written from. */
-static uint64_t row_hash(const char *source, const char *installed, const char *fixed, const char *severity,
-                         const char *urgency, int64_t cvss, bool exploit, const char *advisory_id)
+static uint64_t row_hash(const char *distro, const char *release, const char *source, const char *installed,
+                         const char *fixed, const char *severity, const char *urgency, int64_t cvss, bool exploit,
+                         const char *advisory_id)
 {
         char num[32];
-        uint64_t h = 0xcbf29ce484222325ull;
+        uint64_t h = fnv(fnv(0xcbf29ce484222325ull, distro), release);
 
         snprintf(num, sizeof(num), "%lld %d", (long long)cvss, exploit);
         h = fnv(h, source);
@@ -422,8 +437,8 @@ static int stored_rows_read(struct db *db, const char *id, struct stored_row **r
         size_t n = 0, cap = 0;
         struct db_stmt *st;
         int r = db_prepare(db, "SELECT package, cve, source, installed_version, fixed_version, severity, urgency, "
-                               "cvss10, exploit_known, advisory_id FROM tvm_device_vulns WHERE device_id = $1 "
-                               "ORDER BY package, cve", &st);
+                               "cvss10, exploit_known, advisory_id, distro, release FROM tvm_device_vulns "
+                               "WHERE device_id = $1 ORDER BY package, cve", &st);
 
         if (r < 0)
                 return r;
@@ -440,7 +455,8 @@ static int stored_rows_read(struct db *db, const char *id, struct stored_row **r
                 }
                 rows[n].package = strdup(db_column_text(st, 0, NULL));
                 rows[n].cve = strdup(db_column_text(st, 1, NULL));
-                rows[n].hash = row_hash(db_column_text(st, 2, NULL), db_column_text(st, 3, NULL),
+                rows[n].hash = row_hash(db_column_text(st, 10, NULL), db_column_text(st, 11, NULL),
+                                        db_column_text(st, 2, NULL), db_column_text(st, 3, NULL),
                                         db_column_text(st, 4, NULL), db_column_text(st, 5, NULL),
                                         db_column_text(st, 6, NULL),
                                         db_column_is_null(st, 7) ? -1 : db_column_int64(st, 7),
@@ -463,7 +479,7 @@ static int stored_rows_read(struct db *db, const char *id, struct stored_row **r
 
 /* Brings the device's stored rows to l (sorted by package, CVE) writing only
  * the difference: rows gone deleted, rows new or changed upserted. */
-static int rows_sync(struct db *db, const char *id, const struct tvm_vuln_list *l)
+static int rows_sync(struct db *db, const char *id, const struct device_os *os, const struct tvm_vuln_list *l)
 {
         struct stored_row *rows;
         size_t n, i = 0, k = 0;
@@ -487,10 +503,11 @@ static int rows_sync(struct db *db, const char *id, const struct tvm_vuln_list *
                         continue;
                 }
                 if (c > 0)
-                        r = vuln_write(db, id, v, false);
-                else if (rows[i].hash != row_hash(v->source, v->installed, v->fixed, tvm_severity_name(v->severity),
-                                                  v->urgency, cvss10(v->cvss), v->exploit_known, v->advisory_id))
-                        r = vuln_write(db, id, v, true);
+                        r = vuln_write(db, id, os, v, false);
+                else if (rows[i].hash != row_hash(os->distro, os->release, v->source, v->installed, v->fixed,
+                                                  tvm_severity_name(v->severity), v->urgency, cvss10(v->cvss),
+                                                  v->exploit_known, v->advisory_id))
+                        r = vuln_write(db, id, os, v, true);
                 if (c == 0)
                         i++;
                 k++;
@@ -532,17 +549,17 @@ static int results_clear(struct db *db, const char *id)
 
 /* Stores x->vulns as the device's results unless they are what is stored
  * (old_level, old_sig). */
-static int results_store(struct db *db, const char *id, const struct scratch *x, enum tvm_exposure level,
-                         int old_level, const char *old_sig)
+static int results_store(struct db *db, const char *id, const struct device_os *os, const struct scratch *x,
+                         enum tvm_exposure level, int old_level, const char *old_sig)
 {
         const char *name = tvm_exposure_name(level);
         char sig[17];
         int r;
 
-        vulns_sig(&x->vulns, sig);
+        vulns_sig(os, &x->vulns, sig);
         if (old_level == (int)level && strcmp(sig, old_sig) == 0)
                 return 0;
-        r = rows_sync(db, id, &x->vulns);
+        r = rows_sync(db, id, os, &x->vulns);
         if (r == 0)
                 r = db_exec_params(db, "INSERT INTO tvm_device_exposure VALUES ($1, $2, $3, $4, $5) "
                                    "ON CONFLICT (device_id) DO UPDATE SET level = $2, vulns = $3, sig = $4, "
@@ -552,13 +569,6 @@ static int results_store(struct db *db, const char *id, const struct scratch *x,
                                              db_param_int64(util_now())));
         return r;
 }
-
-/* What a device is, for matching: its distro and release, or not assessed. */
-struct device_os {
-        bool exists, assessed;
-        const char *distro;
-        char release[RELEASE_MAX + 1];
-};
 
 static int device_os_read(struct db *db, const char *id, struct device_os *ret)
 {
@@ -620,7 +630,7 @@ static int device_recompute(struct vigild *d, const struct tvm_match_options *o,
         if (r == 0)
                 r = tvm_exposure_compute(x->vulns.v, x->vulns.n, &level);
         if (r == 0)
-                r = results_store(d->db, id, x, level, ch->from, old_sig);
+                r = results_store(d->db, id, &os, x, level, ch->from, old_sig);
         if (r == 0)
                 ch->to = (int)level;
         return r;
@@ -950,11 +960,11 @@ void tvm_results_close(struct vigild *d)
 #define QUERY_TEXT_MAX 128              /* bytes of a device or CVE filter */
 
 #define VULN_COLUMNS "device_id, cve, package, source, installed_version, fixed_version, severity, rating, " \
-                     "urgency, cvss10, exploit_known, advisory_id"
+                     "urgency, cvss10, exploit_known, advisory_id, distro, release"
 
 static json_t *vuln_row_json(struct db_stmt *st)
 {
-        return json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:o,s:b,s:s}",
+        return json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:o,s:b,s:s,s:s,s:s}",
                          "device_id", db_column_text(st, 0, NULL), "cve", db_column_text(st, 1, NULL),
                          "package", db_column_text(st, 2, NULL), "source", db_column_text(st, 3, NULL),
                          "installed_version", db_column_text(st, 4, NULL),
@@ -962,7 +972,8 @@ static json_t *vuln_row_json(struct db_stmt *st)
                          "severity", db_column_text(st, 6, NULL), "rating", db_column_text(st, 7, NULL),
                          "urgency", db_column_text(st, 8, NULL),
                          "cvss", db_column_is_null(st, 9) ? json_null() : json_real((double)db_column_int64(st, 9) / 10.0),
-                         "exploit_known", db_column_int64(st, 10) != 0, "advisory_id", db_column_text(st, 11, NULL));
+                         "exploit_known", db_column_int64(st, 10) != 0, "advisory_id", db_column_text(st, 11, NULL),
+                         "distro", db_column_text(st, 12, NULL), "release", db_column_text(st, 13, NULL));
 }
 
 #define LIST_WHERE " WHERE ($1 IS NULL OR device_id = $1) AND ($2 IS NULL OR cve = $2) AND ($3 IS NULL OR rating = $3)"
@@ -1059,207 +1070,204 @@ static void handle_device(struct vigild *d, const struct http_request *req, stru
 
 /* ---- recommendations ---- */
 
-/* One (device, CVE) of a source package, as rows give it. */
-struct rec_row {
-        char *device, *cve, *fixed;
-        enum tvm_severity rating;
-        bool exploit;
-};
-
-/* One recommendation being built. */
+/* One recommendation: a source package on one release. */
 struct rec {
-        char source[TVM_REC_SOURCE_MAX + 1];
-        const char *fixed;              /* the highest fixed version, borrowed from a row */
-        size_t devices, cves, fixable, fixable_high, open, exploit;
-        uint64_t impact;
+        char source[TVM_REC_SOURCE_MAX + 1], distro[8], release[RELEASE_MAX + 1];
+        char fixed[DPKGVER_MAX + 1];    /* "": no fix */
+        int64_t devices, cves, fixable, fixable_high, open, exploit, impact;
 };
 
-static unsigned rating_weight(enum tvm_severity s)
-{
-        static const unsigned w[] = { 2, 1, 2, 5, 10 };
+struct rec_list {
+        struct rec *v;
+        size_t n, cap;
+};
 
-        return w[s];
+/* rank: the rating as 0 (unknown) .. 4 (critical) */
+static int64_t rating_weight(int64_t rank)
+{
+        static const int64_t w[] = { 2, 1, 2, 5, 10 };
+
+        return rank >= 0 && rank <= 4 ? w[rank] : 2;
 }
 
-static int cve_cmp(const void *a, const void *b)
+/* Compares rec r with the group key in columns 0..2 of st. */
+static int rec_key_cmp(const struct rec *r, struct db_stmt *st)
 {
-        const struct rec_row *x = *(struct rec_row *const *)a, *y = *(struct rec_row *const *)b;
+        int c = strcmp(r->source, db_column_text(st, 0, NULL));
 
-        return strcmp(x->cve, y->cve);
+        if (c == 0)
+                c = strcmp(r->distro, db_column_text(st, 1, NULL));
+        if (c == 0)
+                c = strcmp(r->release, db_column_text(st, 2, NULL));
+        return c;
 }
 
-/* Folds rows[0..n) of one source package (ordered by device, CVE) into r. */
-static int rec_fold(struct rec *r, struct rec_row *rows, size_t n)
+#define REC_WHERE " WHERE ($1 IS NULL OR source = $1) "
+#define REC_GROUP " GROUP BY source, distro, release"
+#define REC_ORDER " ORDER BY source, distro, release"
+
+/* Q1: the groups and their devices. */
+static int recs_groups(struct db *db, const char *source, struct rec_list *l)
 {
-        struct rec_row **by_cve = malloc(n * sizeof(*by_cve));
+        struct db_stmt *st;
+        int r = db_prepare(db, "SELECT source, distro, release, count(DISTINCT device_id) FROM tvm_device_vulns"
+                               REC_WHERE REC_GROUP REC_ORDER, &st);
 
-        if (!by_cve)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                bool new_device = i == 0 || strcmp(rows[i].device, rows[i - 1].device) != 0;
-                bool new_pair = new_device || strcmp(rows[i].cve, rows[i - 1].cve) != 0;
+        if (r < 0)
+                return r;
+        db_bind_text(st, 1, source, source ? strlen(source) : 0);
+        while ((r = db_step(st)) == 1) {
+                struct rec *e;
 
-                r->devices += new_device;
-                if (new_pair && rows[i].fixed)
-                        r->impact += rating_weight(rows[i].rating) + (rows[i].exploit ? 10 : 0);
-                if (rows[i].fixed && (!r->fixed || dpkgver_compare(rows[i].fixed, r->fixed) > 0))
-                        r->fixed = rows[i].fixed;
-                by_cve[i] = &rows[i];
-        }
-        qsort(by_cve, n, sizeof(*by_cve), cve_cmp);
-        for (size_t i = 0; i < n;) {
-                bool fixed = false, high = false, exploit = false;
-                size_t j = i;
-
-                for (; j < n && strcmp(by_cve[j]->cve, by_cve[i]->cve) == 0; j++) {
-                        fixed |= by_cve[j]->fixed != NULL;
-                        high |= by_cve[j]->rating >= TVM_SEVERITY_HIGH;
-                        exploit |= by_cve[j]->exploit;
+                if (l->n == l->cap) {
+                        size_t cap = l->cap ? 2 * l->cap : 256;
+                        struct rec *v = realloc(l->v, cap * sizeof(*v));
+                        if (!v) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        l->v = v;
+                        l->cap = cap;
                 }
-                r->cves++;
-                r->fixable += fixed;
-                r->fixable_high += fixed && high;
-                r->open += !fixed;
-                r->exploit += exploit;
-                i = j;
+                e = memset(&l->v[l->n++], 0, sizeof(struct rec));
+                snprintf(e->source, sizeof(e->source), "%s", db_column_text(st, 0, NULL));
+                snprintf(e->distro, sizeof(e->distro), "%s", db_column_text(st, 1, NULL));
+                snprintf(e->release, sizeof(e->release), "%s", db_column_text(st, 2, NULL));
+                e->devices = db_column_int64(st, 3);
         }
-        free(by_cve);
-        return 0;
+        db_stmt_done(st);
+        return r;
+}
+
+/* Q2: each CVE of each group: its devices, whether it has a fix, its worst
+ * rating, a known exploit. */
+static int recs_cves(struct db *db, const char *source, struct rec_list *l)
+{
+        struct db_stmt *st;
+        size_t k = 0;
+        int r = db_prepare(db, "SELECT source, distro, release, cve, count(DISTINCT device_id), "
+                               "max(CASE WHEN fixed_version IS NULL THEN 0 ELSE 1 END), "
+                               "max(CASE rating WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 "
+                               "WHEN 'low' THEN 1 ELSE 0 END), max(exploit_known) FROM tvm_device_vulns"
+                               REC_WHERE REC_GROUP ", cve" REC_ORDER ", cve", &st);
+
+        if (r < 0)
+                return r;
+        db_bind_text(st, 1, source, source ? strlen(source) : 0);
+        while ((r = db_step(st)) == 1) {
+                struct rec *e;
+                int64_t devices = db_column_int64(st, 4), rank = db_column_int64(st, 6);
+                bool fixed = db_column_int64(st, 5) != 0, exploit = db_column_int64(st, 7) != 0;
+
+                while (k < l->n && rec_key_cmp(&l->v[k], st) < 0)
+                        k++;
+                if (k == l->n || rec_key_cmp(&l->v[k], st) != 0)
+                        continue;       /* a row written between the two reads */
+                e = &l->v[k];
+                e->cves++;
+                e->exploit += exploit;
+                if (!fixed) {
+                        e->open++;
+                        continue;
+                }
+                e->fixable++;
+                e->fixable_high += rank >= 3;
+                e->impact += devices * (rating_weight(rank) + (exploit ? 10 : 0));
+        }
+        db_stmt_done(st);
+        return r;
+}
+
+/* Q3: the highest fixed version of each group, in dpkg's order. */
+static int recs_fixed(struct db *db, const char *source, struct rec_list *l)
+{
+        struct db_stmt *st;
+        size_t k = 0;
+        int r = db_prepare(db, "SELECT DISTINCT source, distro, release, fixed_version FROM tvm_device_vulns"
+                               REC_WHERE "AND fixed_version IS NOT NULL" REC_ORDER, &st);
+
+        if (r < 0)
+                return r;
+        db_bind_text(st, 1, source, source ? strlen(source) : 0);
+        while ((r = db_step(st)) == 1) {
+                const char *fixed = db_column_text(st, 3, NULL);
+
+                while (k < l->n && rec_key_cmp(&l->v[k], st) < 0)
+                        k++;
+                if (k == l->n || rec_key_cmp(&l->v[k], st) != 0 || strlen(fixed) > DPKGVER_MAX)
+                        continue;
+                if (!l->v[k].fixed[0] || dpkgver_compare(fixed, l->v[k].fixed) > 0)
+                        snprintf(l->v[k].fixed, sizeof(l->v[k].fixed), "%s", fixed);
+        }
+        db_stmt_done(st);
+        return r;
 }
 
 static json_t *rec_json(const struct rec *r)
 {
-        char text[512];
+        const char *os = strcmp(r->distro, "debian") == 0 ? "Debian" : strcmp(r->distro, "ubuntu") == 0 ? "Ubuntu"
+                                                                                                       : r->distro;
+        char text[640];
 
-        if (r->fixed)
-                snprintf(text, sizeof(text), "upgrade %s to %s or later — affects %zu device%s, fixes %zu CVE%s (%zu high)",
-                         r->source, r->fixed, r->devices, r->devices == 1 ? "" : "s", r->fixable,
-                         r->fixable == 1 ? "" : "s", r->fixable_high);
+        if (r->fixed[0])
+                snprintf(text, sizeof(text), "upgrade %s to %s or later (%s %s) — affects %lld device%s, fixes %lld "
+                         "CVE%s (%lld high)", r->source, r->fixed, os, r->release, (long long)r->devices,
+                         r->devices == 1 ? "" : "s", (long long)r->fixable, r->fixable == 1 ? "" : "s",
+                         (long long)r->fixable_high);
         else
-                snprintf(text, sizeof(text), "no fix yet for %s — affects %zu device%s, %zu CVE%s open", r->source,
-                         r->devices, r->devices == 1 ? "" : "s", r->open, r->open == 1 ? "" : "s");
-        return json_pack("{s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s}", "package", r->source,
-                         "fixed_version", r->fixed ? json_string(r->fixed) : json_null(),
+                snprintf(text, sizeof(text), "no fix yet for %s (%s %s) — affects %lld device%s, %lld CVE%s open",
+                         r->source, os, r->release, (long long)r->devices, r->devices == 1 ? "" : "s",
+                         (long long)r->open, r->open == 1 ? "" : "s");
+        return json_pack("{s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s}", "package", r->source,
+                         "distro", r->distro, "release", r->release,
+                         "fixed_version", r->fixed[0] ? json_string(r->fixed) : json_null(),
                          "devices", (json_int_t)r->devices, "cves", (json_int_t)r->cves,
                          "fixes_cves", (json_int_t)r->fixable, "fixes_high", (json_int_t)r->fixable_high,
                          "open_cves", (json_int_t)r->open, "exploited_cves", (json_int_t)r->exploit,
                          "impact", (json_int_t)r->impact, "text", text);
 }
 
-static int rec_order(const void *a, const void *b)
+static int rec_order(const void *pa, const void *pb)
 {
-        const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-        json_int_t ix = json_integer_value(json_object_get(x, "impact")), iy = json_integer_value(json_object_get(y, "impact"));
-        json_int_t dx = json_integer_value(json_object_get(x, "devices")), dy = json_integer_value(json_object_get(y, "devices"));
+        const struct rec *a = pa, *b = pb;
+        int c;
 
-        if (ix != iy)
-                return ix > iy ? -1 : 1;
-        if (dx != dy)
-                return dx > dy ? -1 : 1;
-        return strcmp(json_string_value(json_object_get(x, "package")), json_string_value(json_object_get(y, "package")));
-}
-
-static void rows_free(struct rec_row *rows, size_t n)
-{
-        for (size_t i = 0; i < n; i++) {
-                free(rows[i].device);
-                free(rows[i].cve);
-                free(rows[i].fixed);
-        }
-}
-
-/* Appends the recommendation of rows[0..n) (one source) to out. */
-static int rec_add(json_t *out, const char *source, struct rec_row *rows, size_t n)
-{
-        struct rec r = { 0 };
-        int e;
-
-        snprintf(r.source, sizeof(r.source), "%s", source);
-        e = rec_fold(&r, rows, n);
-        if (e == 0)
-                e = json_array_append_new(out, rec_json(&r)) == 0 ? 0 : -ENOMEM;
-        return e;
+        if (a->impact != b->impact)
+                return a->impact > b->impact ? -1 : 1;
+        if (a->devices != b->devices)
+                return a->devices > b->devices ? -1 : 1;
+        c = strcmp(a->source, b->source);
+        if (c == 0)
+                c = strcmp(a->distro, b->distro);
+        return c ? c : strcmp(a->release, b->release);
 }
 
 int tvm_recommendations(struct vigild *d, const char *source, json_t **ret)
 {
-        struct rec_row *rows = NULL;
-        size_t n = 0, cap = 0;
-        char cur[TVM_REC_SOURCE_MAX + 1] = "";
-        struct db_stmt *st;
-        json_t *out = json_array();
-        int r;
+        struct rec_list l = { 0 };
+        json_t *out = NULL;
+        int r = recs_groups(d->db, source, &l);
 
-        if (!out)
-                return -ENOMEM;
-        r = db_prepare(d->db, "SELECT source, device_id, cve, fixed_version, rating, exploit_known FROM tvm_device_vulns "
-                              "WHERE ($1 IS NULL OR source = $1) ORDER BY source, device_id, cve", &st);
-        if (r < 0)
-                goto fail;
-        db_bind_text(st, 1, source, source ? strlen(source) : 0);
-        while ((r = db_step(st)) == 1) {
-                const char *src = db_column_text(st, 0, NULL);
-                enum tvm_severity sev = TVM_SEVERITY_UNKNOWN;
-
-                if (n && strcmp(src, cur) != 0) {
-                        r = rec_add(out, cur, rows, n);
-                        rows_free(rows, n);
-                        n = 0;
-                        if (r < 0)
-                                break;
-                }
-                snprintf(cur, sizeof(cur), "%s", src);
-                if (n == cap) {
-                        struct rec_row *nr = realloc(rows, (cap ? 2 * cap : 1024) * sizeof(*nr));
-                        if (!nr) {
+        if (r == 0)
+                r = recs_cves(d->db, source, &l);
+        if (r == 0)
+                r = recs_fixed(d->db, source, &l);
+        if (r == 0) {
+                qsort(l.v, l.n, sizeof(*l.v), rec_order);
+                out = json_array();
+                for (size_t i = 0; out && i < l.n; i++)
+                        if (json_array_append_new(out, rec_json(&l.v[i])) < 0)
                                 r = -ENOMEM;
-                                break;
-                        }
-                        rows = nr;
-                        cap = cap ? 2 * cap : 1024;
-                }
-                tvm_severity_parse(db_column_text(st, 4, NULL), &sev);
-                rows[n] = (struct rec_row){ strdup(db_column_text(st, 1, NULL)), strdup(db_column_text(st, 2, NULL)),
-                                            db_column_is_null(st, 3) ? NULL : strdup(db_column_text(st, 3, NULL)),
-                                            sev, db_column_int64(st, 5) != 0 };
-                n++;
-                if (!rows[n - 1].device || !rows[n - 1].cve || (!db_column_is_null(st, 3) && !rows[n - 1].fixed)) {
+                if (!out)
                         r = -ENOMEM;
-                        break;
-                }
         }
-        db_stmt_done(st);
-        if (r == 0 && n)
-                r = rec_add(out, cur, rows, n);
-        rows_free(rows, n);
-        free(rows);
-        if (r < 0)
-                goto fail;
-        /* jansson has no sort: order a copy of the pointers and rebuild */
-        {
-                size_t k = json_array_size(out);
-                json_t **v = malloc((k ? k : 1) * sizeof(*v)), *sorted = json_array();
-
-                if (!v || !sorted) {
-                        free(v);
-                        json_decref(sorted);
-                        r = -ENOMEM;
-                        goto fail;
-                }
-                for (size_t i = 0; i < k; i++)
-                        v[i] = json_array_get(out, i);
-                qsort(v, k, sizeof(*v), rec_order);
-                for (size_t i = 0; i < k; i++)
-                        json_array_append(sorted, v[i]);
-                free(v);
+        free(l.v);
+        if (r < 0) {
                 json_decref(out);
-                out = sorted;
+                return r;
         }
         *ret = out;
         return 0;
-fail:
-        json_decref(out);
-        return r;
 }
 
 /* GET /api/v1/tvm/recommendations[?package=] */

@@ -85,9 +85,11 @@ grep -q "CVE-2099-0001 *dpkg *$DPKG" "$T/vulns.txt" || fail "CLI table: $(cat "$
 
 # recommendations, by impact
 "$VIGIL" --token "$(cat "$T/reader")" tvm recommendations >"$T/recs.txt" || fail "vigil tvm recommendations"
-head -n 1 "$T/recs.txt" | grep -qx "upgrade vigil-test-tool to 2.0-1 or later — affects 1 device, fixes 1 CVE (1 high)" ||
+OS="$(echo "$DISTRO" | sed 's/^./\U&/') $REL"
+head -n 1 "$T/recs.txt" | grep -qx "upgrade vigil-test-tool to 2.0-1 or later ($OS) — affects 1 device, fixes 1 CVE (1 high)" ||
     fail "first recommendation: $(cat "$T/recs.txt")"
-grep -qx "upgrade dpkg to $DPKG+zz9 or later — affects 1 device, fixes 1 CVE (1 high)" "$T/recs.txt" || fail "dpkg recommendation"
+grep -qx "upgrade dpkg to $DPKG+zz9 or later ($OS) — affects 1 device, fixes 1 CVE (1 high)" "$T/recs.txt" ||
+    fail "dpkg recommendation: $(cat "$T/recs.txt")"
 
 # compliance: at most medium exposure
 cat >"$T/policy.json" <<'EOF2'
@@ -107,9 +109,11 @@ expect "$T/it" POST /api/v1/tvm/tasks 403 "$task"
 expect "$T/sec" POST /api/v1/tvm/tasks 400 '{"package":"vigil-test-tool","priority":"urgent"}'
 expect "$T/sec" POST /api/v1/tvm/tasks 400 '{"package":"vigil-test-tool","priority":"high","due_date":"2099-02-30"}'
 expect "$T/sec" POST /api/v1/tvm/tasks 404 '{"package":"no-such-package","priority":"high"}'
+expect "$T/sec" POST /api/v1/tvm/tasks 404 '{"package":"vigil-test-tool","priority":"high","release":"0"}'
 expect "$T/sec" POST /api/v1/tvm/tasks 201 "$task"
 TASK=$(jq -r .id "$T/out.json")
-jq -e '.status == "pending" and .fixed_version == "2.0-1" and .still_vulnerable == 1 and
+jq -e '.status == "pending" and .fixed_version == "2.0-1" and .distro == "'"$DISTRO"'" and .release == "'"$REL"'" and
+       .still_vulnerable == 1 and
        .devices_still_vulnerable[0].device_id == "'"$ID"'"' "$T/out.json" >/dev/null || fail "new task: $(cat "$T/out.json")"
 expect "$T/sec" POST "/api/v1/tvm/tasks/$TASK/accept" 403
 expect "$T/it" POST "/api/v1/tvm/tasks/$TASK/reject" 400 '{}'

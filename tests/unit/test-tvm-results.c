@@ -245,6 +245,21 @@ static void test_release_and_distro(void **state)
         assert_string_equal(level, "high");
         level_read(d, "dev-fed", level, sizeof(level));
         assert_string_equal(level, "-");
+        /* one recommendation per release: each names its own fixed version */
+        {
+                json_t *recs;
+
+                db_lock(d->db);
+                assert_int_equal(tvm_recommendations(d, "zlib", &recs), 0);
+                db_unlock(d->db);
+                assert_int_equal(json_array_size(recs), 2);
+                assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 0), "text")),
+                                    "upgrade zlib to 1:1.2.13.dfsg-1ubuntu1 or later (Ubuntu 22.04) — affects 1 device, "
+                                    "fixes 1 CVE (1 high)");
+                assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 1), "fixed_version")),
+                                    "1:1.2.13.dfsg-3");
+                json_decref(recs);
+        }
 }
 
 static void test_rows_of_one_cve(void **state)
@@ -401,11 +416,11 @@ static void test_recommendations(void **state)
         r0 = json_array_get(recs, 0);
         r1 = json_array_get(recs, 1);
         assert_string_equal(json_string_value(json_object_get(r0, "text")),
-                            "upgrade openssl to 3.0.15-1~deb12u1 or later — affects 3 devices, fixes 2 CVEs (1 high)");
+                            "upgrade openssl to 3.0.15-1~deb12u1 or later (Debian 12) — affects 3 devices, fixes 2 CVEs (1 high)");
         assert_int_equal(json_integer_value(json_object_get(r0, "open_cves")), 1);
         assert_int_equal(json_integer_value(json_object_get(r0, "impact")), 3 * (5 + 1));
         assert_string_equal(json_string_value(json_object_get(r1, "text")),
-                            "no fix yet for bash — affects 1 device, 1 CVE open");
+                            "no fix yet for bash (Debian 12) — affects 1 device, 1 CVE open");
         assert_true(json_is_null(json_object_get(r1, "fixed_version")));
         json_decref(recs);
 }
