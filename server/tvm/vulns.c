@@ -44,7 +44,8 @@ static const struct db_migration results_migrations[] = {
           "  release TEXT NOT NULL,"
           "  PRIMARY KEY (device_id, package, cve));"
           "CREATE INDEX tvm_device_vulns_cve ON tvm_device_vulns(cve);"
-          "CREATE INDEX tvm_device_vulns_source ON tvm_device_vulns(source, distro, release, cve, device_id);"
+          "CREATE INDEX tvm_device_vulns_source ON tvm_device_vulns(source, distro, release, cve, device_id, "
+          "  fixed_version, rating, exploit_known);"
           "CREATE TABLE tvm_device_exposure ("
           "  device_id TEXT PRIMARY KEY,"
           "  level TEXT NOT NULL,"
@@ -1090,116 +1091,168 @@ static int64_t rating_weight(int64_t rank)
         return rank >= 0 && rank <= 4 ? w[rank] : 2;
 }
 
-/* Compares rec r with the group key in columns 0..2 of st. */
-static int rec_key_cmp(const struct rec *r, struct db_stmt *st)
-{
-        int c = strcmp(r->source, db_column_text(st, 0, NULL));
+/* The devices of one recommendation, counted once each: a set of hashes of
+ * their ids (random UUIDs, so that a collision, which would undercount by
+ * one, is as unlikely as two equal ids). */
+struct device_set {
+        uint64_t *h;
+        size_t n, cap;
+};
 
-        if (c == 0)
-                c = strcmp(r->distro, db_column_text(st, 1, NULL));
-        if (c == 0)
-                c = strcmp(r->release, db_column_text(st, 2, NULL));
-        return c;
+static void device_set_clear(struct device_set *ds)
+{
+        if (ds->h)
+                memset(ds->h, 0, ds->cap * sizeof(*ds->h));
+        ds->n = 0;
 }
 
-#define REC_WHERE " WHERE ($1 IS NULL OR source = $1) "
-#define REC_GROUP " GROUP BY source, distro, release"
-#define REC_ORDER " ORDER BY source, distro, release"
-
-/* Q1: the groups and their devices. */
-static int recs_groups(struct db *db, const char *source, struct rec_list *l)
+static void device_set_put(struct device_set *ds, uint64_t h)
 {
+        size_t i;
+
+        for (i = h & (ds->cap - 1); ds->h[i] && ds->h[i] != h; i = (i + 1) & (ds->cap - 1))
+                ;
+        if (!ds->h[i]) {
+                ds->h[i] = h;
+                ds->n++;
+        }
+}
+
+/* Adds id; returns 0 or -ENOMEM. */
+static int device_set_add(struct device_set *ds, const char *id)
+{
+        if ((ds->n + 1) * 2 > ds->cap) {
+                size_t cap = ds->cap ? 2 * ds->cap : 1024;
+                struct device_set bigger = { calloc(cap, sizeof(uint64_t)), 0, cap };
+
+                if (!bigger.h)
+                        return -ENOMEM;
+                for (size_t k = 0; k < ds->cap; k++)
+                        if (ds->h[k])
+                                device_set_put(&bigger, ds->h[k]);
+                free(ds->h);
+                *ds = bigger;
+        }
+        device_set_put(ds, util_str_hash(id) | 1);      /* 0 marks a free slot */
+        return 0;
+}
+
+/* Whether r is the group of the row: columns 0..2 of st. */
+static bool same_group(const struct rec *r, struct db_stmt *st)
+{
+        return strcmp(r->source, db_column_text(st, 0, NULL)) == 0 &&
+               strcmp(r->distro, db_column_text(st, 1, NULL)) == 0 &&
+               strcmp(r->release, db_column_text(st, 2, NULL)) == 0;
+}
+
+/* The CVE being read within a group. */
+struct cve_acc {
+        char cve[64];
+        char device[TVM_DEVICE_ID_MAX + 1];     /* the last device counted */
+        int64_t devices, rank;
+        bool fixed, exploit;
+};
+
+static void cve_fold(struct rec *e, const struct cve_acc *c)
+{
+        if (!c->cve[0])
+                return;
+        e->cves++;
+        e->exploit += c->exploit;
+        if (!c->fixed) {
+                e->open++;
+                return;
+        }
+        e->fixable++;
+        e->fixable_high += c->rank >= 3;
+        e->impact += c->devices * (rating_weight(c->rank) + (c->exploit ? 10 : 0));
+}
+
+static struct rec *rec_add(struct rec_list *l, struct db_stmt *st)
+{
+        struct rec *e;
+
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? 2 * l->cap : 256;
+                struct rec *v = realloc(l->v, cap * sizeof(*v));
+                if (!v)
+                        return NULL;
+                l->v = v;
+                l->cap = cap;
+        }
+        e = memset(&l->v[l->n++], 0, sizeof(struct rec));
+        snprintf(e->source, sizeof(e->source), "%s", db_column_text(st, 0, NULL));
+        snprintf(e->distro, sizeof(e->distro), "%s", db_column_text(st, 1, NULL));
+        snprintf(e->release, sizeof(e->release), "%s", db_column_text(st, 2, NULL));
+        return e;
+}
+
+/* Folds one row (source, distro, release, cve, device_id, fixed_version,
+ * rating, exploit_known) into the recommendation e and the CVE c. */
+static int row_fold(struct rec *e, struct cve_acc *c, struct device_set *ds, struct db_stmt *st)
+{
+        static const char *const ranks[] = { "unknown", "low", "medium", "high", "critical" };
+        const char *cve = db_column_text(st, 3, NULL), *dev = db_column_text(st, 4, NULL);
+        const char *fixed = db_column_text(st, 5, NULL), *rating = db_column_text(st, 6, NULL);
+
+        if (strncmp(c->cve, cve, sizeof(c->cve)) != 0) {
+                cve_fold(e, c);
+                memset(c, 0, sizeof(*c));
+                snprintf(c->cve, sizeof(c->cve), "%s", cve);
+        }
+        /* a CVE's rows come by device: a CVE on several binaries of one device counts it once */
+        if (strncmp(c->device, dev, sizeof(c->device)) != 0) {
+                c->devices++;
+                snprintf(c->device, sizeof(c->device), "%s", dev);
+        }
+        c->fixed |= fixed != NULL;
+        c->exploit |= db_column_int64(st, 7) != 0;
+        for (int64_t k = 0; k < 5; k++)
+                if (strcmp(rating, ranks[k]) == 0 && k > c->rank)
+                        c->rank = k;
+        if (fixed && strlen(fixed) <= DPKGVER_MAX && (!e->fixed[0] || dpkgver_compare(fixed, e->fixed) > 0))
+                snprintf(e->fixed, sizeof(e->fixed), "%s", fixed);
+        return device_set_add(ds, dev);
+}
+
+/* One scan in the order of the source index builds every recommendation. */
+static int recs_read(struct db *db, const char *source, struct rec_list *l)
+{
+        struct device_set ds = { 0 };
+        struct cve_acc c = { 0 };
+        struct rec *e = NULL;
         struct db_stmt *st;
-        int r = db_prepare(db, "SELECT source, distro, release, count(DISTINCT device_id) FROM tvm_device_vulns"
-                               REC_WHERE REC_GROUP REC_ORDER, &st);
+        int r = db_prepare(db, "SELECT source, distro, release, cve, device_id, fixed_version, rating, exploit_known "
+                               "FROM tvm_device_vulns WHERE ($1 IS NULL OR source = $1) "
+                               "ORDER BY source, distro, release, cve, device_id", &st);
 
         if (r < 0)
                 return r;
         db_bind_text(st, 1, source, source ? strlen(source) : 0);
         while ((r = db_step(st)) == 1) {
-                struct rec *e;
-
-                if (l->n == l->cap) {
-                        size_t cap = l->cap ? 2 * l->cap : 256;
-                        struct rec *v = realloc(l->v, cap * sizeof(*v));
-                        if (!v) {
+                if (!e || !same_group(e, st)) {
+                        if (e) {
+                                cve_fold(e, &c);
+                                e->devices = (int64_t)ds.n;
+                        }
+                        memset(&c, 0, sizeof(c));
+                        device_set_clear(&ds);
+                        e = rec_add(l, st);
+                        if (!e) {
                                 r = -ENOMEM;
                                 break;
                         }
-                        l->v = v;
-                        l->cap = cap;
                 }
-                e = memset(&l->v[l->n++], 0, sizeof(struct rec));
-                snprintf(e->source, sizeof(e->source), "%s", db_column_text(st, 0, NULL));
-                snprintf(e->distro, sizeof(e->distro), "%s", db_column_text(st, 1, NULL));
-                snprintf(e->release, sizeof(e->release), "%s", db_column_text(st, 2, NULL));
-                e->devices = db_column_int64(st, 3);
+                r = row_fold(e, &c, &ds, st);
+                if (r < 0)
+                        break;
         }
         db_stmt_done(st);
-        return r;
-}
-
-/* Q2: each CVE of each group: its devices, whether it has a fix, its worst
- * rating, a known exploit. */
-static int recs_cves(struct db *db, const char *source, struct rec_list *l)
-{
-        struct db_stmt *st;
-        size_t k = 0;
-        int r = db_prepare(db, "SELECT source, distro, release, cve, count(DISTINCT device_id), "
-                               "max(CASE WHEN fixed_version IS NULL THEN 0 ELSE 1 END), "
-                               "max(CASE rating WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 "
-                               "WHEN 'low' THEN 1 ELSE 0 END), max(exploit_known) FROM tvm_device_vulns"
-                               REC_WHERE REC_GROUP ", cve" REC_ORDER ", cve", &st);
-
-        if (r < 0)
-                return r;
-        db_bind_text(st, 1, source, source ? strlen(source) : 0);
-        while ((r = db_step(st)) == 1) {
-                struct rec *e;
-                int64_t devices = db_column_int64(st, 4), rank = db_column_int64(st, 6);
-                bool fixed = db_column_int64(st, 5) != 0, exploit = db_column_int64(st, 7) != 0;
-
-                while (k < l->n && rec_key_cmp(&l->v[k], st) < 0)
-                        k++;
-                if (k == l->n || rec_key_cmp(&l->v[k], st) != 0)
-                        continue;       /* a row written between the two reads */
-                e = &l->v[k];
-                e->cves++;
-                e->exploit += exploit;
-                if (!fixed) {
-                        e->open++;
-                        continue;
-                }
-                e->fixable++;
-                e->fixable_high += rank >= 3;
-                e->impact += devices * (rating_weight(rank) + (exploit ? 10 : 0));
+        if (r == 0 && e) {
+                cve_fold(e, &c);
+                e->devices = (int64_t)ds.n;
         }
-        db_stmt_done(st);
-        return r;
-}
-
-/* Q3: the highest fixed version of each group, in dpkg's order. */
-static int recs_fixed(struct db *db, const char *source, struct rec_list *l)
-{
-        struct db_stmt *st;
-        size_t k = 0;
-        int r = db_prepare(db, "SELECT DISTINCT source, distro, release, fixed_version FROM tvm_device_vulns"
-                               REC_WHERE "AND fixed_version IS NOT NULL" REC_ORDER, &st);
-
-        if (r < 0)
-                return r;
-        db_bind_text(st, 1, source, source ? strlen(source) : 0);
-        while ((r = db_step(st)) == 1) {
-                const char *fixed = db_column_text(st, 3, NULL);
-
-                while (k < l->n && rec_key_cmp(&l->v[k], st) < 0)
-                        k++;
-                if (k == l->n || rec_key_cmp(&l->v[k], st) != 0 || strlen(fixed) > DPKGVER_MAX)
-                        continue;
-                if (!l->v[k].fixed[0] || dpkgver_compare(fixed, l->v[k].fixed) > 0)
-                        snprintf(l->v[k].fixed, sizeof(l->v[k].fixed), "%s", fixed);
-        }
-        db_stmt_done(st);
+        free(ds.h);
         return r;
 }
 
@@ -1246,12 +1299,8 @@ int tvm_recommendations(struct vigild *d, const char *source, json_t **ret)
 {
         struct rec_list l = { 0 };
         json_t *out = NULL;
-        int r = recs_groups(d->db, source, &l);
+        int r = recs_read(d->db, source, &l);
 
-        if (r == 0)
-                r = recs_cves(d->db, source, &l);
-        if (r == 0)
-                r = recs_fixed(d->db, source, &l);
         if (r == 0) {
                 qsort(l.v, l.n, sizeof(*l.v), rec_order);
                 out = json_array();
