@@ -120,6 +120,11 @@ expect "$T/it" POST "/api/v1/tvm/tasks/$TASK/reject" 400 '{}'
 "$VIGIL" --token "$(cat "$T/it")" tvm tasks accept "$TASK" >"$T/accept.txt" || fail "vigil tvm tasks accept"
 grep -q "^status  *accepted" "$T/accept.txt" || fail "accept: $(cat "$T/accept.txt")"
 expect "$T/it" POST "/api/v1/tvm/tasks/$TASK/accept" 409
+# a task for a group the device is not in has no device to wait for
+GROUP=$("$VIGIL" --json groups create --name "tvm empty" --static | jq -r .id)
+expect "$T/sec" POST /api/v1/tvm/tasks 404 '{"package":"vigil-test-tool","priority":"low","group_id":"00000000-0000-4000-8000-000000000000"}'
+expect "$T/sec" POST /api/v1/tvm/tasks 201 '{"package":"vigil-test-tool","priority":"low","group_id":"'"$GROUP"'"}'
+jq -e '.group_id == "'"$GROUP"'" and .still_vulnerable == 0' "$T/out.json" >/dev/null || fail "group task: $(cat "$T/out.json")"
 # a second task, rejected with a reason
 expect "$T/sec" POST /api/v1/tvm/tasks 201 '{"package":"dpkg","priority":"low"}'
 TASK2=$(jq -r .id "$T/out.json")
@@ -144,5 +149,6 @@ jq -e '[.history[] | .action + ":" + .by_name] == ["created:sec-alice","accepted
     "$T/out.json" >/dev/null || fail "history: $(jq -c .history "$T/out.json")"
 "$VIGIL" --token "$(cat "$T/reader")" tvm tasks list --status completed >"$T/tasks.txt" || fail "vigil tvm tasks list"
 grep -q "$TASK *vigil-test-tool *2.0-1 *high *2099-12-31 *completed *0" "$T/tasks.txt" || fail "tasks table: $(cat "$T/tasks.txt")"
+[ "$("$VIGIL" --json tvm tasks list | jq .count)" = 3 ] || fail "not three tasks listed"
 stop_vigild
 echo "tvm: all checks passed"
