@@ -29,7 +29,7 @@ enum bus_event_type {
         BUS_COMPLIANCE_NOTIFY = 10,     /* a compliance policy's notify action fell due for a device */
         BUS_DIRECTORY_CHANGED = 11,     /* users, user groups, their members or a primary user changed */
         BUS_TAGS_CHANGED = 12,          /* an admin replaced a device's tags */
-        BUS_ADVISORIES_CHANGED = 13,    /* an advisory feed import changed tvm_affected: re-match every device */
+        BUS_ADVISORIES_CHANGED = 13,    /* an advisory feed was imported: re-match every device */
         BUS_EXPOSURE_CHANGED = 14,      /* a device's exposure level (vulnerabilities) changed */
 };
 

@@ -175,7 +175,7 @@ static const char affected_ddl[] =
         "  distro TEXT NOT NULL, release TEXT NOT NULL, source_package TEXT NOT NULL, introduced TEXT NOT NULL,"
         "  fixed TEXT, status TEXT NOT NULL, severity TEXT NOT NULL, urgency TEXT NOT NULL, cvss REAL,"
         "  exploit_known INTEGER NOT NULL DEFAULT 0, summary TEXT NOT NULL DEFAULT '',"
-        "  modified TEXT NOT NULL DEFAULT '');"
+        "  modified TEXT NOT NULL DEFAULT '', origin TEXT NOT NULL DEFAULT '', last_affected TEXT);"
         "CREATE INDEX IF NOT EXISTS tvm_affected_pkg ON tvm_affected(distro, release, source_package);";
 
 /* The fleet and the advisories, in one transaction. */

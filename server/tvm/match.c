@@ -17,6 +17,7 @@
 /* One advisory row; strings live in the index's arena. */
 struct adv_row {
         const char *cve, *advisory_id, *introduced, *fixed, *urgency;
+        const char *last_affected;      /* with no fixed: the last affected version, NULL if none */
         enum tvm_severity severity;
         double cvss;
         bool exploit_known;
@@ -156,13 +157,16 @@ static int row_add(struct tvm_advisories *a, struct db_stmt *st, const struct tv
         const char *intro = db_column_text(st, 3, &intro_len);
         const char *fixed = db_column_text(st, 4, &fixed_len);
         const char *status = db_column_text(st, 5, NULL);
+        size_t last_len;
+        const char *last = fixed ? NULL : db_column_text(st, 10, &last_len);
         enum tvm_severity sev = TVM_SEVERITY_UNKNOWN;
         struct adv_row *r;
 
         if (!src || !intro || !status || !db_column_text(st, 1, NULL) || !db_column_text(st, 2, NULL) ||
             !db_column_text(st, 7, NULL) || !status_counts(status, fixed, o))
                 return 0;
-        if ((strcmp(intro, "0") != 0 && !version_ok(intro, intro_len)) || (fixed && !version_ok(fixed, fixed_len))) {
+        if ((strcmp(intro, "0") != 0 && !version_ok(intro, intro_len)) || (fixed && !version_ok(fixed, fixed_len)) ||
+            (last && !version_ok(last, last_len))) {
                 a->invalid++;
                 return 0;
         }
@@ -188,9 +192,10 @@ static int row_add(struct tvm_advisories *a, struct db_stmt *st, const struct tv
         r->advisory_id = arena_dup(a, db_column_text(st, 2, NULL), strlen(db_column_text(st, 2, NULL)));
         r->introduced = arena_dup(a, intro, intro_len);
         r->fixed = fixed ? arena_dup(a, fixed, fixed_len) : NULL;
+        r->last_affected = last ? arena_dup(a, last, last_len) : NULL;
         r->urgency = arena_dup(a, db_column_text(st, 7, NULL), strlen(db_column_text(st, 7, NULL)));
         if (!a->sources[a->n_rows] || !r->cve || !r->advisory_id || !r->introduced || (fixed && !r->fixed) ||
-            !r->urgency)
+            (last && !r->last_affected) || !r->urgency)
                 return -ENOMEM;
         a->n_rows++;
         return 0;
@@ -226,7 +231,7 @@ int tvm_advisories_load(struct db *db, const char *distro, const char *release,
         /* CVSS is read as tenths so that the layer's integer columns suffice;
          * ORDER BY uses the same byte order as strcmp() for the lookups */
         r = db_prepare(db, "SELECT source_package, cve, advisory_id, introduced, fixed, status, severity, urgency, "
-                           "CAST(round(cvss * 10) AS INTEGER), exploit_known FROM tvm_affected "
+                           "CAST(round(cvss * 10) AS INTEGER), exploit_known, last_affected FROM tvm_affected "
                            "WHERE distro = $1 AND (release = $2 OR release = '') AND status <> 'not_affected' "
                            "ORDER BY source_package", &st);
         if (r < 0)
@@ -349,6 +354,8 @@ static int package_match(const struct tvm_advisories *a, const struct tvm_packag
                         continue;
                 if (r->fixed && dpkgver_compare(version, r->fixed) >= 0)
                         continue;
+                if (r->last_affected && dpkgver_compare(version, r->last_affected) > 0)
+                        continue;
                 v = vuln_add(out);
                 if (!v)
                         return out->n == TVM_VULNS_MAX ? -E2BIG : -ENOMEM;
@@ -374,6 +381,19 @@ int tvm_match(const struct tvm_advisories *a, const struct tvm_package *pkgs, si
         return 0;
 }
 
+/* Whether the tracker's urgency is word, with or without the asterisks it
+ * adds when the urgency is not yet final ("high**"). */
+static bool urgency_is(const char *urgency, const char *word)
+{
+        size_t n = strlen(word);
+
+        if (strncmp(urgency, word, n) != 0)
+                return false;
+        for (urgency += n; *urgency == '*'; urgency++)
+                ;
+        return *urgency == '\0';
+}
+
 enum tvm_severity tvm_vuln_severity(const struct tvm_vuln *v)
 {
         if (v->severity != TVM_SEVERITY_UNKNOWN)
@@ -386,9 +406,9 @@ enum tvm_severity tvm_vuln_severity(const struct tvm_vuln *v)
                 return TVM_SEVERITY_MEDIUM;
         if (v->cvss > 0)
                 return TVM_SEVERITY_LOW;
-        if (strcmp(v->urgency, "high") == 0)
+        if (urgency_is(v->urgency, "high"))
                 return TVM_SEVERITY_HIGH;
-        if (strcmp(v->urgency, "low") == 0 || strcmp(v->urgency, "unimportant") == 0)
+        if (urgency_is(v->urgency, "low") || urgency_is(v->urgency, "unimportant"))
                 return TVM_SEVERITY_LOW;
         return TVM_SEVERITY_MEDIUM;
 }

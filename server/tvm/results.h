@@ -97,7 +97,8 @@ void tvm_vuln_list_release(struct tvm_vuln_list *l);
 
 /* Matches packages against a: a package is vulnerable to a row of its
  * source package when introduced <= its source version < fixed (no fixed:
- * from introduced on), comparing as dpkg does. One vulnerability per (CVE,
+ * up to last_affected included when the row has one, else from introduced
+ * on), comparing as dpkg does. One vulnerability per (CVE,
  * binary package): of several matching rows, the highest fixed version
  * (none if no row has one), the worst severity, the highest CVSS, an
  * exploit known if any row says so. Replaces out's contents, sorted by
@@ -108,7 +109,8 @@ int tvm_match(const struct tvm_advisories *a, const struct tvm_package *pkgs, si
 /* A vulnerability's severity for the exposure level and the counts of
  * "high": the record's severity; if unknown, from its CVSS (>= 9 critical,
  * >= 7 high, >= 4 medium, > 0 low); else from the tracker's urgency
- * ('high', 'medium', 'low'; 'unimportant' low; anything else medium). */
+ * ('high', 'medium', 'low', with or without trailing asterisks; 'unimportant'
+ * low; anything else medium). */
 enum tvm_severity tvm_vuln_severity(const struct tvm_vuln *v);
 
 /* The exposure level of a device with these vulnerabilities (docs/TVM.md),

@@ -55,7 +55,8 @@ sqlite3 "$T/data/vigild.db" >"$T/sql.log" 2>&1 <<SQL || fail "cannot write the a
 CREATE TABLE IF NOT EXISTS tvm_affected (feed TEXT NOT NULL, advisory_id TEXT NOT NULL, cve TEXT NOT NULL,
   distro TEXT NOT NULL, release TEXT NOT NULL, source_package TEXT NOT NULL, introduced TEXT NOT NULL, fixed TEXT,
   status TEXT NOT NULL, severity TEXT NOT NULL, urgency TEXT NOT NULL, cvss REAL,
-  exploit_known INTEGER NOT NULL DEFAULT 0, summary TEXT NOT NULL DEFAULT '', modified TEXT NOT NULL DEFAULT '');
+  exploit_known INTEGER NOT NULL DEFAULT 0, summary TEXT NOT NULL DEFAULT '', modified TEXT NOT NULL DEFAULT '',
+  origin TEXT NOT NULL DEFAULT '', last_affected TEXT);
 $(row "'osv', 'DSA-9001-1', 'CVE-2099-0001', '$DISTRO', '$REL', 'dpkg', '0', '$DPKG+zz9', 'fixed', 'high', '', 7.8, 0")
 $(row "'debian-tracker', 'CVE-2099-0002', 'CVE-2099-0002', '$DISTRO', '', 'coreutils', '0', '$COREUTILS+zz9', 'fixed', 'unknown', 'medium', NULL, 0")
 $(row "'debian-tracker', 'CVE-2099-0003', 'CVE-2099-0003', '$DISTRO', '$REL', 'dpkg', '0', '$DPKG', 'fixed', 'high', '', NULL, 0")

@@ -28,7 +28,7 @@ static const char affected_ddl[] =
         "  distro TEXT NOT NULL, release TEXT NOT NULL, source_package TEXT NOT NULL, introduced TEXT NOT NULL,"
         "  fixed TEXT, status TEXT NOT NULL, severity TEXT NOT NULL, urgency TEXT NOT NULL, cvss REAL,"
         "  exploit_known INTEGER NOT NULL DEFAULT 0, summary TEXT NOT NULL DEFAULT '',"
-        "  modified TEXT NOT NULL DEFAULT '');"
+        "  modified TEXT NOT NULL DEFAULT '', origin TEXT NOT NULL DEFAULT '', last_affected TEXT);"
         "CREATE INDEX tvm_affected_pkg ON tvm_affected(distro, release, source_package);";
 
 static const struct tvm_match_options defaults = { .count_open = true, .count_undetermined = false };
@@ -215,6 +215,15 @@ static void test_not_affected_open_undetermined(void **state)
         expect_vulns(d, "dev-a", "");
         assert_int_equal(tvm_results_recompute(d, "dev-a", &all, NULL), 0);
         expect_vulns(d, "dev-a", "curl CVE-2024-1001 -;curl CVE-2024-1002 -;");
+        /* an OSV range closed by last_affected: [introduced, last_affected] */
+        sql(d, "INSERT INTO tvm_affected (feed, advisory_id, cve, distro, release, source_package, introduced, fixed, "
+               "status, severity, urgency, last_affected) VALUES "
+               "('osv', 'DEBIAN-CVE-2024-1003', 'CVE-2024-1003', 'debian', '12', 'curl', '0', NULL, 'open', 'low', '', "
+               "'7.88.1-10+deb12u5'), "
+               "('osv', 'DEBIAN-CVE-2024-1004', 'CVE-2024-1004', 'debian', '12', 'curl', '0', NULL, 'open', 'low', '', "
+               "'7.88.1-10+deb12u4')");
+        assert_int_equal(tvm_results_recompute(d, "dev-a", &defaults, NULL), 0);
+        expect_vulns(d, "dev-a", "curl CVE-2024-1001 -;curl CVE-2024-1003 -;");
 }
 
 static void test_release_and_distro(void **state)
@@ -309,6 +318,10 @@ static void test_exposure_formula(void **state)
         v[1] = vuln("CVE-2", TVM_SEVERITY_UNKNOWN, -1, "unimportant", false);
         assert_int_equal(tvm_exposure_compute(v, 2, &e), 0);
         assert_int_equal(e, TVM_EXPOSURE_LOW);
+        v[1] = vuln("CVE-2", TVM_SEVERITY_UNKNOWN, -1, "high**", false);      /* the tracker's not yet final */
+        assert_int_equal(tvm_vuln_severity(&v[1]), TVM_SEVERITY_HIGH);
+        v[1] = vuln("CVE-2", TVM_SEVERITY_UNKNOWN, -1, "not yet assigned", false);
+        assert_int_equal(tvm_vuln_severity(&v[1]), TVM_SEVERITY_MEDIUM);
         v[1] = vuln("CVE-2", TVM_SEVERITY_UNKNOWN, 9.8, "", false);       /* critical by CVSS */
         assert_int_equal(tvm_exposure_compute(v, 2, &e), 0);
         assert_int_equal(e, TVM_EXPOSURE_HIGH);
