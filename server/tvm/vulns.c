@@ -328,7 +328,7 @@ static int packages_read(struct db *db, const char *id, struct scratch *x)
 
 /* What a device is, for matching: its distro and release, or not assessed. */
 struct device_os {
-        bool exists, assessed;
+        bool assessed;
         const char *distro;
         char release[RELEASE_MAX + 1];
 };
@@ -585,10 +585,10 @@ static int device_os_read(struct db *db, const char *id, struct device_os *ret)
         if (r == 1) {
                 size_t len;
                 const char *release = db_column_text(st, 1, &len);
+                bool onboarded = db_column_is_null(st, 3);
 
-                ret->exists = db_column_is_null(st, 3);
                 ret->distro = tvm_distro_of(db_column_text(st, 0, NULL));
-                ret->assessed = ret->exists && ret->distro && !db_column_is_null(st, 2) && release &&
+                ret->assessed = onboarded && ret->distro && !db_column_is_null(st, 2) && release &&
                                 len > 0 && len <= RELEASE_MAX;
                 if (ret->assessed)
                         memcpy(ret->release, release, len + 1);
