@@ -19,7 +19,7 @@
 #include "util/dpkgver.h"
 #include "util/strutil.h"
 
-#define BATCH_MAX 64                    /* devices recomputed between two commits */
+#define BATCH_MAX 16                    /* devices recomputed between two commits: the lock is let go between */
 #define QUEUE_MAX 4096                  /* devices queued one by one; past it, every device is */
 #define RELEASES_MAX 32                 /* (distro, release) indexes held by one recompute */
 #define RELEASE_MAX 32                  /* bytes of a release we match (VERSION_ID) */
