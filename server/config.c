@@ -30,8 +30,6 @@ void vigild_config_defaults(struct vigild_config *cfg)
         cfg->connection_memory = 8192;
         cfg->log_level = 2;
         cfg->webhook_max_attempts = 12;
-        cfg->tvm_count_open = true;
-        cfg->tvm_count_undetermined = false;
         cfg->webhook_retry_base_ms = 1000;
         cfg->webhook_retry_max = 600;
         cfg->webhook_timeout = 10;
@@ -42,6 +40,8 @@ void vigild_config_defaults(struct vigild_config *cfg)
         cfg->access_max_connections = 4096;
         cfg->access_log_retention = 30 * 86400;
         cfg->access_log_max = 16384;
+        cfg->tvm_count_open = true;
+        cfg->tvm_count_undetermined = false;
 }
 
 /* A header name: 1 to 64 token characters. */
@@ -85,6 +85,7 @@ static int set_duration(int64_t *dst, const char *v, int64_t min)
         return 0;
 }
 
+/* yes/true or no/false. */
 static int set_bool(bool *dst, const char *v)
 {
         if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0) {
