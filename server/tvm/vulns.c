@@ -663,6 +663,7 @@ static int batch_recompute(struct vigild *d, char (*ids)[TVM_DEVICE_ID_MAX + 1],
                            const struct tvm_match_options *o, struct tvm_release_cache *c, struct scratch *x)
 {
         struct change ch[BATCH_MAX];
+        char why[256] = "";
         size_t i = 0;
         int r;
 
@@ -672,11 +673,14 @@ static int batch_recompute(struct vigild *d, char (*ids)[TVM_DEVICE_ID_MAX + 1],
                 memcpy(ch[i].id, ids[i], sizeof(ch[i].id));
                 r = device_recompute(d, o, c, x, &ch[i]);
         }
+        /* the database's own words ("no such table: tvm_affected") say more than an errno */
+        if (r < 0 && r != -ENOMEM && r != -E2BIG)
+                snprintf(why, sizeof(why), "%s", db_errmsg(d->db));
         r = db_finish(d->db, r);
         db_unlock(d->db);
         if (r < 0) {
-                log_error("tvm: cannot store the vulnerabilities of %zu devices (device %s): %s", n,
-                          ids[i ? i - 1 : 0], strerror(-r));
+                log_error("tvm: cannot match or store the vulnerabilities of %zu devices (device %s): %s", n,
+                          ids[i ? i - 1 : 0], why[0] ? why : strerror(-r));
                 return r;
         }
         changes_publish(d, ch, n);
