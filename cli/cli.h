@@ -122,3 +122,6 @@ extern const char cli_compliance_usage[];
 /* access.c: 'vigil access ...' */
 int cli_access(struct cli *c, int argc, char **argv);
 extern const char cli_access_usage[];
+/* tvm.c: 'vigil tvm vulns|recommendations|tasks ...' */
+int cli_tvm(struct cli *c, int argc, char **argv);
+extern const char cli_tvm_usage[];

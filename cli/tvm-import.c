@@ -29,7 +29,7 @@
 #define IMPORT_TIMEOUT_S 600
 #define ORIGIN_MAX 1024
 
-const char cli_tvm_import_usage[] =
+static const char cli_tvm_import_usage[] =
         "  tvm import FILE|DIR [--feed osv|debian-tracker] [--origin NAME] [--json]\n"
         "                      (an OSV record, a zip or folder of them, or the tracker's JSON)\n";
 

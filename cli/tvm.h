@@ -8,4 +8,3 @@ struct cli;
  * POST /api/v1/tvm/import and prints what was imported. Returns the exit
  * code: 0, 1 (refused or unreachable, after printing why), 2 (usage). */
 int cli_tvm_import(struct cli *c, int argc, char **argv);
-extern const char cli_tvm_import_usage[];

@@ -13,7 +13,6 @@
 #include "cli/actions.h"
 #include "cli/cli.h"
 #include "cli/table.h"
-#include "cli/tvm.h"
 #include "httpc/httpc.h"
 #include "util/strutil.h"
 
@@ -30,6 +29,7 @@ static const struct cli_area cli_areas[] = {
         { "policy", cli_policy, cli_policy_usage },
         { "compliance", cli_compliance, cli_compliance_usage },
         { "access", cli_access, cli_access_usage },
+        { "tvm", cli_tvm, cli_tvm_usage },
         { NULL, NULL, NULL },
 };
 
@@ -52,7 +52,6 @@ static void usage(FILE *f)
               "  health\n", f);
         for (const struct cli_area *a = cli_areas; a->noun; a++)
                 fputs(a->usage, f);
-        fputs(cli_tvm_import_usage, f);
         fputs("environment: VIGIL_SERVER, VIGIL_TOKEN, VIGIL_CA\n", f);
 }
 
@@ -467,8 +466,6 @@ static int dispatch(struct cli *c, int argc, char **argv)
                 return tokens_create(c, argc - 1, argv + 1);
         } else if (strcmp(noun, "tokens") == 0 && strcmp(verb, "revoke") == 0 && argc == 3) {
                 return tokens_revoke(c, argv[2]);
-        } else if (strcmp(noun, "tvm") == 0 && strcmp(verb, "import") == 0) {
-                return cli_tvm_import(c, argc - 1, argv + 1);
         } else {
                 for (const struct cli_area *a = cli_areas; a->noun; a++)
                         if (strcmp(noun, a->noun) == 0 && argc > 1)

@@ -31,6 +31,7 @@ enum bus_event_type {
         BUS_TAGS_CHANGED = 12,          /* an admin replaced a device's tags */
         BUS_ACTION_CHANGED = 13,        /* a device action was requested or its status changed */
         BUS_ADVISORIES_CHANGED = 14,    /* an advisory feed was imported: re-match every device */
+        BUS_EXPOSURE_CHANGED = 15,      /* a device's exposure level (vulnerabilities) changed */
 };
 
 struct bus_event {
@@ -70,6 +71,9 @@ struct bus_event {
                         const char *setting;    /* its deciding setting, or NULL */
                         const char *reason;     /* why, for people */
                 } compliance_changed;
+                struct {
+                        const char *from, *to;  /* exposure level names; NULL: not assessed */
+                } exposure_changed;
                 struct {
                         const char *policy_id, *policy_name;
                         const char *state;      /* the policy's state for the device */

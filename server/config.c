@@ -45,6 +45,8 @@ void vigild_config_defaults(struct vigild_config *cfg)
         cfg->portal_session_max = 12 * 3600;
         cfg->portal_sse_clients = 64;
         cfg->tvm_feed_interval = 6 * 3600;
+        cfg->tvm_count_open = true;
+        cfg->tvm_count_undetermined = false;
 }
 
 /* A header name: 1 to 64 token characters. */
@@ -86,6 +88,20 @@ static int set_duration(int64_t *dst, const char *v, int64_t min)
                 return -EINVAL;
         *dst = s;
         return 0;
+}
+
+/* yes/true or no/false. */
+static int set_bool(bool *dst, const char *v)
+{
+        if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0) {
+                *dst = true;
+                return 0;
+        }
+        if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0) {
+                *dst = false;
+                return 0;
+        }
+        return -EINVAL;
 }
 
 /* Applies one setting. Returns 0, -ENOENT for an unknown key, -EINVAL for a bad value. */
@@ -181,6 +197,10 @@ static int config_set(struct vigild_config *cfg, const char *key, const char *v)
                 return v[0] == '/' ? set_string(cfg->tvm_feed_ca_file, sizeof(cfg->tvm_feed_ca_file), v) : -EINVAL;
         if (strcmp(key, "tvm_feed_interval") == 0)
                 return set_duration(&cfg->tvm_feed_interval, v, 60);
+        if (strcmp(key, "tvm_count_open") == 0)
+                return set_bool(&cfg->tvm_count_open, v);
+        if (strcmp(key, "tvm_count_undetermined") == 0)
+                return set_bool(&cfg->tvm_count_undetermined, v);
         if (strcmp(key, "log_level") == 0) {
                 static const char *const levels[] = { "error", "warning", "info", "debug" };
                 for (int i = 0; i < 4; i++)

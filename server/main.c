@@ -26,6 +26,7 @@
 #include "server/manage/profiles.h"
 #include "server/portal/portal.h"
 #include "server/tvm/feeds.h"
+#include "server/tvm/results.h"
 #include "server/tvm/tvm.h"
 #include "server/vigild.h"
 #include "server/webhook/webhook.h"
@@ -39,7 +40,7 @@ static const struct http_route *const route_tables[] = { api_routes, enroll_rout
                                                           defend_action_routes, webhook_routes, connector_routes,
                                                           manage_routes, compliance_routes, profiles_routes,
                                                           access_store_routes, access_routes, portal_routes,
-                                                          portal_file_routes, NULL };
+                                                          portal_file_routes, tvm_results_routes, tvm_task_routes, NULL };
 
 static void usage(FILE *f)
 {
@@ -67,6 +68,8 @@ static int open_storage(struct vigild *d, char *err, size_t err_size)
                 r = tvm_migrate(d);
         if (r == 0)
                 r = tvm_feed_migrate(d);
+        if (r == 0)
+                r = tvm_results_migrate(d);
         if (r == 0)
                 r = defend_migrate(d);
         if (r == 0)
@@ -326,12 +329,24 @@ static int serve(struct vigild *d, const char *port_file, const char *access_por
                 portal_events_stop(d);
                 return r;
         }
+        /* before compliance: it reads the exposure levels */
+        r = tvm_results_start(d, err, sizeof(err));
+        if (r < 0) {
+                log_error("cannot start vulnerability matching: %s", err);
+                tvm_results_close(d);
+                access_stop(d);
+                connector_stop(d);
+                webhook_stop(d);
+                return r;
+        }
         r = compliance_start(d, err, sizeof(err));
         if (r < 0) {
                 log_error("cannot start the compliance module: %s", err);
+                tvm_results_stop(d);
                 compliance_stop(d);
                 connector_stop(d);
                 compliance_close(d);
+                tvm_results_close(d);
                 access_stop(d);
                 webhook_stop(d);
                 portal_events_stop(d);
@@ -340,9 +355,11 @@ static int serve(struct vigild *d, const char *port_file, const char *access_por
         r = http_server_start(&hc, d, route_tables, api_admin_auth, enroll_device_auth, &srv, err, sizeof(err));
         if (r < 0) {
                 log_error("%s", err);
+                tvm_results_stop(d);
                 compliance_stop(d);
                 connector_stop(d);
                 compliance_close(d);
+                tvm_results_close(d);
                 access_stop(d);
                 webhook_stop(d);
                 portal_events_stop(d);
@@ -373,8 +390,10 @@ static int serve(struct vigild *d, const char *port_file, const char *access_por
         tvm_feed_stop(d);
         compliance_stop(d);
         http_server_stop(srv);
+        tvm_results_stop(d);
         connector_stop(d);
         compliance_close(d);
+        tvm_results_close(d);
         access_stop(d);
         webhook_stop(d);
         /* last: its streams ended with the listener, and nothing publishes now */

@@ -21,6 +21,7 @@ struct manage;
 struct portal_events;
 struct profiles;
 struct tvm_feeds;
+struct tvm_results;
 struct webhook;
 
 #define VIGILD_LISTEN_DEFAULT "127.0.0.1:8443"
@@ -62,6 +63,8 @@ struct vigild_config {
         char tvm_feed_paths[1025];      /* advisory feeds to re-import: "PATH-or-https-URL, ..."; "": none */
         int64_t tvm_feed_interval;      /* seconds between re-imports */
         char tvm_feed_ca_file[1024];    /* CAs that verify https:// feeds; "": the system's */
+        bool tvm_count_open;            /* advisories with no fix yet make a device vulnerable */
+        bool tvm_count_undetermined;    /* so do those not yet determined */
 };
 
 struct vigild {
@@ -80,6 +83,7 @@ struct vigild {
         struct access *access;          /* conditional access once started (access/access.h); else NULL */
         struct portal_events *portal_events; /* the portal's event streams once started (portal/portal.h) */
         struct tvm_feeds *tvm_feeds;    /* the scheduled feed re-import once started (tvm/feeds.h); else NULL */
+        struct tvm_results *tvm_results; /* vulnerability matching once started (tvm/results.h); else NULL */
 };
 
 /* Fills cfg with the defaults. */

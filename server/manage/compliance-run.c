@@ -17,6 +17,7 @@
 #include "server/defend/defend.h"
 #include "server/enroll/enroll.h"
 #include "server/log.h"
+#include "server/tvm/results.h"
 #include "server/vigild.h"
 #include "util/strutil.h"
 
@@ -548,6 +549,8 @@ static struct outcome *outcome_add(struct compliance_scratch *x)
 static void facts_fill(struct compliance_service *s, struct compliance_scratch *x, const char *id,
                        struct compliance_facts *f, struct connector_risk *risk)
 {
+        enum tvm_exposure exposure;
+
         memset(f, 0, sizeof(*f));
         f->platform = x->platform;
         if (connector_device_risk(s->d, id, risk) < 0) {
@@ -566,6 +569,8 @@ static void facts_fill(struct compliance_service *s, struct compliance_scratch *
         f->sensor = x->sensor;
         f->last_heartbeat = x->last_seen;
         f->last_seen = x->last_seen;
+        f->exposure_available = tvm_device_exposure_get(s->d, id, &exposure) == 0;
+        f->exposure = f->exposure_available ? (enum compliance_exposure)exposure : COMPLIANCE_EXPOSURE_NONE;
 }
 
 /* Writes one policy's result for the device if it differs from what is
@@ -1247,7 +1252,7 @@ static int subscribe(struct vigild *d)
 {
         static const enum bus_event_type device_events[] = { BUS_PARTNER_RISK_CHANGED, BUS_INVENTORY_CHANGED,
                                                              BUS_GROUPS_CHANGED, BUS_DEVICE_ENROLLED,
-                                                             BUS_DEVICE_OFFBOARDED };
+                                                             BUS_DEVICE_OFFBOARDED, BUS_EXPOSURE_CHANGED };
         int r = 0;
 
         for (size_t i = 0; r == 0 && i < sizeof(device_events) / sizeof(device_events[0]); i++)

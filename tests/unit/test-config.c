@@ -53,6 +53,8 @@ static void test_defaults(void **state)
         assert_int_equal(cfg.max_devices, 1000000);
         assert_int_equal(cfg.max_connections, 20000);
         assert_int_equal(cfg.log_level, 2);
+        assert_true(cfg.tvm_count_open);
+        assert_false(cfg.tvm_count_undetermined);
 
         /* an empty file, or one of comments, changes nothing */
         {
@@ -78,7 +80,9 @@ static void test_every_key(void **state)
                 "connection_timeout = 120\n"
                 "max_devices = 5000\n"
                 "max_connections = 300\n"
-                "log_level = debug\n";
+                "log_level = debug\n"
+                "tvm_count_open = no\n"
+                "tvm_count_undetermined = yes\n";
 
         vigild_config_defaults(&cfg);
         assert_int_equal(parse(text, &cfg, err, sizeof(err)), 0);
@@ -93,6 +97,8 @@ static void test_every_key(void **state)
         assert_int_equal(cfg.max_devices, 5000);
         assert_int_equal(cfg.max_connections, 300);
         assert_int_equal(cfg.log_level, 3);
+        assert_false(cfg.tvm_count_open);
+        assert_true(cfg.tvm_count_undetermined);
 }
 
 static void test_values_over_existing(void **state)
@@ -230,6 +236,7 @@ static void test_bounds(void **state)
                 "tvm_feed_paths = feeds/debian.zip", "tvm_feed_paths = http://example.org/json",
                 "tvm_feed_paths = /a b", "tvm_feed_interval = 59s", "tvm_feed_interval = 0",
                 "tvm_feed_ca_file = mirror-ca.pem",
+                "tvm_count_open = maybe", "tvm_count_open = YES", "tvm_count_open = 1", "tvm_count_undetermined =",
         };
         struct vigild_config cfg;
         char err[128];
