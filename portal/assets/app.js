@@ -59,7 +59,9 @@ function lost() {
 function showChrome() {
   const signedIn = Boolean(session.role);
   document.body.classList.toggle('signed-in', signedIn);
-  document.getElementById('who-name').textContent = signedIn ? `${session.name || 'token'} · ${session.role.replace('_', ' ')}` : '';
+  const who = document.getElementById('who-name');
+  who.textContent = signedIn ? `${session.name || 'token'} · ${session.role.replace('_', ' ')}` : '';
+  who.title = who.textContent; // the whole name when the header cuts it
 }
 
 // Signs in with the session answer S (from the sign-in page).

@@ -60,11 +60,16 @@ export function today() {
   return `${t.getFullYear()}-${String(t.getMonth() + 1).padStart(2, '0')}-${String(t.getDate()).padStart(2, '0')}`;
 }
 
+// A distribution and release as people write them: "Debian 12".
+export function releaseName(distro, release) {
+  const os = distro === 'ubuntu' ? 'Ubuntu' : distro === 'debian' ? 'Debian' : distro;
+  return `${os} ${release}`;
+}
+
 // A task's recommendation in words: "upgrade openssl to 3.0.15-1~deb12u1
 // or later (Debian 12)".
 export function taskText(t) {
-  const os = t.distro === 'ubuntu' ? 'Ubuntu' : t.distro === 'debian' ? 'Debian' : t.distro;
-  return `upgrade ${t.package} to ${t.fixed_version} or later (${os} ${t.release})`;
+  return `upgrade ${t.package} to ${t.fixed_version} or later (${releaseName(t.distro, t.release)})`;
 }
 
 // table(COLUMNS, ROWS, OPTS): a table. COLUMNS are {label, key?, cell(row),

@@ -320,9 +320,11 @@ async function main() {
     step(`device page: exposure high, ${CVE} of ${PKG}, fixed in ${FIXED}, linked to ${cveHref}`);
     await page.goto(`${URL}/#/devices?exposure=high`);
     await page.locator(`a[href="#/devices/${DEVICE}"]`).waitFor();
+    await snap(page, 'devices-exposure-high');
     await page.goto(`${URL}/#/dashboard`);
     await until(page, 'the dashboard counts the device at exposure high', () =>
       document.querySelector('[data-kind="exposure_level"] [data-value="high"] .count')?.textContent === '1');
+    await snap(page, 'dashboard-exposure');
 
     // --- the recommendation, and a security task made from it
     await page.goto(`${URL}/#/vulnerabilities`);

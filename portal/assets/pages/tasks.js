@@ -6,7 +6,7 @@
 
 import { get, post, all, devices as allDevices, enc, q } from '../api.js';
 import { h, clear, pill, timeEl, select, field, notice, showFieldError, clearFieldErrors } from '../dom.js';
-import { TASK_STATUS, live, table, pageHead, deviceName, taskText, today } from '../common.js';
+import { TASK_STATUS, live, table, pageHead, deviceName, taskText, releaseName, cveLink, today } from '../common.js';
 import { may } from '../session.js';
 
 const PAGE = 50;
@@ -29,7 +29,7 @@ async function list(main, query) {
   const out = h('div');
   const st = select({}, ['', ...TASK_STATUS], f.status);
   st.addEventListener('change', () => { f.status = st.value; f.offset = 0; load(); });
-  main.append(pageHead('Security tasks', may('task') ? h('a', { class: 'button', href: '#/vulnerabilities' }, 'From a recommendation') : null),
+  main.append(pageHead('Security tasks', may('task') ? h('a', { class: 'button', href: '#/vulnerabilities' }, 'New task from a recommendation') : null),
     h('form', { class: 'filters', role: 'search', onsubmit: (e) => e.preventDefault() }, field('Status', st)), out);
   const groups = new Map((await all('/api/v1/groups', 1000, 1000).catch(() => [])).map((g) => [g.id, g.name]));
 
@@ -84,7 +84,7 @@ export async function render(main, [id], query) {
         section('summary', 'Task', h('dl', { class: 'props' },
           h('dt', {}, 'Recommendation'), h('dd', {}, rec ? rec.text : `${taskText(t)} — no device of that release is vulnerable through ${t.package} any more`),
           h('dt', {}, 'Package'), h('dd', {}, h('span', { class: 'mono' }, t.package), ` to ${t.fixed_version} or later`),
-          h('dt', {}, 'Target'), h('dd', {}, t.group_id ? (group ? group.name : t.group_id) : 'All devices', ` (${t.distro} ${t.release})`),
+          h('dt', {}, 'Target'), h('dd', {}, t.group_id ? (group ? group.name : t.group_id) : 'All devices', ` (${releaseName(t.distro, t.release)})`),
           h('dt', {}, 'Priority'), h('dd', {}, pill(t.priority)),
           h('dt', {}, 'Due date'), h('dd', {}, dueEl(t)),
           h('dt', {}, 'Notes'), h('dd', { class: 'notes' }, t.notes || '—'),
@@ -97,7 +97,7 @@ export async function render(main, [id], query) {
         h('p', { class: 'sub' }, 'Devices of the target with a CVE of the package that this upgrade fixes, from their last inventory.'),
         table([
           { label: 'Device', cell: (x) => h('a', { href: `#/devices/${enc(x.device_id)}` }, names.get(x.device_id) || x.device_id) },
-          { label: 'CVEs', cell: (x) => h('span', { class: 'mono' }, x.cves.join(', ')) },
+          { label: 'CVEs', cell: (x) => h('span', { class: 'techs' }, x.cves.map((c) => cveLink(c, t.distro))) },
         ], devices, { class: 'grid compact', empty: 'None: every device of the target has the upgrade.' }),
         t.still_vulnerable > devices.length ? h('p', { class: 'sub' }, `The first ${devices.length} shown.`) : null),
       section('history', 'History', table([

@@ -70,10 +70,10 @@ export async function render(main, _m, query) {
   const msg = h('div', { class: 'form-msg', 'aria-live': 'polite' });
 
   const dev = select({}, [['', 'any']], f.device);
-  const cve = h('input', { type: 'search', value: f.cve, placeholder: 'CVE-2024-5535', maxlength: 128 });
+  const cve = h('input', { type: 'search', value: f.cve, placeholder: 'CVE-2024-5535', title: 'the whole id, then Enter', maxlength: 128 });
   const sev = select({}, ['', ...VULN_RATINGS], f.severity);
   const filters = h('form', { class: 'filters', role: 'search', onsubmit: (e) => { e.preventDefault(); } },
-    field('Device', dev), field('CVE', cve, null, 'the whole id; Enter to apply'), field('Severity', sev));
+    field('Device', dev), field('CVE', cve), field('Severity', sev));
   dev.addEventListener('change', () => { f.device = dev.value; f.offset = 0; loadVulns(); });
   sev.addEventListener('change', () => { f.severity = sev.value; f.offset = 0; loadVulns(); });
   cve.addEventListener('change', () => { f.cve = cve.value.trim().toUpperCase(); f.offset = 0; loadVulns(); });
@@ -92,9 +92,9 @@ export async function render(main, _m, query) {
       { label: 'Recommendation', cell: (r) => h('span', { class: 'rec-text' }, r.text) },
       { label: 'Devices', class: 'num', cell: (r) => String(r.devices) },
       { label: 'CVEs fixed', class: 'num', cell: (r) => String(r.fixes_cves) },
-      { label: 'High', class: 'num', cell: (r) => (r.fixes_high ? pill('high') : '0') },
+      { label: 'High', class: 'num', cell: (r) => (r.fixes_high ? h('span', { class: 'pill pill-high' }, String(r.fixes_high)) : '0') },
       { label: 'No fix yet', class: 'num', cell: (r) => String(r.open_cves) },
-      { label: 'Exploited', class: 'num', cell: (r) => (r.exploited_cves ? h('span', {}, pill('exploit_known'), ` ${r.exploited_cves}`) : '0') },
+      { label: 'Exploited', class: 'num', cell: (r) => (r.exploited_cves ? h('span', { class: 'pill pill-exploit_known', title: 'CVEs with a known exploit' }, String(r.exploited_cves)) : '0') },
     ];
     if (may('task')) {
       cols.push({ label: '', cell: (r) => (r.fixed_version === null ? h('span', { class: 'sub-inline' }, 'no fix to deploy')
