@@ -293,9 +293,20 @@ async function main() {
     // is open shows its vulnerabilities and exposure level without reload
     await page.goto(`${URL}/#/devices/${DEVICE}`);
     await page.locator('#sec-vulns').waitFor();
-    await page.evaluate(() => { window.vigilNoReload = 1; });
+    // a stream of its own, to see the exposure event itself
+    await page.evaluate((id) => new Promise((resolve) => {
+      window.vigilNoReload = 1;
+      const es = new EventSource('/api/v1/events');
+      es.addEventListener('open', resolve);
+      es.addEventListener('exposure', (ev) => {
+        const d = JSON.parse(ev.data);
+        if (d.device_id === id) { window.vigilExposure = d; es.close(); }
+      });
+    }), DEVICE);
     execSync(IMPORT, { stdio: 'inherit', shell: '/bin/sh' });
     step('advisory feed imported');
+    await until(page, 'the exposure event', () => window.vigilExposure && window.vigilExposure.exposure_level === 'high' &&
+      window.vigilExposure.previous === 'none');
     await until(page, 'the device page shows the vulnerability and exposure high', (cve) =>
       document.querySelector('#exposure-state .pill-high') !== null &&
       [...document.querySelectorAll('#sec-vulns a')].some((a) => a.textContent === cve), CVE, 30000);
