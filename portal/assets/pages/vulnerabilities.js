@@ -98,14 +98,19 @@ export async function render(main, _m, query) {
     ];
     if (may('task')) {
       cols.push({ label: '', cell: (r) => (r.fixed_version === null ? h('span', { class: 'sub-inline' }, 'no fix to deploy')
-        : h('button', { type: 'button', class: 'secondary small', dataset: { package: r.package }, 'aria-expanded': String(openFor === key(r)),
+        : h('button', { type: 'button', class: 'secondary small', dataset: { rec: key(r) }, 'aria-expanded': String(openFor === key(r)),
           onclick: () => { openFor = openFor === key(r) ? null : key(r); drawRecs(recs); } }, 'Create task')) });
     }
     const parts = [table(cols, recs, { empty: 'No recommendation: no device has a known vulnerability.' })];
     const rec = recs.find((r) => key(r) === openFor);
     if (rec) {
-      const form = taskForm(rec, groups, (t) => { location.hash = `#/tasks/${enc(t.id)}`; },
-        () => { openFor = null; drawRecs(recs); });
+      const form = taskForm(rec, groups, (t) => { location.hash = `#/tasks/${enc(t.id)}`; }, () => {
+        openFor = null;
+        drawRecs(recs);
+        // back to the button that opened the form
+        const b = [...recsOut.querySelectorAll('button[data-rec]')].find((x) => x.dataset.rec === key(rec));
+        if (b) b.focus();
+      });
       parts.push(form);
       setTimeout(() => form.querySelector('select').focus(), 0);
     }
