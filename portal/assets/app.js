@@ -11,6 +11,8 @@ import * as devices from './pages/devices.js';
 import * as device from './pages/device.js';
 import * as alerts from './pages/alerts.js';
 import * as alert from './pages/alert.js';
+import * as vulnerabilities from './pages/vulnerabilities.js';
+import * as tasks from './pages/tasks.js';
 import * as compliance from './pages/compliance.js';
 import * as access from './pages/access.js';
 import * as accesslog from './pages/accesslog.js';
@@ -25,6 +27,9 @@ const ROUTES = [
   [/^devices\/([A-Za-z0-9._-]{1,64})$/, device, 'devices'],
   [/^alerts$/, alerts, 'alerts'],
   [/^alerts\/([A-Za-z0-9._-]{1,64})$/, alert, 'alerts'],
+  [/^vulnerabilities$/, vulnerabilities, 'vulnerabilities'],
+  [/^tasks$/, tasks, 'tasks'],
+  [/^tasks\/([A-Za-z0-9._-]{1,64})$/, tasks, 'tasks'],
   [/^compliance$/, compliance, 'compliance'],
   [/^compliance\/([A-Za-z0-9._-]{1,64})$/, compliance, 'compliance'],
   [/^access$/, access, 'access'],
@@ -54,7 +59,9 @@ function lost() {
 function showChrome() {
   const signedIn = Boolean(session.role);
   document.body.classList.toggle('signed-in', signedIn);
-  document.getElementById('who-name').textContent = signedIn ? `${session.name || 'token'} · ${session.role.replace('_', ' ')}` : '';
+  const who = document.getElementById('who-name');
+  who.textContent = signedIn ? `${session.name || 'token'} · ${session.role.replace('_', ' ')}` : '';
+  who.title = who.textContent; // the whole name when the header cuts it
 }
 
 // Signs in with the session answer S (from the sign-in page).

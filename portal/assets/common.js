@@ -1,7 +1,7 @@
 // Pieces several pages share: enumerations in their order of gravity,
 // tables, ATT&CK links, the live refresh of a page.
 
-import { h } from './dom.js';
+import { h, pill } from './dom.js';
 import { subscribe } from './events.js';
 
 export const RISKS = ['high', 'medium', 'low', 'informational', 'none'];
@@ -9,6 +9,10 @@ export const SEVERITIES = ['high', 'medium', 'low', 'informational'];
 export const COMPLIANCE = ['noncompliant', 'in_grace_period', 'error', 'unknown', 'not_evaluated', 'compliant'];
 export const ALERT_STATUS = ['new', 'in_progress', 'resolved'];
 export const CLASSIFICATIONS = ['unknown', 'true_positive', 'informational_expected_activity', 'false_positive'];
+export const EXPOSURES = ['high', 'medium', 'low', 'none'];
+export const VULN_RATINGS = ['critical', 'high', 'medium', 'low', 'unknown'];
+export const TASK_STATUS = ['pending', 'accepted', 'rejected', 'completed'];
+export const PRIORITIES = ['critical', 'high', 'medium', 'low'];
 export const DETERMINATIONS = ['not_available', 'malware', 'security_testing', 'unwanted_software',
   'multi_staged_attack', 'compromised_account', 'phishing', 'malicious_user_activity',
   'line_of_business_application', 'confirmed_activity', 'clean', 'not_malicious', 'insufficient_data', 'other'];
@@ -32,6 +36,40 @@ export function attackLink(technique) {
   const url = attackUrl(technique);
   if (!url) return h('span', { class: 'mono' }, technique);
   return h('a', { href: url, class: 'mono', target: '_blank', rel: 'noopener noreferrer' }, technique);
+}
+
+// A link to CVE's page on the security tracker of DISTRO (Debian's, or
+// Ubuntu's CVE pages), opened apart and without referrer; the id as text
+// when it is no CVE id. Only a link: nothing is fetched from there.
+export function cveLink(cve, distro) {
+  if (!/^CVE-\d{4}-\d{4,}$/.test(String(cve))) return h('span', { class: 'mono' }, cve);
+  const url = distro === 'ubuntu' ? `https://ubuntu.com/security/${cve}`
+    : `https://security-tracker.debian.org/tracker/${cve}`;
+  return h('a', { href: url, class: 'mono', target: '_blank', rel: 'noopener noreferrer' }, cve);
+}
+
+// A device's exposure level as a pill; "not assessed" for null (no
+// inventory yet, or not Debian or Ubuntu).
+export function exposurePill(level) {
+  return pill(level || 'not_assessed');
+}
+
+// Today's date in the browser's time zone, as YYYY-MM-DD.
+export function today() {
+  const t = new Date();
+  return `${t.getFullYear()}-${String(t.getMonth() + 1).padStart(2, '0')}-${String(t.getDate()).padStart(2, '0')}`;
+}
+
+// A distribution and release as people write them: "Debian 12".
+export function releaseName(distro, release) {
+  const os = distro === 'ubuntu' ? 'Ubuntu' : distro === 'debian' ? 'Debian' : distro;
+  return `${os} ${release}`;
+}
+
+// A task's recommendation in words: "upgrade openssl to 3.0.15-1~deb12u1
+// or later (Debian 12)".
+export function taskText(t) {
+  return `upgrade ${t.package} to ${t.fixed_version} or later (${releaseName(t.distro, t.release)})`;
 }
 
 // table(COLUMNS, ROWS, OPTS): a table. COLUMNS are {label, key?, cell(row),

@@ -7,7 +7,7 @@ let retry = null;
 let stateCb = () => {};
 let lostCb = () => {};
 
-const NAMES = ['risk', 'compliance', 'alert', 'device', 'action'];
+const NAMES = ['risk', 'compliance', 'alert', 'device', 'action', 'exposure'];
 
 // Opens the stream (once); ON_STATE(connected) is told of its state, and
 // ON_LOST() when the server closed it for good (a session that ended

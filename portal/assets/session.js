@@ -15,9 +15,11 @@ export function setSession(s) {
 // may(WHAT): whether the session's role may do WHAT, as the API's role table
 // says: "triage" (change alerts), "contain" (isolate, release, offboard),
 // "investigate" (collect, scan, download packages), "manage" (policies,
-// onboarding).
+// onboarding), "task" (create security tasks), "remediate" (accept, reject
+// and complete security tasks: an it_admin's only).
 export function may(what) {
   const r = session.role;
+  if (what === 'remediate') return r === 'it_admin';
   if (r === 'security_admin') return true;
   if (r === 'it_admin') return what === 'investigate' || what === 'manage';
   return false;

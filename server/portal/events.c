@@ -85,6 +85,11 @@ static void on_event(const struct bus_event *ev, void *userdata)
                 data = json_pack("{s:s,s:s?,s:s?}", "device_id", ev->device_id, "state", ev->compliance_changed.to,
                                  "previous", ev->compliance_changed.from);
                 break;
+        case BUS_EXPOSURE_CHANGED:
+                name = "exposure";
+                data = json_pack("{s:s,s:s?,s:s?}", "device_id", ev->device_id, "exposure_level",
+                                 ev->exposure_changed.to, "previous", ev->exposure_changed.from);
+                break;
         case BUS_ALERT_RAISED:
                 name = "alert";
                 data = json_pack("{s:s?,s:s,s:s?,s:s?}", "alert_id", ev->alert_raised.alert_id,
@@ -222,7 +227,8 @@ int portal_events_start(struct vigild *d, char *err, size_t err_size)
 {
         static const enum bus_event_type types[] = { BUS_RISK_CHANGED, BUS_COMPLIANCE_CHANGED, BUS_ALERT_RAISED,
                                                      BUS_DEVICE_ENROLLED, BUS_DEVICE_OFFBOARDED,
-                                                     BUS_INVENTORY_CHANGED, BUS_ACTION_CHANGED };
+                                                     BUS_INVENTORY_CHANGED, BUS_ACTION_CHANGED,
+                                                     BUS_EXPOSURE_CHANGED };
         struct portal_events *pe = calloc(1, sizeof(*pe));
         pthread_condattr_t ca;
         int r = 0;

@@ -377,7 +377,7 @@ static void handle_create(struct vigild *d, const struct http_request *req, stru
         if (!body)
                 return;
         if (tvm_task_body_check(body, &b, err, sizeof(err)) < 0) {
-                http_reply_error(rep, 400, "invalid_task", "%s", err);
+                http_reply_error_at(rep, 400, "invalid_task", "%s", err);
                 goto out;
         }
         if (b.group_id && !manage_group_exists(d, b.group_id)) {
@@ -476,15 +476,15 @@ static void change(struct vigild *d, const struct http_request *req, struct http
                         goto out;
                 }
                 if (v && (!json_is_string(v) || !util_str_is_text(json_string_value(v), REASON_MAX))) {
-                        http_reply_error(rep, 400, "invalid_request",
-                                         "reason: must be a string of at most %d bytes without control characters",
-                                         REASON_MAX);
+                        http_reply_error_at(rep, 400, "invalid_request",
+                                            "reason: must be a string of at most %d bytes without control characters",
+                                            REASON_MAX);
                         goto out;
                 }
                 reason = v ? json_string_value(v) : "";
         }
         if (needs_reason && !*reason) {
-                http_reply_error(rep, 400, "invalid_request", "reason: a rejection needs a reason");
+                http_reply_error_at(rep, 400, "invalid_request", "reason: a rejection needs a reason");
                 goto out;
         }
         db_lock(d->db);

@@ -8,7 +8,12 @@
 # a high alert, opens its process tree, resolves it, isolates and releases
 # the device (inside the namespace: VIGIL_TEST_NETNS_ONLY is set, and this
 # namespace's ruleset never changes), sees a compliance policy's field error,
-# and checks what a reader and an it_admin are offered. Screenshots of every page go to
+# and checks what a reader and an it_admin are offered. For vulnerability
+# management it makes a small OSV feed naming a source package installed
+# here (dpkg's own) with a fixed version above the installed one, which the
+# browser test imports with "vigil tvm import": the agent's real inventory
+# matches it, and the device page, the Vulnerabilities page and a security
+# task follow. Screenshots of every page go to
 # PORTAL_ARTIFACTS. Needs root, BTF, Chromium, Node.js and the npm packages
 # of tests/portal (scripts/install-deps.sh test installs them); skips (77)
 # without them.
@@ -31,6 +36,7 @@ need_sensor
 need_helper
 command -v nft >/dev/null || skip "nft (nftables) is not installed"
 command -v curl >/dev/null || skip "curl is not installed"
+command -v dpkg-query >/dev/null || skip "dpkg-query is not installed: vulnerability matching needs a dpkg inventory"
 command -v node >/dev/null || skip "node is not installed (scripts/install-deps.sh test)"
 [ -n "$CHROMIUM" ] && [ -x "$CHROMIUM" ] || skip "chromium is not installed (scripts/install-deps.sh test)"
 [ -f "$PORTAL_TESTS/node_modules/playwright-core/package.json" ] ||
@@ -86,12 +92,32 @@ SERIAL=$("$VIGIL" --json devices list | jq -r '.value[0].certificate_serial')
 reaches() { in_ns "$TOOL" connect "$HOST" "$1" "${2:-2000}"; }
 reaches "$WPORT" || fail "before isolation: the web server is not reachable from the namespace"
 
+# the advisory feed: a critical CVE of dpkg's source fixed just above the
+# installed version, and an open one (no fix yet) with a known exploit
+TVM_DISTRO=$(. /etc/os-release; echo "$ID")
+TVM_ECO=$(. /etc/os-release; case "$ID" in debian) echo "Debian:$VERSION_ID" ;; ubuntu) echo "Ubuntu:$VERSION_ID" ;; esac)
+[ -n "$TVM_ECO" ] || skip "this machine is neither Debian nor Ubuntu: no vulnerability would match"
+TVM_PKG=$(dpkg-query -W -f '${source:Package}' dpkg)
+TVM_FIXED="$(dpkg-query -W -f '${source:Version}' dpkg)+vigil1"
+mkdir -p "$T/feed"
+osv() { # ID CVE VECTOR EVENTS EXTRA
+    printf '{"schema_version": "1.7.0", "id": "%s", "modified": "2026-11-30T00:00:00Z", "aliases": ["%s"],
+  "summary": "portal test advisory", "severity": [{"type": "CVSS_V3", "score": "%s"}],
+  "affected": [{"package": {"ecosystem": "%s", "name": "%s"}, "ranges": [{"type": "ECOSYSTEM", "events": %s}]}]%s}\n' \
+        "$1" "$2" "$3" "$TVM_ECO" "$TVM_PKG" "$4" "$5"
+}
+osv PORTAL-TEST-1 CVE-2099-41001 "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H" \
+    "[{\"introduced\": \"0\"}, {\"fixed\": \"$TVM_FIXED\"}]" "" >"$T/feed/portal-test-1.json"
+osv PORTAL-TEST-2 CVE-2099-41002 "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N" '[{"introduced": "0"}]' \
+    ', "database_specific": {"known_exploited": true}' >"$T/feed/portal-test-2.json"
+
 M=vigil-portal-$$
 mkdir -p "$ARTIFACTS"
 rm -f "$ARTIFACTS"/*.png
 rc=0
 VIGIL_URL="https://$HOST:$PORT" ADMIN_TOKEN="$VIGIL_TOKEN" READER_TOKEN="$READER" IT_TOKEN="$IT" DEVICE_ID="$ID" MARK="$M" \
     ALERT_TITLE="Program Executed From an Anonymous Memory File" OUT="$ARTIFACTS" CHROMIUM="$CHROMIUM" \
+    IMPORT_CMD="'$VIGIL' tvm import '$T/feed'" TVM_PACKAGE="$TVM_PKG" TVM_FIXED="$TVM_FIXED" TVM_DISTRO="$TVM_DISTRO" \
     RAISE_CMD="sh -c '\"\$0\" memfd-exec \"$M-memfd\" 300 \"<i>$M</i>\"' '$HELPER'" \
     ISOLATED_CMD="! ip netns exec '$NS' '$TOOL' connect '$HOST' '$WPORT' 1000" \
     RELEASED_CMD="ip netns exec '$NS' '$TOOL' connect '$HOST' '$WPORT' 2000" \
@@ -108,6 +134,10 @@ for type in isolate release; do
     jq -e --arg t "$type" '[.value[] | select(.type == $t and .status == "succeeded")] | length == 1' "$T/actions.json" \
         >/dev/null || fail "no succeeded $type action: $(cat "$T/actions.json")"
 done
+curl -sS --fail --cacert "$VIGIL_CA" -H "Authorization: Bearer $VIGIL_TOKEN" \
+    "$VIGIL_SERVER/api/v1/tvm/tasks" >"$T/tasks.json" || fail "the security tasks could not be read"
+jq -e --arg p "$TVM_PKG" '[.value[] | select(.package == $p and .status == "accepted" and .priority == "high")] | length == 1' \
+    "$T/tasks.json" >/dev/null || fail "no accepted high-priority task for $TVM_PKG: $(cat "$T/tasks.json")"
 reaches "$WPORT" || fail "after release: the web server is not reachable from the namespace"
 ! in_ns nft list table inet vigil_isolation >/dev/null 2>&1 || fail "after release: the isolation table is still there"
 [ "$(nft list ruleset | sha256sum)" = "$HOST_RULES_BEFORE" ] || fail "this namespace's ruleset changed"

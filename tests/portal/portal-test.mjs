@@ -4,8 +4,11 @@
 // raises a real alert (RAISE_CMD) and watches the dashboard and the device
 // page change without reload, opens the alert's process tree, resolves the
 // alert, isolates and releases the device, sees a compliance policy's field
-// error, and checks that a reader sees no action and an it_admin only its
-// own. Every page is saved as a
+// error, imports an advisory feed (IMPORT_CMD) and watches the device's
+// exposure level and vulnerabilities appear, creates a security task from
+// the recommendation (first refused at its fields), and checks that a
+// reader sees no action and an it_admin only its own, and accepts the task.
+// Every page is saved as a
 // screenshot in OUT. Any script error, CSP violation or failed request
 // other than the expected ones fails the test.
 //
@@ -15,7 +18,11 @@
 // inside markup that must show as text), OUT (a folder), CHROMIUM (the
 // browser), and optionally ISOLATED_CMD and RELEASED_CMD (shell commands
 // that succeed when the device is cut off, and reachable again) and
-// ACCESS_CMD (one that asks the decision endpoint about the device).
+// ACCESS_CMD (one that asks the decision endpoint about the device);
+// IMPORT_CMD (imports a feed that makes TVM_PACKAGE vulnerable on the
+// device to CVE-2099-41001, critical, fixed in TVM_FIXED, and
+// CVE-2099-41002, with no fix and a known exploit; TVM_DISTRO is the
+// device's distribution).
 
 import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, unlinkSync } from 'node:fs';
@@ -35,6 +42,11 @@ const RAISE = env('RAISE_CMD');
 const MARK = env('MARK');
 const TITLE = env('ALERT_TITLE');
 const OUT = env('OUT');
+const IMPORT = env('IMPORT_CMD');
+const PKG = env('TVM_PACKAGE');
+const FIXED = env('TVM_FIXED');
+const DISTRO = env('TVM_DISTRO');
+const CVE = 'CVE-2099-41001';
 mkdirSync(OUT, { recursive: true });
 
 const problems = [];
@@ -49,7 +61,7 @@ function watch(page, who) {
     // the first look at the session before sign-in and the API refusing a
     // reader answer 401 and 403; the invalid policies sent on purpose 400
     if (/status of (401|403)\b/.test(t)) return;
-    if (/status of 400\b/.test(t) && /\/api\/v1\/(compliance-policies|access\/policies)$/.test(m.location().url)) return;
+    if (/status of 400\b/.test(t) && /\/api\/v1\/(compliance-policies|access\/policies|tvm\/tasks)$/.test(m.location().url)) return;
     problems.push(`${who}: console error: ${t}`);
   });
 }
@@ -218,11 +230,12 @@ async function main() {
     await page.getByRole('button', { name: 'Create policy' }).click();
     await page.locator('.buttons button.danger').waitFor();
     await page.getByLabel('Maximum device risk').selectOption('low');
+    await page.getByLabel('Maximum exposure level').selectOption('high');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.locator('.notice-ok', { hasText: 'version 2' }).waitFor();
     await snap(page, 'compliance-edited');
     await page.goto(`${URL}/#/compliance`);
-    await page.locator('a', { hasText: 'Portal test baseline' }).waitFor();
+    await page.locator('tr', { hasText: 'Portal test baseline' }).filter({ hasText: 'max_exposure_level high' }).waitFor();
     await snap(page, 'compliance');
     step('compliance policy created, then edited (version 2)');
 
@@ -276,6 +289,105 @@ async function main() {
     await snap(page, 'onboarding');
     step('what-if answered, access log shown, onboarding package downloaded');
 
+    // --- vulnerability management: a feed imported while the device page
+    // is open shows its vulnerabilities and exposure level without reload
+    await page.goto(`${URL}/#/devices/${DEVICE}`);
+    await page.locator('#sec-vulns').waitFor();
+    // a stream of its own, to see the exposure event itself
+    await page.evaluate((id) => new Promise((resolve) => {
+      window.vigilNoReload = 1;
+      const es = new EventSource('/api/v1/events');
+      es.addEventListener('open', resolve);
+      es.addEventListener('exposure', (ev) => {
+        const d = JSON.parse(ev.data);
+        if (d.device_id === id) { window.vigilExposure = d; es.close(); }
+      });
+    }), DEVICE);
+    execSync(IMPORT, { stdio: 'inherit', shell: '/bin/sh' });
+    step('advisory feed imported');
+    await until(page, 'the exposure event', () => window.vigilExposure && window.vigilExposure.exposure_level === 'high' &&
+      window.vigilExposure.previous === 'none');
+    await until(page, 'the device page shows the vulnerability and exposure high', (cve) =>
+      document.querySelector('#exposure-state .pill-high') !== null &&
+      [...document.querySelectorAll('#sec-vulns a')].some((a) => a.textContent === cve), CVE, 30000);
+    if (await page.evaluate(() => window.vigilNoReload) !== 1) throw new Error('the device page was reloaded');
+    const cveHref = await page.locator('#sec-vulns a', { hasText: CVE }).first().getAttribute('href');
+    const wantHref = DISTRO === 'ubuntu' ? `https://ubuntu.com/security/${CVE}` : `https://security-tracker.debian.org/tracker/${CVE}`;
+    if (cveHref !== wantHref) throw new Error(`the CVE links to ${cveHref}, not ${wantHref}`);
+    // one row per CVE and binary package built from the source
+    const vulnRows = await page.locator('#sec-vulns tbody tr').count();
+    const vulnsHead = await text(page, '#h-vulns');
+    if (vulnsHead !== `Vulnerabilities (${vulnRows})`) throw new Error(`the vulnerabilities section is headed "${vulnsHead}" over ${vulnRows} rows`);
+    const vulnsSub = await text(page, '#vulns-count');
+    if (!/^2 CVEs in \d+ packages? of 1 source package$/.test(vulnsSub)) throw new Error(`the vulnerabilities count reads "${vulnsSub}"`);
+    const noFix = await page.locator('#sec-vulns tbody tr', { hasText: 'CVE-2099-41002' }).first().innerText();
+    if (!/no fix yet/.test(noFix) || !/exploit known/.test(noFix)) throw new Error(`the open CVE's row reads: ${noFix}`);
+    const fixedRow = await page.locator('#sec-vulns tbody tr', { hasText: CVE }).first().innerText();
+    if (!fixedRow.includes(FIXED) || !/critical/.test(fixedRow) || !/9\.8/.test(fixedRow)) throw new Error(`the fixed CVE's row reads: ${fixedRow}`);
+    await page.locator('#sec-vulns th button.sort', { hasText: 'CVSS' }).click();
+    await until(page, 'the vulnerabilities sorted by CVSS', () =>
+      document.querySelector('#sec-vulns th[aria-sort="ascending"]')?.textContent.startsWith('CVSS'));
+    await snap(page, 'device-vulnerabilities');
+    step(`device page: exposure high, ${CVE} of ${PKG}, fixed in ${FIXED}, linked to ${cveHref}`);
+    await page.goto(`${URL}/#/devices?exposure=high`);
+    await page.locator(`a[href="#/devices/${DEVICE}"]`).waitFor();
+    await snap(page, 'devices-exposure-high');
+    await page.goto(`${URL}/#/dashboard`);
+    await until(page, 'the dashboard counts the device at exposure high', () =>
+      document.querySelector('[data-kind="exposure_level"] [data-value="high"] .count')?.textContent === '1');
+    await snap(page, 'dashboard-exposure');
+
+    // --- the recommendation, and a security task made from it
+    await page.goto(`${URL}/#/vulnerabilities`);
+    const rec = page.locator('#sec-recs tbody tr', { hasText: `upgrade ${PKG} to ${FIXED} or later` });
+    await rec.waitFor();
+    const recText = await rec.innerText();
+    if (!/affects 1 device, fixes 1 CVE \(1 high\)/.test(recText)) throw new Error(`the recommendation reads: ${recText}`);
+    await page.locator('#sec-fleet tbody tr', { hasText: 'CVE-2099-41002' }).first().waitFor();
+    await page.locator('#sec-feeds tbody .pill-ok').first().waitFor();
+    await snap(page, 'vulnerabilities');
+    await rec.getByRole('button', { name: 'Create task' }).click();
+    const form = page.locator('form.task-form');
+    await form.waitFor();
+    await form.getByLabel('Priority').selectOption('high');
+    // a due date in the past: refused at its field
+    await form.getByLabel('Due date').fill('2020-01-31');
+    await form.locator('button[type="submit"]').click();
+    const dueErr = form.locator('[data-field="due_date"] .field-error');
+    await dueErr.waitFor({ state: 'visible' });
+    if (!/in the past/.test(await dueErr.innerText())) throw new Error(`the due date's error says: ${await dueErr.innerText()}`);
+    if (await page.evaluate(() => document.activeElement?.closest('[data-field]')?.dataset.field) !== 'due_date') {
+      throw new Error('the focus is not on the due date in error');
+    }
+    await snap(page, 'task-due-date-error');
+    // notes over the API's 2000 bytes (1500 two-byte letters): the API's
+    // refusal, shown at the field it names
+    const due = new Date(Date.now() + 30 * 86400000).toISOString().slice(0, 10);
+    await form.getByLabel('Due date').fill(due);
+    await form.getByLabel('Notes').fill('é'.repeat(1500));
+    await form.locator('button[type="submit"]').click();
+    const notesErr = form.locator('[data-field="notes"] .field-error');
+    await notesErr.waitFor({ state: 'visible' });
+    if (!/^notes: .*2000 bytes/.test(await notesErr.innerText())) throw new Error(`the notes' error says: ${await notesErr.innerText()}`);
+    await snap(page, 'task-notes-error');
+    step(`task form: the past due date and the API's refusal shown at their fields (${await notesErr.innerText()})`);
+    await form.getByLabel('Notes').fill('portal test: roll out with the next patch window');
+    await form.locator('button[type="submit"]').click();
+    await until(page, 'the new task opens', () => /^#\/tasks\/[0-9a-f-]{36}$/.test(location.hash) &&
+      document.querySelector('#task-status .pill-pending') !== null);
+    const taskId = page.url().split('/').pop();
+    const summary = await text(page, '#sec-summary');
+    for (const want of [`upgrade ${PKG} to ${FIXED} or later`, 'All devices', due, 'next patch window']) {
+      if (!summary.includes(want)) throw new Error(`the task page lacks "${want}": ${summary}`);
+    }
+    await page.locator('#sec-devices tbody tr', { hasText: CVE }).first().waitFor();
+    if (await page.locator('#task-accept, #task-reject, #task-complete').count()) throw new Error('a security_admin is offered to accept the task');
+    await snap(page, 'task');
+    await page.goto(`${URL}/#/tasks?status=pending`);
+    await page.locator(`a[href="#/tasks/${taskId}"]`).waitFor();
+    await snap(page, 'tasks');
+    step(`security task ${taskId} created, pending, the device still vulnerable`);
+
     // --- narrow window
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${URL}/#/dashboard`);
@@ -286,13 +398,20 @@ async function main() {
     await page.goto(`${URL}/#/devices/${DEVICE}`);
     await page.locator('#sec-inventory').waitFor();
     await snap(page, 'narrow-device');
+    await page.goto(`${URL}/#/vulnerabilities`);
+    await page.locator('#sec-recs tbody tr', { hasText: PKG }).first().waitFor();
+    await page.locator('#sec-feeds tbody tr').first().waitFor();
+    await snap(page, 'narrow-vulnerabilities');
+    await page.goto(`${URL}/#/tasks/${taskId}`);
+    await page.locator('#sec-history tbody tr').first().waitFor();
+    await snap(page, 'narrow-task');
     await page.setViewportSize({ width: 1280, height: 800 });
 
     // --- keyboard: the sign-out button is reachable by Tab and works with Enter
     await page.goto(`${URL}/#/dashboard`);
     await page.locator('.tiles').waitFor();
     let reached = false;
-    for (let i = 0; i < 40 && !reached; i++) {
+    for (let i = 0; i < 80 && !reached; i++) {
       await page.keyboard.press('Tab');
       reached = await page.evaluate(() => document.activeElement && document.activeElement.id === 'signout');
     }
@@ -323,6 +442,13 @@ async function main() {
     await rp.goto(`${URL}/#/compliance`);
     await rp.locator('table').waitFor();
     if (await rp.locator('a.button', { hasText: 'New policy' }).count()) throw new Error('a reader sees "New policy"');
+    await rp.goto(`${URL}/#/vulnerabilities`);
+    await rp.locator('#sec-recs tbody tr', { hasText: PKG }).first().waitFor();
+    if (await rp.locator('main button', { hasText: 'Create task' }).count()) throw new Error('a reader sees "Create task"');
+    await rp.goto(`${URL}/#/tasks/${taskId}`);
+    await rp.locator('#sec-actions').waitFor();
+    if (await rp.locator('#sec-actions button, #sec-actions form').count()) throw new Error('a reader sees task buttons');
+    await snap(rp, 'reader-task');
     await rp.goto(`${URL}/#/onboarding`);
     await rp.locator('.notice-info').waitFor();
     if (await rp.locator('button[type="submit"]').count()) throw new Error('a reader sees the onboarding form');
@@ -349,6 +475,22 @@ async function main() {
     await ip.goto(`${URL}/#/alerts`);
     await ip.locator('table').waitFor();
     if (await ip.locator('.bulk button').count()) throw new Error('an it_admin sees bulk alert changes');
+    await ip.goto(`${URL}/#/vulnerabilities`);
+    await ip.locator('#sec-recs tbody tr', { hasText: PKG }).first().waitFor();
+    if (await ip.locator('main button', { hasText: 'Create task' }).count()) throw new Error('an it_admin sees "Create task"');
+    await ip.goto(`${URL}/#/tasks/${taskId}`);
+    await ip.locator('#task-accept').waitFor();
+    await ip.locator('#task-reject').click();
+    await ip.locator('[data-field="reason"] .field-error').waitFor({ state: 'visible' });
+    await ip.locator('#task-accept').click();
+    await until(ip, 'the task shows accepted', () => document.querySelector('#task-status .pill-accepted') !== null);
+    const hist = await text(ip, '#sec-history tbody');
+    if (!/portal-it/.test(hist) || !/accepted/.test(hist)) throw new Error(`the task's history reads: ${hist}`);
+    if (await ip.locator('#task-accept').count() || !(await ip.locator('#task-complete').count())) {
+      throw new Error('an accepted task offers Accept again, or not Complete');
+    }
+    await snap(ip, 'it-admin-task-accepted');
+    step('an it_admin: no "Create task"; a rejection without reason refused at its field; the task accepted, with who in its history');
     await ictx.close();
     step(`an it_admin is offered ${offered} and no alert change`);
 

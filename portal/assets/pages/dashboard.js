@@ -1,10 +1,10 @@
-// #/dashboard: devices by risk and by compliance, alerts by severity over
-// time, recent state changes, the connector; kept current by the event
-// stream without reload.
+// #/dashboard: devices by risk, by compliance and by exposure level, the
+// security tasks by status, alerts by severity over time, recent state
+// changes, the connector; kept current by the event stream without reload.
 
 import { get, all, devices as allDevices, enc } from '../api.js';
 import { h, clear, pill, timeEl, notice } from '../dom.js';
-import { RISKS, COMPLIANCE, SEVERITIES, live, bar, pageHead, deviceName, table } from '../common.js';
+import { RISKS, COMPLIANCE, SEVERITIES, EXPOSURES, TASK_STATUS, today, live, bar, pageHead, deviceName, table } from '../common.js';
 import { alertChart } from '../chart.js';
 import { subscribe } from '../events.js';
 
@@ -52,10 +52,11 @@ export async function render(main) {
   async function load() {
     const since = new Date(Date.now() - DAYS * 86400000);
     since.setHours(0, 0, 0, 0);
-    const [devs, alerts, conn] = await Promise.all([
+    const [devs, alerts, conn, tasks] = await Promise.all([
       allDevices(),
       all(`/api/v1/alerts?since=${enc(since.toISOString().replace(/\.\d+Z$/, 'Z'))}`, 500, 5000),
       get('/api/v1/connector/status').catch((e) => ({ error: e.message })),
+      all('/api/v1/tvm/tasks', 1000, 5000).catch((e) => ({ error: e.message })),
     ]);
     const onboarded = devs.filter((d) => d.onboarding_status === 'onboarded');
     names = new Map(devs.map((d) => [d.id, deviceName(d)]));
@@ -72,6 +73,10 @@ export async function render(main) {
       h('div', { class: 'cols' },
         breakdown('Devices by risk', onboarded, 'risk_level', RISKS, 'risk'),
         breakdown('Devices by compliance', onboarded, 'compliance_state', COMPLIANCE, 'compliance')),
+      h('div', { class: 'cols' },
+        breakdown('Devices by exposure level', onboarded.map((d) => ({ exposure_level: d.exposure_level || 'not_assessed' })),
+          'exposure_level', [...EXPOSURES, 'not_assessed'], 'exposure'),
+        taskCard(tasks)),
       h('section', { class: 'card', 'aria-labelledby': 'h-chart' },
         h('h2', { id: 'h-chart' }, `Alerts by severity, last ${DAYS} days`),
         alertChart(alerts, DAYS),
@@ -93,6 +98,19 @@ export async function render(main) {
       h('span', { class: 'tile-n' }, String(n)), h('span', { class: 'tile-label' }, label));
   }
 
+  // the security tasks by status, each a link to the list so filtered
+  function taskCard(tasks) {
+    const sec = h('section', { class: 'card', 'aria-labelledby': 'h-tasks' }, h('h2', { id: 'h-tasks' }, 'Security tasks'));
+    if (tasks.error) { sec.appendChild(notice('error', tasks.error)); return sec; }
+    const c = counts(tasks, 'status', TASK_STATUS);
+    sec.appendChild(h('ul', { class: 'breakdown', dataset: { kind: 'task_status' } }, TASK_STATUS.map((v) => h('li', { dataset: { value: v } },
+      h('a', { href: `#/tasks?status=${v}` }, pill(v)), bar(v, c[v], tasks.length), h('span', { class: 'count' }, String(c[v]))))));
+    const overdue = tasks.filter((t) => (t.status === 'pending' || t.status === 'accepted') && t.due_date && t.due_date < today()).length;
+    sec.appendChild(h('p', { class: 'sub' }, `${overdue} open task${overdue === 1 ? '' : 's'} past due · `,
+      h('a', { href: '#/vulnerabilities' }, 'security recommendations')));
+    return sec;
+  }
+
   function connector(c) {
     const sec = h('section', { class: 'card', 'aria-labelledby': 'h-conn' }, h('h2', { id: 'h-conn' }, 'Connector'));
     if (c.error) { sec.appendChild(notice('error', c.error)); return sec; }
@@ -111,6 +129,7 @@ export async function render(main) {
     const dev = names.get(d.device_id) || d.device_id;
     if (name === 'risk') return [`risk of ${dev} `, pill(d.previous), ' → ', pill(d.risk_level)];
     if (name === 'compliance') return [`compliance of ${dev} `, pill(d.previous), ' → ', pill(d.state)];
+    if (name === 'exposure') return [`exposure of ${dev} `, pill(d.previous || 'not_assessed'), ' → ', pill(d.exposure_level || 'not_assessed')];
     if (name === 'alert') return ['alert ', pill(d.severity), ` ${d.title} on ${dev}`];
     if (name === 'device') return [`device ${dev} ${d.change}`];
     if (name === 'action') return [`${String(d.type).replace(/_/g, ' ')} on ${dev}: `, pill(d.status)];

@@ -1,11 +1,12 @@
-// #/devices/ID: a device's risk and why, compliance per policy and setting,
-// alerts, the timeline of risk and compliance changes, inventory and
-// software, and the device actions with their status. Live: any event
-// about this device reloads what it shows.
+// #/devices/ID: a device's risk and why, exposure level and
+// vulnerabilities, compliance per policy and setting, alerts, the timeline
+// of risk and compliance changes, inventory and software, and the device
+// actions with their status. Live: any event about this device reloads
+// what it shows.
 
 import { get, post, enc } from '../api.js';
 import { h, clear, pill, timeEl, notice, field, shortId } from '../dom.js';
-import { live, table, deviceName } from '../common.js';
+import { VULN_RATINGS, live, table, deviceName, rank, cveLink, exposurePill } from '../common.js';
 import { may } from '../session.js';
 
 const ACTIONS = [
@@ -20,6 +21,16 @@ function section(id, title, ...content) {
   return h('section', { class: 'card', 'aria-labelledby': `h-${id}`, id: `sec-${id}` }, h('h2', { id: `h-${id}` }, title), content);
 }
 
+// the sort keys of the vulnerabilities table; ties by CVE
+const VULN_SORTS = {
+  cve: (v) => v.cve,
+  package: (v) => v.package,
+  fixed: (v) => (v.fixed_version === null ? 0 : 1),
+  severity: (v) => rank(VULN_RATINGS, v.rating),
+  cvss: (v) => -(v.cvss ?? -1),
+  exploit: (v) => (v.exploit_known ? 0 : 1),
+};
+
 function props(pairs) {
   return h('dl', { class: 'props' }, pairs.filter(Boolean).map(([k, v]) => [h('dt', {}, k), h('dd', {}, v ?? '—')]));
 }
@@ -32,24 +43,27 @@ export async function render(main, [id]) {
   let softFilter = '';
   let softOpen = false;
   let commentText = '';
+  let vulnSort = { key: 'severity', dir: 1 };
 
   async function load() {
     // the actions first: a device read after them shows the isolation of
     // any action they show succeeded
     const acts = await get(`/api/v1/devices/${enc(id)}/actions?limit=20`).catch(() => ({ value: [] }));
-    const [d, comp, alerts, tl, ch, soft] = await Promise.all([
+    const [d, comp, alerts, tl, ch, soft, vulns] = await Promise.all([
       get(`/api/v1/devices/${enc(id)}`),
       get(`/api/v1/devices/${enc(id)}/compliance`).catch((e) => ({ error: e.message })),
       get(`/api/v1/alerts?device=${enc(id)}&limit=50`),
       get(`/api/v1/devices/${enc(id)}/timeline?limit=50`),
       get(`/api/v1/devices/${enc(id)}/compliance/history?limit=50`).catch(() => ({ value: [] })),
       get(`/api/v1/devices/${enc(id)}/software`).catch(() => ({ value: [] })),
+      get(`/api/v1/devices/${enc(id)}/vulnerabilities`).catch((e) => ({ error: e.message, value: [] })),
     ]);
     const iso = d.isolation || { state: 'not_isolated' };
     clear(head, h('div', { class: 'page-head' },
       h('h1', {}, deviceName(d)),
       h('div', { class: 'badges' },
         h('span', { class: 'badge' }, 'risk ', pill(d.risk_level)),
+        h('span', { class: 'badge', id: 'exposure-state' }, 'exposure ', exposurePill(d.exposure_level)),
         h('span', { class: 'badge' }, 'compliance ', pill(d.compliance_state)),
         h('span', { class: 'badge' }, 'health ', pill(d.onboarding_status === 'offboarded' ? 'offboarded' : d.health_status)),
         h('span', { class: 'badge', id: 'isolation-state' }, pill(iso.state)))));
@@ -64,6 +78,7 @@ export async function render(main, [id]) {
         d.risk_reasons && d.risk_reasons.length ? h('ul', { class: 'reasons' }, d.risk_reasons.map((r) => h('li', {},
           pill(r.severity), ' ', h('a', { href: `#/alerts/${enc(r.alert_id)}` }, r.title), ' · ', pill(r.status), ' · last seen ', timeEl(r.last_seen, true)))) : null),
       complianceCard(comp),
+      vulnerabilities(d, vulns),
       section('alerts', `Alerts (${alerts.count})`, table([
         { label: 'Severity', cell: (a) => pill(a.severity) },
         { label: 'Title', cell: (a) => h('a', { href: `#/alerts/${enc(a.id)}` }, a.title) },
@@ -90,6 +105,50 @@ export async function render(main, [id]) {
         d.offboarded_at ? ['Offboarded', timeEl(d.offboarded_at)] : null,
       ]), software(soft.value)));
     return acts.value.some((a) => a.status === 'pending' || a.status === 'in_progress');
+  }
+
+  function vulnerabilities(d, v) {
+    const out = h('div');
+    const level = d.exposure_level;
+    const say = level === null || level === undefined
+      ? ': not assessed (no inventory yet, or neither Debian nor Ubuntu).'
+      : level === 'none' ? ': no installed package has a known vulnerability.'
+        : ': from the vulnerabilities below (high: a critical CVE, a known exploit or 10 high CVEs; medium: a high CVE or 10 medium ones; low: any other).';
+    const draw = () => {
+      const key = VULN_SORTS[vulnSort.key];
+      const rows = [...v.value].sort((a, b) => {
+        const x = key(a), y = key(b);
+        return x < y ? -vulnSort.dir : x > y ? vulnSort.dir : a.cve.localeCompare(b.cve) || a.package.localeCompare(b.package);
+      });
+      clear(out, table([
+        { label: 'CVE', key: 'cve', sort: true, cell: (x) => cveLink(x.cve, x.distro) },
+        { label: 'Package', key: 'package', sort: true, cell: (x) => h('span', {}, x.package,
+          x.source && x.source !== x.package ? h('span', { class: 'sub-inline' }, ` (source ${x.source})`) : null) },
+        { label: 'Installed', cell: (x) => h('span', { class: 'mono' }, x.installed_version) },
+        { label: 'Fixed in', key: 'fixed', sort: true, cell: (x) => (x.fixed_version === null
+          ? h('span', { class: 'nofix' }, 'no fix yet') : h('span', { class: 'mono' }, x.fixed_version)) },
+        { label: 'Severity', key: 'severity', sort: true, cell: (x) => h('span', {}, pill(x.rating),
+          x.urgency ? h('span', { class: 'sub-inline' }, ` urgency ${x.urgency}`) : null) },
+        { label: 'CVSS', key: 'cvss', sort: true, cell: (x) => (x.cvss === null ? '—' : x.cvss.toFixed(1)) },
+        { label: 'Exploit', key: 'exploit', sort: true, cell: (x) => (x.exploit_known ? pill('exploit_known') : 'none known') },
+      ], rows, {
+        class: 'grid compact', sort: vulnSort, empty: 'No known vulnerability.',
+        onSort: (k) => {
+          vulnSort = { key: k, dir: vulnSort.key === k ? -vulnSort.dir : 1 };
+          draw();
+          const b = out.querySelector('th[aria-sort]:not([aria-sort="none"]) button');
+          if (b) b.focus();
+        },
+      }));
+    };
+    draw();
+    const n = (key) => new Set(v.value.map((x) => x[key])).size;
+    const plural = (k, word) => `${k} ${word}${k === 1 ? '' : 's'}`;
+    return section('vulns', `Vulnerabilities (${v.value.length})`,
+      v.error ? notice('error', v.error) : h('p', {}, 'Exposure level ', exposurePill(level), say),
+      v.value.length ? h('p', { class: 'sub', id: 'vulns-count' },
+        `${plural(n('cve'), 'CVE')} in ${plural(n('package'), 'package')} of ${plural(n('source'), 'source package')}`) : null,
+      out);
   }
 
   function software(list) {

@@ -1,14 +1,16 @@
 // #/devices: every device in a table sortable by each column and filtered
-// by text, risk, compliance, health, group; kept current by the event
-// stream. ?risk=&compliance=&health=&group=&q= preset the filters.
+// by text, risk, exposure, compliance, health, group; kept current by the
+// event stream. ?risk=&exposure=&compliance=&health=&group=&q= preset the
+// filters.
 
 import { all, devices as allDevices, enc } from '../api.js';
 import { h, clear, pill, timeEl, select, field } from '../dom.js';
-import { RISKS, COMPLIANCE, rank, live, table, pageHead, deviceName } from '../common.js';
+import { RISKS, EXPOSURES, COMPLIANCE, rank, live, table, pageHead, deviceName, exposurePill } from '../common.js';
 
 const SORTS = {
   name: (d) => deviceName(d).toLowerCase(),
   risk: (d) => rank(RISKS, d.risk_level),
+  exposure: (d) => rank(EXPOSURES, d.exposure_level),
   compliance: (d) => rank(COMPLIANCE, d.compliance_state),
   health: (d) => d.health_status,
   os: (d) => `${d.os_name} ${d.os_version}`.toLowerCase(),
@@ -18,7 +20,7 @@ const SORTS = {
 
 export async function render(main, _m, query) {
   const state = {
-    q: query.get('q') || '', risk: query.get('risk') || '', compliance: query.get('compliance') || '',
+    q: query.get('q') || '', risk: query.get('risk') || '', exposure: query.get('exposure') || '', compliance: query.get('compliance') || '',
     health: query.get('health') || '', group: query.get('group') || '', offboarded: query.get('offboarded') === '1',
     sort: { key: 'risk', dir: 1 },
   };
@@ -29,15 +31,16 @@ export async function render(main, _m, query) {
 
   const text = h('input', { type: 'search', value: state.q, placeholder: 'name, id, OS, user' });
   const risk = select({}, ['', ...RISKS], state.risk);
+  const exposure = select({}, ['', ...EXPOSURES, 'not_assessed'], state.exposure);
   const comp = select({}, ['', ...COMPLIANCE], state.compliance);
   const health = select({}, ['', 'active', 'inactive'], state.health);
   const group = select({}, [['', 'any']], state.group);
   const off = h('input', { type: 'checkbox', checked: state.offboarded });
   const filters = h('form', { class: 'filters', role: 'search', onsubmit: (e) => e.preventDefault() },
-    field('Search', text), field('Risk', risk), field('Compliance', comp), field('Health', health),
+    field('Search', text), field('Risk', risk), field('Exposure', exposure), field('Compliance', comp), field('Health', health),
     field('Group', group),
     h('div', { class: 'field check' }, h('label', {}, off, ' Show offboarded')));
-  for (const [el, key] of [[text, 'q'], [risk, 'risk'], [comp, 'compliance'], [health, 'health'], [group, 'group']]) {
+  for (const [el, key] of [[text, 'q'], [risk, 'risk'], [exposure, 'exposure'], [comp, 'compliance'], [health, 'health'], [group, 'group']]) {
     el.addEventListener('input', () => { state[key] = el.value; draw(); });
   }
   off.addEventListener('change', () => { state.offboarded = off.checked; draw(); });
@@ -47,6 +50,7 @@ export async function render(main, _m, query) {
     const needle = state.q.trim().toLowerCase();
     const rows = devs.filter((d) => (state.offboarded || d.onboarding_status === 'onboarded') &&
       (!state.risk || d.risk_level === state.risk) &&
+      (!state.exposure || (d.exposure_level || 'not_assessed') === state.exposure) &&
       (!state.compliance || d.compliance_state === state.compliance) &&
       (!state.health || d.health_status === state.health) &&
       (!state.group || (d.groups || []).includes(state.group)) &&
@@ -61,6 +65,7 @@ export async function render(main, _m, query) {
     clear(out, table([
       { label: 'Name', key: 'name', sort: true, cell: (d) => h('a', { href: `#/devices/${enc(d.id)}` }, deviceName(d)) },
       { label: 'Risk', key: 'risk', sort: true, cell: (d) => pill(d.risk_level) },
+      { label: 'Exposure', key: 'exposure', sort: true, cell: (d) => exposurePill(d.exposure_level) },
       { label: 'Compliance', key: 'compliance', sort: true, cell: (d) => pill(d.compliance_state) },
       { label: 'Health', key: 'health', sort: true, cell: (d) => pill(d.onboarding_status === 'offboarded' ? 'offboarded' : d.health_status) },
       { label: 'OS', key: 'os', sort: true, cell: (d) => `${d.os_name || '—'} ${d.os_version || ''}` },
