@@ -250,6 +250,8 @@ expect "$T/reader" POST /api/v1/tvm/tasks 403 "$task"
 expect "$T/it" POST /api/v1/tvm/tasks 403 "$task"
 expect "$T/sec" POST /api/v1/tvm/tasks 400 '{"package":"vigil-test-tool","priority":"urgent"}'
 expect "$T/sec" POST /api/v1/tvm/tasks 400 '{"package":"vigil-test-tool","priority":"high","due_date":"2099-02-30"}'
+expect "$T/sec" POST /api/v1/tvm/tasks 400 '{"package":"vigil-test-tool","priority":"high","due_date":"2020-01-01"}'
+grep -q "must not be before today" "$T/out.json" || fail "a due date in the past: $(cat "$T/out.json")"
 expect "$T/sec" POST /api/v1/tvm/tasks 404 '{"package":"no-such-package","priority":"high"}'
 expect "$T/sec" POST /api/v1/tvm/tasks 404 '{"package":"vigil-test-tool","priority":"high","release":"0"}'
 expect "$T/sec" POST /api/v1/tvm/tasks 409 '{"package":"tar","priority":"high"}'
@@ -261,6 +263,8 @@ jq -e '.status == "pending" and .fixed_version == "2.0-1" and .distro == "debian
     fail "new task: $(cat "$T/out.json")"
 expect "$T/sec" POST "/api/v1/tvm/tasks/$TASK/accept" 403
 expect "$T/it" POST "/api/v1/tvm/tasks/$TASK/reject" 400 '{}'
+# the task's reason is its rejection's: an accept takes none
+expect "$T/it" POST "/api/v1/tvm/tasks/$TASK/accept" 400 '{"reason":"on it"}'
 "$VIGIL" --token "$(cat "$T/it")" tvm tasks accept "$TASK" >"$T/accept.txt" || fail "vigil tvm tasks accept"
 grep -q "^status  *accepted" "$T/accept.txt" || fail "accept: $(cat "$T/accept.txt")"
 expect "$T/it" POST "/api/v1/tvm/tasks/$TASK/accept" 409
