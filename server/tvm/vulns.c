@@ -750,8 +750,9 @@ static bool stopping(struct vigild *d)
  * fails is tried again one device at a time, so that a device whose results
  * cannot be computed or stored holds back no other: each such device is
  * logged and added to failed (when given). When every device of a batch
- * fails on its own, the fault is not theirs (the database): the rest are not
- * tried, and they go to failed too. Stops between two batches, returning
+ * fails on its own, or the batch fails for the database itself (busy, full,
+ * out of memory), the fault is not theirs: the rest are not tried, and they
+ * go to failed too. Stops between two batches, returning
  * -ECANCELED, when vigild stops. Returns 0 or the first error. */
 static int recompute_ids(struct vigild *d, char (*ids)[TVM_DEVICE_ID_MAX + 1], size_t n,
                          const struct tvm_match_options *o, struct tvm_release_cache *c, struct scratch *x,
@@ -771,8 +772,11 @@ static int recompute_ids(struct vigild *d, char (*ids)[TVM_DEVICE_ID_MAX + 1], s
                         continue;
                 if (!first)
                         first = r;
+                /* busy (after waiting for it), full or out of memory: the database's fault, not a
+                 * device's, and trying each device would wait as long again for each */
                 for (size_t k = 0; k < m; k++)
-                        if (m == 1 || batch_recompute(d, ids + i + k, 1, o, c, x, why[k], sizeof(why[k])) < 0)
+                        if (m == 1 || r == -EBUSY || r == -ENOSPC || r == -ENOMEM ||
+                            batch_recompute(d, ids + i + k, 1, o, c, x, why[k], sizeof(why[k])) < 0)
                                 bad[n_bad++] = k;
                 if (n_bad == m && m > 1) {
                         log_error("tvm: cannot match or store the vulnerabilities of %zu devices: %s", n - i, why[0]);

@@ -5,7 +5,8 @@
  * do not apply, several rows of one CVE; the exposure formula; what a
  * recompute stores and publishes; the recommendations; a device whose
  * results cannot be stored holding back no other; the worker stopping in
- * the middle of a recompute of every device. */
+ * the middle of a recompute of every device; a busy database waited for
+ * once. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -25,6 +26,7 @@
 #include "server/tvm/results.h"
 #include "server/tvm/tvm.h"
 #include "server/vigild.h"
+#include "util/strutil.h"
 
 /* The advisory table as the feeds create it. */
 static const char affected_ddl[] =
@@ -528,6 +530,44 @@ static void test_stop_midway(void **state)
         d->enroll = NULL;
 }
 
+/* The database busy (another connection holds its write lock): a recompute
+ * fails with -EBUSY after one wait, instead of waiting again for each device
+ * of the batch. */
+static void test_database_busy(void **state)
+{
+        struct fixture *f = *state;
+        struct vigild *d = &f->d;
+        char path[] = "/tmp/test-tvm-results-XXXXXX", file[64];
+        struct db *other;
+        int64_t t0;
+        int fd = mkstemp(path);
+
+        assert_true(fd >= 0);
+        close(fd);
+        unlink(path);
+        snprintf(file, sizeof(file), "%s.db", path);
+        db_close(d->db);
+        assert_int_equal(db_open(file, &d->db), 0);
+        assert_int_equal(devices_migrate(d), 0);
+        assert_int_equal(tvm_migrate(d), 0);
+        assert_int_equal(tvm_results_migrate(d), 0);
+        sql(d, affected_ddl);
+        device_add(d, "dev-a", "Debian GNU/Linux", "12");
+        device_add(d, "dev-b", "Debian GNU/Linux", "12");
+        assert_int_equal(db_open(file, &other), 0);
+        db_lock(other);
+        assert_int_equal(db_begin(other), 0);
+        t0 = util_mono_ms();
+        assert_int_equal(tvm_results_recompute(d, NULL, &defaults, NULL), -EBUSY);
+        if (util_mono_ms() - t0 > 9000)
+                fail_msg("the busy database was waited for %lld ms", (long long)(util_mono_ms() - t0));
+        assert_int_equal(db_finish(other, 0), 0);
+        db_unlock(other);
+        db_close(other);
+        assert_int_equal(tvm_results_recompute(d, NULL, &defaults, NULL), 0);
+        unlink(file);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -541,6 +581,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_recommendations, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_one_device_failing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stop_midway, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_database_busy, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
