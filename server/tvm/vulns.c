@@ -1432,7 +1432,8 @@ int tvm_recommendations(struct vigild *d, const char *source, json_t **ret)
         int r = recs_read(d->db, source, &l);
 
         if (r == 0) {
-                qsort(l.v, l.n, sizeof(*l.v), rec_order);
+                if (l.n)        /* v is NULL without recommendations */
+                        qsort(l.v, l.n, sizeof(*l.v), rec_order);
                 out = json_array();
                 for (size_t i = 0; out && i < l.n; i++)
                         if (json_array_append_new(out, rec_json(&l.v[i])) < 0)

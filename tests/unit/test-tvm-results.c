@@ -410,6 +410,12 @@ static void test_recommendations(void **state)
         struct vigild *d = &f->d;
         json_t *recs, *r0, *r1;
 
+        /* none yet */
+        db_lock(d->db);
+        assert_int_equal(tvm_recommendations(d, NULL, &recs), 0);
+        db_unlock(d->db);
+        assert_int_equal(json_array_size(recs), 0);
+        json_decref(recs);
         for (int i = 0; i < 3; i++) {
                 char id[16];
 
