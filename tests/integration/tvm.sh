@@ -119,18 +119,17 @@ osv "$T/osvzip" DSA-9009-1 CVE-2099-0009 "Debian:$REL" "$EPSRC" '[{"introduced":
 # the tracker: fixed above (yes), below (no), in another release (no); fixed
 # at the installed version (no); fixed_version "0" (no); undetermined (no by
 # default); open (yes)
-jq -n --arg rel "$CODENAME" --arg coreutils "$COREUTILS+zz9" --arg dpkg "$DPKG" '
+if [ "$CODENAME" = bullseye ]; then OTHER=buster; else OTHER=bullseye; fi
+jq -n --arg rel "$CODENAME" --arg other "$OTHER" --arg coreutils "$COREUTILS+zz9" --arg dpkg "$DPKG" '
   def r(st; v; u): {status: st, repositories: {}, urgency: u} + (if v == null then {} else {fixed_version: v} end);
   {coreutils: {"CVE-2099-0010": {description: "test", releases: {($rel): r("resolved"; $coreutils; "medium")}},
                "CVE-2099-0011": {description: "test", releases: {($rel): r("resolved"; "1.0-1"; "high")}},
-               "CVE-2099-0012": {description: "test", releases: {bullseye: r("resolved"; "99:1"; "high"),
-                                                                 trixie: r("resolved"; "99:1"; "high")}}},
+               "CVE-2099-0012": {description: "test", releases: {($other): r("resolved"; "99:1"; "high")}}},
    dpkg: {"CVE-2099-0013": {description: "test", releases: {($rel): r("resolved"; $dpkg; "high")}}},
    tar: {"CVE-2099-0014": {description: "test", releases: {($rel): r("resolved"; "0"; "high")}}},
    grep: {"CVE-2099-0015": {description: "test", releases: {($rel): r("undetermined"; null; "high")}}},
    findutils: {"CVE-2099-0016": {description: "test", releases: {($rel): r("open"; null; "low**")}}}}' \
     >"$T/tracker.json" || fail "cannot write the tracker document"
-[ "$CODENAME" != bullseye ] && [ "$CODENAME" != trixie ] || fail "the test's other releases include this one"
 
 # expected CVE SOURCE...: the "CVE binary" lines of the CVE on every binary of each SOURCE
 expected() { _c=$1; shift; for _s in "$@"; do binaries "$_s" | sed "s/^/$_c /"; done; }
