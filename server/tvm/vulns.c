@@ -749,7 +749,8 @@ static bool stopping(struct vigild *d)
 /* Recomputes ids[0..n), BATCH_MAX devices a transaction. A batch that
  * fails is tried again one device at a time, so that a device whose results
  * cannot be computed or stored holds back no other: each such device is
- * logged and added to failed (when given). When every device of a batch
+ * logged and added to failed (when given; emptied if it cannot grow, to
+ * mean every device). When every device of a batch
  * fails on its own, or the batch fails for the database itself (busy, full,
  * out of memory), the fault is not theirs: the rest are not tried, and they
  * go to failed too. Stops between two batches, returning
@@ -781,15 +782,19 @@ static int recompute_ids(struct vigild *d, char (*ids)[TVM_DEVICE_ID_MAX + 1], s
                 if (n_bad == m && m > 1) {
                         log_error("tvm: cannot match or store the vulnerabilities of %zu devices: %s", n - i, why[0]);
                         for (size_t k = i; failed && k < n; k++)
-                                if (id_add(failed, ids[k]) < 0)
+                                if (id_add(failed, ids[k]) < 0) {
+                                        failed->n = 0;  /* an empty list: every device again */
                                         break;
+                                }
                         return first;
                 }
                 for (size_t k = 0; k < n_bad; k++) {
                         log_error("tvm: cannot match or store the vulnerabilities of device %s: %s", ids[i + bad[k]],
                                   why[bad[k]]);
-                        if (failed && id_add(failed, ids[i + bad[k]]) < 0)
+                        if (failed && id_add(failed, ids[i + bad[k]]) < 0) {
+                                failed->n = 0;
                                 return first;
+                        }
                 }
         }
         return first;
@@ -964,10 +969,16 @@ static void *worker_main(void *arg)
                         continue;
                 /* what failed is not kept: again later, every device if the
                  * list of those that failed is incomplete (out of memory) */
-                if (r < 0)
+                if (r < 0) {
                         retry_add(&rt, &failed, failed.n > 0);
-                else if (retried || all)
+                } else if (all) {
+                        /* every device done: those waiting to be tried again too */
+                        rt.ids.n = 0;
+                        rt.all = false;
                         rt.wait = 0;
+                } else if (retried) {
+                        rt.wait = 0;
+                }
         }
         pthread_mutex_unlock(&s->qlock);
 out:

@@ -6,7 +6,7 @@
  * recompute stores and publishes; the recommendations; a device whose
  * results cannot be stored holding back no other; the worker stopping in
  * the middle of a recompute of every device; a busy database waited for
- * once. */
+ * once; the worker trying a failed device again. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -574,6 +574,53 @@ static void test_database_busy(void **state)
         unlink(file);
 }
 
+/* level_wait ID LEVEL: within seconds, the device's stored level is LEVEL. */
+static bool level_wait(struct vigild *d, const char *id, const char *want, int seconds)
+{
+        char level[16];
+
+        for (int i = 0; i < seconds * 100; i++) {
+                level_read(d, id, level, sizeof(level));
+                if (strcmp(level, want) == 0)
+                        return true;
+                usleep(10 * 1000);
+        }
+        return false;
+}
+
+/* The worker: a device that fails is tried again on its own a few seconds
+ * later, once what made it fail is gone, while the others are done. */
+static void test_worker_retries(void **state)
+{
+        struct fixture *f = *state;
+        struct vigild *d = &f->d;
+        struct enroll enroll = { 0 };
+        char err[256];
+
+        d->enroll = &enroll;
+        d->cfg.tvm_count_open = true;
+        for (int i = 0; i < 3; i++) {
+                char id[16];
+
+                snprintf(id, sizeof(id), "dev-%d", i);
+                device_add(d, id, "Debian GNU/Linux", "12");
+                package_add(d, id, "bash", "5.2.15-2", "", "");
+        }
+        row_add(d, "'osv', 'DSA-1', 'CVE-2024-0001', 'debian', '12', 'bash', '0', '5.2.15-3', 'fixed', 'high', '', "
+                   "NULL, 0");
+        sql(d, "CREATE TRIGGER poison BEFORE INSERT ON tvm_device_exposure WHEN NEW.device_id = 'dev-1' "
+               "BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+        assert_int_equal(tvm_results_start(d, err, sizeof(err)), 0);
+        assert_true(level_wait(d, "dev-0", "medium", 5));
+        assert_true(level_wait(d, "dev-2", "medium", 5));
+        level_read(d, "dev-1", err, sizeof(err));
+        assert_string_equal(err, "-");
+        sql(d, "DROP TRIGGER poison");
+        assert_true(level_wait(d, "dev-1", "medium", 10));
+        tvm_results_close(d);
+        d->enroll = NULL;
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -588,6 +635,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_one_device_failing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stop_midway, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_database_busy, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_worker_retries, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
