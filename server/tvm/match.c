@@ -376,7 +376,7 @@ int tvm_match(const struct tvm_advisories *a, const struct tvm_package *pkgs, si
                 if (r < 0)
                         return r;
         }
-        if (out->n > 1)         /* v may be NULL when nothing matched */
+        if (out->n)     /* v is NULL while nothing matched: qsort() must not see it */
                 qsort(out->v, out->n, sizeof(*out->v), vuln_order);
         vulns_fold(out);
         return 0;

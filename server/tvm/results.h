@@ -165,8 +165,10 @@ void tvm_release_cache_free(struct tvm_release_cache *c);
  * publishing exposure_changed for each change of level. Advisories come
  * from cache, loaded there on first use (cache NULL: loaded for this call
  * only). The caller must not hold the database lock; it is taken and left
- * every 16 devices. Works without tvm_results_start() (tests,
- * benchmarks). Returns 0 or a negative errno. */
+ * every 16 devices. A device that cannot be recomputed is logged and holds
+ * back no other. Works without tvm_results_start() (tests, benchmarks);
+ * with it, stops between two batches once tvm_results_stop() is asked
+ * (-ECANCELED). Returns 0 or the first negative errno. */
 int tvm_results_recompute(struct vigild *d, const char *device_id, const struct tvm_match_options *opts,
                           struct tvm_release_cache *cache);
 

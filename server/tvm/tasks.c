@@ -302,6 +302,10 @@ int tvm_task_body_check(const json_t *body, struct tvm_task_body *ret, char *err
                 if (strlen(b.due_date) != 10 || util_time_parse(when, &t) < 0 ||
                     (util_time_format(t, back), strncmp(back, b.due_date, 10) != 0))
                         return util_path_fail(err, size, "due_date", "must be a date as YYYY-MM-DD");
+                /* a task due before the day it is made would be late from the start */
+                util_time_format(util_now(), back);
+                if (strncmp(b.due_date, back, 10) < 0)
+                        return util_path_fail(err, size, "due_date", "must not be before today (%.10s, UTC)", back);
         }
         *ret = b;
         return 0;
@@ -485,6 +489,11 @@ static void change(struct vigild *d, const struct http_request *req, struct http
         }
         if (needs_reason && !*reason) {
                 http_reply_error_at(rep, 400, "invalid_request", "reason: a rejection needs a reason");
+                goto out;
+        }
+        if (!needs_reason && *reason) {
+                /* the task's reason is its rejection's: an accept or a completion has none */
+                http_reply_error(rep, 400, "invalid_request", "reason: only a rejection takes a reason");
                 goto out;
         }
         db_lock(d->db);

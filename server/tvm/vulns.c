@@ -23,7 +23,8 @@
 #define QUEUE_MAX 4096                  /* devices queued one by one; past it, every device is */
 #define RELEASES_MAX 32                 /* (distro, release) indexes held by one recompute */
 #define RELEASE_MAX 32                  /* bytes of a release we match (VERSION_ID) */
-#define RETRY_S 5                       /* after a failed store, wait this long */
+#define RETRY_S 5                       /* after a failed store, wait this long, */
+#define RETRY_MAX_S 600                 /* twice as long each time it fails again, up to this */
 
 static const struct db_migration results_migrations[] = {
         { 1,
@@ -100,7 +101,6 @@ struct tvm_results {
         char (*queue)[TVM_DEVICE_ID_MAX + 1];
         size_t q_len;
         bool q_all;
-        int64_t backoff_until;
 };
 
 int tvm_results_migrate(struct vigild *d)
@@ -658,15 +658,17 @@ static void changes_publish(struct vigild *d, const struct change *ch, size_t n)
         }
 }
 
-/* Recomputes ids[0..n) in one transaction, then publishes. */
+/* Recomputes ids[0..n) in one transaction, then publishes. On failure,
+ * nothing of the batch is kept and why says what went wrong. */
 static int batch_recompute(struct vigild *d, char (*ids)[TVM_DEVICE_ID_MAX + 1], size_t n,
-                           const struct tvm_match_options *o, struct tvm_release_cache *c, struct scratch *x)
+                           const struct tvm_match_options *o, struct tvm_release_cache *c, struct scratch *x,
+                           char *why, size_t why_size)
 {
         struct change ch[BATCH_MAX];
-        char why[256] = "";
         size_t i = 0;
         int r;
 
+        why[0] = '\0';
         db_lock(d->db);
         r = db_begin(d->db);
         for (; r == 0 && i < n; i++) {
@@ -675,12 +677,12 @@ static int batch_recompute(struct vigild *d, char (*ids)[TVM_DEVICE_ID_MAX + 1],
         }
         /* the database's own words ("no such table: tvm_affected") say more than an errno */
         if (r < 0 && r != -ENOMEM && r != -E2BIG)
-                snprintf(why, sizeof(why), "%s", db_errmsg(d->db));
+                snprintf(why, why_size, "%s", db_errmsg(d->db));
         r = db_finish(d->db, r);
         db_unlock(d->db);
         if (r < 0) {
-                log_error("tvm: cannot match or store the vulnerabilities of %zu devices (device %s): %s", n,
-                          ids[i ? i - 1 : 0], why[0] ? why : strerror(-r));
+                if (!why[0])
+                        snprintf(why, why_size, "%s", strerror(-r));
                 return r;
         }
         changes_publish(d, ch, n);
@@ -691,6 +693,22 @@ struct id_list {
         char (*ids)[TVM_DEVICE_ID_MAX + 1];
         size_t n, cap;
 };
+
+/* Appends id to l; returns 0 or -ENOMEM. */
+static int id_add(struct id_list *l, const char *id)
+{
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? 2 * l->cap : 1024;
+                void *ids = realloc(l->ids, cap * sizeof(*l->ids));
+
+                if (!ids)
+                        return -ENOMEM;
+                l->ids = ids;
+                l->cap = cap;
+        }
+        snprintf(l->ids[l->n++], TVM_DEVICE_ID_MAX + 1, "%s", id);
+        return 0;
+}
 
 /* Every device, and every device with stored results (to clear those of
  * devices gone). db lock held. */
@@ -706,60 +724,121 @@ static int ids_all(struct db *db, struct id_list *l)
 
                 if (strlen(id) > TVM_DEVICE_ID_MAX)
                         continue;
-                if (l->n == l->cap) {
-                        size_t cap = l->cap ? 2 * l->cap : 1024;
-                        void *ids = realloc(l->ids, cap * sizeof(*l->ids));
-                        if (!ids) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        l->ids = ids;
-                        l->cap = cap;
-                }
-                snprintf(l->ids[l->n++], TVM_DEVICE_ID_MAX + 1, "%s", id);
+                r = id_add(l, id);
+                if (r < 0)
+                        break;
         }
         db_stmt_done(st);
+        return r;
+}
+
+/* Whether vigild asked the worker to stop (never, without a worker). */
+static bool stopping(struct vigild *d)
+{
+        struct tvm_results *s = d->tvm_results;
+        bool stop;
+
+        if (!s)
+                return false;
+        pthread_mutex_lock(&s->qlock);
+        stop = s->stop;
+        pthread_mutex_unlock(&s->qlock);
+        return stop;
+}
+
+/* Recomputes ids[0..n), BATCH_MAX devices a transaction. A batch that
+ * fails is tried again one device at a time, so that a device whose results
+ * cannot be computed or stored holds back no other: each such device is
+ * logged and added to failed (when given; emptied if it cannot grow, to
+ * mean every device). When every device of a batch
+ * fails on its own, or the batch fails for the database itself (busy, full,
+ * out of memory), the fault is not theirs: the rest are not tried, and they
+ * go to failed too. Stops between two batches, returning
+ * -ECANCELED, when vigild stops. Returns 0 or the first error. */
+static int recompute_ids(struct vigild *d, char (*ids)[TVM_DEVICE_ID_MAX + 1], size_t n,
+                         const struct tvm_match_options *o, struct tvm_release_cache *c, struct scratch *x,
+                         struct id_list *failed)
+{
+        char why[BATCH_MAX][256];
+        int first = 0;
+
+        for (size_t i = 0; i < n; i += BATCH_MAX) {
+                size_t m = n - i < BATCH_MAX ? n - i : BATCH_MAX, bad[BATCH_MAX], n_bad = 0;
+                int r;
+
+                if (stopping(d))
+                        return -ECANCELED;
+                r = batch_recompute(d, ids + i, m, o, c, x, why[0], sizeof(why[0]));
+                if (r == 0)
+                        continue;
+                if (!first)
+                        first = r;
+                /* busy (after waiting for it), full or out of memory: the database's fault, not a
+                 * device's, and trying each device would wait as long again for each */
+                for (size_t k = 0; k < m; k++)
+                        if (m == 1 || r == -EBUSY || r == -ENOSPC || r == -ENOMEM ||
+                            batch_recompute(d, ids + i + k, 1, o, c, x, why[k], sizeof(why[k])) < 0)
+                                bad[n_bad++] = k;
+                if (n_bad == m && m > 1) {
+                        log_error("tvm: cannot match or store the vulnerabilities of %zu devices: %s", n - i, why[0]);
+                        for (size_t k = i; failed && k < n; k++)
+                                if (id_add(failed, ids[k]) < 0) {
+                                        failed->n = 0;  /* an empty list: every device again */
+                                        break;
+                                }
+                        return first;
+                }
+                for (size_t k = 0; k < n_bad; k++) {
+                        log_error("tvm: cannot match or store the vulnerabilities of device %s: %s", ids[i + bad[k]],
+                                  why[bad[k]]);
+                        if (failed && id_add(failed, ids[i + bad[k]]) < 0) {
+                                failed->n = 0;
+                                return first;
+                        }
+                }
+        }
+        return first;
+}
+
+/* tvm_results_recompute(), with the devices that failed added to failed. */
+static int recompute(struct vigild *d, const char *device_id, const struct tvm_match_options *o,
+                     struct tvm_release_cache *cache, struct scratch *x, struct id_list *failed)
+{
+        struct tvm_release_cache own = { 0 }, *c = cache ? cache : &own;
+        struct id_list l = { 0 };
+        int r = 0;
+
+        if (device_id) {
+                if (strlen(device_id) > TVM_DEVICE_ID_MAX)
+                        return -ENOENT;
+                r = id_add(&l, device_id);
+        } else {
+                db_lock(d->db);
+                r = ids_all(d->db, &l);
+                db_unlock(d->db);
+        }
+        if (r == 0)
+                r = recompute_ids(d, l.ids, l.n, o, c, x, failed);
+        free(l.ids);
+        tvm_release_cache_clear(&own);
         return r;
 }
 
 int tvm_results_recompute(struct vigild *d, const char *device_id, const struct tvm_match_options *o,
                           struct tvm_release_cache *cache)
 {
-        struct tvm_release_cache own = { 0 }, *c = cache ? cache : &own;
         struct scratch x = { 0 };
-        struct id_list l = { 0 };
-        int r = 0;
+        int r = recompute(d, device_id, o, cache, &x, NULL);
 
-        if (device_id) {
-                char one[1][TVM_DEVICE_ID_MAX + 1];
-
-                if (strlen(device_id) > TVM_DEVICE_ID_MAX)
-                        return -ENOENT;
-                snprintf(one[0], sizeof(one[0]), "%s", device_id);
-                r = batch_recompute(d, one, 1, o, c, &x);
-                goto done;
-        }
-        db_lock(d->db);
-        r = ids_all(d->db, &l);
-        db_unlock(d->db);
-        for (size_t i = 0; r == 0 && i < l.n; i += BATCH_MAX)
-                r = batch_recompute(d, l.ids + i, l.n - i < BATCH_MAX ? l.n - i : BATCH_MAX, o, c, &x);
-done:
-        free(l.ids);
-        tvm_release_cache_clear(&own);
         scratch_release(&x);
         return r;
 }
 
 /* ---- the worker ---- */
 
-void tvm_results_queue(struct vigild *d, const char *device_id)
+/* Queues one device, or every device (device_id NULL). qlock held. */
+static void queue_put(struct tvm_results *s, const char *device_id)
 {
-        struct tvm_results *s = d->tvm_results;
-
-        if (!s || (device_id && strnlen(device_id, TVM_DEVICE_ID_MAX + 1) > TVM_DEVICE_ID_MAX))
-                return;
-        pthread_mutex_lock(&s->qlock);
         if (!device_id || s->q_len == QUEUE_MAX) {
                 s->q_all = true;
                 s->q_len = 0;
@@ -771,6 +850,16 @@ void tvm_results_queue(struct vigild *d, const char *device_id)
                 if (!dup)
                         snprintf(s->queue[s->q_len++], TVM_DEVICE_ID_MAX + 1, "%s", device_id);
         }
+}
+
+void tvm_results_queue(struct vigild *d, const char *device_id)
+{
+        struct tvm_results *s = d->tvm_results;
+
+        if (!s || (device_id && strnlen(device_id, TVM_DEVICE_ID_MAX + 1) > TVM_DEVICE_ID_MAX))
+                return;
+        pthread_mutex_lock(&s->qlock);
+        queue_put(s, device_id);
         pthread_cond_signal(&s->wake);
         pthread_mutex_unlock(&s->qlock);
 }
@@ -805,12 +894,40 @@ static size_t queue_take(struct tvm_results *s, char (*ids)[TVM_DEVICE_ID_MAX + 
         return n;
 }
 
+/* The devices whose recompute failed, tried again at a time of their own
+ * so that they hold back no other device. Worker only. */
+struct retry {
+        struct id_list ids;
+        bool all;                       /* every device (the list could not be kept) */
+        int64_t at, wait;               /* when; the wait, doubled at each failure */
+};
+
+/* Keeps the devices of failed (every device if its list is incomplete) to
+ * try again after the next wait. */
+static void retry_add(struct retry *rt, const struct id_list *failed, bool complete)
+{
+        for (size_t i = 0; complete && !rt->all && i < failed->n; i++) {
+                bool dup = false;
+
+                for (size_t k = 0; k < rt->ids.n && !dup; k++)
+                        dup = strcmp(rt->ids.ids[k], failed->ids[i]) == 0;
+                if (!dup && (rt->ids.n == QUEUE_MAX || id_add(&rt->ids, failed->ids[i]) < 0))
+                        rt->all = true;
+        }
+        if (!complete)
+                rt->all = true;
+        rt->wait = rt->wait ? (2 * rt->wait < RETRY_MAX_S ? 2 * rt->wait : RETRY_MAX_S) : RETRY_S;
+        rt->at = util_now() + rt->wait;
+}
+
 static void *worker_main(void *arg)
 {
         struct tvm_results *s = arg;
         struct tvm_release_cache *cache = tvm_release_cache_new();
         char (*ids)[TVM_DEVICE_ID_MAX + 1] = calloc(BATCH_MAX, sizeof(*ids));
         struct scratch x = { 0 };
+        struct id_list failed = { 0 };
+        struct retry rt = { 0 };
 
         if (!cache || !ids) {
                 log_error("tvm: out of memory: vulnerabilities are not computed");
@@ -818,36 +935,56 @@ static void *worker_main(void *arg)
         }
         pthread_mutex_lock(&s->qlock);
         while (!s->stop) {
-                bool all;
+                bool all, retried = false;
                 size_t n;
                 int r;
 
-                if ((!s->q_len && !s->q_all) || s->backoff_until > util_now()) {
-                        struct timespec ts = { .tv_sec = s->backoff_until > util_now() ? s->backoff_until
-                                                                                     : util_now() + 3600 };
+                if ((rt.all || rt.ids.n) && rt.at <= util_now()) {
+                        for (size_t i = 0; i < rt.ids.n; i++)
+                                queue_put(s, rt.ids.ids[i]);
+                        if (rt.all)
+                                queue_put(s, NULL);
+                        rt.ids.n = 0;
+                        rt.all = false;
+                        retried = true;
+                }
+                if (!s->q_len && !s->q_all) {
+                        struct timespec ts = { .tv_sec = rt.all || rt.ids.n ? rt.at : util_now() + 3600 };
 
                         pthread_cond_timedwait(&s->wake, &s->qlock, &ts);
                         continue;
                 }
                 n = queue_take(s, ids, &all);
                 pthread_mutex_unlock(&s->qlock);
+                failed.n = 0;
                 if (all) {
                         /* every device: the advisories or the options may have changed */
                         tvm_release_cache_clear(cache);
-                        r = tvm_results_recompute(s->d, NULL, &s->opts, cache);
+                        r = recompute(s->d, NULL, &s->opts, cache, &x, &failed);
                 } else {
-                        r = batch_recompute(s->d, ids, n, &s->opts, cache, &x);
+                        r = recompute_ids(s->d, ids, n, &s->opts, cache, &x, &failed);
                 }
                 pthread_mutex_lock(&s->qlock);
+                if (r == -ECANCELED)
+                        continue;
+                /* what failed is not kept: again later, every device if the
+                 * list of those that failed is incomplete (out of memory) */
                 if (r < 0) {
-                        /* again later: everything, as what failed is not kept */
-                        s->q_all = true;
-                        s->backoff_until = util_now() + RETRY_S;
+                        retry_add(&rt, &failed, failed.n > 0);
+                } else if (all) {
+                        /* every device done: those waiting to be tried again too */
+                        rt.ids.n = 0;
+                        rt.all = false;
+                        rt.wait = 0;
+                } else if (retried) {
+                        rt.wait = 0;
                 }
         }
         pthread_mutex_unlock(&s->qlock);
 out:
         scratch_release(&x);
+        free(failed.ids);
+        free(rt.ids.ids);
         free(ids);
         tvm_release_cache_free(cache);
         return NULL;
@@ -1306,7 +1443,7 @@ int tvm_recommendations(struct vigild *d, const char *source, json_t **ret)
         int r = recs_read(d->db, source, &l);
 
         if (r == 0) {
-                if (l.n > 1)    /* l.v is NULL when there is none */
+                if (l.n)        /* v is NULL without recommendations */
                         qsort(l.v, l.n, sizeof(*l.v), rec_order);
                 out = json_array();
                 for (size_t i = 0; out && i < l.n; i++)

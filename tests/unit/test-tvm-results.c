@@ -3,8 +3,12 @@
  * epochs, binary versus source names and versions, never-affected rows,
  * open and undetermined entries by configuration, releases and distros that
  * do not apply, several rows of one CVE; the exposure formula; what a
- * recompute stores and publishes; the recommendations. */
+ * recompute stores and publishes; the recommendations; a device whose
+ * results cannot be stored holding back no other; the worker stopping in
+ * the middle of a recompute of every device; a busy database waited for
+ * once; the worker trying a failed device again. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -13,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "server/bus.h"
@@ -21,6 +26,7 @@
 #include "server/tvm/results.h"
 #include "server/tvm/tvm.h"
 #include "server/vigild.h"
+#include "util/strutil.h"
 
 /* The advisory table as the feeds create it. */
 static const char affected_ddl[] =
@@ -404,6 +410,12 @@ static void test_recommendations(void **state)
         struct vigild *d = &f->d;
         json_t *recs, *r0, *r1;
 
+        /* none yet */
+        db_lock(d->db);
+        assert_int_equal(tvm_recommendations(d, NULL, &recs), 0);
+        db_unlock(d->db);
+        assert_int_equal(json_array_size(recs), 0);
+        json_decref(recs);
         for (int i = 0; i < 3; i++) {
                 char id[16];
 
@@ -438,6 +450,177 @@ static void test_recommendations(void **state)
         json_decref(recs);
 }
 
+static int64_t count_of(struct vigild *d, const char *query)
+{
+        struct db_stmt *st;
+        int64_t n;
+
+        db_lock(d->db);
+        assert_int_equal(db_prepare(d->db, query, &st), 0);
+        assert_int_equal(db_step(st), 1);
+        n = db_column_int64(st, 0);
+        db_stmt_done(st);
+        db_unlock(d->db);
+        return n;
+}
+
+/* A device whose results cannot be stored (a trigger refuses them, as a
+ * broken row would) holds back no other: a recompute of every device
+ * stores the others', also those of its batch, and fails with its error. */
+static void test_one_device_failing(void **state)
+{
+        struct fixture *f = *state;
+        struct vigild *d = &f->d;
+        char id[16], level[16];
+
+        for (int i = 0; i < 40; i++) {
+                snprintf(id, sizeof(id), "dev-%02d", i);
+                device_add(d, id, "Debian GNU/Linux", "12");
+                package_add(d, id, "bash", "5.2.15-2", "", "");
+        }
+        row_add(d, "'osv', 'DSA-1', 'CVE-2024-0001', 'debian', '12', 'bash', '0', '5.2.15-3', 'fixed', 'high', '', "
+                   "NULL, 0");
+        sql(d, "CREATE TRIGGER poison BEFORE INSERT ON tvm_device_exposure WHEN NEW.device_id = 'dev-03' "
+               "BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+        assert_true(tvm_results_recompute(d, NULL, &defaults, NULL) < 0);
+        for (int i = 0; i < 40; i++) {
+                snprintf(id, sizeof(id), "dev-%02d", i);
+                level_read(d, id, level, sizeof(level));
+                if (strcmp(level, i == 3 ? "-" : "medium") != 0)
+                        fail_msg("device %s: level %s", id, level);
+        }
+        assert_int_equal(count_of(d, "SELECT count(*) FROM tvm_device_vulns WHERE device_id = 'dev-03'"), 0);
+        sql(d, "DROP TRIGGER poison");
+        assert_int_equal(tvm_results_recompute(d, "dev-03", &defaults, NULL), 0);
+        expect_vulns(d, "dev-03", "bash CVE-2024-0001 5.2.15-3;");
+}
+
+#define DEVICES 8000
+
+static void *stopper(void *arg)
+{
+        tvm_results_stop(arg);
+        return NULL;
+}
+
+/* vigild stopping while the worker recomputes every device: the worker
+ * lets go between two batches instead of finishing the fleet first. */
+static void test_stop_midway(void **state)
+{
+        struct fixture *f = *state;
+        struct vigild *d = &f->d;
+        struct enroll enroll = { 0 };
+        char err[256];
+        pthread_t t;
+        int64_t n;
+
+        d->enroll = &enroll;
+        d->cfg.tvm_count_open = true;
+        sql(d, "INSERT INTO devices (id, os_name, os_version, enrolled_at, enroll_token_id, cert_serial, "
+               "cert_fingerprint, cert_not_after, inventory_at) WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL "
+               "SELECT i + 1 FROM n WHERE i < 7999) SELECT printf('dev-%04d', i), 'Debian GNU/Linux', '12', 1, 't', "
+               "'s' || i, 'f' || i, 2, 1 FROM n");
+        sql(d, "INSERT INTO device_software SELECT id, 'bash', '5.2.15-2', 'amd64', '', '' FROM devices");
+        row_add(d, "'osv', 'DSA-1', 'CVE-2024-0001', 'debian', '12', 'bash', '0', '5.2.15-3', 'fixed', 'high', '', "
+                   "NULL, 0");
+        assert_int_equal(tvm_results_start(d, err, sizeof(err)), 0);
+        /* the stop is asked once the worker has stored its first devices */
+        while (count_of(d, "SELECT count(*) FROM tvm_device_exposure") == 0)
+                usleep(100);
+        assert_int_equal(pthread_create(&t, NULL, stopper, d), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        tvm_results_close(d);
+        n = count_of(d, "SELECT count(*) FROM tvm_device_exposure");
+        if (n == DEVICES)
+                fail_msg("every device was recomputed after the stop was asked");
+        d->enroll = NULL;
+}
+
+/* The database busy (another connection holds its write lock): a recompute
+ * fails with -EBUSY after one wait, instead of waiting again for each device
+ * of the batch. */
+static void test_database_busy(void **state)
+{
+        struct fixture *f = *state;
+        struct vigild *d = &f->d;
+        char path[] = "/tmp/test-tvm-results-XXXXXX", file[64];
+        struct db *other;
+        int64_t t0;
+        int fd = mkstemp(path);
+
+        assert_true(fd >= 0);
+        close(fd);
+        unlink(path);
+        snprintf(file, sizeof(file), "%s.db", path);
+        db_close(d->db);
+        assert_int_equal(db_open(file, &d->db), 0);
+        assert_int_equal(devices_migrate(d), 0);
+        assert_int_equal(tvm_migrate(d), 0);
+        assert_int_equal(tvm_results_migrate(d), 0);
+        sql(d, affected_ddl);
+        device_add(d, "dev-a", "Debian GNU/Linux", "12");
+        device_add(d, "dev-b", "Debian GNU/Linux", "12");
+        assert_int_equal(db_open(file, &other), 0);
+        db_lock(other);
+        assert_int_equal(db_begin(other), 0);
+        t0 = util_mono_ms();
+        assert_int_equal(tvm_results_recompute(d, NULL, &defaults, NULL), -EBUSY);
+        if (util_mono_ms() - t0 > 9000)
+                fail_msg("the busy database was waited for %lld ms", (long long)(util_mono_ms() - t0));
+        assert_int_equal(db_finish(other, 0), 0);
+        db_unlock(other);
+        db_close(other);
+        assert_int_equal(tvm_results_recompute(d, NULL, &defaults, NULL), 0);
+        unlink(file);
+}
+
+/* level_wait ID LEVEL: within seconds, the device's stored level is LEVEL. */
+static bool level_wait(struct vigild *d, const char *id, const char *want, int seconds)
+{
+        char level[16];
+
+        for (int i = 0; i < seconds * 100; i++) {
+                level_read(d, id, level, sizeof(level));
+                if (strcmp(level, want) == 0)
+                        return true;
+                usleep(10 * 1000);
+        }
+        return false;
+}
+
+/* The worker: a device that fails is tried again on its own a few seconds
+ * later, once what made it fail is gone, while the others are done. */
+static void test_worker_retries(void **state)
+{
+        struct fixture *f = *state;
+        struct vigild *d = &f->d;
+        struct enroll enroll = { 0 };
+        char err[256];
+
+        d->enroll = &enroll;
+        d->cfg.tvm_count_open = true;
+        for (int i = 0; i < 3; i++) {
+                char id[16];
+
+                snprintf(id, sizeof(id), "dev-%d", i);
+                device_add(d, id, "Debian GNU/Linux", "12");
+                package_add(d, id, "bash", "5.2.15-2", "", "");
+        }
+        row_add(d, "'osv', 'DSA-1', 'CVE-2024-0001', 'debian', '12', 'bash', '0', '5.2.15-3', 'fixed', 'high', '', "
+                   "NULL, 0");
+        sql(d, "CREATE TRIGGER poison BEFORE INSERT ON tvm_device_exposure WHEN NEW.device_id = 'dev-1' "
+               "BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+        assert_int_equal(tvm_results_start(d, err, sizeof(err)), 0);
+        assert_true(level_wait(d, "dev-0", "medium", 5));
+        assert_true(level_wait(d, "dev-2", "medium", 5));
+        level_read(d, "dev-1", err, sizeof(err));
+        assert_string_equal(err, "-");
+        sql(d, "DROP TRIGGER poison");
+        assert_true(level_wait(d, "dev-1", "medium", 10));
+        tvm_results_close(d);
+        d->enroll = NULL;
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -449,6 +632,10 @@ int main(void)
                 cmocka_unit_test(test_exposure_formula),
                 cmocka_unit_test_setup_teardown(test_store_and_publish, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_recommendations, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_one_device_failing, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stop_midway, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_database_busy, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_worker_retries, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
