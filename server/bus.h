@@ -19,7 +19,7 @@
 enum bus_event_type {
         BUS_ALERT_RAISED = 1,           /* a new alert is stored */
         BUS_RISK_CHANGED = 2,           /* a device's risk level changed */
-        BUS_COMPLIANCE_CHANGED = 3,     /* a device's compliance state changed */
+        BUS_COMPLIANCE_CHANGED = 3,     /* a device's compliance state changed, or only its reason (from == to) */
         BUS_CONNECTOR_CHANGED = 4,      /* the connector's state or settings changed: re-evaluate every device */
         BUS_PARTNER_RISK_CHANGED = 5,   /* the connector's partner reported a new risk level for a device */
         BUS_INVENTORY_CHANGED = 6,      /* a device's inventory upload is stored */

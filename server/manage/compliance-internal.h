@@ -31,6 +31,7 @@ struct compliance_dev {
         uint8_t state;
         int64_t since_ms;
         int64_t next_check;                     /* as stored; the evaluator's alone */
+        uint64_t reason_hash;                   /* of the stored reason; the evaluator's alone */
 };
 
 /* Open-addressed map of device id -> state; never shrinks. */

@@ -142,7 +142,7 @@ static int map_reserve(struct compliance_map *m, size_t want)
 
 /* Sets a device's state; room must have been made. */
 static void map_put(struct compliance_map *m, const char *id, enum compliance_state state, int64_t since_ms,
-                    int64_t next_check)
+                    int64_t next_check, uint64_t reason_hash)
 {
         struct compliance_dev *e = map_get(m, id);
 
@@ -157,6 +157,7 @@ static void map_put(struct compliance_map *m, const char *id, enum compliance_st
         e->state = (uint8_t)state;
         e->since_ms = since_ms;
         e->next_check = next_check;
+        e->reason_hash = reason_hash;
 }
 
 /* ---- policies in memory ---- */
@@ -392,13 +393,14 @@ struct stored_result {
 
 /* What the batch sets off once committed. */
 struct outcome {
-        enum { OUT_CHANGED, OUT_NOTIFY, OUT_ISOLATE } kind;
+        enum { OUT_CHANGED, OUT_REASON, OUT_NOTIFY, OUT_ISOLATE } kind;
         char device_id[COMPLIANCE_DEVICE_ID_MAX + 1];
         char policy_id[COMPLIANCE_ID_LEN + 1];
         char policy_name[COMPLIANCE_NAME_MAX + 1];
         int from;                               /* OUT_CHANGED: enum compliance_state, -1 for none */
         int64_t from_since_ms;
         int64_t next_check;
+        uint64_t reason_hash;                   /* OUT_CHANGED */
         enum compliance_state to;
         const char *setting;                    /* static, or NULL */
         char reason[COMPLIANCE_DEVICE_REASON_MAX];
@@ -618,7 +620,10 @@ static int result_store(struct compliance_service *s, struct compliance_scratch 
 }
 
 /* Stores the device's state when it changed (with its history row and an
- * outcome to publish) or when its next check moved. db lock held, lock read. */
+ * outcome to publish), its reason when only that changed (an outcome to
+ * publish, from and to alike, so that what shows the reason is not left
+ * with the old one), or its next check when that moved. db lock held, lock
+ * read. */
 static int device_store(struct compliance_service *s, struct compliance_scratch *x, const char *id,
                         const struct compliance_device_result *dr, const struct connector_risk *risk, int64_t now,
                         int64_t at_ms)
@@ -629,23 +634,47 @@ static int device_store(struct compliance_service *s, struct compliance_scratch 
         const char *setting = dr->result && dr->result->decided_by >= 0 ?
                               compliance_setting_name(dr->result->decided_by) : NULL;
         int64_t next = dr->next_check && dr->next_check <= now ? now + 1 : dr->next_check;
+        char reason[COMPLIANCE_DEVICE_REASON_MAX];
+        uint64_t reason_hash;
         struct outcome *o;
         int r;
 
+        compliance_device_reason(dr, reason, sizeof(reason));
+        reason_hash = util_str_hash(reason);
         if (prev && prev->state == dr->state) {
-                if (prev->next_check == next)
+                if (prev->next_check == next && prev->reason_hash == reason_hash)
                         return 0;
-                /* only this thread reads or writes next_check */
+                /* only this thread reads or writes next_check and reason_hash */
                 prev->next_check = next;
-                return db_exec_params(s->d->db, "UPDATE compliance_device_state SET next_check = $2, "
-                                      "evaluated_at = $3 WHERE device_id = $1",
-                                      DB_PARAMS(db_param_text(id, strlen(id)), db_param_int64(next),
+                if (prev->reason_hash == reason_hash)
+                        return db_exec_params(s->d->db, "UPDATE compliance_device_state SET next_check = $2, "
+                                              "evaluated_at = $3 WHERE device_id = $1",
+                                              DB_PARAMS(db_param_text(id, strlen(id)), db_param_int64(next),
+                                                        db_param_int64(now)));
+                prev->reason_hash = reason_hash;
+                o = outcome_add(x);
+                if (!o)
+                        return -ENOMEM;
+                o->kind = OUT_REASON;
+                snprintf(o->device_id, sizeof(o->device_id), "%s", id);
+                snprintf(o->policy_id, sizeof(o->policy_id), "%s", pid ? pid : "");
+                o->from = (int)prev->state;
+                o->to = dr->state;
+                o->setting = setting;
+                snprintf(o->reason, sizeof(o->reason), "%s", reason);
+                return db_exec_params(s->d->db, "UPDATE compliance_device_state SET policy_id = $2, setting = $3, "
+                                      "reason = $4, next_check = $5, evaluated_at = $6 WHERE device_id = $1",
+                                      DB_PARAMS(db_param_text(id, strlen(id)),
+                                                pid ? db_param_text(pid, strlen(pid)) : db_param_null(),
+                                                setting ? db_param_text(setting, strlen(setting)) : db_param_null(),
+                                                db_param_text(reason, strlen(reason)), db_param_int64(next),
                                                 db_param_int64(now)));
         }
         o = outcome_add(x);
         if (!o)
                 return -ENOMEM;
         o->kind = OUT_CHANGED;
+        o->reason_hash = reason_hash;
         snprintf(o->device_id, sizeof(o->device_id), "%s", id);
         snprintf(o->policy_id, sizeof(o->policy_id), "%s", pid ? pid : "");
         o->from = prev ? (int)prev->state : -1;
@@ -653,7 +682,7 @@ static int device_store(struct compliance_service *s, struct compliance_scratch 
         o->to = dr->state;
         o->setting = setting;
         o->next_check = next;
-        compliance_device_reason(dr, o->reason, sizeof(o->reason));
+        snprintf(o->reason, sizeof(o->reason), "%s", reason);
         r = db_exec_params(s->d->db, "INSERT INTO compliance_device_state VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
                            "ON CONFLICT (device_id) DO UPDATE SET state = $2, since_ms = $3, policy_id = $4, "
                            "setting = $5, reason = $6, next_check = $7, evaluated_at = $8",
@@ -826,14 +855,14 @@ static void outcomes_run(struct compliance_service *s, struct compliance_scratch
                         continue;
                 if (map_get(&s->map, o->device_id) || (s->map.count < s->max &&
                                                         map_reserve(&s->map, s->map.count + 1) == 0))
-                        map_put(&s->map, o->device_id, o->to, now_ms(), o->next_check);
+                        map_put(&s->map, o->device_id, o->to, now_ms(), o->next_check, o->reason_hash);
         }
         pthread_rwlock_unlock(&s->lock);
         for (size_t i = 0; i < x->n_out; i++) {
                 const struct outcome *o = &x->out[i];
                 struct bus_event ev = { .device_id = o->device_id };
 
-                if (o->kind == OUT_CHANGED) {
+                if (o->kind == OUT_CHANGED || o->kind == OUT_REASON) {
                         ev.type = BUS_COMPLIANCE_CHANGED;
                         ev.compliance_changed.from = o->from < 0 ? NULL : compliance_state_name(o->from);
                         ev.compliance_changed.to = compliance_state_name(o->to);
@@ -842,7 +871,10 @@ static void outcomes_run(struct compliance_service *s, struct compliance_scratch
                         ev.compliance_changed.reason = o->reason;
                         /* a device's first state is no news: a fleet's first evaluation would
                          * log every device */
-                        if (ev.compliance_changed.from)
+                        if (o->kind == OUT_REASON)
+                                log_info("compliance: device %s still %s, now because: %s", o->device_id,
+                                         ev.compliance_changed.to, o->reason);
+                        else if (ev.compliance_changed.from)
                                 log_info("compliance: device %s %s -> %s: %s", o->device_id,
                                          ev.compliance_changed.from, ev.compliance_changed.to, o->reason);
                         else
@@ -1163,7 +1195,8 @@ static int states_load(struct compliance_service *s)
         struct db_stmt *st;
         int r;
 
-        r = db_prepare(s->d->db, "SELECT device_id, state, since_ms, next_check FROM compliance_device_state", &st);
+        r = db_prepare(s->d->db, "SELECT device_id, state, since_ms, next_check, reason FROM compliance_device_state",
+                       &st);
         if (r < 0)
                 return r;
         while ((r = db_step(st)) == 1) {
@@ -1177,7 +1210,8 @@ static int states_load(struct compliance_service *s)
                 r = map_reserve(&s->map, s->map.count + 1);
                 if (r < 0)
                         break;
-                map_put(&s->map, id, state, db_column_int64(st, 2), db_column_int64(st, 3));
+                map_put(&s->map, id, state, db_column_int64(st, 2), db_column_int64(st, 3),
+                        util_str_hash(db_column_text(st, 4, NULL) ? db_column_text(st, 4, NULL) : ""));
         }
         db_stmt_done(st);
         return r < 0 ? r : 0;

@@ -121,6 +121,38 @@ static int64_t wait_state(const struct harness_device *dev, const char *want, un
         }
 }
 
+/* Waits up to ms for the device's compliance reason to hold text. */
+static void wait_reason(const struct harness_device *dev, const char *text, unsigned ms)
+{
+        int64_t t0 = mono_ms();
+
+        for (;;) {
+                json_t *j = compliance_of(dev);
+                const char *reason = json_string_value(json_object_get(j, "reason"));
+
+                if (reason && strstr(reason, text)) {
+                        json_decref(j);
+                        return;
+                }
+                if (mono_ms() - t0 > ms)
+                        fail_msg("device %s: reason '%s' after %u ms, expected one with '%s'", dev->id,
+                                 reason ? reason : "", ms, text);
+                json_decref(j);
+                sleep_ms(POLL_MS);
+        }
+}
+
+/* The device's state, in a buffer that lives until the next call. */
+static const char *state_of_kept(const struct harness_device *dev)
+{
+        static char kept[32];
+        char *s = state_of(dev);
+
+        snprintf(kept, sizeof(kept), "%s", s);
+        free(s);
+        return kept;
+}
+
 static void settings(const char *body)
 {
         json_decref(admin(NULL, "PATCH", "/api/v1/compliance/settings", body, 200));
@@ -214,6 +246,26 @@ static void test_no_policy(void **state)
         j = admin(reader_token, "GET", "/api/v1/compliance/settings", NULL, 200);
         assert_string_equal(json_string_value(json_object_get(j, "no_policy_state")), "noncompliant");
         json_decref(j);
+        /* still noncompliant, for another reason: the reason shown follows */
+        {
+                char path[128];
+                const char *id;
+
+                j = admin(NULL, "POST", "/api/v1/compliance-policies",
+                          "{\"name\":\"Needs OS 99\",\"platform\":\"linux\","
+                          "\"settings\":{\"min_os_version\":\"99\"},"
+                          "\"actions\":[{\"type\":\"mark_noncompliant\"}],"
+                          "\"assignments\":{\"include\":[\"all_devices\"]}}", 201);
+                id = json_string_value(json_object_get(j, "id"));
+                assert_non_null(id);
+                snprintf(path, sizeof(path), "/api/v1/compliance-policies/%s", id);
+                json_decref(j);
+                wait_reason(&A, "Needs OS 99", 1000);
+                assert_string_equal(state_of_kept(&A), "noncompliant");
+                json_decref(admin(NULL, "DELETE", path, NULL, 200));
+                wait_reason(&A, "no compliance policy", 1000);
+                assert_string_equal(state_of_kept(&A), "noncompliant");
+        }
         json_decref(admin(reader_token, "PATCH", "/api/v1/compliance/settings",
                           "{\"no_policy_state\":\"compliant\"}", 403));
         j = admin(NULL, "PATCH", "/api/v1/compliance/settings", "{\"no_policy_state\":\"maybe\"}", 400);
