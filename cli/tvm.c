@@ -85,6 +85,30 @@ static void more_print(const struct cli *c, const json_t *resp, const char *what
                        (long long)json_integer_value(json_object_get(resp, "next_offset")));
 }
 
+/* A listing: the options as query arguments of a GET on base, the
+ * numbers at numbers[] set as text for the table, the table of cols (keys)
+ * or the JSON, and how to get more. Returns 0, 1 on a failed call, 2 on a
+ * usage error. */
+static int list_get(struct cli *c, int argc, char **argv, int first, const char *base, const char *const *options,
+                    size_t nopt, const char *const *cols, const char *const *keys, size_t ncols,
+                    const char *const *numbers, size_t nnum, const char *what)
+{
+        char path[1024];
+        json_t *resp;
+        int r = query_get(c, argc, argv, first, base, options, options, nopt, path, sizeof(path));
+
+        if (r)
+                return r;
+        if (cli_call(c, "GET", path, NULL, 200, &resp))
+                return 1;
+        if (!c->json)
+                numbers_as_text(resp, numbers, nnum);
+        cli_print_values(c, resp, cols, keys, ncols);
+        more_print(c, resp, what);
+        json_decref(resp);
+        return 0;
+}
+
 static int tvm_vulns(struct cli *c, int argc, char **argv)
 {
         static const char *const options[] = { "device", "cve", "severity", "limit", "offset" };
@@ -93,20 +117,9 @@ static int tvm_vulns(struct cli *c, int argc, char **argv)
         static const char *const keys[] = { "device_id", "cve", "package", "installed_version", "fixed_version",
                                             "rating", "cvss", "exploit_known" };
         static const char *const numbers[] = { "cvss", "exploit_known" };
-        char path[1024];
-        json_t *resp;
-        int r = query_get(c, argc, argv, 1, "/api/v1/tvm/vulnerabilities", options, options, 5, path, sizeof(path));
 
-        if (r)
-                return r;
-        if (cli_call(c, "GET", path, NULL, 200, &resp))
-                return 1;
-        if (!c->json)
-                numbers_as_text(resp, numbers, 2);
-        cli_print_values(c, resp, cols, keys, sizeof(cols) / sizeof(cols[0]));
-        more_print(c, resp, "vulnerabilities");
-        json_decref(resp);
-        return 0;
+        return list_get(c, argc, argv, 1, "/api/v1/tvm/vulnerabilities", options, 5, cols, keys,
+                        sizeof(cols) / sizeof(cols[0]), numbers, 2, "vulnerabilities");
 }
 
 static int tvm_recommendations(struct cli *c, int argc, char **argv)
@@ -160,20 +173,9 @@ static int tasks_list(struct cli *c, int argc, char **argv)
         static const char *const keys[] = { "id", "package", "fixed_version", "priority", "due_date", "status",
                                             "still_vulnerable" };
         static const char *const numbers[] = { "still_vulnerable" };
-        char path[512];
-        json_t *resp;
-        int r = query_get(c, argc, argv, 2, "/api/v1/tvm/tasks", options, options, 3, path, sizeof(path));
 
-        if (r)
-                return r;
-        if (cli_call(c, "GET", path, NULL, 200, &resp))
-                return 1;
-        if (!c->json)
-                numbers_as_text(resp, numbers, 1);
-        cli_print_values(c, resp, cols, keys, sizeof(cols) / sizeof(cols[0]));
-        more_print(c, resp, "tasks");
-        json_decref(resp);
-        return 0;
+        return list_get(c, argc, argv, 2, "/api/v1/tvm/tasks", options, 3, cols, keys,
+                        sizeof(cols) / sizeof(cols[0]), numbers, 1, "tasks");
 }
 
 static int tasks_create(struct cli *c, int argc, char **argv)
