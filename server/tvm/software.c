@@ -101,36 +101,52 @@ int tvm_software_replace(struct vigild *d, const char *device_id, const json_t *
         return r;
 }
 
-static void handle_software(struct vigild *d, const struct http_request *req, struct http_reply *rep)
+int tvm_device_rows(struct vigild *d, const char *device_id, const char *sql, json_t *(*row)(struct db_stmt *st),
+                    json_t **ret)
 {
-        const char *id = req->params[0];
+        json_t *arr = json_array();
         struct db_stmt *st;
-        json_t *arr;
         int r;
 
-        if (!enroll_device_exists(d, id)) {
-                http_reply_error(rep, 404, "device_not_found", "no device with id '%s'", id);
-                return;
-        }
-        arr = json_array();
         db_lock(d->db);
-        r = db_prepare(d->db, "SELECT name, version, architecture, source, source_version "
-                              "FROM device_software WHERE device_id = $1 ORDER BY name, architecture", &st);
+        r = db_prepare(d->db, sql, &st);
         if (r == 0) {
-                db_bind_text(st, 1, id, strlen(id));
-                while ((r = db_step(st)) == 1) {
-                        json_t *o = json_object();
-                        for (size_t f = 0; f < N_PACKAGE_FIELDS; f++)
-                                json_object_set_new(o, package_fields[f],
-                                                    json_string(db_column_text(st, (int)f, NULL)));
-                        json_array_append_new(arr, o);
-                }
+                db_bind_text(st, 1, device_id, strlen(device_id));
+                while ((r = db_step(st)) == 1)
+                        json_array_append_new(arr, row(st));
                 db_stmt_done(st);
         }
         db_unlock(d->db);
         if (r < 0) {
                 json_decref(arr);
-                http_reply_error(rep, 500, "database_error", "cannot read the software inventory");
+                return r;
+        }
+        *ret = arr;
+        return 0;
+}
+
+static json_t *package_row_json(struct db_stmt *st)
+{
+        json_t *o = json_object();
+
+        for (size_t f = 0; f < N_PACKAGE_FIELDS; f++)
+                json_object_set_new(o, package_fields[f], json_string(db_column_text(st, (int)f, NULL)));
+        return o;
+}
+
+static void handle_software(struct vigild *d, const struct http_request *req, struct http_reply *rep)
+{
+        const char *id = req->params[0];
+        json_t *arr;
+
+        if (!enroll_device_exists(d, id)) {
+                http_reply_error(rep, 404, "device_not_found", "no device with id '%s'", id);
+                return;
+        }
+        if (tvm_device_rows(d, id, "SELECT name, version, architecture, source, source_version "
+                                   "FROM device_software WHERE device_id = $1 ORDER BY name, architecture",
+                            package_row_json, &arr) < 0) {
+                http_reply_list_failed(rep, NULL, "read the software inventory");
                 return;
         }
         http_reply_json(rep, 200, json_pack("{s:s,s:I,s:o}", "device_id", id,

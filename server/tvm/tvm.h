@@ -8,6 +8,7 @@
 #include "server/http/http.h"
 #include "vigil/wire.h"
 
+struct db_stmt;
 struct vigild;
 
 #define TVM_PACKAGES_MAX VIGIL_WIRE_PACKAGES_MAX
@@ -26,5 +27,11 @@ int tvm_packages_check(const json_t *packages, char *err, size_t err_size);
 /* Replaces a device's software with packages (already checked). The caller
  * holds the database lock inside a transaction. Returns 0 or a negative errno. */
 int tvm_software_replace(struct vigild *d, const char *device_id, const json_t *packages);
+
+/* Reads the rows of sql, a SELECT whose $1 is device_id, each made JSON by
+ * row, into a new array at *ret, under the database lock. Returns 0, or a
+ * negative errno (nothing at *ret). */
+int tvm_device_rows(struct vigild *d, const char *device_id, const char *sql, json_t *(*row)(struct db_stmt *st),
+                    json_t **ret);
 
 extern const struct http_route tvm_routes[];

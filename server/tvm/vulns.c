@@ -15,6 +15,7 @@
 #include "server/db/db.h"
 #include "server/enroll/enroll.h"
 #include "server/log.h"
+#include "server/tvm/tvm.h"
 #include "server/vigild.h"
 #include "util/dpkgver.h"
 #include "util/strutil.h"
@@ -1004,14 +1005,18 @@ static int levels_load(struct tvm_results *s)
         return r;
 }
 
-static void device_json(struct vigild *d, const char *device_id, json_t *device, bool detail)
+/* The device's exposure level as JSON: its name, or null when none is known. */
+static json_t *exposure_json(struct vigild *d, const char *device_id)
 {
         enum tvm_exposure e;
 
+        return tvm_device_exposure_get(d, device_id, &e) == 0 ? json_string(tvm_exposure_name(e)) : json_null();
+}
+
+static void device_json(struct vigild *d, const char *device_id, json_t *device, bool detail)
+{
         (void)detail;
-        json_object_set_new(device, "exposure_level",
-                            tvm_device_exposure_get(d, device_id, &e) == 0 ? json_string(tvm_exposure_name(e))
-                                                                          : json_null());
+        json_object_set_new(device, "exposure_level", exposure_json(d, device_id));
 }
 
 static int subscribe(struct vigild *d)
@@ -1180,33 +1185,19 @@ static void handle_list(struct vigild *d, const struct http_request *req, struct
 static void handle_device(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
         const char *id = req->params[0];
-        enum tvm_exposure e;
-        struct db_stmt *st;
         json_t *arr;
-        int r;
 
         if (!enroll_device_exists(d, id)) {
                 http_reply_error(rep, 404, "device_not_found", "no device with id '%s'", id);
                 return;
         }
-        arr = json_array();
-        db_lock(d->db);
-        r = db_prepare(d->db, "SELECT " VULN_COLUMNS " FROM tvm_device_vulns WHERE device_id = $1 "
-                              "ORDER BY package, cve", &st);
-        if (r == 0) {
-                db_bind_text(st, 1, id, strlen(id));
-                while ((r = db_step(st)) == 1)
-                        json_array_append_new(arr, vuln_row_json(st));
-                db_stmt_done(st);
-        }
-        db_unlock(d->db);
-        if (r < 0) {
-                http_reply_list_failed(rep, arr, "read the device's vulnerabilities");
+        if (tvm_device_rows(d, id, "SELECT " VULN_COLUMNS " FROM tvm_device_vulns WHERE device_id = $1 "
+                                   "ORDER BY package, cve", vuln_row_json, &arr) < 0) {
+                http_reply_list_failed(rep, NULL, "read the device's vulnerabilities");
                 return;
         }
         http_reply_json(rep, 200, json_pack("{s:s,s:o,s:I,s:o}", "device_id", id, "exposure_level",
-                                            tvm_device_exposure_get(d, id, &e) == 0
-                                                    ? json_string(tvm_exposure_name(e)) : json_null(),
+                                            exposure_json(d, id),
                                             "count", (json_int_t)json_array_size(arr), "value", arr));
 }
 
