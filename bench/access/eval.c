@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/common.h"
 #include "server/access/policy.h"
 #include "util/strutil.h"
 
@@ -28,16 +29,6 @@
 #define REQUESTS 1024
 #define RUNS_MAX 101
 #define LOCATIONS 16
-
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-static uint32_t rng(uint32_t n)
-{
-        rng_state ^= rng_state << 13;
-        rng_state ^= rng_state >> 7;
-        rng_state ^= rng_state << 17;
-        return (uint32_t)(rng_state % n);
-}
 
 static double now_s(void)
 {
@@ -71,25 +62,25 @@ static struct access_policy *policy_make(int i, const struct access_location *lo
         static const char *const states[] = { "enabled", "report_only", "disabled" };
         char users[256], apps[256], cond[512], doc[1536], err[512];
         struct access_policy *p;
-        uint32_t s = rng(20);
+        uint32_t s = bench_rng(20);
 
-        if (rng(4) == 0)
-                snprintf(users, sizeof(users), "{\"include\": [\"all\"], \"exclude\": [\"g-%u\"]}", rng(40));
+        if (bench_rng(4) == 0)
+                snprintf(users, sizeof(users), "{\"include\": [\"all\"], \"exclude\": [\"g-%u\"]}", bench_rng(40));
         else
-                snprintf(users, sizeof(users), "{\"include\": [\"g-%u\", \"g-%u\", \"user%u@example.com\"]}", rng(40),
-                         rng(40), rng(500));
-        if (rng(5) == 0)
+                snprintf(users, sizeof(users), "{\"include\": [\"g-%u\", \"g-%u\", \"user%u@example.com\"]}", bench_rng(40),
+                         bench_rng(40), bench_rng(500));
+        if (bench_rng(5) == 0)
                 snprintf(apps, sizeof(apps), "{\"include\": [\"all\"]}");
         else
                 snprintf(apps, sizeof(apps), "{\"include\": [{\"name\": \"app\", \"host\": \"app%u.example.com\", "
-                         "\"path_prefix\": \"/p%u\"}]}", rng(50), rng(3));
-        switch (rng(4)) {
+                         "\"path_prefix\": \"/p%u\"}]}", bench_rng(50), bench_rng(3));
+        switch (bench_rng(4)) {
         case 0:
                 snprintf(cond, sizeof(cond), "{\"platforms\": [\"linux\"]}");
                 break;
         case 1:
                 snprintf(cond, sizeof(cond), "{\"locations\": {\"include\": [\"all\"], \"exclude\": [\"trusted\", "
-                         "\"loc-%u\"]}}", rng(LOCATIONS));
+                         "\"loc-%u\"]}}", bench_rng(LOCATIONS));
                 break;
         case 2:
                 snprintf(cond, sizeof(cond), "{\"device_filter\": \"not (device.tags contains \\\"kiosk\\\") and "
@@ -100,7 +91,7 @@ static struct access_policy *policy_make(int i, const struct access_location *lo
         }
         snprintf(doc, sizeof(doc), "{\"name\": \"policy %d\", \"state\": \"%s\", \"users\": %s, \"applications\": %s, "
                  "\"conditions\": %s, \"grant\": %s}", i, states[s < 17 ? 0 : s < 19 ? 1 : 2], users, apps, cond,
-                 rng(50) == 0 ? "{\"block\": true}" : grants[rng(4)]);
+                 bench_rng(50) == 0 ? "{\"block\": true}" : grants[bench_rng(4)]);
         if (access_policy_parse(doc, strlen(doc), locs, LOCATIONS, &p, err, sizeof(err)) != 0) {
                 fprintf(stderr, "policy %d refused: %s\n%s\n", i, err, doc);
                 exit(1);
@@ -127,19 +118,19 @@ static void requests_make(struct access_request *reqs)
         }
         for (int i = 0; i < REQUESTS; i++) {
                 struct access_request *r = &reqs[i];
-                uint32_t g = rng(37);
+                uint32_t g = bench_rng(37);
 
-                snprintf(upns[i], sizeof(upns[i]), "user%u@example.com", rng(500));
-                snprintf(hosts[i], sizeof(hosts[i]), "app%u.example.com", rng(60));
-                snprintf(paths[i], sizeof(paths[i]), "/p%u/x", rng(3));
-                if (rng(2))
-                        snprintf(ip, sizeof(ip), "10.%u.1.2", rng(LOCATIONS * 2));
+                snprintf(upns[i], sizeof(upns[i]), "user%u@example.com", bench_rng(500));
+                snprintf(hosts[i], sizeof(hosts[i]), "app%u.example.com", bench_rng(60));
+                snprintf(paths[i], sizeof(paths[i]), "/p%u/x", bench_rng(3));
+                if (bench_rng(2))
+                        snprintf(ip, sizeof(ip), "10.%u.1.2", bench_rng(LOCATIONS * 2));
                 else
-                        snprintf(ip, sizeof(ip), "2001:db8:%x::9", rng(LOCATIONS * 2));
+                        snprintf(ip, sizeof(ip), "2001:db8:%x::9", bench_rng(LOCATIONS * 2));
                 *r = (struct access_request){
-                        .user_id = upns[i], .user_upn = upns[i], .groups = group_ptrs + g, .n_groups = rng(4),
-                        .facts = rng(20) == 0 ? NULL : &devices[rng(2)], .enrolled = rng(50) != 0,
-                        .compliant = rng(10) != 0, .method = "GET", .host = hosts[i], .path = paths[i],
+                        .user_id = upns[i], .user_upn = upns[i], .groups = group_ptrs + g, .n_groups = bench_rng(4),
+                        .facts = bench_rng(20) == 0 ? NULL : &devices[bench_rng(2)], .enrolled = bench_rng(50) != 0,
+                        .compliant = bench_rng(10) != 0, .method = "GET", .host = hosts[i], .path = paths[i],
                 };
                 if (access_ip_parse(ip, &r->client_ip) != 0)
                         exit(1);

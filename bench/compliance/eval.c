@@ -22,21 +22,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/common.h"
 #include "server/manage/compliance.h"
 
 #define NOW 1796000000
 #define POLICIES_MAX 1000
 #define RUNS_MAX 101
-
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-static uint32_t rng(uint32_t n)
-{
-        rng_state ^= rng_state << 13;
-        rng_state ^= rng_state >> 7;
-        rng_state ^= rng_state << 17;
-        return (uint32_t)(rng_state % n);
-}
 
 /* Policy i: a different mix of settings and actions for each. */
 static struct compliance_policy *policy_make(int i)
@@ -66,7 +57,7 @@ static struct compliance_policy *policy_make(int i)
 
 static enum compliance_fact fact_make(void)
 {
-        uint32_t x = rng(100);
+        uint32_t x = bench_rng(100);
 
         return x < 85 ? COMPLIANCE_FACT_YES : x < 95 ? COMPLIANCE_FACT_NO : COMPLIANCE_FACT_UNKNOWN;
 }
@@ -76,24 +67,24 @@ static void device_make(struct compliance_facts *f)
         static const char *const versions[] = { "12", "12", "12", "11", "22.04", "24.04", "13", "9.3", "" };
         static const enum defend_level risks[] = { DEFEND_LEVEL_NONE, DEFEND_LEVEL_INFORMATIONAL, DEFEND_LEVEL_LOW,
                                                    DEFEND_LEVEL_MEDIUM, DEFEND_LEVEL_HIGH };
-        uint32_t r = rng(100), s = rng(100);
+        uint32_t r = bench_rng(100), s = bench_rng(100);
 
         *f = (struct compliance_facts){
                 .platform = "linux",
                 .risk = risks[r < 80 ? 0 : r < 90 ? 1 : r < 95 ? 2 : r < 98 ? 3 : 4],
-                .risk_applicable = rng(100) >= 2,
-                .risk_block = rng(2),
+                .risk_applicable = bench_rng(100) >= 2,
+                .risk_block = bench_rng(2),
                 .risk_reason = "partner unresponsive",
-                .inventory_at = rng(100) < 99 ? NOW - 3600 : 0,
-                .os_version = versions[rng(sizeof(versions) / sizeof(versions[0]))],
+                .inventory_at = bench_rng(100) < 99 ? NOW - 3600 : 0,
+                .os_version = versions[bench_rng(sizeof(versions) / sizeof(versions[0]))],
                 .disk_encryption = fact_make(), .firewall = fact_make(), .secure_boot = fact_make(),
                 .sensor = s < 90 ? COMPLIANCE_SENSOR_BPF : s < 98 ? COMPLIANCE_SENSOR_PROC_CONNECTOR
                                                                  : COMPLIANCE_SENSOR_UNREPORTED,
-                .last_heartbeat = NOW - (int64_t)rng(rng(100) < 95 ? 120 : 86400),
-                .exposure_available = rng(2),
-                .exposure = (enum compliance_exposure)rng(4),
+                .last_heartbeat = NOW - (int64_t)bench_rng(bench_rng(100) < 95 ? 120 : 86400),
+                .exposure_available = bench_rng(2),
+                .exposure = (enum compliance_exposure)bench_rng(4),
         };
-        f->last_seen = rng(1000) ? f->last_heartbeat : NOW - 40 * 86400;
+        f->last_seen = bench_rng(1000) ? f->last_heartbeat : NOW - 40 * 86400;
 }
 
 struct pass {

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/common.h"
 #include "server/api/api.h"
 #include "server/bus.h"
 #include "server/connector/connector.h"
@@ -43,24 +44,6 @@
 #define TRIALS_MAX 100000
 #define SETTLE_MS (30 * 60 * 1000)
 
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-static uint32_t rng(uint32_t n)
-{
-        rng_state ^= rng_state << 13;
-        rng_state ^= rng_state >> 7;
-        rng_state ^= rng_state << 17;
-        return (uint32_t)(rng_state % n);
-}
-
-static int64_t mono_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void device_id(int i, char out[37])
 {
         snprintf(out, 37, "%08x-0000-4000-8000-%012x", (unsigned)i * 2654435761u, (unsigned)i);
@@ -76,13 +59,13 @@ static int device_store(struct vigild *d, int i, int64_t now)
         static const char *const sensors[] = { "bpf", "cnproc", "" };
         char id[37], serial[40];
         bool ideal = i == 0;
-        uint32_t k = rng(100);
-        const char *v = ideal ? "24.04" : versions[rng(7)];
-        const char *e = ideal || k < 85 ? enc[0] : enc[1 + rng(2)];
-        const char *f = ideal || rng(100) < 85 ? fw[0] : fw[1 + rng(2)];
-        const char *s = ideal || rng(100) < 85 ? sb[0] : sb[1 + rng(2)];
-        const char *sensor = ideal || rng(100) < 90 ? sensors[0] : sensors[1 + rng(2)];
-        int64_t seen = ideal ? now : now - (int64_t)(rng(100) < 5 ? rng(86400) : rng(300));
+        uint32_t k = bench_rng(100);
+        const char *v = ideal ? "24.04" : versions[bench_rng(7)];
+        const char *e = ideal || k < 85 ? enc[0] : enc[1 + bench_rng(2)];
+        const char *f = ideal || bench_rng(100) < 85 ? fw[0] : fw[1 + bench_rng(2)];
+        const char *s = ideal || bench_rng(100) < 85 ? sb[0] : sb[1 + bench_rng(2)];
+        const char *sensor = ideal || bench_rng(100) < 90 ? sensors[0] : sensors[1 + bench_rng(2)];
+        int64_t seen = ideal ? now : now - (int64_t)(bench_rng(100) < 5 ? bench_rng(86400) : bench_rng(300));
 
         device_id(i, id);
         snprintf(serial, sizeof(serial), "%032x", (unsigned)i);
@@ -101,7 +84,7 @@ static int device_store(struct vigild *d, int i, int64_t now)
 static int risk_store(struct vigild *d, int i)
 {
         static const uint32_t cut[] = { 80, 90, 95, 98, 100 };         /* none .. high */
-        uint32_t k = rng(100);
+        uint32_t k = bench_rng(100);
         int level = 0;
         char id[37];
         const char *name;
@@ -233,17 +216,10 @@ static void on_compliance_changed(const struct bus_event *ev, void *userdata)
         if (!ev->device_id || strcmp(ev->device_id, seen.device) != 0)
                 return;
         pthread_mutex_lock(&seen.lock);
-        seen.at_ns = mono_ns();
+        seen.at_ns = bench_mono_ns();
         snprintf(seen.to, sizeof(seen.to), "%s", ev->compliance_changed.to);
         pthread_cond_signal(&seen.cond);
         pthread_mutex_unlock(&seen.lock);
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-        return (x > y) - (x < y);
 }
 
 /* One trial: risk_changed published; the time until compliance_changed, or -1. */
@@ -258,7 +234,7 @@ static int64_t trial(struct vigild *d, bool high)
         pthread_mutex_lock(&seen.lock);
         seen.at_ns = 0;
         pthread_mutex_unlock(&seen.lock);
-        t0 = mono_ns();
+        t0 = bench_mono_ns();
         bus_publish(d->bus, &ev);
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 5;
@@ -289,7 +265,7 @@ static int latency(struct vigild *d, int n)
                 }
                 v[k++] = dt;
         }
-        qsort(v, (size_t)k, sizeof(*v), cmp_i64);
+        qsort(v, (size_t)k, sizeof(*v), bench_cmp_i64);
         printf("risk_changed -> compliance_changed, one device, %d trials: p50 %.0f us, p99 %.0f us, max %.0f us\n",
                k, v[k / 2] / 1e3, v[(k * 99) / 100 < k ? (k * 99) / 100 : k - 1] / 1e3, v[k - 1] / 1e3);
         free(v);
@@ -313,11 +289,11 @@ static int64_t count_of(struct vigild *d, const char *sql)
 
 static double settle_s(struct vigild *d)
 {
-        int64_t t0 = mono_ns();
+        int64_t t0 = bench_mono_ns();
 
         if (!compliance_settle(d, SETTLE_MS))
                 return -1;
-        return (mono_ns() - t0) / 1e9;
+        return (bench_mono_ns() - t0) / 1e9;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -337,9 +313,9 @@ static int run(struct vigild *d, int nd, int np, int trials)
 
         r = storage_open(d, err, sizeof(err));
         if (r == 0) {
-                t0 = mono_ns();
+                t0 = bench_mono_ns();
                 r = fleet_store(d, nd, np);
-                printf("stored %d devices, their risk and %d policies in %.2f s\n", nd, np, (mono_ns() - t0) / 1e9);
+                printf("stored %d devices, their risk and %d policies in %.2f s\n", nd, np, (bench_mono_ns() - t0) / 1e9);
         }
         storage_close(d);
         if (r < 0) {
@@ -348,13 +324,13 @@ static int run(struct vigild *d, int nd, int np, int trials)
         }
         /* as vigild starts: every module's memory loaded, then compliance */
         err[0] = '\0';
-        t0 = mono_ns();
+        t0 = bench_mono_ns();
         r = storage_open(d, err, sizeof(err));
         if (r == 0)
                 r = bus_subscribe(d->bus, BUS_COMPLIANCE_CHANGED, on_compliance_changed, NULL);
         if (r == 0)
                 r = connector_start(d, err, sizeof(err));
-        printf("modules opened (registry, index, connector) in %.2f s\n", (mono_ns() - t0) / 1e9);
+        printf("modules opened (registry, index, connector) in %.2f s\n", (bench_mono_ns() - t0) / 1e9);
         if (r == 0)
                 r = compliance_start(d, err, sizeof(err));
         if (r < 0) {

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/common.h"
 #include "server/api/api.h"
 #include "server/bus.h"
 #include "server/db/db.h"
@@ -42,24 +43,6 @@
 #define SOURCES 6000                    /* source packages in the universe */
 #define LADDER 8                        /* versions of each source */
 #define RUNS_MAX 1000
-
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-static uint32_t rng(uint32_t n)
-{
-        rng_state ^= rng_state << 13;
-        rng_state ^= rng_state >> 7;
-        rng_state ^= rng_state << 17;
-        return (uint32_t)(rng_state % n);
-}
-
-static int64_t mono_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static const struct {
         const char *os_name, *release, *tag;
@@ -94,7 +77,7 @@ static void device_id(int i, char out[37])
  * device (3 per source at most), the rest drawn from the whole universe. */
 static int source_of(int j)
 {
-        return j < 1000 ? j * 2 / 3 : (int)rng(SOURCES);
+        return j < 1000 ? j * 2 / 3 : (int)bench_rng(SOURCES);
 }
 
 static int device_store(struct vigild *d, int i, int packages)
@@ -113,7 +96,7 @@ static int device_store(struct vigild *d, int i, int packages)
         for (int j = 0; r == 0 && j < packages; j++) {
                 int s = source_of(j);
                 /* devices are patched well: nine packages in ten at the ladder's top */
-                int k = LADDER - 1 - (int)(rng(100) < 90 ? 0 : rng(LADDER));
+                int k = LADDER - 1 - (int)(bench_rng(100) < 90 ? 0 : bench_rng(LADDER));
 
                 snprintf(src, sizeof(src), "src%04d", s);
                 snprintf(name, sizeof(name), "lib%s-%d", src, j);
@@ -132,16 +115,16 @@ static int row_store(struct vigild *d, int i)
 {
         static const char *const sevs[] = { "unknown", "low", "medium", "high", "critical" };
         static const char *const urgs[] = { "", "low", "medium", "high", "unimportant", "not yet assigned" };
-        uint32_t k = rng(100), which = rng(100);
-        int s = rng(20) == 0 ? (int)rng(50) : (int)rng(SOURCES);
+        uint32_t k = bench_rng(100), which = bench_rng(100);
+        int s = bench_rng(20) == 0 ? (int)bench_rng(50) : (int)bench_rng(SOURCES);
         int rel = which < 45 ? 0 : which < 70 ? 1 : which < 85 ? 2 : -1;
         bool tracker = rel < 0;
         const char *distro = rel == 2 ? "ubuntu" : "debian", *release = tracker ? "" : releases[rel].release;
         const char *status = k < 85 ? "fixed" : k < 86 ? "open" : k < 88 ? "undetermined" : "not_affected";
         const char *feed = tracker ? "debian-tracker" : "osv";
-        const char *sev = sevs[tracker ? 0 : rng(5)], *urg = urgs[tracker ? rng(6) : 0];
+        const char *sev = sevs[tracker ? 0 : bench_rng(5)], *urg = urgs[tracker ? bench_rng(6) : 0];
         char cve[32], src[32], fixed[64], adv[40], cvss[8];
-        bool has_cvss = !tracker && rng(3) != 0;
+        bool has_cvss = !tracker && bench_rng(3) != 0;
 
         snprintf(cve, sizeof(cve), "CVE-%d-%05d", 2015 + i % 10, i);
         if (tracker)
@@ -151,11 +134,11 @@ static int row_store(struct vigild *d, int i)
         else
                 snprintf(adv, sizeof(adv), "DSA-%d-1", 4000 + i / 3);
         snprintf(src, sizeof(src), "src%04d", s);
-        snprintf(cvss, sizeof(cvss), "%.1f", (double)(10 + rng(91)) / 10.0);
+        snprintf(cvss, sizeof(cvss), "%.1f", (double)(10 + bench_rng(91)) / 10.0);
         if (strcmp(status, "not_affected") == 0)
                 snprintf(fixed, sizeof(fixed), "0");
         else
-                version(s, tracker ? 0 : rel, 1 + (int)rng(LADDER - 1), fixed, sizeof(fixed));
+                version(s, tracker ? 0 : rel, 1 + (int)bench_rng(LADDER - 1), fixed, sizeof(fixed));
         return db_exec_params(d->db, "INSERT INTO tvm_affected (feed, advisory_id, cve, distro, release, "
                                      "source_package, introduced, fixed, status, severity, urgency, cvss, "
                                      "exploit_known) VALUES ($1, $2, $3, $4, $5, $6, '0', $7, $8, $9, $10, $11, $12)",
@@ -167,7 +150,7 @@ static int row_store(struct vigild *d, int i)
                                         db_param_text(status, strlen(status)), db_param_text(sev, strlen(sev)),
                                         db_param_text(urg, strlen(urg)),
                                         has_cvss ? db_param_text(cvss, strlen(cvss)) : db_param_null(),
-                                        db_param_int64(rng(50) == 0)));
+                                        db_param_int64(bench_rng(50) == 0)));
 }
 
 static const char affected_ddl[] =
@@ -234,16 +217,9 @@ static long vm_kb(const char *key)
         return kb;
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-        return (x > y) - (x < y);
-}
-
 static double median_ms(int64_t *ns, int n)
 {
-        qsort(ns, (size_t)n, sizeof(*ns), cmp_i64);
+        qsort(ns, (size_t)n, sizeof(*ns), bench_cmp_i64);
         return (double)ns[n / 2] / 1e6;
 }
 
@@ -283,14 +259,14 @@ static void lap_start(struct lap *l)
 
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
         l->cpu0 = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-        l->wall0 = mono_ns();
+        l->wall0 = bench_mono_ns();
 }
 
 static void lap_stop(const struct lap *l, int64_t *ret_wall, int64_t *ret_cpu)
 {
         struct timespec ts;
 
-        *ret_wall = mono_ns() - l->wall0;
+        *ret_wall = bench_mono_ns() - l->wall0;
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
         *ret_cpu = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec - l->cpu0;
 }
@@ -414,13 +390,13 @@ int main(int argc, char **argv)
                         d.db ? db_errmsg(d.db) : strerror(-r));
                 goto out;
         }
-        t = mono_ns();
+        t = bench_mono_ns();
         r = fleet_store(&d, (int)devices, (int)packages, (int)rows);
         if (r < 0)
                 goto out;
         printf("setup: %llu devices x %llu packages, %llu advisory rows stored in %.1f s; peak RSS %ld KiB\n",
                (unsigned long long)devices, (unsigned long long)packages, (unsigned long long)rows,
-               (double)(mono_ns() - t) / 1e9, vm_kb("VmHWM:"));
+               (double)(bench_mono_ns() - t) / 1e9, vm_kb("VmHWM:"));
         r = measure(&d, (int)devices, (int)runs);
         if (r < 0)
                 fprintf(stderr, "bench-tvm-match: recompute failed: %s\n", strerror(-r));
