@@ -464,6 +464,31 @@ static int64_t count_of(struct vigild *d, const char *query)
         return n;
 }
 
+/* bash's CVE-2024-0001 (high) on Debian 12, fixed in 5.2.15-3. */
+static void bash_advisory_add(struct vigild *d)
+{
+        row_add(d, "'osv', 'DSA-1', 'CVE-2024-0001', 'debian', '12', 'bash', '0', '5.2.15-3', 'fixed', 'high', '', "
+                   "NULL, 0");
+}
+
+/* n Debian 12 devices "dev-I" (I on width digits) with bash 5.2.15-2, bash's
+ * CVE-2024-0001, and a trigger (poison) refusing the results of device
+ * poisoned, as a broken row would. */
+static void bash_fleet_poisoned(struct vigild *d, int n, int width, const char *poisoned)
+{
+        char id[16], s[256];
+
+        for (int i = 0; i < n; i++) {
+                snprintf(id, sizeof(id), "dev-%0*d", width, i);
+                device_add(d, id, "Debian GNU/Linux", "12");
+                package_add(d, id, "bash", "5.2.15-2", "", "");
+        }
+        bash_advisory_add(d);
+        snprintf(s, sizeof(s), "CREATE TRIGGER poison BEFORE INSERT ON tvm_device_exposure WHEN NEW.device_id = '%s' "
+                 "BEGIN SELECT RAISE(ABORT, 'poisoned'); END", poisoned);
+        sql(d, s);
+}
+
 /* A device whose results cannot be stored (a trigger refuses them, as a
  * broken row would) holds back no other: a recompute of every device
  * stores the others', also those of its batch, and fails with its error. */
@@ -473,15 +498,7 @@ static void test_one_device_failing(void **state)
         struct vigild *d = &f->d;
         char id[16], level[16];
 
-        for (int i = 0; i < 40; i++) {
-                snprintf(id, sizeof(id), "dev-%02d", i);
-                device_add(d, id, "Debian GNU/Linux", "12");
-                package_add(d, id, "bash", "5.2.15-2", "", "");
-        }
-        row_add(d, "'osv', 'DSA-1', 'CVE-2024-0001', 'debian', '12', 'bash', '0', '5.2.15-3', 'fixed', 'high', '', "
-                   "NULL, 0");
-        sql(d, "CREATE TRIGGER poison BEFORE INSERT ON tvm_device_exposure WHEN NEW.device_id = 'dev-03' "
-               "BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+        bash_fleet_poisoned(d, 40, 2, "dev-03");
         assert_true(tvm_results_recompute(d, NULL, &defaults, NULL) < 0);
         for (int i = 0; i < 40; i++) {
                 snprintf(id, sizeof(id), "dev-%02d", i);
@@ -521,8 +538,7 @@ static void test_stop_midway(void **state)
                "SELECT i + 1 FROM n WHERE i < 7999) SELECT printf('dev-%04d', i), 'Debian GNU/Linux', '12', 1, 't', "
                "'s' || i, 'f' || i, 2, 1 FROM n");
         sql(d, "INSERT INTO device_software SELECT id, 'bash', '5.2.15-2', 'amd64', '', '' FROM devices");
-        row_add(d, "'osv', 'DSA-1', 'CVE-2024-0001', 'debian', '12', 'bash', '0', '5.2.15-3', 'fixed', 'high', '', "
-                   "NULL, 0");
+        bash_advisory_add(d);
         assert_int_equal(tvm_results_start(d, err, sizeof(err)), 0);
         /* the stop is asked once the worker has stored its first devices */
         while (count_of(d, "SELECT count(*) FROM tvm_device_exposure") == 0)
@@ -599,17 +615,7 @@ static void test_worker_retries(void **state)
 
         d->enroll = &enroll;
         d->cfg.tvm_count_open = true;
-        for (int i = 0; i < 3; i++) {
-                char id[16];
-
-                snprintf(id, sizeof(id), "dev-%d", i);
-                device_add(d, id, "Debian GNU/Linux", "12");
-                package_add(d, id, "bash", "5.2.15-2", "", "");
-        }
-        row_add(d, "'osv', 'DSA-1', 'CVE-2024-0001', 'debian', '12', 'bash', '0', '5.2.15-3', 'fixed', 'high', '', "
-                   "NULL, 0");
-        sql(d, "CREATE TRIGGER poison BEFORE INSERT ON tvm_device_exposure WHEN NEW.device_id = 'dev-1' "
-               "BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+        bash_fleet_poisoned(d, 3, 1, "dev-1");
         assert_int_equal(tvm_results_start(d, err, sizeof(err)), 0);
         assert_true(level_wait(d, "dev-0", "medium", 5));
         assert_true(level_wait(d, "dev-2", "medium", 5));
