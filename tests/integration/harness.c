@@ -193,6 +193,34 @@ int harness_write(struct harness *h, const char *name, const char *text, char *o
         return util_file_write(out, text, strlen(text), 0600);
 }
 
+long harness_alert_upload(struct harness_device *dev, const char *id, const char *rule_id, const char *title,
+                          const char *severity)
+{
+        char now[21], err[256], *text;
+        long st = -1;
+        json_t *b, *ans = NULL;
+
+        util_time_format(util_now(), now);
+        b = json_pack("{s:[{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:[s],s:[s],s:s,s:s,s:s,s:i,"
+                      "s:{s:i,s:i},s:{s:i,s:s,s:s},s:[{s:i,s:s}],s:{s:s}}]}", "alerts",
+                      "change", "new", "id", id, "rule_id", rule_id, "title", title, "source", "sigma",
+                      "severity", severity, "rule_level", severity, "techniques", "T1059", "tactics", "execution",
+                      "category", "process_creation", "first_seen", now, "last_seen", now, "count", 1,
+                      "tree", "pid", 10, "start_ticks", 5, "process", "pid", 11, "image", "/usr/bin/bash",
+                      "command_line", "bash -c x", "ancestors", "pid", 1, "image", "/sbin/init",
+                      "event", "EventType", "process_exec");
+        text = json_dumps(b, JSON_COMPACT);
+        if (httpc_request(dev->c, "POST", "/agent/v1/alerts", NULL, text, strlen(text), &st, &ans, err,
+                          sizeof(err)) < 0) {
+                fprintf(stderr, "harness: alert upload: %s\n", err);
+                st = -1;
+        }
+        json_decref(ans);
+        free(text);
+        json_decref(b);
+        return st;
+}
+
 char *harness_new_token(struct harness *h, const char *role, const char *name, char **ret_id)
 {
         char body[160];

@@ -43,6 +43,12 @@ struct harness_device {
 
 /* Enrolls a device named name. Returns 0, or -1 after printing why. */
 int harness_enroll(struct harness *h, struct harness_device *dev, const char *name);
+
+/* Uploads, as dev, one new sigma alert id (a bash process_creation seen now)
+ * of rule rule_id titled title, at severity. Returns the HTTP status, or -1
+ * after printing why the request could not be made. */
+long harness_alert_upload(struct harness_device *dev, const char *id, const char *rule_id, const char *title,
+                          const char *severity);
 /* A new admin token of role named name (may be NULL), malloc'd, and its id
  * in *ret_id (malloc'd; ret_id may be NULL); NULL after printing why. */
 char *harness_new_token(struct harness *h, const char *role, const char *name, char **ret_id);

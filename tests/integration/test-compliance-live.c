@@ -160,28 +160,8 @@ static void settings(const char *body)
 
 static long upload_alert(struct harness_device *dev, const char *severity, char id[static 37])
 {
-        char now[21], err[256], *text;
-        long st = -1;
-        json_t *b, *ans = NULL;
-
         assert_int_equal(crypto_uuid4(id), 0);
-        util_time_format(util_now(), now);
-        b = json_pack("{s:[{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:[s],s:[s],s:s,s:s,s:s,s:i,"
-                      "s:{s:i,s:i},s:{s:i,s:s,s:s},s:[{s:i,s:s}],s:{s:s}}]}", "alerts",
-                      "change", "new", "id", id, "rule_id", "comp-rule", "title", "Compliance test", "source", "sigma",
-                      "severity", severity, "rule_level", severity, "techniques", "T1059", "tactics", "execution",
-                      "category", "process_creation", "first_seen", now, "last_seen", now, "count", 1,
-                      "tree", "pid", 10, "start_ticks", 5, "process", "pid", 11, "image", "/usr/bin/bash",
-                      "command_line", "bash -c x", "ancestors", "pid", 1, "image", "/sbin/init",
-                      "event", "EventType", "process_exec");
-        text = json_dumps(b, JSON_COMPACT);
-        if (httpc_request(dev->c, "POST", "/agent/v1/alerts", NULL, text, strlen(text), &st, &ans, err,
-                          sizeof(err)) < 0)
-                fail_msg("upload: %s", err);
-        json_decref(ans);
-        free(text);
-        json_decref(b);
-        return st;
+        return harness_alert_upload(dev, id, "comp-rule", "Compliance test", severity);
 }
 
 static void resolve_alert(const char *id)

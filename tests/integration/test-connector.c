@@ -141,28 +141,10 @@ static int deliveries_of(const char *type)
 
 static long upload_high_alert(struct harness_device *dev)
 {
-        char id[37], now[21], err[256], *text;
-        long st = -1;
-        json_t *b, *ans = NULL;
+        char id[37];
 
         assert_int_equal(crypto_uuid4(id), 0);
-        time_text(0, now);
-        b = json_pack("{s:[{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:[s],s:[s],s:s,s:s,s:s,s:i,"
-                      "s:{s:i,s:i},s:{s:i,s:s,s:s},s:[{s:i,s:s}],s:{s:s}}]}", "alerts",
-                      "change", "new", "id", id, "rule_id", "conn-rule", "title", "Connector test", "source", "sigma",
-                      "severity", "high", "rule_level", "high", "techniques", "T1059", "tactics", "execution",
-                      "category", "process_creation", "first_seen", now, "last_seen", now, "count", 1,
-                      "tree", "pid", 10, "start_ticks", 5, "process", "pid", 11, "image", "/usr/bin/bash",
-                      "command_line", "bash -c x", "ancestors", "pid", 1, "image", "/sbin/init",
-                      "event", "EventType", "process_exec");
-        text = json_dumps(b, JSON_COMPACT);
-        if (httpc_request(dev->c, "POST", "/agent/v1/alerts", NULL, text, strlen(text), &st, &ans, err,
-                          sizeof(err)) < 0)
-                fail_msg("upload: %s", err);
-        json_decref(ans);
-        free(text);
-        json_decref(b);
-        return st;
+        return harness_alert_upload(dev, id, "conn-rule", "Connector test", "high");
 }
 
 static void test_builtin_follows_defend(void **state)
