@@ -166,6 +166,19 @@ static void task_print(const struct cli *c, const json_t *t)
                        *json_string_value(json_object_get(v, "reason")) ? ": " : "", json_string_value(json_object_get(v, "reason")));
 }
 
+/* Calls method path with body (may be NULL) and prints the task answered
+ * with status. Returns 0, or 1 on a failed call. */
+static int task_call(struct cli *c, const char *method, const char *path, json_t *body, long status)
+{
+        json_t *resp;
+
+        if (cli_call(c, method, path, body, status, &resp))
+                return 1;
+        task_print(c, resp);
+        json_decref(resp);
+        return 0;
+}
+
 static int tasks_list(struct cli *c, int argc, char **argv)
 {
         static const char *const options[] = { "status", "limit", "offset" };
@@ -185,7 +198,7 @@ static int tasks_create(struct cli *c, int argc, char **argv)
                 { "group", CLI_OPT_ARG, "group_id", NULL }, { "due", CLI_OPT_ARG, "due_date", NULL },
                 { "notes", CLI_OPT_ARG, "notes", NULL }, { "distro", CLI_OPT_ARG, "distro", NULL },
                 { "release", CLI_OPT_ARG, "release", NULL } };
-        json_t *body = json_object(), *resp = NULL;
+        json_t *body = json_object();
         int r = cli_body_options(c, argc, argv, 2, opts, sizeof(opts) / sizeof(opts[0]), body);
 
         if (r)
@@ -194,11 +207,8 @@ static int tasks_create(struct cli *c, int argc, char **argv)
                 r = usage_error("give --package and --priority");
                 goto out;
         }
-        r = cli_call(c, "POST", "/api/v1/tvm/tasks", body, 201, &resp);
-        if (r == 0)
-                task_print(c, resp);
+        r = task_call(c, "POST", "/api/v1/tvm/tasks", body, 201);
 out:
-        json_decref(resp);
         json_decref(body);
         return r;
 }
@@ -208,7 +218,7 @@ static int tasks_one(struct cli *c, const char *verb, int argc, char **argv)
 {
         static const struct cli_body_opt opts[] = { { "reason", CLI_OPT_ARG, "reason", NULL } };
         bool show = strcmp(verb, "show") == 0, reject = strcmp(verb, "reject") == 0;
-        json_t *body = json_object(), *resp = NULL;
+        json_t *body = json_object();
         char path[256];
         int r;
 
@@ -225,15 +235,12 @@ static int tasks_one(struct cli *c, const char *verb, int argc, char **argv)
         }
         if (show) {
                 snprintf(path, sizeof(path), "/api/v1/tvm/tasks/%s", argv[2]);
-                r = cli_call(c, "GET", path, NULL, 200, &resp);
+                r = task_call(c, "GET", path, NULL, 200);
         } else {
                 snprintf(path, sizeof(path), "/api/v1/tvm/tasks/%s/%s", argv[2], verb);
-                r = cli_call(c, "POST", path, json_object_size(body) ? body : NULL, 200, &resp);
+                r = task_call(c, "POST", path, json_object_size(body) ? body : NULL, 200);
         }
-        if (r == 0)
-                task_print(c, resp);
 out:
-        json_decref(resp);
         json_decref(body);
         return r;
 }
