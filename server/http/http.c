@@ -561,7 +561,9 @@ static const struct http_route *route_find(const struct http_server *s, const ch
                         if (!http_path_match(r->pattern, path, req->params))
                                 continue;
                         *ret_path_known = true;
-                        if (strcmp(r->method, method) == 0)
+                        /* HEAD is GET without the body (libmicrohttpd drops it) */
+                        if (strcmp(r->method, method) == 0 ||
+                            (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0))
                                 return r;
                 }
         return NULL;

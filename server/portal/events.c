@@ -182,6 +182,12 @@ void portal_events_handle(struct vigild *d, const struct http_request *req, stru
                 http_reply_error(rep, 503, "unavailable", "the event streams are not running");
                 return;
         }
+        if (strcmp(req->method, "HEAD") == 0) {
+                /* the headers a stream would have, and no stream */
+                static const struct http_bytes none = { .data = "", .len = 0, .type = "text/event-stream" };
+                http_reply_bytes(rep, 200, &none);
+                return;
+        }
         c = calloc(1, sizeof(*c));
         if (!c) {
                 http_reply_error(rep, 500, "internal", "out of memory while opening an event stream");

@@ -125,6 +125,8 @@ static CURL *easy(const char *method, const char *path, struct curl_slist *hdrs,
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_CAINFO, H.ca);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        if (strcmp(method, "HEAD") == 0)
+                curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
@@ -236,6 +238,16 @@ static void test_static_files(void **state)
         expect_security_headers(&again);
         assert_int_equal(req("GET", "/assets/../index.html", NULL, &again, NULL), 404);
         assert_int_equal(req("POST", "/assets/app.js", "", &again, NULL), 405);
+        /* HEAD is GET without the body */
+        assert_int_equal(req("HEAD", "/", NULL, &again, NULL), 200);
+        assert_int_equal(again.bl, 0);
+        assert_string_equal(header(&again, "Content-Type"), "text/html; charset=utf-8");
+        assert_string_equal(header(&again, "ETag"), header(&plain, "ETag"));
+        expect_security_headers(&again);
+        assert_int_equal(req("HEAD", "/", NULL, &again, inm, NULL), 304);
+        assert_int_equal(req("HEAD", "/assets/app.js", NULL, &again, NULL), 200);
+        assert_non_null(header(&again, "ETag"));
+        assert_int_equal(req("HEAD", "/assets/nope.js", NULL, &again, NULL), 404);
 
         /* the API's answers carry the same headers */
         assert_int_equal(req("GET", "/api/v1/health", NULL, &again, NULL), 200);
@@ -351,6 +363,24 @@ static void test_csrf_and_roles(void **state)
         assert_string_equal(body_code(&r), "forbidden");
         assert_int_equal(req("GET", "/api/v1/alerts", NULL, &r, rd.cookie, NULL), 200);
         free(reader);
+}
+
+/* HEAD on the API is GET without the body. */
+static void test_head(void **state)
+{
+        static struct resp r;
+        struct session a;
+
+        assert_int_equal(sign_in(H.token, &a), 201);
+        assert_int_equal(req("HEAD", "/api/v1/session", NULL, &r, a.cookie, NULL), 200);
+        assert_int_equal(r.bl, 0);
+        assert_string_equal(header(&r, "Content-Type"), "application/json");
+        expect_security_headers(&r);
+        assert_int_equal(req("HEAD", "/api/v1/devices", NULL, &r, a.cookie, NULL), 200);
+        assert_int_equal(req("HEAD", "/api/v1/devices", NULL, &r, NULL), 401);
+        assert_int_equal(req("HEAD", "/api/v1/events", NULL, &r, a.cookie, NULL), 200);
+        assert_string_equal(header(&r, "Content-Type"), "text/event-stream");
+        assert_string_equal(header(&r, "Cache-Control"), "no-store");
 }
 
 static void test_sign_out(void **state)
@@ -678,6 +708,7 @@ int main(void)
                 cmocka_unit_test(test_static_files),
                 cmocka_unit_test(test_sign_in_roles),
                 cmocka_unit_test(test_csrf_and_roles),
+                cmocka_unit_test(test_head),
                 cmocka_unit_test(test_sign_out),
                 cmocka_unit_test(test_revocation),
                 cmocka_unit_test(test_events),
