@@ -383,6 +383,31 @@ static void test_head(void **state)
         assert_string_equal(header(&r, "Cache-Control"), "no-store");
 }
 
+/* Several session cookies are refused, whichever of them is valid. */
+static void test_duplicate_cookies(void **state)
+{
+        static struct resp r;
+        struct session a, b;
+        char both[300];
+
+        assert_int_equal(sign_in(H.token, &a), 201);
+        assert_int_equal(req("GET", "/api/v1/session", NULL, &r, a.cookie, NULL), 200);
+        /* a second vigil_session (planted for a sibling domain or a narrower
+         * path, say) makes the request ambiguous: neither is taken */
+        assert_int_equal(sign_in(H.token, &b), 201);
+        snprintf(both, sizeof(both), "%s; %s", a.cookie, b.cookie + strlen("Cookie: "));
+        assert_int_equal(req("GET", "/api/v1/session", NULL, &r, both, NULL), 401);
+        assert_int_equal(req("GET", "/api/v1/devices", NULL, &r, both, NULL), 401);
+        snprintf(both, sizeof(both), "%s; vigil_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", a.cookie);
+        assert_int_equal(req("GET", "/api/v1/devices", NULL, &r, both, NULL), 401);
+        snprintf(both, sizeof(both), "Cookie: vigil_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; %s",
+                 a.cookie + strlen("Cookie: "));
+        assert_int_equal(req("GET", "/api/v1/devices", NULL, &r, both, NULL), 401);
+        /* other cookies around it are fine */
+        snprintf(both, sizeof(both), "Cookie: theme=dark; %s; lang=\"en\"", a.cookie + strlen("Cookie: "));
+        assert_int_equal(req("GET", "/api/v1/devices", NULL, &r, both, NULL), 200);
+}
+
 static void test_sign_out(void **state)
 {
         static struct resp r;
@@ -709,6 +734,7 @@ int main(void)
                 cmocka_unit_test(test_sign_in_roles),
                 cmocka_unit_test(test_csrf_and_roles),
                 cmocka_unit_test(test_head),
+                cmocka_unit_test(test_duplicate_cookies),
                 cmocka_unit_test(test_sign_out),
                 cmocka_unit_test(test_revocation),
                 cmocka_unit_test(test_events),
