@@ -24,6 +24,7 @@
 #define IMPORTS_LIMIT_MAX 1000
 #define FETCH_TIMEOUT_S 600             /* a whole download */
 #define FETCH_CONNECT_TIMEOUT_S 30
+#define INTERVAL_WAIT_MAX (100LL * 365 * 86400)       /* a longer tvm_feed_interval waits this long */
 
 static const struct db_migration feed_migrations[] = {
         { 1,
@@ -516,7 +517,9 @@ static void *schedule_main(void *arg)
                 for (int i = 0; i < t->n && !atomic_load(&t->stop); i++)
                         import_one(d, t->paths[i], &t->stop);
                 clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_sec += d->cfg.tvm_feed_interval;
+                /* the setting may be as long as a duration can be: no overflow into the past */
+                until.tv_sec += d->cfg.tvm_feed_interval < INTERVAL_WAIT_MAX ? d->cfg.tvm_feed_interval
+                                                                             : INTERVAL_WAIT_MAX;
                 pthread_mutex_lock(&t->lock);
                 while (!atomic_load(&t->stop) && pthread_cond_timedwait(&t->wake, &t->lock, &until) != ETIMEDOUT)
                         ;

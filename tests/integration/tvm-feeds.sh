@@ -172,4 +172,15 @@ grep -qF "cannot import the feed '$T/missing.zip'" "$T/vigild.log" || fail "the 
 rows_are osv 16
 rows_are debian-tracker 25
 stop_vigild
+
+# the longest interval a duration can say: one import at start, then none
+# (the wait's deadline once overflowed into the past and imports ran back to back)
+mv "$T/vigild.log" "$T/vigild-scheduled.log"
+printf 'tvm_feed_paths = %s\ntvm_feed_interval = 9223372036854775807s\n' "$T/tracker.json" >>"$T/data/vigild.conf"
+start_vigild
+wait_for "$T/vigild.log" "imported the debian-tracker feed '$T/tracker.json'" 30 || fail "the import at start did not happen"
+sleep 2
+_n=$(grep -cF "imported the debian-tracker feed '$T/tracker.json'" "$T/vigild.log")
+[ "$_n" = 1 ] || fail "the tracker was imported $_n times in 2 s with a 292-billion-year interval"
+stop_vigild
 echo "PASS: tvm-feeds"
