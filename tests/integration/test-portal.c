@@ -725,6 +725,23 @@ static void test_expiry(void **state)
         }
         H = saved;
         assert_int_equal(harness_stop(&h2), 0);
+
+        /* the longest maximum a duration can say: the session says the last
+         * time RFC 3339 can write, not an overflow into the past */
+        assert_int_equal(harness_start(&h2, "portal_session_max = 9223372036854775807s\n"), 0);
+        H = h2;
+        assert_int_equal(sign_in(H.token, &s), 201);
+        assert_int_equal(req("GET", "/api/v1/session", NULL, &r, s.cookie, NULL), 200);
+        assert_non_null(strstr(r.body, "\"expires\":\"9999-12-31T23:59:59Z\""));
+        H = saved;
+        assert_int_equal(harness_stop(&h2), 0);
+        assert_int_equal(harness_start(&h2, "portal_session_max = 100000000d\n"), 0);
+        H = h2;
+        assert_int_equal(sign_in(H.token, &s), 201);
+        assert_int_equal(req("GET", "/api/v1/session", NULL, &r, s.cookie, NULL), 200);
+        assert_non_null(strstr(r.body, "\"expires\":\"9999-12-31T23:59:59Z\""));
+        H = saved;
+        assert_int_equal(harness_stop(&h2), 0);
 }
 
 int main(void)
