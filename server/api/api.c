@@ -9,6 +9,7 @@
 #include "server/db/db.h"
 #include "server/enroll/enroll.h"
 #include "server/log.h"
+#include "server/portal/portal.h"
 #include "server/vigild.h"
 #include "util/strutil.h"
 
@@ -255,6 +256,8 @@ static void handle_token_revoke(struct vigild *d, const struct http_request *req
                 http_reply_error(rep, 500, "database_error", "cannot revoke the token");
                 return;
         }
+        /* its sessions end at their next request; its event streams now */
+        portal_events_token_revoked(d, id);
         log_info("admin token %s (%s) revoked by token %s", id, api_role_name(who.role), req->who->token_id);
         http_reply_json(rep, 200, json_pack("{s:s,s:b}", "id", id, "revoked", 1));
 }

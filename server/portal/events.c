@@ -3,9 +3,10 @@
  * block, to every open stream of GET /api/v1/events at once (the bus calls
  * in the publishing thread; a stream's connection is woken at the write).
  * A keepalive thread sends a comment line to every stream each
- * KEEPALIVE_S, which is also when a stream whose token was revoked, or
- * whose session ended, is closed and when a client that went away is
- * noticed. At most portal_sse_clients streams are open at once. */
+ * KEEPALIVE_S, which is also when a stream whose session expired is closed
+ * and when a client that went away is noticed (a revoked token's streams
+ * and a signed-out session's end at once). At most portal_sse_clients
+ * streams are open at once. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -151,6 +152,47 @@ static void *keepalive_main(void *arg)
         }
         pthread_mutex_unlock(&pe->lock);
         return NULL;
+}
+
+/* Ends the streams for which match() holds, at once; pe->lock held. */
+static void end_matching_locked(struct portal_events *pe, bool (*match)(const struct client *c, const void *arg),
+                                const void *arg)
+{
+        for (struct client *c = pe->clients; c; c = c->next)
+                if (match(c, arg))
+                        http_stream_end(c->st);
+}
+
+static bool client_of_token(const struct client *c, const void *token_id)
+{
+        return strcmp(c->token_id, token_id) == 0;
+}
+
+static bool client_of_session(const struct client *c, const void *hash)
+{
+        return c->session && memcmp(c->session_hash, hash, CRYPTO_SHA256_LEN) == 0;
+}
+
+void portal_events_token_revoked(struct vigild *d, const char *token_id)
+{
+        struct portal_events *pe = d->portal_events;
+
+        if (!pe)
+                return;
+        pthread_mutex_lock(&pe->lock);
+        end_matching_locked(pe, client_of_token, token_id);
+        pthread_mutex_unlock(&pe->lock);
+}
+
+void portal_events_session_ended(struct vigild *d, const uint8_t hash[CRYPTO_SHA256_LEN])
+{
+        struct portal_events *pe = d->portal_events;
+
+        if (!pe)
+                return;
+        pthread_mutex_lock(&pe->lock);
+        end_matching_locked(pe, client_of_session, hash);
+        pthread_mutex_unlock(&pe->lock);
 }
 
 /* The stream's connection is done: forget the client. */

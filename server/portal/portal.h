@@ -67,6 +67,15 @@ bool portal_session_valid(struct vigild *d, const uint8_t hash[CRYPTO_SHA256_LEN
 /* GET /api/v1/events: an event stream for an admin (events.c). */
 void portal_events_handle(struct vigild *d, const struct http_request *req, struct http_reply *rep);
 
+/* Ends at once the event streams opened with the token token_id (bearer or
+ * a session made from it): the token was revoked. Any thread; fine when
+ * the streams are not running. */
+void portal_events_token_revoked(struct vigild *d, const char *token_id);
+
+/* Ends at once the event streams opened with the session of hash: it was
+ * signed out. Any thread; fine when the streams are not running. */
+void portal_events_session_ended(struct vigild *d, const uint8_t hash[CRYPTO_SHA256_LEN]);
+
 /* Subscribes to the bus and starts the keepalive thread of the event
  * streams. Call before the listener starts. Returns 0, or a negative errno
  * with a message in err. */

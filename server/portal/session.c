@@ -349,6 +349,7 @@ static void handle_session_delete(struct vigild *d, const struct http_request *r
                 db_lock(d->db);
                 session_delete_locked(d, hash);
                 db_unlock(d->db);
+                portal_events_session_ended(d, hash);
                 log_info("portal: token %s signed out", s.token_id);
         }
         explicit_bzero(cookie, sizeof(cookie));

@@ -6,7 +6,8 @@
  * expiry, and the event stream: an alert uploaded by an enrolled device
  * reaches it as alert and risk events within a bound, a device action as
  * an action event; past portal_sse_clients streams a client gets 503 until
- * one goes; the keepalive comes, and the stream of a revoked token ends. libcurl
+ * one goes; the keepalive comes, and the stream of a revoked token or a
+ * signed-out session ends at once. libcurl
  * drives the requests, to see every header. */
 #include <curl/curl.h>
 #include <errno.h>
@@ -654,11 +655,16 @@ static void test_events(void **state)
                 }
         }
         assert_non_null(c);
-        /* the keepalive comment reaches the streams; at the next one, the
-         * stream of a revoked token is closed by the server */
+        /* the keepalive comment reaches the streams; right after one, the
+         * stream of a revoked token is closed by the server at once, not
+         * at the next keepalive */
         assert_true(stream_wait(b, ": keepalive\n\n", 16000));
         snprintf(rpath, sizeof(rpath), "/api/v1/tokens/%s", rid);
         assert_int_equal(harness_admin(&H, "DELETE", rpath, NULL, NULL, NULL), 200);
+        for (int i = 0; i < 20 && !atomic_load(&d->done); i++)
+                sleep_ms(100);
+        assert_true(atomic_load(&d->done));
+        assert_int_equal(d->status, 200);
         {
                 unsigned n = stream_count(b, ": keepalive\n\n");
 
@@ -666,10 +672,15 @@ static void test_events(void **state)
                         sleep_ms(100);
                 assert_int_equal(stream_count(b, ": keepalive\n\n"), n + 1);
         }
+        /* so does the stream of a session signed out */
+        stream_close(d);
+        assert_int_equal(sign_in(H.token, &rs), 201);
+        d = stream_open(rs.cookie);
+        assert_true(stream_wait(d, "retry: 3000", 2000));
+        assert_int_equal(req("DELETE", "/api/v1/session", NULL, &r, rs.cookie, rs.csrf, NULL), 204);
         for (int i = 0; i < 20 && !atomic_load(&d->done); i++)
                 sleep_ms(100);
         assert_true(atomic_load(&d->done));
-        assert_int_equal(d->status, 200);
         stream_close(b);
         stream_close(c);
         stream_close(d);
