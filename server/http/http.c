@@ -903,6 +903,14 @@ static enum MHD_Result queue_stream(struct MHD_Connection *conn, struct http_rep
         if (s->streams)
                 s->streams->prev = st;
         s->streams = st;
+        /* answered while the server stops (its last turns of the loop): the
+         * stream must not suspend its connection, which the daemon's stop
+         * would then free under a writer */
+        if (s->stopping) {
+                pthread_mutex_lock(&st->lock);
+                st->ended = true;
+                pthread_mutex_unlock(&st->lock);
+        }
         pthread_mutex_unlock(&s->wait_lock);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, st->type);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");

@@ -691,6 +691,61 @@ static void test_events(void **state)
         httpc_free(dev.c);
 }
 
+/* vigild stops cleanly, within its usual time, with event streams open
+ * (idle: their connections suspended) and a client opening streams while
+ * it stops. */
+static atomic_bool opening;
+
+/* Opens short event streams one after another while opening is set. */
+static void *open_streams_main(void *arg)
+{
+        struct curl_slist *hdrs = curl_slist_append(NULL, arg);
+
+        while (atomic_load(&opening)) {
+                static struct resp r;
+                CURL *c = easy("GET", "/api/v1/events", hdrs, NULL, &r);
+
+                curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 100L);
+                curl_easy_perform(c);
+                curl_easy_cleanup(c);
+        }
+        curl_slist_free_all(hdrs);
+        return NULL;
+}
+
+static void test_stop_with_streams(void **state)
+{
+        pthread_t opener;
+        static struct harness h3;
+        struct harness saved = H;
+        struct stream *s[3];
+        char bearer[200];
+        int64_t t0;
+
+        assert_int_equal(harness_start(&h3, NULL), 0);
+        H = h3;
+        snprintf(bearer, sizeof(bearer), "Authorization: Bearer %s", H.token);
+        for (int i = 0; i < 3; i++) {
+                s[i] = stream_open(bearer);
+                assert_true(stream_wait(s[i], "retry: 3000", 2000));
+        }
+        atomic_store(&opening, true);
+        assert_int_equal(pthread_create(&opener, NULL, open_streams_main, bearer), 0);
+        sleep_ms(300);
+        t0 = util_mono_ms();
+        assert_int_equal(harness_stop(&h3), 0);
+        assert_true(util_mono_ms() - t0 < 5000);
+        atomic_store(&opening, false);
+        pthread_join(opener, NULL);
+        for (int i = 0; i < 3; i++) {
+                for (int k = 0; k < 50 && !atomic_load(&s[i]->done); k++)
+                        sleep_ms(100);
+                assert_true(atomic_load(&s[i]->done));
+                stream_close(s[i]);
+        }
+        H = saved;
+}
+
 /* Idle and maximum expiry, with a vigild of short timeouts. */
 static void test_expiry(void **state)
 {
@@ -766,6 +821,7 @@ int main(void)
                 cmocka_unit_test(test_sign_out),
                 cmocka_unit_test(test_revocation),
                 cmocka_unit_test(test_events),
+                cmocka_unit_test(test_stop_with_streams),
                 cmocka_unit_test(test_expiry),
         };
         int r;
