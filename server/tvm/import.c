@@ -467,24 +467,42 @@ static int fetch_url(const char *url, const char *ca_file, atomic_bool *stop, ch
         return *ret ? 0 : -ENOMEM;
 }
 
+/* The origin a URL is recorded, logged and listed as: its user and
+ * password (https://user:secret@mirror/...) become "***", since every
+ * admin role may list the imports. A path stays as it is. */
+static void origin_shown(const char *url, char out[static TVM_ORIGIN_MAX + 1])
+{
+        const char *host = url + 8, *at;
+        size_t authority;
+
+        snprintf(out, TVM_ORIGIN_MAX + 1, "%s", url);
+        if (strncmp(url, "https://", 8) != 0)
+                return;
+        authority = strcspn(host, "/?#");
+        at = memchr(host, '@', authority);
+        if (at)
+                snprintf(out, TVM_ORIGIN_MAX + 1, "https://***%s", at);
+}
+
 /* Imports one configured path or URL, logging what happened. */
-static void import_one(struct vigild *d, const char *origin, atomic_bool *stop)
+static void import_one(struct vigild *d, const char *url, atomic_bool *stop)
 {
         struct tvm_import_result res;
         int64_t started = util_now(), t0 = util_mono_ms();
         struct tvm_feed *f = NULL;
-        char err[512];
+        char err[512], origin[TVM_ORIGIN_MAX + 1];
         int r;
 
-        if (strncmp(origin, "https://", 8) == 0) {
+        origin_shown(url, origin);
+        if (strncmp(url, "https://", 8) == 0) {
                 char *data = NULL;
                 size_t len = 0;
-                r = fetch_url(origin, d->cfg.tvm_feed_ca_file, stop, &data, &len, err, sizeof(err));
+                r = fetch_url(url, d->cfg.tvm_feed_ca_file, stop, &data, &len, err, sizeof(err));
                 if (r == 0)
                         r = tvm_feed_parse(data, len, TVM_FEED_AUTO, &f, err, sizeof(err));
                 free(data);
         } else {
-                r = tvm_feed_load_path(origin, TVM_FEED_AUTO, &f, err, sizeof(err));
+                r = tvm_feed_load_path(url, TVM_FEED_AUTO, &f, err, sizeof(err));
         }
         if (r == -ENOMEM)
                 snprintf(err, sizeof(err), "out of memory");
