@@ -103,12 +103,15 @@ int api_token_revoke(struct vigild *d, const char *id, enum http_role role)
         int r;
 
         db_lock(d->db);
+        /* the last security_admin token stays: without it nobody could make
+         * tokens again (vigild init refuses a data folder that exists) */
         r = db_exec_params(d->db, "UPDATE admin_tokens SET revoked_at = $3 WHERE id = $1 AND role = $2 "
-                           "AND revoked_at IS NULL",
+                           "AND revoked_at IS NULL AND ($2 <> 'security_admin' OR (SELECT COUNT(*) FROM "
+                           "admin_tokens WHERE role = 'security_admin' AND revoked_at IS NULL) > 1)",
                            DB_PARAMS(db_param_text(id, strlen(id)), db_param_text(rname, strlen(rname)),
                                      db_param_int64(util_now())));
         if (r == 0 && db_changes(d->db) == 0)
-                r = -ENOENT;
+                r = role == ROLE_SECURITY_ADMIN ? -EBUSY : -ENOENT;
         db_unlock(d->db);
         return r;
 }
@@ -250,6 +253,11 @@ static void handle_token_revoke(struct vigild *d, const struct http_request *req
 
         if (r == -ENOENT) {
                 http_reply_error(rep, 404, "token_not_found", "no admin token '%s' that is not revoked yet", id);
+                return;
+        }
+        if (r == -EBUSY) {
+                http_reply_error(rep, 409, "last_security_admin", "token '%s' is the last security_admin token: "
+                                 "make another (POST /api/v1/tokens) before revoking it", id);
                 return;
         }
         if (r < 0) {

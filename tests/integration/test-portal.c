@@ -27,6 +27,7 @@
 #include <cmocka.h>
 
 #include "crypto/crypto.h"
+#include "server/api/api.h"
 #include "tests/integration/harness.h"
 #include "util/strutil.h"
 
@@ -451,6 +452,33 @@ static void test_revocation(void **state)
         free(id);
 }
 
+/* The last security_admin token cannot be revoked: nobody could make
+ * tokens again. */
+static void test_revoke_last_security_admin(void **state)
+{
+        static struct harness h4;
+        char first[API_TOKEN_ID_LEN + 1], path[128], *id = NULL, *second;
+        json_t *j = NULL;
+
+        assert_int_equal(harness_start(&h4, NULL), 0);
+        snprintf(first, sizeof(first), "%.*s", API_TOKEN_ID_LEN, h4.token + 4);
+        snprintf(path, sizeof(path), "/api/v1/tokens/%s", first);
+        assert_int_equal(harness_admin(&h4, "DELETE", path, NULL, NULL, &j), 409);
+        assert_string_equal(httpc_error_code(j), "last_security_admin");
+        json_decref(j);
+        /* with another, it may go; then the other is the last */
+        second = harness_new_token(&h4, "security_admin", "second", &id);
+        assert_non_null(second);
+        assert_int_equal(harness_admin(&h4, "DELETE", path, second, NULL, NULL), 200);
+        snprintf(path, sizeof(path), "/api/v1/tokens/%s", id);
+        assert_int_equal(harness_admin(&h4, "DELETE", path, second, NULL, &j), 409);
+        json_decref(j);
+        assert_int_equal(harness_admin(&h4, "GET", "/api/v1/devices", second, NULL, NULL), 200);
+        free(second);
+        free(id);
+        assert_int_equal(harness_stop(&h4), 0);
+}
+
 /* A stream of GET /api/v1/events read by a thread. */
 struct stream {
         pthread_t thread;
@@ -820,6 +848,7 @@ int main(void)
                 cmocka_unit_test(test_duplicate_cookies),
                 cmocka_unit_test(test_sign_out),
                 cmocka_unit_test(test_revocation),
+                cmocka_unit_test(test_revoke_last_security_admin),
                 cmocka_unit_test(test_events),
                 cmocka_unit_test(test_stop_with_streams),
                 cmocka_unit_test(test_expiry),
