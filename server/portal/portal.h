@@ -20,9 +20,10 @@ struct portal_file {
         const char *type;               /* Content-Type */
         const unsigned char *data;
         size_t len;
+        const char *etag;               /* strong: a quoted hash of data */
         const unsigned char *gz;        /* gzip of data; NULL when it would not be smaller */
         size_t gz_len;
-        const char *etag;               /* strong: a quoted hash of data */
+        const char *gz_etag;            /* the gzip's own: the hash with "-gz" */
 };
 
 /* The generated table (portal-files.c) and its GET routes. */
@@ -31,7 +32,8 @@ extern const size_t portal_files_count;
 extern const struct http_route portal_file_routes[];
 
 /* The handler of every embedded file's route: the file of req->path, gzip
- * when the client accepts it, 304 when If-None-Match names its ETag. */
+ * when the client accepts it, 304 when If-None-Match names the ETag of the
+ * representation chosen (the gzip has its own). */
 void portal_file_serve(struct vigild *d, const struct http_request *req, struct http_reply *rep);
 
 /* Whether an Accept-Encoding header value accepts gzip (a "gzip" or "*"
