@@ -472,14 +472,15 @@ static int fetch_url(const char *url, const char *ca_file, atomic_bool *stop, ch
  * admin role may list the imports. A path stays as it is. */
 static void origin_shown(const char *url, char out[static TVM_ORIGIN_MAX + 1])
 {
-        const char *host = url + 8, *at;
-        size_t authority;
+        const char *at = NULL;
 
         snprintf(out, TVM_ORIGIN_MAX + 1, "%s", url);
         if (strncmp(url, "https://", 8) != 0)
                 return;
-        authority = strcspn(host, "/?#");
-        at = memchr(host, '@', authority);
+        /* the authority's last '@' ends the user and password */
+        for (const char *p = url + 8; *p && *p != '/' && *p != '?' && *p != '#'; p++)
+                if (*p == '@')
+                        at = p;
         if (at)
                 snprintf(out, TVM_ORIGIN_MAX + 1, "https://***%s", at);
 }
