@@ -6,7 +6,9 @@
  * KEEPALIVE_S, which is also when a stream whose session expired is closed
  * and when a client that went away is noticed (a revoked token's streams
  * and a signed-out session's end at once). At most portal_sse_clients
- * streams are open at once. */
+ * streams are open at once; a request past that writes a comment to every
+ * stream, so that the places of clients that went away are freed for its
+ * retry. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -21,6 +23,8 @@
 #include "server/vigild.h"
 
 #define KEEPALIVE_S 15
+#define KEEPALIVE_LINE ": keepalive\n\n"
+#define PING_LINE ": ping\n\n"          /* written to every stream when one more is refused */
 #define STREAM_CAP (256 * 1024)         /* bytes queued for a client that does not read; past it the stream ends */
 #define EVENT_MAX 4096
 
@@ -131,7 +135,6 @@ static bool client_valid(struct portal_events *pe, const struct client *c)
 
 static void *keepalive_main(void *arg)
 {
-        static const char line[] = ": keepalive\n\n";
         struct portal_events *pe = arg;
         struct timespec until;
 
@@ -147,7 +150,7 @@ static void *keepalive_main(void *arg)
                         if (!client_valid(pe, c))
                                 http_stream_end(c->st);
                         else
-                                http_stream_write(c->st, line, sizeof(line) - 1);
+                                http_stream_write(c->st, KEEPALIVE_LINE, sizeof(KEEPALIVE_LINE) - 1);
                 }
         }
         pthread_mutex_unlock(&pe->lock);
@@ -243,6 +246,10 @@ void portal_events_handle(struct vigild *d, const struct http_request *req, stru
         explicit_bzero(cookie, sizeof(cookie));
         pthread_mutex_lock(&pe->lock);
         if (pe->n_clients >= pe->d->cfg.portal_sse_clients) {
+                /* a client that went away is noticed only when its stream is
+                 * written to: write to all now, so that a retry finds its place */
+                for (struct client *o = pe->clients; o; o = o->next)
+                        http_stream_write(o->st, PING_LINE, sizeof(PING_LINE) - 1);
                 pthread_mutex_unlock(&pe->lock);
                 free(c);
                 http_reply_error(rep, 503, "too_many_streams", "%u event streams are open already, the most "
