@@ -9,6 +9,7 @@
 #include "server/db/db.h"
 #include "server/enroll/enroll.h"
 #include "server/log.h"
+#include "server/portal/portal.h"
 #include "server/vigild.h"
 #include "util/strutil.h"
 
@@ -102,12 +103,15 @@ int api_token_revoke(struct vigild *d, const char *id, enum http_role role)
         int r;
 
         db_lock(d->db);
+        /* the last security_admin token stays: without it nobody could make
+         * tokens again (vigild init refuses a data folder that exists) */
         r = db_exec_params(d->db, "UPDATE admin_tokens SET revoked_at = $3 WHERE id = $1 AND role = $2 "
-                           "AND revoked_at IS NULL",
+                           "AND revoked_at IS NULL AND ($2 <> 'security_admin' OR (SELECT COUNT(*) FROM "
+                           "admin_tokens WHERE role = 'security_admin' AND revoked_at IS NULL) > 1)",
                            DB_PARAMS(db_param_text(id, strlen(id)), db_param_text(rname, strlen(rname)),
                                      db_param_int64(util_now())));
         if (r == 0 && db_changes(d->db) == 0)
-                r = -ENOENT;
+                r = role == ROLE_SECURITY_ADMIN ? -EBUSY : -ENOENT;
         db_unlock(d->db);
         return r;
 }
@@ -251,10 +255,17 @@ static void handle_token_revoke(struct vigild *d, const struct http_request *req
                 http_reply_error(rep, 404, "token_not_found", "no admin token '%s' that is not revoked yet", id);
                 return;
         }
+        if (r == -EBUSY) {
+                http_reply_error(rep, 409, "last_security_admin", "token '%s' is the last security_admin token: "
+                                 "make another (POST /api/v1/tokens) before revoking it", id);
+                return;
+        }
         if (r < 0) {
                 http_reply_error(rep, 500, "database_error", "cannot revoke the token");
                 return;
         }
+        /* its sessions end at their next request; its event streams now */
+        portal_events_token_revoked(d, id);
         log_info("admin token %s (%s) revoked by token %s", id, api_role_name(who.role), req->who->token_id);
         http_reply_json(rep, 200, json_pack("{s:s,s:b}", "id", id, "revoked", 1));
 }

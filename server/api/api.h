@@ -23,7 +23,8 @@ int api_token_create(struct vigild *d, enum http_role role, const char *name, co
                      char out[static API_TOKEN_MAX + 1], char ret_id[static API_TOKEN_ID_LEN + 1]);
 
 /* Revokes the token id if it exists, is of role and is not revoked yet.
- * Returns 0, -ENOENT or a database error. Takes the database lock. */
+ * Returns 0, -ENOENT, -EBUSY for the last security_admin token that is not
+ * revoked, or a database error. Takes the database lock. */
 int api_token_revoke(struct vigild *d, const char *id, enum http_role role);
 
 /* Fills who's role, token_id and token_name from the token id when it exists

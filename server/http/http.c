@@ -232,47 +232,51 @@ static bool cookie_octet(char c)
 int http_cookie_find(const char *header, const char *name, char *out, size_t size)
 {
         size_t nl = strlen(name);
-        const char *p = header;
+        const char *p = header, *found = NULL, *found_end = NULL;
+        size_t vl;
 
         if (!p)
                 return -ENOENT;
         for (;;) {
                 const char *v, *end;
-                size_t vl;
 
                 while (*p == ' ' || *p == '\t')
                         p++;
                 if (!*p)
-                        return -ENOENT;
+                        break;
                 v = strchr(p, '=');
                 end = strchr(p, ';');
                 if (!end)
                         end = p + strlen(p);
-                if (!v || v > end) {
-                        p = *end ? end + 1 : end;       /* a pair without '=': not ours, skip it */
+                if (!v || v > end || (size_t)(v - p) != nl || strncmp(p, name, nl) != 0) {
+                        p = *end ? end + 1 : end;       /* not ours (or a pair without '='): skip it */
                         continue;
                 }
-                if ((size_t)(v - p) != nl || strncmp(p, name, nl) != 0) {
-                        p = *end ? end + 1 : end;
-                        continue;
-                }
-                v++;
-                while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-                        end--;
-                if (end - v >= 2 && v[0] == '"' && end[-1] == '"') {
-                        v++;
-                        end--;
-                }
-                vl = (size_t)(end - v);
-                for (size_t i = 0; i < vl; i++)
-                        if (!cookie_octet(v[i]))
-                                return -EINVAL;
-                if (vl + 1 > size)
-                        return -E2BIG;
-                memcpy(out, v, vl);
-                out[vl] = '\0';
-                return (int)vl;
+                /* a second cookie of the name (one set for a sibling domain or
+                 * a narrower path): which is the user's cannot be told */
+                if (found)
+                        return -EINVAL;
+                found = v + 1;
+                found_end = end;
+                p = *end ? end + 1 : end;
         }
+        if (!found)
+                return -ENOENT;
+        while (found_end > found && (found_end[-1] == ' ' || found_end[-1] == '\t'))
+                found_end--;
+        if (found_end - found >= 2 && found[0] == '"' && found_end[-1] == '"') {
+                found++;
+                found_end--;
+        }
+        vl = (size_t)(found_end - found);
+        for (size_t i = 0; i < vl; i++)
+                if (!cookie_octet(found[i]))
+                        return -EINVAL;
+        if (vl + 1 > size)
+                return -E2BIG;
+        memcpy(out, found, vl);
+        out[vl] = '\0';
+        return (int)vl;
 }
 
 struct http_stream *http_stream_new(struct http_server *s, size_t cap, void (*on_close)(void *cls), void *cls)
@@ -593,7 +597,9 @@ static const struct http_route *route_find(const struct http_server *s, const ch
                         if (!http_path_match(r->pattern, path, req->params))
                                 continue;
                         *ret_path_known = true;
-                        if (strcmp(r->method, method) == 0)
+                        /* HEAD is GET without the body (libmicrohttpd drops it) */
+                        if (strcmp(r->method, method) == 0 ||
+                            (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0))
                                 return r;
                 }
         return NULL;
@@ -929,6 +935,14 @@ static enum MHD_Result queue_stream(struct MHD_Connection *conn, struct http_rep
         if (s->streams)
                 s->streams->prev = st;
         s->streams = st;
+        /* answered while the server stops (its last turns of the loop): the
+         * stream must not suspend its connection, which the daemon's stop
+         * would then free under a writer */
+        if (s->stopping) {
+                pthread_mutex_lock(&st->lock);
+                st->ended = true;
+                pthread_mutex_unlock(&st->lock);
+        }
         pthread_mutex_unlock(&s->wait_lock);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, st->type);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");

@@ -213,7 +213,9 @@ const char *http_request_header(const struct http_request *req, const char *name
 /* Finds cookie name in a Cookie header's value ("a=1; b=2") and copies its
  * value to out. Returns its length; -ENOENT when absent (or header NULL);
  * -E2BIG when it does not fit in size (with its NUL); -EINVAL when the
- * header is malformed around it. Bounded: reads header up to its NUL. */
+ * header is malformed around it or names the cookie twice (ambiguous: a
+ * cookie planted for a sibling domain or a narrower path). Bounded: reads
+ * header up to its NUL. */
 int http_cookie_find(const char *header, const char *name, char *out, size_t size);
 
 /* Reply helpers. http_reply_json takes ownership of body. */

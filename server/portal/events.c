@@ -3,9 +3,12 @@
  * block, to every open stream of GET /api/v1/events at once (the bus calls
  * in the publishing thread; a stream's connection is woken at the write).
  * A keepalive thread sends a comment line to every stream each
- * KEEPALIVE_S, which is also when a stream whose token was revoked, or
- * whose session ended, is closed and when a client that went away is
- * noticed. At most portal_sse_clients streams are open at once. */
+ * KEEPALIVE_S, which is also when a stream whose session expired is closed
+ * and when a client that went away is noticed (a revoked token's streams
+ * and a signed-out session's end at once). At most portal_sse_clients
+ * streams are open at once; a request past that writes a comment to every
+ * stream, so that the places of clients that went away are freed for its
+ * retry. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,6 +23,8 @@
 #include "server/vigild.h"
 
 #define KEEPALIVE_S 15
+#define KEEPALIVE_LINE ": keepalive\n\n"
+#define PING_LINE ": ping\n\n"          /* written to every stream when one more is refused */
 #define STREAM_CAP (256 * 1024)         /* bytes queued for a client that does not read; past it the stream ends */
 #define EVENT_MAX 4096
 
@@ -135,7 +140,6 @@ static bool client_valid(struct portal_events *pe, const struct client *c)
 
 static void *keepalive_main(void *arg)
 {
-        static const char line[] = ": keepalive\n\n";
         struct portal_events *pe = arg;
         struct timespec until;
 
@@ -151,11 +155,52 @@ static void *keepalive_main(void *arg)
                         if (!client_valid(pe, c))
                                 http_stream_end(c->st);
                         else
-                                http_stream_write(c->st, line, sizeof(line) - 1);
+                                http_stream_write(c->st, KEEPALIVE_LINE, sizeof(KEEPALIVE_LINE) - 1);
                 }
         }
         pthread_mutex_unlock(&pe->lock);
         return NULL;
+}
+
+/* Ends the streams for which match() holds, at once; pe->lock held. */
+static void end_matching_locked(struct portal_events *pe, bool (*match)(const struct client *c, const void *arg),
+                                const void *arg)
+{
+        for (struct client *c = pe->clients; c; c = c->next)
+                if (match(c, arg))
+                        http_stream_end(c->st);
+}
+
+static bool client_of_token(const struct client *c, const void *token_id)
+{
+        return strcmp(c->token_id, token_id) == 0;
+}
+
+static bool client_of_session(const struct client *c, const void *hash)
+{
+        return c->session && memcmp(c->session_hash, hash, CRYPTO_SHA256_LEN) == 0;
+}
+
+void portal_events_token_revoked(struct vigild *d, const char *token_id)
+{
+        struct portal_events *pe = d->portal_events;
+
+        if (!pe)
+                return;
+        pthread_mutex_lock(&pe->lock);
+        end_matching_locked(pe, client_of_token, token_id);
+        pthread_mutex_unlock(&pe->lock);
+}
+
+void portal_events_session_ended(struct vigild *d, const uint8_t hash[CRYPTO_SHA256_LEN])
+{
+        struct portal_events *pe = d->portal_events;
+
+        if (!pe)
+                return;
+        pthread_mutex_lock(&pe->lock);
+        end_matching_locked(pe, client_of_session, hash);
+        pthread_mutex_unlock(&pe->lock);
 }
 
 /* The stream's connection is done: forget the client. */
@@ -187,6 +232,12 @@ void portal_events_handle(struct vigild *d, const struct http_request *req, stru
                 http_reply_error(rep, 503, "unavailable", "the event streams are not running");
                 return;
         }
+        if (strcmp(req->method, "HEAD") == 0) {
+                /* the headers a stream would have, and no stream */
+                static const struct http_bytes none = { .data = "", .len = 0, .type = "text/event-stream" };
+                http_reply_bytes(rep, 200, &none);
+                return;
+        }
         c = calloc(1, sizeof(*c));
         if (!c) {
                 http_reply_error(rep, 500, "internal", "out of memory while opening an event stream");
@@ -200,6 +251,10 @@ void portal_events_handle(struct vigild *d, const struct http_request *req, stru
         explicit_bzero(cookie, sizeof(cookie));
         pthread_mutex_lock(&pe->lock);
         if (pe->n_clients >= pe->d->cfg.portal_sse_clients) {
+                /* a client that went away is noticed only when its stream is
+                 * written to: write to all now, so that a retry finds its place */
+                for (struct client *o = pe->clients; o; o = o->next)
+                        http_stream_write(o->st, PING_LINE, sizeof(PING_LINE) - 1);
                 pthread_mutex_unlock(&pe->lock);
                 free(c);
                 http_reply_error(rep, 503, "too_many_streams", "%u event streams are open already, the most "

@@ -106,14 +106,12 @@ void portal_file_serve(struct vigild *d, const struct http_request *req, struct 
         /* no-cache: the browser asks every time, and an unchanged file costs a 304 */
         b = (struct http_bytes){ .data = f->data, .len = f->len, .type = f->type, .etag = f->etag,
                                  .cache_control = "no-cache" };
-        if (portal_etag_matches(http_request_header(req, "If-None-Match"), f->etag)) {
-                http_reply_bytes(rep, 304, &b);
-                return;
-        }
         if (f->gz && portal_accepts_gzip(http_request_header(req, "Accept-Encoding"))) {
                 b.data = f->gz;
                 b.len = f->gz_len;
                 b.encoding = "gzip";
+                b.etag = f->gz_etag;
         }
-        http_reply_bytes(rep, 200, &b);
+        http_reply_bytes(rep, portal_etag_matches(http_request_header(req, "If-None-Match"), b.etag) ? 304 : 200,
+                         &b);
 }

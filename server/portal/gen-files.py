@@ -5,7 +5,7 @@ Usage: gen-files.py PORTAL_DIR OUTPUT.c DEPFILE
 
 Each file becomes a row of portal_files[] (url path, content type, bytes,
 gzip-compressed bytes when that is smaller, a strong ETag made from a SHA-256
-of the bytes) and a GET route of portal_file_routes[]. portal/index.html is
+of the bytes, and the gzip's own ETag: the same with "-gz") and a GET route of portal_file_routes[]. portal/index.html is
 served at "/", everything else at "/" + its path under portal/. The depfile
 names every file and folder read, so adding, changing or removing a file
 rebuilds the table. A file of an unknown type, or a name outside
@@ -81,10 +81,11 @@ def main():
         parts.append("static const unsigned char f%d[] = {\n%s\n        0 };" % (i, c_bytes(data)))
         if len(gz) < len(data):
             parts.append("static const unsigned char g%d[] = {\n%s\n        0 };" % (i, c_bytes(gz)))
-            gzref = "g%d, %d" % (i, len(gz))
+            # another representation, another strong ETag (RFC 9110 8.8.3)
+            gzref = 'g%d, %d, "\\"%s-gz\\""' % (i, len(gz), hashlib.sha256(data).hexdigest()[:32])
         else:
-            gzref = "NULL, 0"
-        rows.append('        { "%s", "%s", f%d, %d, %s, "%s" },' % (url, ctype, i, len(data), gzref, etag))
+            gzref = "NULL, 0, NULL"
+        rows.append('        { "%s", "%s", f%d, %d, "%s", %s },' % (url, ctype, i, len(data), etag, gzref))
         routes.append('        { "GET", "%s", HTTP_AUTH_NONE, 0, portal_file_serve, 0 },' % url)
     parts.append("")
     parts.append("const struct portal_file portal_files[] = {\n%s\n};" % "\n".join(rows))

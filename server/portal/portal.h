@@ -20,9 +20,10 @@ struct portal_file {
         const char *type;               /* Content-Type */
         const unsigned char *data;
         size_t len;
+        const char *etag;               /* strong: a quoted hash of data */
         const unsigned char *gz;        /* gzip of data; NULL when it would not be smaller */
         size_t gz_len;
-        const char *etag;               /* strong: a quoted hash of data */
+        const char *gz_etag;            /* the gzip's own: the hash with "-gz" */
 };
 
 /* The generated table (portal-files.c) and its GET routes. */
@@ -31,7 +32,8 @@ extern const size_t portal_files_count;
 extern const struct http_route portal_file_routes[];
 
 /* The handler of every embedded file's route: the file of req->path, gzip
- * when the client accepts it, 304 when If-None-Match names its ETag. */
+ * when the client accepts it, 304 when If-None-Match names the ETag of the
+ * representation chosen (the gzip has its own). */
 void portal_file_serve(struct vigild *d, const struct http_request *req, struct http_reply *rep);
 
 /* Whether an Accept-Encoding header value accepts gzip (a "gzip" or "*"
@@ -66,6 +68,15 @@ bool portal_session_valid(struct vigild *d, const uint8_t hash[CRYPTO_SHA256_LEN
 
 /* GET /api/v1/events: an event stream for an admin (events.c). */
 void portal_events_handle(struct vigild *d, const struct http_request *req, struct http_reply *rep);
+
+/* Ends at once the event streams opened with the token token_id (bearer or
+ * a session made from it): the token was revoked. Any thread; fine when
+ * the streams are not running. */
+void portal_events_token_revoked(struct vigild *d, const char *token_id);
+
+/* Ends at once the event streams opened with the session of hash: it was
+ * signed out. Any thread; fine when the streams are not running. */
+void portal_events_session_ended(struct vigild *d, const uint8_t hash[CRYPTO_SHA256_LEN]);
 
 /* Subscribes to the bus and starts the keepalive thread of the event
  * streams. Call before the listener starts. Returns 0, or a negative errno

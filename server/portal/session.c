@@ -190,11 +190,18 @@ int portal_session_auth(struct vigild *d, const char *cookie, const char *csrf, 
         return session_principal(d, cookie, &s, who);
 }
 
+#define EXPIRES_MAX 253402300799LL       /* 9999-12-31T23:59:59Z: the last time RFC 3339 can write */
+
 /* The body of POST and GET /api/v1/session. */
 static json_t *session_json(struct vigild *d, const struct http_principal *who, const struct session *s)
 {
+        /* portal_session_max may be as long as a duration can be: no overflow,
+         * and no year RFC 3339 cannot write */
+        int64_t expires = d->cfg.portal_session_max < EXPIRES_MAX - s->created_at
+                          ? s->created_at + d->cfg.portal_session_max : EXPIRES_MAX;
+
         return json_pack("{s:s,s:s,s:s,s:o,s:I}", "role", api_role_name(who->role), "name", who->token_name,
-                         "csrf", s->csrf, "expires", http_time_or_null(s->created_at + d->cfg.portal_session_max),
+                         "csrf", s->csrf, "expires", http_time_or_null(expires),
                          "idle_timeout", (json_int_t)d->cfg.portal_session_idle);
 }
 
@@ -342,6 +349,7 @@ static void handle_session_delete(struct vigild *d, const struct http_request *r
                 db_lock(d->db);
                 session_delete_locked(d, hash);
                 db_unlock(d->db);
+                portal_events_session_ended(d, hash);
                 log_info("portal: token %s signed out", s.token_id);
         }
         explicit_bzero(cookie, sizeof(cookie));

@@ -192,6 +192,16 @@ const char *feed_debian_release(const char *codename)
         return NULL;
 }
 
+/* Messages quote the feed (names, versions, types, cut at a byte count):
+ * keep them printable ASCII, so that a log line stays one line and the
+ * message stays a valid JSON string in tvm_feed_imports and the API. */
+static void err_printable(char *err, size_t err_size)
+{
+        for (size_t i = 0; i < err_size && err[i]; i++)
+                if ((unsigned char)err[i] < 0x20 || (unsigned char)err[i] > 0x7e)
+                        err[i] = '?';
+}
+
 json_t *feed_json_load(const char *data, size_t len, char *err, size_t err_size)
 {
         json_error_t je;
@@ -221,16 +231,23 @@ int tvm_osv_parse(struct tvm_feed *f, const char *data, size_t len, const char *
         }
         r = feed_osv_record(f, j, name, err, err_size);
         json_decref(j);
+        if (r < 0)
+                err_printable(err, err_size);
         return r;
 }
 
 int tvm_tracker_parse(struct tvm_feed *f, const char *data, size_t len, char *err, size_t err_size)
 {
+        int r;
+
         if (len > TVM_FEED_BYTES_MAX) {
                 snprintf(err, err_size, "the tracker's JSON is larger than %u bytes", TVM_FEED_BYTES_MAX);
                 return -E2BIG;
         }
-        return feed_tracker_text(f, data, len, err, err_size);
+        r = feed_tracker_text(f, data, len, err, err_size);
+        if (r < 0)
+                err_printable(err, err_size);
+        return r;
 }
 
 /* A name from a zip or folder fit for a message. */
@@ -379,6 +396,7 @@ int tvm_feed_parse(const char *data, size_t len, enum tvm_feed_kind kind, struct
                 return -ENOMEM;
         r = doc_parse(f, data, len, kind, err, err_size);
         if (r < 0) {
+                err_printable(err, err_size);
                 tvm_feed_free(f);
                 return r;
         }
@@ -500,6 +518,7 @@ int tvm_feed_load_path(const char *path, enum tvm_feed_kind kind, struct tvm_fee
         if (r == 0 && f->records == 0)
                 r = util_path_fail(err, err_size, path, "holds no records");
         if (r < 0) {
+                err_printable(err, err_size);
                 tvm_feed_free(f);
                 return r;
         }

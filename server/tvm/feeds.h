@@ -7,7 +7,8 @@
  * configured feeds (tvm_feed_paths, tvm_feed_interval).
  *
  * All input is bounded by the limits below; a refusal names the record
- * (OSV id or file, tracker package and CVE) and the reason. */
+ * (OSV id or file, tracker package and CVE) and the reason, in printable
+ * ASCII (any other byte it quotes becomes '?'). */
 #pragma once
 
 #include <stdbool.h>

@@ -24,6 +24,7 @@
 #define IMPORTS_LIMIT_MAX 1000
 #define FETCH_TIMEOUT_S 600             /* a whole download */
 #define FETCH_CONNECT_TIMEOUT_S 30
+#define INTERVAL_WAIT_MAX (100LL * 365 * 86400)       /* a longer tvm_feed_interval waits this long */
 
 static const struct db_migration feed_migrations[] = {
         { 1,
@@ -466,24 +467,43 @@ static int fetch_url(const char *url, const char *ca_file, atomic_bool *stop, ch
         return *ret ? 0 : -ENOMEM;
 }
 
+/* The origin a URL is recorded, logged and listed as: its user and
+ * password (https://user:secret@mirror/...) become "***", since every
+ * admin role may list the imports. A path stays as it is. */
+static void origin_shown(const char *url, char out[static TVM_ORIGIN_MAX + 1])
+{
+        const char *at = NULL;
+
+        snprintf(out, TVM_ORIGIN_MAX + 1, "%s", url);
+        if (strncmp(url, "https://", 8) != 0)
+                return;
+        /* the authority's last '@' ends the user and password */
+        for (const char *p = url + 8; *p && *p != '/' && *p != '?' && *p != '#'; p++)
+                if (*p == '@')
+                        at = p;
+        if (at)
+                snprintf(out, TVM_ORIGIN_MAX + 1, "https://***%s", at);
+}
+
 /* Imports one configured path or URL, logging what happened. */
-static void import_one(struct vigild *d, const char *origin, atomic_bool *stop)
+static void import_one(struct vigild *d, const char *url, atomic_bool *stop)
 {
         struct tvm_import_result res;
         int64_t started = util_now(), t0 = util_mono_ms();
         struct tvm_feed *f = NULL;
-        char err[512];
+        char err[512], origin[TVM_ORIGIN_MAX + 1];
         int r;
 
-        if (strncmp(origin, "https://", 8) == 0) {
+        origin_shown(url, origin);
+        if (strncmp(url, "https://", 8) == 0) {
                 char *data = NULL;
                 size_t len = 0;
-                r = fetch_url(origin, d->cfg.tvm_feed_ca_file, stop, &data, &len, err, sizeof(err));
+                r = fetch_url(url, d->cfg.tvm_feed_ca_file, stop, &data, &len, err, sizeof(err));
                 if (r == 0)
                         r = tvm_feed_parse(data, len, TVM_FEED_AUTO, &f, err, sizeof(err));
                 free(data);
         } else {
-                r = tvm_feed_load_path(origin, TVM_FEED_AUTO, &f, err, sizeof(err));
+                r = tvm_feed_load_path(url, TVM_FEED_AUTO, &f, err, sizeof(err));
         }
         if (r == -ENOMEM)
                 snprintf(err, sizeof(err), "out of memory");
@@ -516,7 +536,9 @@ static void *schedule_main(void *arg)
                 for (int i = 0; i < t->n && !atomic_load(&t->stop); i++)
                         import_one(d, t->paths[i], &t->stop);
                 clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_sec += d->cfg.tvm_feed_interval;
+                /* the setting may be as long as a duration can be: no overflow into the past */
+                until.tv_sec += d->cfg.tvm_feed_interval < INTERVAL_WAIT_MAX ? d->cfg.tvm_feed_interval
+                                                                             : INTERVAL_WAIT_MAX;
                 pthread_mutex_lock(&t->lock);
                 while (!atomic_load(&t->stop) && pthread_cond_timedwait(&t->wake, &t->lock, &until) != ETIMEDOUT)
                         ;

@@ -6,7 +6,9 @@
  * expiry, and the event stream: an alert uploaded by an enrolled device
  * reaches it as alert and risk events within a bound, a device action as
  * an action event; past portal_sse_clients streams a client gets 503 until
- * one goes; the keepalive comes, and the stream of a revoked token ends. libcurl
+ * one goes (within seconds: the refusal writes to every stream); the
+ * keepalive comes, and the stream of a revoked token or a signed-out
+ * session ends at once. libcurl
  * drives the requests, to see every header. */
 #include <curl/curl.h>
 #include <errno.h>
@@ -26,6 +28,7 @@
 #include <cmocka.h>
 
 #include "crypto/crypto.h"
+#include "server/api/api.h"
 #include "tests/integration/harness.h"
 #include "util/strutil.h"
 
@@ -125,6 +128,8 @@ static CURL *easy(const char *method, const char *path, struct curl_slist *hdrs,
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_CAINFO, H.ca);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        if (strcmp(method, "HEAD") == 0)
+                curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
@@ -197,7 +202,7 @@ static void test_static_files(void **state)
 {
         static struct resp plain, gz, again;
         static char inflated[STREAM_MAX];
-        char inm[200];
+        char inm[200], etag[128], gz_etag[128];
         size_t n;
 
         assert_int_equal(req("GET", "/", NULL, &plain, NULL), 200);
@@ -208,11 +213,15 @@ static void test_static_files(void **state)
         expect_security_headers(&plain);
         assert_non_null(header(&plain, "ETag"));
         assert_int_equal(header(&plain, "ETag")[0], '"');
-        snprintf(inm, sizeof(inm), "If-None-Match: \"nope\", %s", header(&plain, "ETag"));
+        snprintf(etag, sizeof(etag), "%s", header(&plain, "ETag"));
+        snprintf(inm, sizeof(inm), "If-None-Match: \"nope\", %s", etag);
 
         assert_int_equal(req("GET", "/", NULL, &gz, "Accept-Encoding: gzip", NULL), 200);
         assert_string_equal(header(&gz, "Content-Encoding"), "gzip");
-        assert_string_equal(header(&gz, "ETag"), header(&plain, "ETag"));
+        /* another representation, another strong ETag */
+        snprintf(gz_etag, sizeof(gz_etag), "%s", header(&gz, "ETag"));
+        assert_string_not_equal(gz_etag, etag);
+        assert_int_equal(gz_etag[0], '"');
         n = gunzip(gz.body, gz.bl, inflated, sizeof(inflated));
         assert_int_equal(n, plain.bl);
         assert_memory_equal(inflated, plain.body, n);
@@ -223,6 +232,16 @@ static void test_static_files(void **state)
         assert_int_equal(req("GET", "/", NULL, &again, inm, NULL), 304);
         assert_int_equal(again.bl, 0);
         expect_security_headers(&again);
+        /* each ETag validates its own representation only */
+        assert_int_equal(req("GET", "/", NULL, &again, inm, "Accept-Encoding: gzip", NULL), 200);
+        assert_string_equal(header(&again, "Content-Encoding"), "gzip");
+        snprintf(inm, sizeof(inm), "If-None-Match: %s", gz_etag);
+        assert_int_equal(req("GET", "/", NULL, &again, inm, "Accept-Encoding: gzip", NULL), 304);
+        assert_string_equal(header(&again, "ETag"), gz_etag);
+        assert_int_equal(req("GET", "/", NULL, &again, inm, NULL), 200);
+        assert_null(header(&again, "Content-Encoding"));
+        assert_string_equal(header(&again, "ETag"), etag);
+        snprintf(inm, sizeof(inm), "If-None-Match: \"nope\", %s", etag);
         assert_int_equal(req("GET", "/", NULL, &again, "If-None-Match: \"0123\"", NULL), 200);
 
         assert_int_equal(req("GET", "/assets/app.js", NULL, &again, NULL), 200);
@@ -236,6 +255,16 @@ static void test_static_files(void **state)
         expect_security_headers(&again);
         assert_int_equal(req("GET", "/assets/../index.html", NULL, &again, NULL), 404);
         assert_int_equal(req("POST", "/assets/app.js", "", &again, NULL), 405);
+        /* HEAD is GET without the body */
+        assert_int_equal(req("HEAD", "/", NULL, &again, NULL), 200);
+        assert_int_equal(again.bl, 0);
+        assert_string_equal(header(&again, "Content-Type"), "text/html; charset=utf-8");
+        assert_string_equal(header(&again, "ETag"), etag);
+        expect_security_headers(&again);
+        assert_int_equal(req("HEAD", "/", NULL, &again, inm, NULL), 304);
+        assert_int_equal(req("HEAD", "/assets/app.js", NULL, &again, NULL), 200);
+        assert_non_null(header(&again, "ETag"));
+        assert_int_equal(req("HEAD", "/assets/nope.js", NULL, &again, NULL), 404);
 
         /* the API's answers carry the same headers */
         assert_int_equal(req("GET", "/api/v1/health", NULL, &again, NULL), 200);
@@ -353,6 +382,49 @@ static void test_csrf_and_roles(void **state)
         free(reader);
 }
 
+/* HEAD on the API is GET without the body. */
+static void test_head(void **state)
+{
+        static struct resp r;
+        struct session a;
+
+        assert_int_equal(sign_in(H.token, &a), 201);
+        assert_int_equal(req("HEAD", "/api/v1/session", NULL, &r, a.cookie, NULL), 200);
+        assert_int_equal(r.bl, 0);
+        assert_string_equal(header(&r, "Content-Type"), "application/json");
+        expect_security_headers(&r);
+        assert_int_equal(req("HEAD", "/api/v1/devices", NULL, &r, a.cookie, NULL), 200);
+        assert_int_equal(req("HEAD", "/api/v1/devices", NULL, &r, NULL), 401);
+        assert_int_equal(req("HEAD", "/api/v1/events", NULL, &r, a.cookie, NULL), 200);
+        assert_string_equal(header(&r, "Content-Type"), "text/event-stream");
+        assert_string_equal(header(&r, "Cache-Control"), "no-store");
+}
+
+/* Several session cookies are refused, whichever of them is valid. */
+static void test_duplicate_cookies(void **state)
+{
+        static struct resp r;
+        struct session a, b;
+        char both[300];
+
+        assert_int_equal(sign_in(H.token, &a), 201);
+        assert_int_equal(req("GET", "/api/v1/session", NULL, &r, a.cookie, NULL), 200);
+        /* a second vigil_session (planted for a sibling domain or a narrower
+         * path, say) makes the request ambiguous: neither is taken */
+        assert_int_equal(sign_in(H.token, &b), 201);
+        snprintf(both, sizeof(both), "%s; %s", a.cookie, b.cookie + strlen("Cookie: "));
+        assert_int_equal(req("GET", "/api/v1/session", NULL, &r, both, NULL), 401);
+        assert_int_equal(req("GET", "/api/v1/devices", NULL, &r, both, NULL), 401);
+        snprintf(both, sizeof(both), "%s; vigil_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", a.cookie);
+        assert_int_equal(req("GET", "/api/v1/devices", NULL, &r, both, NULL), 401);
+        snprintf(both, sizeof(both), "Cookie: vigil_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; %s",
+                 a.cookie + strlen("Cookie: "));
+        assert_int_equal(req("GET", "/api/v1/devices", NULL, &r, both, NULL), 401);
+        /* other cookies around it are fine */
+        snprintf(both, sizeof(both), "Cookie: theme=dark; %s; lang=\"en\"", a.cookie + strlen("Cookie: "));
+        assert_int_equal(req("GET", "/api/v1/devices", NULL, &r, both, NULL), 200);
+}
+
 static void test_sign_out(void **state)
 {
         static struct resp r;
@@ -393,6 +465,33 @@ static void test_revocation(void **state)
         assert_int_equal(sign_in(tok, &s), 401);
         free(tok);
         free(id);
+}
+
+/* The last security_admin token cannot be revoked: nobody could make
+ * tokens again. */
+static void test_revoke_last_security_admin(void **state)
+{
+        static struct harness h4;
+        char first[API_TOKEN_ID_LEN + 1], path[128], *id = NULL, *second;
+        json_t *j = NULL;
+
+        assert_int_equal(harness_start(&h4, NULL), 0);
+        snprintf(first, sizeof(first), "%.*s", API_TOKEN_ID_LEN, h4.token + 4);
+        snprintf(path, sizeof(path), "/api/v1/tokens/%s", first);
+        assert_int_equal(harness_admin(&h4, "DELETE", path, NULL, NULL, &j), 409);
+        assert_string_equal(httpc_error_code(j), "last_security_admin");
+        json_decref(j);
+        /* with another, it may go; then the other is the last */
+        second = harness_new_token(&h4, "security_admin", "second", &id);
+        assert_non_null(second);
+        assert_int_equal(harness_admin(&h4, "DELETE", path, second, NULL, NULL), 200);
+        snprintf(path, sizeof(path), "/api/v1/tokens/%s", id);
+        assert_int_equal(harness_admin(&h4, "DELETE", path, second, NULL, &j), 409);
+        json_decref(j);
+        assert_int_equal(harness_admin(&h4, "GET", "/api/v1/devices", second, NULL, NULL), 200);
+        free(second);
+        free(id);
+        assert_int_equal(harness_stop(&h4), 0);
 }
 
 /* A stream of GET /api/v1/events read by a thread. */
@@ -587,10 +686,14 @@ static void test_events(void **state)
         assert_true(stream_wait(d, "retry: 3000", 2000));
         assert_int_equal(req("GET", "/api/v1/events", NULL, &r, bearer, NULL), 503);
         assert_string_equal(body_code(&r), "too_many_streams");
-        /* a client that goes frees its place at the next keepalive at the latest */
+        /* the refusal wrote a comment to every stream, so that clients that
+         * went away are noticed: one that goes right after a keepalive frees
+         * its place for a retry within seconds, not at the next keepalive */
+        assert_true(stream_wait(b, ": ping\n\n", 1000));
+        assert_true(stream_wait(b, ": keepalive\n\n", 16000));
         stream_close(a);
         c = NULL;
-        for (int i = 0; i < 40 && !c; i++) {
+        for (int i = 0; i < 6 && !c; i++) {
                 sleep_ms(500);
                 c = stream_open(bearer);
                 if (!stream_wait(c, "retry: 3000", 1000)) {
@@ -599,11 +702,14 @@ static void test_events(void **state)
                 }
         }
         assert_non_null(c);
-        /* the keepalive comment reaches the streams; at the next one, the
-         * stream of a revoked token is closed by the server */
-        assert_true(stream_wait(b, ": keepalive\n\n", 16000));
+        /* seconds after a keepalive, the stream of a revoked token is
+         * closed by the server at once, not at the next keepalive */
         snprintf(rpath, sizeof(rpath), "/api/v1/tokens/%s", rid);
         assert_int_equal(harness_admin(&H, "DELETE", rpath, NULL, NULL, NULL), 200);
+        for (int i = 0; i < 20 && !atomic_load(&d->done); i++)
+                sleep_ms(100);
+        assert_true(atomic_load(&d->done));
+        assert_int_equal(d->status, 200);
         {
                 unsigned n = stream_count(b, ": keepalive\n\n");
 
@@ -611,10 +717,15 @@ static void test_events(void **state)
                         sleep_ms(100);
                 assert_int_equal(stream_count(b, ": keepalive\n\n"), n + 1);
         }
+        /* so does the stream of a session signed out */
+        stream_close(d);
+        assert_int_equal(sign_in(H.token, &rs), 201);
+        d = stream_open(rs.cookie);
+        assert_true(stream_wait(d, "retry: 3000", 2000));
+        assert_int_equal(req("DELETE", "/api/v1/session", NULL, &r, rs.cookie, rs.csrf, NULL), 204);
         for (int i = 0; i < 20 && !atomic_load(&d->done); i++)
                 sleep_ms(100);
         assert_true(atomic_load(&d->done));
-        assert_int_equal(d->status, 200);
         stream_close(b);
         stream_close(c);
         stream_close(d);
@@ -623,6 +734,61 @@ static void test_events(void **state)
         /* without a token or a session, no stream */
         assert_int_equal(req("GET", "/api/v1/events", NULL, &r, NULL), 401);
         httpc_free(dev.c);
+}
+
+/* vigild stops cleanly, within its usual time, with event streams open
+ * (idle: their connections suspended) and a client opening streams while
+ * it stops. */
+static atomic_bool opening;
+
+/* Opens short event streams one after another while opening is set. */
+static void *open_streams_main(void *arg)
+{
+        struct curl_slist *hdrs = curl_slist_append(NULL, arg);
+
+        while (atomic_load(&opening)) {
+                static struct resp r;
+                CURL *c = easy("GET", "/api/v1/events", hdrs, NULL, &r);
+
+                curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 100L);
+                curl_easy_perform(c);
+                curl_easy_cleanup(c);
+        }
+        curl_slist_free_all(hdrs);
+        return NULL;
+}
+
+static void test_stop_with_streams(void **state)
+{
+        pthread_t opener;
+        static struct harness h3;
+        struct harness saved = H;
+        struct stream *s[3];
+        char bearer[200];
+        int64_t t0;
+
+        assert_int_equal(harness_start(&h3, NULL), 0);
+        H = h3;
+        snprintf(bearer, sizeof(bearer), "Authorization: Bearer %s", H.token);
+        for (int i = 0; i < 3; i++) {
+                s[i] = stream_open(bearer);
+                assert_true(stream_wait(s[i], "retry: 3000", 2000));
+        }
+        atomic_store(&opening, true);
+        assert_int_equal(pthread_create(&opener, NULL, open_streams_main, bearer), 0);
+        sleep_ms(300);
+        t0 = util_mono_ms();
+        assert_int_equal(harness_stop(&h3), 0);
+        assert_true(util_mono_ms() - t0 < 5000);
+        atomic_store(&opening, false);
+        pthread_join(opener, NULL);
+        for (int i = 0; i < 3; i++) {
+                for (int k = 0; k < 50 && !atomic_load(&s[i]->done); k++)
+                        sleep_ms(100);
+                assert_true(atomic_load(&s[i]->done));
+                stream_close(s[i]);
+        }
+        H = saved;
 }
 
 /* Idle and maximum expiry, with a vigild of short timeouts. */
@@ -670,6 +836,23 @@ static void test_expiry(void **state)
         }
         H = saved;
         assert_int_equal(harness_stop(&h2), 0);
+
+        /* the longest maximum a duration can say: the session says the last
+         * time RFC 3339 can write, not an overflow into the past */
+        assert_int_equal(harness_start(&h2, "portal_session_max = 9223372036854775807s\n"), 0);
+        H = h2;
+        assert_int_equal(sign_in(H.token, &s), 201);
+        assert_int_equal(req("GET", "/api/v1/session", NULL, &r, s.cookie, NULL), 200);
+        assert_non_null(strstr(r.body, "\"expires\":\"9999-12-31T23:59:59Z\""));
+        H = saved;
+        assert_int_equal(harness_stop(&h2), 0);
+        assert_int_equal(harness_start(&h2, "portal_session_max = 100000000d\n"), 0);
+        H = h2;
+        assert_int_equal(sign_in(H.token, &s), 201);
+        assert_int_equal(req("GET", "/api/v1/session", NULL, &r, s.cookie, NULL), 200);
+        assert_non_null(strstr(r.body, "\"expires\":\"9999-12-31T23:59:59Z\""));
+        H = saved;
+        assert_int_equal(harness_stop(&h2), 0);
 }
 
 int main(void)
@@ -678,9 +861,13 @@ int main(void)
                 cmocka_unit_test(test_static_files),
                 cmocka_unit_test(test_sign_in_roles),
                 cmocka_unit_test(test_csrf_and_roles),
+                cmocka_unit_test(test_head),
+                cmocka_unit_test(test_duplicate_cookies),
                 cmocka_unit_test(test_sign_out),
                 cmocka_unit_test(test_revocation),
+                cmocka_unit_test(test_revoke_last_security_admin),
                 cmocka_unit_test(test_events),
+                cmocka_unit_test(test_stop_with_streams),
                 cmocka_unit_test(test_expiry),
         };
         int r;

@@ -172,4 +172,25 @@ grep -qF "cannot import the feed '$T/missing.zip'" "$T/vigild.log" || fail "the 
 rows_are osv 16
 rows_are debian-tracker 25
 stop_vigild
+
+# the longest interval a duration can say: one import at start, then none
+# (the wait's deadline once overflowed into the past and imports ran back to back)
+# A URL's user and password are used to download, and never logged,
+# recorded or listed (any admin role lists the imports): "***" stands for them
+mv "$T/vigild.log" "$T/vigild-scheduled.log"
+printf 'tvm_feed_paths = %s, %s\ntvm_feed_interval = 9223372036854775807s\ntvm_feed_ca_file = %s\n' \
+    "$T/tracker.json" "https://mirror:s3cr3t@127.0.0.1:$HP/osv.zip" "$T/www-ca.pem" >>"$T/data/vigild.conf"
+start_vigild
+wait_for "$T/vigild.log" "imported the osv feed 'https://\*\*\*@127.0.0.1:$HP/osv.zip': 5 records, 8 rows" 30 ||
+    fail "the import of the URL with a password did not happen: $(grep tvm: "$T/vigild.log")"
+grep -qF "imported the debian-tracker feed '$T/tracker.json'" "$T/vigild.log" || fail "the import at start did not happen"
+! grep -q s3cr3t "$T/vigild.log" || fail "the feed URL's password is in the log"
+[ "$(sql "SELECT COUNT(*) FROM tvm_feed_imports WHERE origin LIKE '%s3cr3t%'")" = 0 ] ||
+    fail "the feed URL's password is recorded in tvm_feed_imports"
+! api /api/v1/tvm/feeds | grep -q s3cr3t || fail "GET /api/v1/tvm/feeds lists the feed URL's password"
+rows_are osv 24
+sleep 2
+_n=$(grep -cF "imported the debian-tracker feed '$T/tracker.json'" "$T/vigild.log")
+[ "$_n" = 1 ] || fail "the tracker was imported $_n times in 2 s with a 292-billion-year interval"
+stop_vigild
 echo "PASS: tvm-feeds"

@@ -91,6 +91,10 @@ static void parse_refused(const char *doc, size_t len, enum tvm_feed_kind kind, 
         assert_null(f);
         if ((want1 && !strstr(err, want1)) || (want2 && !strstr(err, want2)))
                 fail_msg("'%s' lacks '%s' / '%s'", err, want1, want2 ? want2 : "");
+        /* one log line, a valid JSON string: printable ASCII whatever the feed quoted */
+        for (size_t i = 0; err[i]; i++)
+                if ((unsigned char)err[i] < 0x20 || (unsigned char)err[i] > 0x7e)
+                        fail_msg("byte 0x%02x at %zu of the message '%s'", (unsigned char)err[i], i, err);
 }
 
 static const struct tvm_row *row_find(const struct tvm_feed *f, const char *cve, const char *release,
@@ -240,6 +244,11 @@ static void test_osv_refused(void **state)
                 { "{\"package\":{\"ecosystem\":\"Ubuntu:22.04:ESM\",\"name\":\"x\"}}", "the release must be" },
                 { "{\"package\":{\"ecosystem\":\"Debian:\",\"name\":\"x\"}}", "the release must be" },
                 { "{\"package\":{\"ecosystem\":\"Debian:12\",\"name\":\"x y\"}}", "package name" },
+                /* quoted text with a line break, and cut at 64 bytes inside a character */
+                { "{\"package\":{\"ecosystem\":\"Debian:12\",\"name\":\"x\\ny\"}}", "package name 'x?y'" },
+                { "{\"package\":{\"ecosystem\":\"Debian:\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+                  "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+                  "\u00e9\u00e9\u00e9\u00e9\",\"name\":\"x\"}}", "ecosystem 'Debian:??" },
                 { "{\"package\":{\"ecosystem\":\"Debian:12\",\"name\":\"x\"},\"ranges\":7}", "'ranges' must be an array" },
                 { "{\"package\":\"x\"}", "'package' must be an object" },
                 { "7", "affected[0]: must be an object" },
@@ -359,6 +368,8 @@ static void test_tracker_refused(void **state)
                   "release 'bookworm'", "'urgency'" },
                 { "{\"x\":{\"CVE-1\":{\"description\":5,\"releases\":{}}}}", "'CVE-1'", "'description'" },
                 { "{\"x y\":{}}", "package 'x y'", "not a source package name" },
+                { "{\"x\\u001b[2Jy\":{}}", "package 'x?[2Jy'", "not a source package name" },
+                { "{\"x\":{\"CVE-\\u00e9\\r\":{}}}", "'CVE-\?\?\?'", "not an id" },
                 { "{\"x\":{\"CVE 1\":{}}}", "'CVE 1'", "not an id" },
                 { "{}", "holds no entries", NULL },
                 /* read one package at a time: the document's own syntax */
