@@ -804,8 +804,9 @@ static void dispatch(struct http_server *s, struct req_state *rs, struct http_re
                 http_reply_error(rep, 500, "internal", "the handler gave no answer");
 }
 
-/* What every answer carries: the portal's Content-Security-Policy and the
- * headers that keep browsers from sniffing, framing or leaking referrers. */
+/* What every answer carries: the portal's Content-Security-Policy, the
+ * headers that keep browsers from sniffing, framing or leaking referrers,
+ * and HSTS (the listener speaks only HTTPS). */
 static void add_common_headers(struct MHD_Response *resp, const struct http_reply *rep)
 {
         MHD_add_response_header(resp, "Content-Security-Policy",
@@ -815,6 +816,7 @@ static void add_common_headers(struct MHD_Response *resp, const struct http_repl
         MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
         MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
         MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+        MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
         if (rep->set_cookie[0])
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, rep->set_cookie);
 }

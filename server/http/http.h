@@ -63,7 +63,7 @@ struct http_request {
 #define HTTP_WAIT_KEY_MAX 64
 #define HTTP_WAIT_MAX_MS (60 * 1000)
 #define HTTP_SET_COOKIE_MAX 256
-#define HTTP_SESSION_COOKIE "vigil_session"     /* the portal's session cookie (http_session_auth_fn) */
+#define HTTP_SESSION_COOKIE "__Host-vigil_session"     /* the portal's session cookie (http_session_auth_fn) */
 #define HTTP_CSRF_HEADER "X-Vigil-CSRF"
 
 /* Bytes that outlive every reply (the portal's embedded files): sent as they

@@ -93,7 +93,11 @@ int feed_row_add(struct tvm_feed *f, struct tvm_row **ret)
                 return -E2BIG;
         if (f->n_rows == f->rows_cap) {
                 size_t cap = f->rows_cap ? f->rows_cap * 2 : 256;
-                struct tvm_row *rows = reallocarray(f->rows, cap, sizeof(*rows));
+                struct tvm_row *rows;
+
+                if (cap > TVM_FEED_ROWS_MAX)    /* the last doubling stops at the cap */
+                        cap = TVM_FEED_ROWS_MAX;
+                rows = reallocarray(f->rows, cap, sizeof(*rows));
                 if (!rows)
                         return -ENOMEM;
                 f->rows = rows;

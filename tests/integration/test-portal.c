@@ -181,6 +181,7 @@ static void expect_security_headers(const struct resp *r)
         assert_string_equal(header(r, "X-Content-Type-Options"), "nosniff");
         assert_string_equal(header(r, "Referrer-Policy"), "no-referrer");
         assert_string_equal(header(r, "X-Frame-Options"), "DENY");
+        assert_string_equal(header(r, "Strict-Transport-Security"), "max-age=31536000");
 }
 
 /* Inflates a gzip body. Returns its length. */
@@ -272,7 +273,7 @@ static void test_static_files(void **state)
 }
 
 struct session {
-        char cookie[128];               /* "Cookie: vigil_session=..." */
+        char cookie[128];               /* "Cookie: __Host-vigil_session=..." */
         char csrf[128];                 /* "X-Vigil-CSRF: ..." */
         char role[32];
 };
@@ -296,8 +297,8 @@ static long sign_in(const char *token, struct session *s)
         assert_non_null(strstr(sc, "; HttpOnly"));
         assert_non_null(strstr(sc, "; Secure"));
         assert_non_null(strstr(sc, "; SameSite=Strict"));
-        assert_true(strncmp(sc, "vigil_session=", 14) == 0);
-        assert_int_equal(strcspn(sc, ";"), 14 + 43);
+        assert_true(strncmp(sc, "__Host-vigil_session=", 21) == 0);
+        assert_int_equal(strcspn(sc, ";"), 21 + 43);
         snprintf(s->cookie, sizeof(s->cookie), "Cookie: %.*s", (int)strcspn(sc, ";"), sc);
         j = json_loads(r.body, 0, NULL);
         assert_non_null(j);
@@ -348,7 +349,7 @@ static void test_sign_in_roles(void **state)
         /* no session, a made-up one */
         assert_int_equal(req("GET", "/api/v1/session", NULL, &r, NULL), 401);
         assert_int_equal(req("GET", "/api/v1/devices", NULL, &r,
-                             "Cookie: vigil_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL), 401);
+                             "Cookie: __Host-vigil_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL), 401);
         assert_string_equal(body_code(&r), "unauthenticated");
 }
 
@@ -409,15 +410,15 @@ static void test_duplicate_cookies(void **state)
 
         assert_int_equal(sign_in(H.token, &a), 201);
         assert_int_equal(req("GET", "/api/v1/session", NULL, &r, a.cookie, NULL), 200);
-        /* a second vigil_session (planted for a sibling domain or a narrower
+        /* a second __Host-vigil_session (planted for a sibling domain or a narrower
          * path, say) makes the request ambiguous: neither is taken */
         assert_int_equal(sign_in(H.token, &b), 201);
         snprintf(both, sizeof(both), "%s; %s", a.cookie, b.cookie + strlen("Cookie: "));
         assert_int_equal(req("GET", "/api/v1/session", NULL, &r, both, NULL), 401);
         assert_int_equal(req("GET", "/api/v1/devices", NULL, &r, both, NULL), 401);
-        snprintf(both, sizeof(both), "%s; vigil_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", a.cookie);
+        snprintf(both, sizeof(both), "%s; __Host-vigil_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", a.cookie);
         assert_int_equal(req("GET", "/api/v1/devices", NULL, &r, both, NULL), 401);
-        snprintf(both, sizeof(both), "Cookie: vigil_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; %s",
+        snprintf(both, sizeof(both), "Cookie: __Host-vigil_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; %s",
                  a.cookie + strlen("Cookie: "));
         assert_int_equal(req("GET", "/api/v1/devices", NULL, &r, both, NULL), 401);
         /* other cookies around it are fine */
@@ -436,7 +437,7 @@ static void test_sign_out(void **state)
         assert_int_equal(req("GET", "/api/v1/devices", NULL, &r, s.cookie, NULL), 200);
         assert_int_equal(req("DELETE", "/api/v1/session", NULL, &r, s.cookie, s.csrf, NULL), 204);
         assert_non_null(header(&r, "Set-Cookie"));
-        assert_non_null(strstr(header(&r, "Set-Cookie"), "vigil_session=;"));
+        assert_non_null(strstr(header(&r, "Set-Cookie"), "__Host-vigil_session=;"));
         assert_non_null(strstr(header(&r, "Set-Cookie"), "Max-Age=0"));
         assert_int_equal(req("GET", "/api/v1/session", NULL, &r, s.cookie, NULL), 401);
         assert_int_equal(req("GET", "/api/v1/devices", NULL, &r, s.cookie, NULL), 401);
@@ -592,32 +593,6 @@ static void stream_close(struct stream *s)
         free(s);
 }
 
-static long upload_alert(struct harness_device *dev, const char *severity)
-{
-        char now[21], err[256], id[37], *text;
-        long st = -1;
-        json_t *b, *ans = NULL;
-
-        assert_int_equal(crypto_uuid4(id), 0);
-        util_time_format(util_now(), now);
-        b = json_pack("{s:[{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:[s],s:[s],s:s,s:s,s:s,s:i,"
-                      "s:{s:i,s:i},s:{s:i,s:s,s:s},s:[{s:i,s:s}],s:{s:s}}]}", "alerts",
-                      "change", "new", "id", id, "rule_id", "portal-rule", "title", "Portal stream test",
-                      "source", "sigma", "severity", severity, "rule_level", severity, "techniques", "T1059",
-                      "tactics", "execution", "category", "process_creation", "first_seen", now, "last_seen", now,
-                      "count", 1, "tree", "pid", 10, "start_ticks", 5, "process", "pid", 11, "image",
-                      "/usr/bin/bash", "command_line", "bash -c x", "ancestors", "pid", 1, "image", "/sbin/init",
-                      "event", "EventType", "process_exec");
-        text = json_dumps(b, JSON_COMPACT);
-        if (httpc_request(dev->c, "POST", "/agent/v1/alerts", NULL, text, strlen(text), &st, &ans, err,
-                          sizeof(err)) < 0)
-                fail_msg("upload: %s", err);
-        json_decref(ans);
-        free(text);
-        json_decref(b);
-        return st;
-}
-
 static void test_events(void **state)
 {
         static struct resp r;
@@ -648,7 +623,12 @@ static void test_events(void **state)
         a->wanted = want;
         pthread_mutex_unlock(&a->lock);
         t0 = util_mono_ms();
-        assert_int_equal(upload_alert(&dev, "high"), 200);
+        {
+                char id[37];
+
+                assert_int_equal(crypto_uuid4(id), 0);
+                assert_int_equal(harness_alert_upload(&dev, id, "portal-rule", "Portal stream test", "high"), 200);
+        }
         t1 = util_mono_ms();
         assert_true(stream_wait(a, want, 2000));
         assert_true(stream_wait(a, "event: alert\n", 100));
