@@ -382,6 +382,7 @@ static int serve(struct vigild *d, const char *port_file, const char *access_por
                 if (sig == SIGTERM || sig == SIGINT)
                         break;
                 enroll_flush(d);
+                defend_actions_tick(d);
         }
         log_info("received %s; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         /* the evaluator stops first: it may wake a long-poll (an isolate a

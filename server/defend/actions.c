@@ -112,38 +112,88 @@ static int history_add(struct vigild *d, const char *id, int64_t now, const char
                                         db_param_text(message, message ? strlen(message) : 0)));
 }
 
-/* Open actions past their expiry become timed_out, with a history row each.
- * Lock held; its own transaction. Returns 0 or a negative errno. */
-static int expire(struct vigild *d)
+/* Open actions that expire() timed out, to publish once the lock is
+ * released (expired_publish). At most EXPIRED_BATCH per call: the rest
+ * wait for the next call, so none goes unannounced. */
+#define EXPIRED_BATCH 32
+struct expired {
+        size_t n;
+        struct {
+                char id[37];
+                char device_id[37];
+                char type[40];
+        } v[EXPIRED_BATCH];
+};
+
+/* Open actions past their expiry become timed_out, with a history row
+ * each; ex gets them (at most EXPIRED_BATCH). Lock held; its own
+ * transaction. Returns 0 or a negative errno (ex then empty). */
+static int expire(struct vigild *d, struct expired *ex)
 {
         int64_t now = util_now();
         struct db_stmt *st;
         int r;
 
+        ex->n = 0;
         /* a read first: the common case writes nothing */
-        r = db_prepare(d->db, "SELECT 1 FROM defend_actions WHERE status IN ('pending', 'in_progress') "
-                              "AND expires_at <= $1 LIMIT 1", &st);
+        r = db_prepare(d->db, "SELECT id, device_id, type FROM defend_actions WHERE status IN "
+                              "('pending', 'in_progress') AND expires_at <= $1 ORDER BY expires_at LIMIT $2", &st);
         if (r < 0)
                 return r;
         db_bind_int64(st, 1, now);
-        r = db_step(st);
+        db_bind_int64(st, 2, EXPIRED_BATCH);
+        while ((r = db_step(st)) == 1 && ex->n < EXPIRED_BATCH) {
+                const char *id = db_column_text(st, 0, NULL), *dev = db_column_text(st, 1, NULL),
+                           *type = db_column_text(st, 2, NULL);
+
+                snprintf(ex->v[ex->n].id, sizeof(ex->v[ex->n].id), "%s", id ? id : "");
+                snprintf(ex->v[ex->n].device_id, sizeof(ex->v[ex->n].device_id), "%s", dev ? dev : "");
+                snprintf(ex->v[ex->n].type, sizeof(ex->v[ex->n].type), "%s", type ? type : "");
+                ex->n++;
+        }
         db_stmt_done(st);
-        if (r <= 0)
-                return r;
+        if (r < 0 || ex->n == 0) {
+                ex->n = 0;
+                return r < 0 ? r : 0;
+        }
         r = db_begin(d->db);
-        if (r == 0)
+        for (size_t i = 0; r == 0 && i < ex->n; i++) {
+                const char *id = ex->v[i].id;
+
                 r = db_exec_params(d->db, "INSERT INTO defend_action_history (action_id, at, by, by_name, "
-                                   "from_status, to_status, message) SELECT id, $1, 'vigild', 'vigild', status, "
+                                   "from_status, to_status, message) SELECT id, $2, 'vigild', 'vigild', status, "
                                    "'timed_out', 'the device did not finish the action before it expired' "
-                                   "FROM defend_actions WHERE status IN ('pending', 'in_progress') "
-                                   "AND expires_at <= $1",
-                                   DB_PARAMS(db_param_int64(now)));
-        if (r == 0)
-                r = db_exec_params(d->db, "UPDATE defend_actions SET status = 'timed_out', updated_at = $1, "
-                                   "finished_at = $1 WHERE status IN ('pending', 'in_progress') "
-                                   "AND expires_at <= $1",
-                                   DB_PARAMS(db_param_int64(now)));
-        return db_finish(d->db, r);
+                                   "FROM defend_actions WHERE id = $1",
+                                   DB_PARAMS(db_param_text(id, strlen(id)), db_param_int64(now)));
+                if (r == 0)
+                        r = db_exec_params(d->db, "UPDATE defend_actions SET status = 'timed_out', updated_at = $2, "
+                                           "finished_at = $2 WHERE id = $1",
+                                           DB_PARAMS(db_param_text(id, strlen(id)), db_param_int64(now)));
+        }
+        r = db_finish(d->db, r);
+        if (r < 0)
+                ex->n = 0;
+        return r;
+}
+
+static void action_publish(struct vigild *d, const char *id, const char *device_id, const char *type,
+                           const char *status);
+
+/* Tells the bus of the actions expire() timed out; lock released. */
+static void expired_publish(struct vigild *d, const struct expired *ex)
+{
+        for (size_t i = 0; i < ex->n; i++)
+                action_publish(d, ex->v[i].id, ex->v[i].device_id, ex->v[i].type, "timed_out");
+}
+
+void defend_actions_tick(struct vigild *d)
+{
+        struct expired ex;
+
+        db_lock(d->db);
+        expire(d, &ex);
+        db_unlock(d->db);
+        expired_publish(d, &ex);
 }
 
 #define ACTION_COLUMNS \
@@ -203,12 +253,14 @@ static json_t *action_full(struct vigild *d, const char *id)
 
 static void reply_action(struct vigild *d, const char *id, unsigned status, struct http_reply *rep)
 {
+        struct expired ex;
         json_t *j;
 
         db_lock(d->db);
-        expire(d);
+        expire(d, &ex);
         j = action_full(d, id);
         db_unlock(d->db);
+        expired_publish(d, &ex);
         if (!j) {
                 http_reply_error(rep, 404, "action_not_found", "no action with id '%s'", id);
                 return;
@@ -293,6 +345,7 @@ static void action_publish(struct vigild *d, const char *id, const char *device_
 int defend_action_request(struct vigild *d, const char *device_id, const char *type, const char *comment,
                           const char *by, const char *by_name, int64_t timeout_s, char ret_id[static 37])
 {
+        struct expired ex;
         char id[37], open_id[37];
         int64_t now = util_now();
         int r;
@@ -305,7 +358,7 @@ int defend_action_request(struct vigild *d, const char *device_id, const char *t
         if (crypto_uuid4(id) < 0)
                 return -EIO;
         db_lock(d->db);
-        expire(d);
+        expire(d, &ex);
         r = db_begin(d->db);
         if (r == 0) {
                 r = open_action_find(d, device_id, type, open_id);
@@ -326,6 +379,7 @@ int defend_action_request(struct vigild *d, const char *device_id, const char *t
                 r = history_add(d, id, now, by, by_name, NULL, "pending", comment);
         r = db_finish(d->db, r);
         db_unlock(d->db);
+        expired_publish(d, &ex);
         if (r == 0 || r == -EBUSY)
                 memcpy(ret_id, r == 0 ? id : open_id, 37);
         if (r == 0) {
@@ -384,6 +438,7 @@ static void handle_action_show(struct vigild *d, const struct http_request *req,
 static void list_actions(struct vigild *d, const struct http_request *req, const char *device,
                          struct http_reply *rep)
 {
+        struct expired ex;
         const char *type = http_request_query(req, "type"), *status = http_request_query(req, "status");
         const char *t[3];
         uint64_t limit, offset;
@@ -408,7 +463,7 @@ static void list_actions(struct vigild *d, const struct http_request *req, const
         t[2] = status;
         arr = json_array();
         db_lock(d->db);
-        expire(d);
+        expire(d, &ex);
 #define WHERE " WHERE ($1 IS NULL OR device_id = $1) AND ($2 IS NULL OR type = $2) AND ($3 IS NULL OR status = $3)"
         r = db_prepare(d->db, "SELECT count(*) FROM defend_actions" WHERE, &st);
         if (r == 0) {
@@ -432,6 +487,7 @@ static void list_actions(struct vigild *d, const struct http_request *req, const
                 db_stmt_done(st);
         }
         db_unlock(d->db);
+        expired_publish(d, &ex);
         if (r < 0)
                 http_reply_list_failed(rep, arr, "list actions");
         else
@@ -510,6 +566,7 @@ static int status_set(struct vigild *d, const char *id, const char *from, const 
 /* POST /api/v1/actions/{id}/cancel {comment} */
 static void handle_action_cancel(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
+        struct expired ex;
         const char *id = req->params[0], *comment = NULL;
         char device[64], type[40], status[16];
         json_t *body = NULL;
@@ -527,7 +584,7 @@ static void handle_action_cancel(struct vigild *d, const struct http_request *re
                 }
         }
         db_lock(d->db);
-        expire(d);
+        expire(d, &ex);
         r = db_begin(d->db);
         if (r == 0)
                 r = action_get(d, id, device, type, status);
@@ -542,6 +599,7 @@ static void handle_action_cancel(struct vigild *d, const struct http_request *re
                 r = -ENOENT;
         r = db_finish(d->db, r);
         db_unlock(d->db);
+        expired_publish(d, &ex);
         if (r == -ENOENT)
                 http_reply_error(rep, 404, "action_not_found", "no action with id '%s'", id);
         else if (r == -EPERM)
@@ -630,6 +688,7 @@ static json_t *agent_actions(struct vigild *d, const char *device_id)
  * seconds for either to change. */
 static void handle_agent_poll(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
+        struct expired ex;
         const char *device_id = req->who->device_id, *v = http_request_query(req, "wait");
         const char *have = http_request_query(req, "config_version");
         char config[PROFILES_VERSION_HEX + 1] = "";
@@ -643,9 +702,10 @@ static void handle_agent_poll(struct vigild *d, const struct http_request *req, 
         if (wait && !req->resumed)
                 seq = http_wait_seq(req->server);
         db_lock(d->db);
-        expire(d);
+        expire(d, &ex);
         arr = agent_actions(d, device_id);
         db_unlock(d->db);
+        expired_publish(d, &ex);
         if (profiles_device_version(d, device_id, config) < 0)
                 log_warn("cannot compute the configuration version of device %s", device_id);
         if (json_array_size(arr) == 0 && wait && !req->resumed && (!have || strcmp(have, config) == 0)) {
@@ -720,6 +780,7 @@ static bool package_stored(struct vigild *d, const char *id)
  * stops. A succeeded offboard offboards the device once committed. */
 static void handle_agent_report(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
+        struct expired ex;
         const char *id = req->params[0], *device_id = req->who->device_id, *to, *message;
         char device[64], type[40], status[16], by_name[80];
         char *result = NULL;
@@ -733,7 +794,7 @@ static void handle_agent_report(struct vigild *d, const struct http_request *req
                 goto out;
         snprintf(by_name, sizeof(by_name), "device %s", device_id);
         db_lock(d->db);
-        expire(d);
+        expire(d, &ex);
         r = db_begin(d->db);
         if (r == 0)
                 r = action_get(d, id, device, type, status);
@@ -753,6 +814,7 @@ static void handle_agent_report(struct vigild *d, const struct http_request *req
                 r = status_set(d, id, status, to, "device", by_name, message, result);
         r = db_finish(d->db, r);
         db_unlock(d->db);
+        expired_publish(d, &ex);
         if (r == -ENOENT) {
                 http_reply_error(rep, 404, "action_not_found", "no action %s for this device", id);
                 goto out;

@@ -106,6 +106,12 @@ int defend_suppression_check(const json_t *body, bool create, int64_t now_s, cha
 
 extern const struct http_route defend_routes[];
 /* Device actions (actions.c, docs/ACTIONS.md). */
+/* Marks timed_out the open actions past their expiry (as every actions
+ * endpoint does first) and publishes action_changed for each. vigild's
+ * main loop calls it every second, so a timeout is announced even when no
+ * one asks. Takes the database lock. */
+void defend_actions_tick(struct vigild *d);
+
 /* Requests a device action as an admin's POST would, for another module
  * (manage's compliance isolates a noncompliant device): type is one of the
  * action types, comment says why (text, at most 4096 bytes), by and by_name

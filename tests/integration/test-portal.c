@@ -600,7 +600,7 @@ static void test_events(void **state)
         struct stream *a, *b, *c, *d;
         struct session s, rs;
         char *rid = NULL, *rtok = harness_new_token(&H, "reader", "streams", &rid), rpath[128];
-        char bearer[200], want[128];
+        char bearer[200], want[128], timed_out[200];
         int64_t t0, t1;
 
         assert_int_equal(sign_in(H.token, &s), 201);
@@ -646,14 +646,19 @@ static void test_events(void **state)
                 json_t *j = NULL;
 
                 snprintf(path, sizeof(path), "/api/v1/devices/%s/actions", dev.id);
-                assert_int_equal(harness_admin(&H, "POST", path, NULL, "{\"type\":\"run_scan\",\"comment\":\"portal\"}",
-                                               &j), 201);
+                assert_int_equal(harness_admin(&H, "POST", path, NULL, "{\"type\":\"run_scan\",\"comment\":\"portal\","
+                                               "\"timeout_s\":5}", &j), 201);
                 snprintf(want, sizeof(want), "event: action\nid: ");
                 assert_true(stream_wait(a, want, 1000));
                 snprintf(want, sizeof(want), "{\"action_id\":\"%s\",\"device_id\":\"%s\",\"type\":\"run_scan\","
                          "\"status\":\"pending\"}", json_string_value(json_object_get(j, "id")), dev.id);
-                json_decref(j);
                 assert_true(stream_wait(a, want, 1000));
+                /* no agent runs: in 5 s it times out, and that is announced
+                 * (seen below, on a stream opened since) without anyone asking */
+                snprintf(timed_out, sizeof(timed_out), "{\"action_id\":\"%s\",\"device_id\":\"%s\","
+                         "\"type\":\"run_scan\",\"status\":\"timed_out\"}",
+                         json_string_value(json_object_get(j, "id")), dev.id);
+                json_decref(j);
         }
 
         /* the cap: a bearer's stream and a reader's are fine, a fourth gets 503 */
@@ -671,6 +676,7 @@ static void test_events(void **state)
          * its place for a retry within seconds, not at the next keepalive */
         assert_true(stream_wait(b, ": ping\n\n", 1000));
         assert_true(stream_wait(b, ": keepalive\n\n", 16000));
+        assert_true(stream_wait(b, timed_out, 100));
         stream_close(a);
         c = NULL;
         for (int i = 0; i < 6 && !c; i++) {
