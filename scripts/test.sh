@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-FUZZ_SECONDS=${VIGIL_FUZZ_SECONDS:-20}
+FUZZ_SECONDS=${VIGIL_FUZZ_SECONDS:-10}
 
 scripts/install-deps.sh test
 
