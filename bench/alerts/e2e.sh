@@ -37,46 +37,20 @@ onboard_agent
 DEVICE=$(jq -r .device_id "$T/agent/agent.json")
 run_bench_agent
 
-python3 - "$PORT" "$T/data/server-ca.pem" "$(cat "$T/token")" "$DEVICE" "$HELPER" "$M" "$TRIALS" "$T/agent.log" "${VIGIL_E2E_MS:-100}" <<'PY'
-import datetime, http.client, json, re, ssl, subprocess, sys, time
+PYTHONPATH="$ROOT/bench/alerts" python3 - "$PORT" "$T/data/server-ca.pem" "$(cat "$T/token")" "$DEVICE" "$HELPER" "$M" "$TRIALS" "$T/agent.log" "${VIGIL_E2E_MS:-100}" <<'PY'
+import json, subprocess, sys, time
+from benchlib import api, first_line_ns, pct, wall_ns
 
 port, ca, token, device, helper, mark, trials, agent_log, sleep_ms = sys.argv[1:]
 trials = int(trials)
-ctx = ssl.create_default_context(cafile=ca)
-conn = http.client.HTTPSConnection("127.0.0.1", int(port), context=ctx)
-
-def call(method, path, body=None):
-    headers = {"Authorization": "Bearer " + token}
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-        body = json.dumps(body)
-    conn.request(method, path, body=body, headers=headers)
-    r = conn.getresponse()
-    data = r.read()
-    if r.status != 200:
-        raise SystemExit("bench-e2e: %s %s: HTTP %d %s" % (method, path, r.status, data[:200]))
-    return json.loads(data)
-
-def wall_ns(text):
-    # 2026-11-30T06:05:28.123456789Z (the agent's) or without a fraction (the server's)
-    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$", text)
-    sec = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
-    return int(sec.timestamp()) * 10**9 + int((m.group(2) or "0").ljust(9, "0"))
+call = api(port, ca, token, "bench-e2e")
 
 def newest():
     v = call("GET", "/api/v1/devices/%s/timeline?limit=1" % device)["value"]
     return v[0] if v else None
 
 def log_raised_ns(alert_id):
-    for line in open(agent_log):
-        if "alert: new " in line and "id=" + alert_id in line:
-            return wall_ns(line.split(" ", 1)[0])
-    return None
-
-def pct(xs, p):
-    xs = sorted(xs)
-    k = max(0, -(-p * len(xs) // 100) - 1)
-    return xs[k]
+    return first_line_ns(agent_log, 0, "alert: new ", "id=" + alert_id)
 
 total, raised, uplink, disturbed = [], [], [], 0
 for i in range(trials):

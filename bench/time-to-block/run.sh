@@ -50,30 +50,17 @@ M=vigil-ttb-$$
 st=$(device_req first /)
 expect first "$st" 200 "the compliant device before the trials"
 
-python3 - "$PORT" "$T" "$DEVICE" "$HELPER" "$M" "$TRIALS" "$PPORT" "$HOST" <<'PY'
-import datetime, http.client, json, os, re, ssl, subprocess, sys, time
+PYTHONPATH="$ROOT/bench/alerts" python3 - "$PORT" "$T" "$DEVICE" "$HELPER" "$M" "$TRIALS" "$PPORT" "$HOST" <<'PY'
+import http.client, json, os, ssl, subprocess, sys, time
+from benchlib import api, first_line_ns, pct, wall_ns
 
 port, tdir, device, helper, mark, trials, pport, host = sys.argv[1:]
 trials = int(trials)
-ctx = ssl.create_default_context(cafile=tdir + "/data/server-ca.pem")
-api = http.client.HTTPSConnection("127.0.0.1", int(port), context=ctx)
-token = open(tdir + "/token").read().strip()
+call = api(port, tdir + "/data/server-ca.pem", open(tdir + "/token").read().strip(), "bench-time-to-block")
 app_ctx = ssl.create_default_context(cafile=tdir + "/app-ca.pem")
 app_ctx.check_hostname = False
 app_ctx.load_cert_chain(tdir + "/agent/device.pem", tdir + "/agent/device.key")
 app = None
-
-def call(method, path, body=None):
-    headers = {"Authorization": "Bearer " + token}
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-        body = json.dumps(body)
-    api.request(method, path, body=body, headers=headers)
-    r = api.getresponse()
-    data = r.read()
-    if r.status != 200:
-        raise SystemExit("bench-time-to-block: %s %s: HTTP %d %s" % (method, path, r.status, data[:200]))
-    return json.loads(data)
 
 def through_nginx():
     # the status nginx answers the device for the intranet's /, on one
@@ -91,25 +78,6 @@ def through_nginx():
             app.close()
             app = None
     raise SystemExit("bench-time-to-block: nginx does not answer")
-
-def wall_ns(text):
-    # 2026-11-30T06:05:28.123456789Z (the agent's) or 2026-11-30T06:05:28.123Z (a log line's)
-    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z", text)
-    sec = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
-    return int(sec.timestamp()) * 10**9 + int((m.group(2) or "0").ljust(9, "0"))
-
-def first_line_ns(path, offset, *needles):
-    with open(path) as f:
-        f.seek(offset)
-        for line in f:
-            if all(n in line for n in needles):
-                return wall_ns(line.split(" ", 1)[0])
-    return None
-
-def pct(xs, p):
-    xs = sorted(xs)
-    k = max(0, -(-p * len(xs) // 100) - 1)
-    return xs[k]
 
 hops = {k: [] for k in ("total", "measured", "raised", "risk", "compliance", "block")}
 disturbed = 0

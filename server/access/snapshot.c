@@ -701,8 +701,6 @@ static int build_indexes(struct access_fleet *s)
         return 0;
 }
 
-/* Builds a new snapshot. Returns 0 with *ret, or a negative errno with the
- * reason in err. */
 /* Reads every device, its certificate and the directory into a new fleet
  * (b->f). Returns 0 or a negative errno with the reason in b->err. */
 static int build_fleet(struct build *b)
@@ -771,8 +769,6 @@ static int build(struct access *a, uint64_t gen, struct access_fleet *keep, stru
         }
         if (r < 0) {
                 snprintf(err, err_size, "%s", b.err);
-                if (!b.s->fleet)
-                        fleet_put(b.f);
                 snapshot_free(b.s);
                 return r;
         }
