@@ -181,7 +181,10 @@ int portal_session_auth(struct vigild *d, const char *cookie, const char *csrf, 
                 return r == -ETIMEDOUT ? r : -EACCES;
         if (csrf && !csrf_matches(&s, csrf))
                 return -EPERM;
-        return session_principal(d, hash, &s, who);
+        r = session_principal(d, hash, &s, who);
+        if (r == 0)
+                memcpy(who->session_hash, hash, sizeof(hash));
+        return r;
 }
 
 #define EXPIRES_MAX 253402300799LL       /* 9999-12-31T23:59:59Z: the last time RFC 3339 can write */
