@@ -141,7 +141,9 @@ bool portal_session_valid(struct vigild *d, const uint8_t hash[CRYPTO_SHA256_LEN
         return session_load_hash(d, hash, false, &s) == 0;
 }
 
-int portal_session_hash(const char *cookie, uint8_t ret[CRYPTO_SHA256_LEN])
+/* The hash a session is stored under, of a cookie value. Returns 0, or
+ * -EINVAL for a value this module could not have made. */
+static int session_hash(const char *cookie, uint8_t ret[CRYPTO_SHA256_LEN])
 {
         if (!cookie_well_formed(cookie))
                 return -EINVAL;
@@ -174,7 +176,7 @@ int portal_session_auth(struct vigild *d, const char *cookie, const char *csrf, 
         struct session s;
         int r;
 
-        if (portal_session_hash(cookie, hash) < 0)
+        if (session_hash(cookie, hash) < 0)
                 return -EACCES;
         r = session_load_hash(d, hash, true, &s);
         if (r < 0)
@@ -312,7 +314,7 @@ static void handle_session_get(struct vigild *d, const struct http_request *req,
 
         r = request_cookie(req, cookie);
         if (r >= 0)
-                r = portal_session_hash(cookie, hash);
+                r = session_hash(cookie, hash);
         if (r >= 0)
                 r = session_load_hash(d, hash, true, &s);
         if (r >= 0)
@@ -338,7 +340,7 @@ static void handle_session_delete(struct vigild *d, const struct http_request *r
         const char *csrf = http_request_header(req, HTTP_CSRF_HEADER);
         struct session s;
 
-        if (request_cookie(req, cookie) >= 0 && portal_session_hash(cookie, hash) == 0 &&
+        if (request_cookie(req, cookie) >= 0 && session_hash(cookie, hash) == 0 &&
             session_load_hash(d, hash, false, &s) == 0) {
                 if (!csrf || !csrf_matches(&s, csrf)) {
                         explicit_bzero(cookie, sizeof(cookie));
