@@ -1289,10 +1289,7 @@ void http_server_stop(struct http_server *s)
         for (struct http_stream *st = s->streams; st; st = st->next) {
                 pthread_mutex_lock(&st->lock);
                 st->ended = true;
-                if (st->suspended) {
-                        st->suspended = false;
-                        MHD_resume_connection(st->conn);
-                }
+                stream_wake_locked(st);
                 pthread_mutex_unlock(&st->lock);
         }
         pthread_mutex_unlock(&s->wait_lock);

@@ -44,6 +44,7 @@ struct http_principal {
         char device_id[40];                     /* device only */
         struct crypto_cert_info cert;           /* device only */
         bool session;                           /* admin only: authenticated by the portal's session cookie */
+        uint8_t session_hash[CRYPTO_SHA256_LEN]; /* with session: the hash the session is stored under */
 };
 
 struct http_server;
@@ -120,7 +121,8 @@ typedef int (*http_admin_auth_fn)(struct vigild *d, const char *token, struct ht
 /* Validates a portal session cookie value for a request; csrf is the
  * request's X-Vigil-CSRF header when its method changes something (NULL for
  * GET and HEAD, "" when the header is missing). Fills who as
- * http_admin_auth_fn does, from the token the session was made from.
+ * http_admin_auth_fn does, from the token the session was made from, and
+ * who->session_hash.
  * Returns 0; -EACCES for an unknown session; -ETIMEDOUT for one that expired
  * or whose token was revoked; -EPERM when csrf does not match. */
 typedef int (*http_session_auth_fn)(struct vigild *d, const char *session, const char *csrf,

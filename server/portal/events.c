@@ -225,7 +225,6 @@ void portal_events_handle(struct vigild *d, const struct http_request *req, stru
 {
         static const char hello[] = "retry: 3000\n\n";
         struct portal_events *pe = d->portal_events;
-        char cookie[128];
         struct client *c;
 
         if (!pe) {
@@ -245,10 +244,9 @@ void portal_events_handle(struct vigild *d, const struct http_request *req, stru
         }
         c->pe = pe;
         snprintf(c->token_id, sizeof(c->token_id), "%s", req->who->token_id);
-        if (req->who->session &&
-            http_cookie_find(http_request_header(req, "Cookie"), HTTP_SESSION_COOKIE, cookie, sizeof(cookie)) > 0)
-                c->session = portal_session_hash(cookie, c->session_hash) == 0;
-        explicit_bzero(cookie, sizeof(cookie));
+        c->session = req->who->session;
+        if (c->session)
+                memcpy(c->session_hash, req->who->session_hash, sizeof(c->session_hash));
         pthread_mutex_lock(&pe->lock);
         if (pe->n_clients >= pe->d->cfg.portal_sse_clients) {
                 /* a client that went away is noticed only when its stream is

@@ -58,10 +58,6 @@ int portal_session_body_parse(const char *body, size_t len, char *token, size_t 
  * token that is not revoked; it counts as activity (idle expiry). */
 int portal_session_auth(struct vigild *d, const char *session, const char *csrf, struct http_principal *who);
 
-/* The hash a session is stored under, of a cookie value. Returns 0, or
- * -EINVAL for a value this module could not have made. */
-int portal_session_hash(const char *cookie, uint8_t ret[CRYPTO_SHA256_LEN]);
-
 /* Whether the session of hash exists and has not expired (not counted as
  * activity). */
 bool portal_session_valid(struct vigild *d, const uint8_t hash[CRYPTO_SHA256_LEN]);

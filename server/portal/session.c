@@ -134,18 +134,6 @@ static int session_load_hash(struct vigild *d, const uint8_t hash[CRYPTO_SHA256_
         return r;
 }
 
-/* session_load_hash() of a cookie value; -EACCES for one this module could
- * not have made. */
-static int session_load(struct vigild *d, const char *cookie, bool touch, struct session *ret)
-{
-        uint8_t hash[CRYPTO_SHA256_LEN];
-
-        if (!cookie_well_formed(cookie))
-                return -EACCES;
-        crypto_sha256(cookie, SECRET_B64_LEN, hash);
-        return session_load_hash(d, hash, touch, ret);
-}
-
 bool portal_session_valid(struct vigild *d, const uint8_t hash[CRYPTO_SHA256_LEN])
 {
         struct session s;
@@ -153,7 +141,9 @@ bool portal_session_valid(struct vigild *d, const uint8_t hash[CRYPTO_SHA256_LEN
         return session_load_hash(d, hash, false, &s) == 0;
 }
 
-int portal_session_hash(const char *cookie, uint8_t ret[CRYPTO_SHA256_LEN])
+/* The hash a session is stored under, of a cookie value. Returns 0, or
+ * -EINVAL for a value this module could not have made. */
+static int session_hash(const char *cookie, uint8_t ret[CRYPTO_SHA256_LEN])
 {
         if (!cookie_well_formed(cookie))
                 return -EINVAL;
@@ -161,33 +151,42 @@ int portal_session_hash(const char *cookie, uint8_t ret[CRYPTO_SHA256_LEN])
         return 0;
 }
 
-/* The principal of a loaded session: its token, unless revoked since (the
- * session is then removed). Returns 0 or -ETIMEDOUT. */
-static int session_principal(struct vigild *d, const char *cookie, const struct session *s,
+/* The principal of the session of hash, loaded: its token, unless revoked
+ * since (the session is then removed). Returns 0 or -ETIMEDOUT. */
+static int session_principal(struct vigild *d, const uint8_t hash[CRYPTO_SHA256_LEN], const struct session *s,
                              struct http_principal *who)
 {
-        uint8_t hash[CRYPTO_SHA256_LEN];
-
         if (api_token_get(d, s->token_id, who) == 0 && who->role != ROLE_PARTNER)
                 return 0;
-        crypto_sha256(cookie, SECRET_B64_LEN, hash);
         db_lock(d->db);
         session_delete_locked(d, hash);
         db_unlock(d->db);
         return -ETIMEDOUT;
 }
 
+/* Whether csrf is the session's CSRF token (compared in constant time). */
+static bool csrf_matches(const struct session *s, const char *csrf)
+{
+        return strlen(csrf) == strlen(s->csrf) && util_ct_equal(csrf, s->csrf, strlen(s->csrf));
+}
+
 int portal_session_auth(struct vigild *d, const char *cookie, const char *csrf, struct http_principal *who)
 {
+        uint8_t hash[CRYPTO_SHA256_LEN];
         struct session s;
         int r;
 
-        r = session_load(d, cookie, true, &s);
+        if (session_hash(cookie, hash) < 0)
+                return -EACCES;
+        r = session_load_hash(d, hash, true, &s);
         if (r < 0)
                 return r == -ETIMEDOUT ? r : -EACCES;
-        if (csrf && (strlen(csrf) != strlen(s.csrf) || !util_ct_equal(csrf, s.csrf, strlen(s.csrf))))
+        if (csrf && !csrf_matches(&s, csrf))
                 return -EPERM;
-        return session_principal(d, cookie, &s, who);
+        r = session_principal(d, hash, &s, who);
+        if (r == 0)
+                memcpy(who->session_hash, hash, sizeof(hash));
+        return r;
 }
 
 #define EXPIRES_MAX 253402300799LL       /* 9999-12-31T23:59:59Z: the last time RFC 3339 can write */
@@ -308,15 +307,18 @@ static int request_cookie(const struct http_request *req, char out[static SECRET
 static void handle_session_get(struct vigild *d, const struct http_request *req, struct http_reply *rep)
 {
         char cookie[SECRET_B64_LEN + 1];
+        uint8_t hash[CRYPTO_SHA256_LEN];
         struct http_principal who = { 0 };
         struct session s;
         int r;
 
         r = request_cookie(req, cookie);
         if (r >= 0)
-                r = session_load(d, cookie, true, &s);
+                r = session_hash(cookie, hash);
         if (r >= 0)
-                r = session_principal(d, cookie, &s, &who);
+                r = session_load_hash(d, hash, true, &s);
+        if (r >= 0)
+                r = session_principal(d, hash, &s, &who);
         explicit_bzero(cookie, sizeof(cookie));
         if (r == -ETIMEDOUT)
                 http_reply_error(rep, 401, "session_expired", "the session expired or its token was revoked: "
@@ -338,14 +340,14 @@ static void handle_session_delete(struct vigild *d, const struct http_request *r
         const char *csrf = http_request_header(req, HTTP_CSRF_HEADER);
         struct session s;
 
-        if (request_cookie(req, cookie) >= 0 && session_load(d, cookie, false, &s) == 0) {
-                if (!csrf || strlen(csrf) != strlen(s.csrf) || !util_ct_equal(csrf, s.csrf, strlen(s.csrf))) {
+        if (request_cookie(req, cookie) >= 0 && session_hash(cookie, hash) == 0 &&
+            session_load_hash(d, hash, false, &s) == 0) {
+                if (!csrf || !csrf_matches(&s, csrf)) {
                         explicit_bzero(cookie, sizeof(cookie));
                         http_reply_error(rep, 403, "csrf_failed", "signing out must carry the " HTTP_CSRF_HEADER
                                          " header that signing in returned");
                         return;
                 }
-                crypto_sha256(cookie, SECRET_B64_LEN, hash);
                 db_lock(d->db);
                 session_delete_locked(d, hash);
                 db_unlock(d->db);
