@@ -50,10 +50,10 @@ static void numbers_as_text(json_t *resp, const char *const *keys, size_t n)
         }
 }
 
-/* Options that become query arguments (each a long option of the same
- * name, or as names[] says), and --json; then GET path and print. */
+/* Options that become query arguments of the same name, and --json:
+ * the path of the GET on base in path. Returns 0, 2 on a usage error. */
 static int query_get(struct cli *c, int argc, char **argv, int first, const char *base,
-                     const char *const *options, const char *const *names, size_t n, char *path, size_t size)
+                     const char *const *options, size_t n, char *path, size_t size)
 {
         struct option opts[10];
         const char *vals[9] = { 0 };
@@ -74,7 +74,7 @@ static int query_get(struct cli *c, int argc, char **argv, int first, const char
         }
         if (optind != argc)
                 return usage_error(NULL);
-        return cli_query_build(path, size, base, names, vals, n) < 0 ? 2 : 0;
+        return cli_query_build(path, size, base, options, vals, n) < 0 ? 2 : 0;
 }
 
 static void more_print(const struct cli *c, const json_t *resp, const char *what)
@@ -95,7 +95,7 @@ static int list_get(struct cli *c, int argc, char **argv, int first, const char 
 {
         char path[1024];
         json_t *resp;
-        int r = query_get(c, argc, argv, first, base, options, options, nopt, path, sizeof(path));
+        int r = query_get(c, argc, argv, first, base, options, nopt, path, sizeof(path));
 
         if (r)
                 return r;
@@ -128,7 +128,7 @@ static int tvm_recommendations(struct cli *c, int argc, char **argv)
         char path[512];
         json_t *resp, *v;
         size_t i;
-        int r = query_get(c, argc, argv, 1, "/api/v1/tvm/recommendations", options, options, 1, path, sizeof(path));
+        int r = query_get(c, argc, argv, 1, "/api/v1/tvm/recommendations", options, 1, path, sizeof(path));
 
         if (r)
                 return r;

@@ -53,21 +53,16 @@ struct tvm_feed *tvm_feed_new(void)
 
 void tvm_feed_free(struct tvm_feed *f)
 {
-        struct tvm_chunk *c, *next;
-
         if (!f)
                 return;
-        for (c = f->chunks; c; c = next) {
-                next = c->next;
-                free(c);
-        }
+        tvm_chunks_free(f->chunks);
         free(f->rows);
         free(f);
 }
 
-const char *feed_strndup(struct tvm_feed *f, const char *s, size_t n)
+const char *tvm_chunk_strndup(struct tvm_chunk **chunks, const char *s, size_t n)
 {
-        struct tvm_chunk *c = f->chunks;
+        struct tvm_chunk *c = *chunks;
         char *p;
 
         if (!c || c->size - c->used < n + 1) {
@@ -77,14 +72,28 @@ const char *feed_strndup(struct tvm_feed *f, const char *s, size_t n)
                         return NULL;
                 c->used = 0;
                 c->size = size;
-                c->next = f->chunks;
-                f->chunks = c;
+                c->next = *chunks;
+                *chunks = c;
         }
         p = c->data + c->used;
         memcpy(p, s, n);
         p[n] = '\0';
         c->used += n + 1;
         return p;
+}
+
+void tvm_chunks_free(struct tvm_chunk *chunks)
+{
+        while (chunks) {
+                struct tvm_chunk *next = chunks->next;
+                free(chunks);
+                chunks = next;
+        }
+}
+
+const char *feed_strndup(struct tvm_feed *f, const char *s, size_t n)
+{
+        return tvm_chunk_strndup(&f->chunks, s, n);
 }
 
 int feed_row_add(struct tvm_feed *f, struct tvm_row **ret)

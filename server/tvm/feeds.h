@@ -58,7 +58,15 @@ struct tvm_row {
         bool exploit_known;
 };
 
+/* A chain of blocks that strings are copied into, freed all at once. */
 struct tvm_chunk;
+
+/* A copy of s[0..n), NUL-terminated, in the first block of *chunks or a new
+ * one put first (NULL on ENOMEM). */
+const char *tvm_chunk_strndup(struct tvm_chunk **chunks, const char *s, size_t n);
+
+/* Frees every block of the chain (NULL is fine). */
+void tvm_chunks_free(struct tvm_chunk *chunks);
 
 /* A parsed feed: its rows and counts. */
 struct tvm_feed {

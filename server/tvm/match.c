@@ -9,9 +9,9 @@
 #include <strings.h>
 
 #include "server/db/db.h"
+#include "server/tvm/feeds.h"
 #include "util/dpkgver.h"
 
-#define ARENA_CHUNK (256 * 1024)
 #define EXPOSURE_MANY 10                /* this many CVEs of one severity count as one of the next */
 
 /* One advisory row; strings live in the index's arena. */
@@ -29,12 +29,6 @@ struct adv_pkg {
         size_t first, n;
 };
 
-struct arena_chunk {
-        struct arena_chunk *next;
-        size_t used, size;
-        char data[];
-};
-
 struct tvm_advisories {
         struct adv_row *rows;
         size_t n_rows, cap_rows;
@@ -42,7 +36,7 @@ struct tvm_advisories {
         struct adv_pkg *pkgs;
         size_t n_pkgs;
         size_t invalid;
-        struct arena_chunk *arena;
+        struct tvm_chunk *arena;
 };
 
 static const char *const severity_names[] = { "unknown", "low", "medium", "high", "critical" };
@@ -79,39 +73,11 @@ const char *tvm_distro_of(const char *os_name)
         return NULL;
 }
 
-/* Copies len bytes of s, NUL-terminated, into the arena; NULL on ENOMEM. */
-static const char *arena_dup(struct tvm_advisories *a, const char *s, size_t len)
-{
-        struct arena_chunk *c = a->arena;
-        char *p;
-
-        if (!c || c->size - c->used < len + 1) {
-                size_t size = len + 1 > ARENA_CHUNK ? len + 1 : ARENA_CHUNK;
-
-                c = malloc(sizeof(*c) + size);
-                if (!c)
-                        return NULL;
-                c->next = a->arena;
-                c->used = 0;
-                c->size = size;
-                a->arena = c;
-        }
-        p = c->data + c->used;
-        memcpy(p, s, len);
-        p[len] = '\0';
-        c->used += len + 1;
-        return p;
-}
-
 void tvm_advisories_free(struct tvm_advisories *a)
 {
         if (!a)
                 return;
-        while (a->arena) {
-                struct arena_chunk *next = a->arena->next;
-                free(a->arena);
-                a->arena = next;
-        }
+        tvm_chunks_free(a->arena);
         free(a->rows);
         free(a->sources);
         free(a->pkgs);
@@ -187,13 +153,13 @@ static int row_add(struct tvm_advisories *a, struct db_stmt *st, const struct tv
         r->severity = sev;
         r->cvss = db_column_is_null(st, 8) ? -1 : (double)db_column_int64(st, 8) / 10.0;
         r->exploit_known = db_column_int64(st, 9) != 0;
-        a->sources[a->n_rows] = arena_dup(a, src, src_len);
-        r->cve = arena_dup(a, db_column_text(st, 1, NULL), strlen(db_column_text(st, 1, NULL)));
-        r->advisory_id = arena_dup(a, db_column_text(st, 2, NULL), strlen(db_column_text(st, 2, NULL)));
-        r->introduced = arena_dup(a, intro, intro_len);
-        r->fixed = fixed ? arena_dup(a, fixed, fixed_len) : NULL;
-        r->last_affected = last ? arena_dup(a, last, last_len) : NULL;
-        r->urgency = arena_dup(a, db_column_text(st, 7, NULL), strlen(db_column_text(st, 7, NULL)));
+        a->sources[a->n_rows] = tvm_chunk_strndup(&a->arena, src, src_len);
+        r->cve = tvm_chunk_strndup(&a->arena, db_column_text(st, 1, NULL), strlen(db_column_text(st, 1, NULL)));
+        r->advisory_id = tvm_chunk_strndup(&a->arena, db_column_text(st, 2, NULL), strlen(db_column_text(st, 2, NULL)));
+        r->introduced = tvm_chunk_strndup(&a->arena, intro, intro_len);
+        r->fixed = fixed ? tvm_chunk_strndup(&a->arena, fixed, fixed_len) : NULL;
+        r->last_affected = last ? tvm_chunk_strndup(&a->arena, last, last_len) : NULL;
+        r->urgency = tvm_chunk_strndup(&a->arena, db_column_text(st, 7, NULL), strlen(db_column_text(st, 7, NULL)));
         if (!a->sources[a->n_rows] || !r->cve || !r->advisory_id || !r->introduced || (fixed && !r->fixed) ||
             (last && !r->last_affected) || !r->urgency)
                 return -ENOMEM;

@@ -428,8 +428,8 @@ static bool transition_ok(const char *from, const char *to)
         return strcmp(from, "pending") == 0 || strcmp(from, "accepted") == 0;        /* completed */
 }
 
-/* Moves a task to status to (action names the change). db lock held. */
-static int task_move(struct vigild *d, const char *id, const char *action, const char *to, const char *reason,
+/* Moves a task to status to, recorded as an event of that name. db lock held. */
+static int task_move(struct vigild *d, const char *id, const char *to, const char *reason,
                      const struct http_principal *who, char *from, size_t from_size)
 {
         struct db_stmt *st;
@@ -456,7 +456,7 @@ static int task_move(struct vigild *d, const char *id, const char *action, const
                                      db_param_text(reason, strlen(reason)), db_param_int64(now),
                                      db_param_text(who->token_id, strlen(who->token_id))));
         if (r == 0)
-                r = event_add(d, id, who, action, to, reason, now);
+                r = event_add(d, id, who, to, to, reason, now);
         return db_finish(d->db, r);
 }
 
@@ -497,7 +497,7 @@ static void change(struct vigild *d, const struct http_request *req, struct http
                 goto out;
         }
         db_lock(d->db);
-        r = task_move(d, id, to, to, reason, req->who, from, sizeof(from));
+        r = task_move(d, id, to, reason, req->who, from, sizeof(from));
         db_unlock(d->db);
         if (r == -ENOENT)
                 http_reply_error(rep, 404, "task_not_found", "no task with id '%s'", id);

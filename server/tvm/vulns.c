@@ -19,6 +19,7 @@
 #include "server/vigild.h"
 #include "util/dpkgver.h"
 #include "util/strutil.h"
+#include "util/vbuf.h"
 
 #define BATCH_MAX 16                    /* devices recomputed between two commits: the lock is let go between */
 #define QUEUE_MAX 4096                  /* devices queued one by one; past it, every device is */
@@ -238,38 +239,24 @@ static int release_get(struct tvm_release_cache *c, struct db *db, const char *d
 struct scratch {
         struct tvm_package *pkgs;
         size_t n_pkgs, cap_pkgs;
-        char *text;
-        size_t text_len, text_cap;
+        struct vbuf text;               /* the packages' strings, each NUL-terminated */
         struct tvm_vuln_list vulns;
 };
+
+/* No cap of its own on the packages' text: the inventory is bounded where it is stored. */
+#define SCRATCH_TEXT_MAX (SIZE_MAX / 2)
+
+static void scratch_init(struct scratch *x)
+{
+        *x = (struct scratch){ 0 };
+        vbuf_init(&x->text, SCRATCH_TEXT_MAX);
+}
 
 static void scratch_release(struct scratch *x)
 {
         free(x->pkgs);
-        free(x->text);
+        vbuf_release(&x->text);
         tvm_vuln_list_release(&x->vulns);
-}
-
-/* Appends s to x->text; returns its offset, or -1 on ENOMEM. */
-static ssize_t text_add(struct scratch *x, const char *s, size_t len)
-{
-        size_t off = x->text_len;
-
-        if (x->text_cap - x->text_len < len + 1) {
-                size_t cap = x->text_cap ? x->text_cap : 65536;
-                char *t;
-
-                while (cap - x->text_len < len + 1)
-                        cap *= 2;
-                t = realloc(x->text, cap);
-                if (!t)
-                        return -1;
-                x->text = t;
-                x->text_cap = cap;
-        }
-        memcpy(x->text + off, s, len + 1);
-        x->text_len += len + 1;
-        return (ssize_t)off;
 }
 
 /* Reads the device's packages into x (offsets first, pointers once the
@@ -280,7 +267,7 @@ static int packages_read(struct db *db, const char *id, struct scratch *x)
         int r;
 
         x->n_pkgs = 0;
-        x->text_len = 0;
+        vbuf_reset(&x->text);
         r = db_prepare(db, "SELECT name, version, source, source_version FROM device_software WHERE device_id = $1",
                        &st);
         if (r < 0)
@@ -302,12 +289,11 @@ static int packages_read(struct db *db, const char *id, struct scratch *x)
                 for (int i = 0; i < 4; i++) {
                         size_t len;
                         const char *t = db_column_text(st, i, &len);
-                        ssize_t o = text_add(x, t ? t : "", t ? len : 0);
-                        if (o < 0) {
-                                r = -ENOMEM;
+
+                        off[i] = x->text.len;
+                        r = t ? vbuf_append(&x->text, t, len + 1) : vbuf_append(&x->text, "", 1);
+                        if (r < 0)
                                 break;
-                        }
-                        off[i] = (uintptr_t)o;
                 }
                 if (r < 0)
                         break;
@@ -319,10 +305,10 @@ static int packages_read(struct db *db, const char *id, struct scratch *x)
                 return r;
         for (size_t i = 0; i < x->n_pkgs; i++) {
                 struct tvm_package *p = &x->pkgs[i];
-                p->name = x->text + (uintptr_t)p->name;
-                p->version = x->text + (uintptr_t)p->version;
-                p->source = x->text + (uintptr_t)p->source;
-                p->source_version = x->text + (uintptr_t)p->source_version;
+                p->name = x->text.data + (uintptr_t)p->name;
+                p->version = x->text.data + (uintptr_t)p->version;
+                p->source = x->text.data + (uintptr_t)p->source;
+                p->source_version = x->text.data + (uintptr_t)p->source_version;
         }
         return 0;
 }
@@ -828,9 +814,11 @@ static int recompute(struct vigild *d, const char *device_id, const struct tvm_m
 int tvm_results_recompute(struct vigild *d, const char *device_id, const struct tvm_match_options *o,
                           struct tvm_release_cache *cache)
 {
-        struct scratch x = { 0 };
-        int r = recompute(d, device_id, o, cache, &x, NULL);
+        struct scratch x;
+        int r;
 
+        scratch_init(&x);
+        r = recompute(d, device_id, o, cache, &x, NULL);
         scratch_release(&x);
         return r;
 }
@@ -926,10 +914,11 @@ static void *worker_main(void *arg)
         struct tvm_results *s = arg;
         struct tvm_release_cache *cache = tvm_release_cache_new();
         char (*ids)[TVM_DEVICE_ID_MAX + 1] = calloc(BATCH_MAX, sizeof(*ids));
-        struct scratch x = { 0 };
+        struct scratch x;
         struct id_list failed = { 0 };
         struct retry rt = { 0 };
 
+        scratch_init(&x);
         if (!cache || !ids) {
                 log_error("tvm: out of memory: vulnerabilities are not computed");
                 goto out;
