@@ -15,8 +15,13 @@ top=$(pwd)
 BUILD=${BUILD:-build}
 
 [ "$(id -u)" -eq 0 ] || { echo "make demo: run it as root (the attack chain uses setpriv and a setuid program)" >&2; exit 1; }
+if [ ! -x "$BUILD/tests/integration/behave" ]; then
+    # the attack's helper is built with the tests, which need the test packages
+    scripts/install-deps.sh test
+    meson setup --reconfigure "$BUILD" >/dev/null
+    ninja -C "$BUILD" >/dev/null
+fi
 command -v nginx >/dev/null || { echo "make demo: nginx is not installed (apt-get install nginx)" >&2; exit 1; }
-[ -x "$BUILD/tests/integration/behave" ] || { echo "make demo: no build; run 'make run' first" >&2; exit 1; }
 [ -f "$DATA/vigild.pid" ] && kill -0 "$(cat "$DATA/vigild.pid")" 2>/dev/null ||
     { echo "make demo: vigild does not run; start Vigil with 'make run' first" >&2; exit 1; }
 
